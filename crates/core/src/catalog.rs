@@ -1,0 +1,156 @@
+//! The check table: every check imp-verify makes, the area it belongs to and the
+//! deployment-workflow tasks it verifies, in one place.
+//!
+//! Task references are `W.N`: workflow `W` (A, B, C or D of the IM and Presence
+//! configuration guide's "Workflows" chapter, see `../shared/docs/seed-workflows.md`)
+//! and its task number `N`. Workflow D's tasks are unnumbered in the guide; they are
+//! numbered here in the guide's order (D.1 users, D.2 LDAP for Jabber, D.3 IM addressing).
+//!
+//! A probe may only plan checks whose id is in [`CHECKS`]; the runner refuses others.
+
+use crate::model::Area;
+use crate::spec::Workflow;
+
+/// One row of the check table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckDef {
+    /// Stable dotted id, e.g. `dns.srv.xmpp-client`.
+    pub id: &'static str,
+    pub area: Area,
+    /// Every workflow task this check verifies, in all workflows.
+    pub tasks: &'static [&'static str],
+    /// What the check establishes, in one sentence.
+    pub description: &'static str,
+    /// Ids of the checks it needs to have passed first (on the same or a related target).
+    pub requires: &'static [&'static str],
+}
+
+impl CheckDef {
+    /// The tasks of `workflow` that this check verifies (empty: it does not apply).
+    pub fn tasks_in(&self, workflow: Workflow) -> Vec<&'static str> {
+        let prefix = workflow.letter();
+        self.tasks
+            .iter()
+            .copied()
+            .filter(|t| t.split('.').next() == Some(prefix))
+            .collect()
+    }
+
+    pub fn applies_to(&self, workflow: Workflow) -> bool {
+        !self.tasks_in(workflow).is_empty()
+    }
+}
+
+/// The workflow tasks, with their titles, as the report groups checks under them.
+pub const TASKS: &[(&str, &str)] = &[
+    ("A.1", "Install"),
+    ("A.2", "Activate feature services"),
+    ("A.3", "Integrate the LDAP directory with CUCM (secure LDAP connections)"),
+    ("A.4", "Set up end users (node and redundancy group assignment)"),
+    ("A.5", "Integrate third-party XMPP clients"),
+    ("A.6", "Integrate LDAP directory clients (sync, certificate, user authentication)"),
+    ("A.7", "Verify cluster communication and client login"),
+    ("A.8", "Configure high availability and presence redundancy groups"),
+    ("A.9", "Verify services are running and clients can log in"),
+    ("A.10", "Enable secure communication (certificates, SIP and XMPP security)"),
+    ("A.11", "Verify clients using certificates"),
+    ("B.1", "Install"),
+    ("B.2", "Activate feature services"),
+    ("B.3", "Integrate the LDAP directory with CUCM (secure LDAP connections)"),
+    ("B.4", "Set up end users (node and redundancy group assignment)"),
+    ("B.5", "Integrate third-party XMPP clients"),
+    ("B.6", "Integrate LDAP directory clients (sync, certificate, user authentication)"),
+    ("B.7", "Verify cluster communication and client login"),
+    ("B.8", "Configure IP Phone presence (SIP publish trunk and its DNS SRV name)"),
+    ("B.9", "Configure high availability and presence redundancy groups"),
+    ("B.10", "Verify services are running and clients can log in"),
+    ("B.11", "Enable secure communication (certificates, SIP and XMPP security)"),
+    ("B.12", "Verify clients using certificates"),
+    ("B.13", "Configure intercluster deployment"),
+    ("C.1", "Install"),
+    ("C.2", "Activate feature services"),
+    ("C.3", "Integrate the LDAP directory with CUCM (secure LDAP connections)"),
+    ("C.4", "Set up end users (node and redundancy group assignment)"),
+    ("C.5", "Integrate third-party XMPP clients"),
+    ("C.6", "Integrate LDAP directory clients (sync, certificate, user authentication)"),
+    ("C.7", "Verify cluster communication and client login"),
+    ("C.8", "Configure IP Phone presence (SIP publish trunk and its DNS SRV name)"),
+    ("C.9", "Configure high availability and presence redundancy groups"),
+    ("C.10", "Verify services are running and clients can log in"),
+    ("C.11", "Enable secure communication (certificates, SIP and XMPP security)"),
+    ("C.12", "Verify clients using certificates"),
+    ("C.13", "Configure intercluster deployment"),
+    ("C.14", "Deploy federation (interdomain or partitioned intradomain)"),
+    ("C.15", "Verify end-to-end communication across clusters and domains"),
+    ("D.1", "Create and license IM and Presence users"),
+    ("D.2", "Integrate LDAP for Jabber and verify the attribute mapping"),
+    ("D.3", "Enhanced IM addressing (IM address scheme)"),
+];
+
+/// The title of a task reference, if it is one.
+pub fn task_title(task: &str) -> Option<&'static str> {
+    TASKS.iter().find(|(t, _)| *t == task).map(|(_, title)| *title)
+}
+
+/// Every check imp-verify makes.
+pub const CHECKS: &[CheckDef] = &[
+    CheckDef {
+        id: "services.port",
+        area: Area::Services,
+        tasks: &["A.2", "A.9", "B.2", "B.10", "C.2", "C.10"],
+        description: "Each service port of each node (XMPP c2s/s2s, SIP, HTTPS, LDAP) accepts a TCP connection",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.node",
+        area: Area::Dns,
+        tasks: &["A.1", "A.9", "B.1", "B.10", "C.1", "C.10"],
+        description: "Each node FQDN resolves (A/AAAA) to the spec's address, and its address's PTR names it",
+        requires: &[],
+    },
+];
+
+/// Looks a check up by id.
+pub fn check(id: &str) -> Option<&'static CheckDef> {
+    CHECKS.iter().find(|c| c.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_and_dotted_under_their_area() {
+        let mut seen = HashSet::new();
+        for c in CHECKS {
+            assert!(seen.insert(c.id), "duplicate id {}", c.id);
+            assert!(
+                c.id.starts_with(&format!("{}.", c.area.as_str())),
+                "{} is not under its area {}",
+                c.id,
+                c.area
+            );
+        }
+    }
+
+    #[test]
+    fn every_task_reference_has_a_title_and_every_requirement_exists() {
+        for c in CHECKS {
+            assert!(!c.tasks.is_empty(), "{} verifies no task", c.id);
+            for t in c.tasks {
+                assert!(task_title(t).is_some(), "{}: unknown task {t}", c.id);
+            }
+            for r in c.requires {
+                assert!(check(r).is_some(), "{}: requires unknown check {r}", c.id);
+            }
+        }
+    }
+
+    #[test]
+    fn tasks_are_filtered_by_workflow() {
+        let c = check("services.port").unwrap();
+        assert_eq!(c.tasks_in(Workflow::B), vec!["B.2", "B.10"]);
+        assert!(!c.applies_to(Workflow::D));
+    }
+}

@@ -1,0 +1,23 @@
+//! imp-verify's core: the deployment [`spec`], the check [`catalog`] and [`model`], the
+//! [`probe`] interface protocol crates implement, the [`plan`] of a run and the
+//! concurrent [`runner`] that emits [`event`]s for the reports.
+//!
+//! The flow: [`spec::Spec::load`] → [`plan::build_plan`] (asks each [`probe::Probe`])
+//! → [`runner::run`] → [`event::Event`]s → reports (in `imp-verify-report`).
+
+pub mod catalog;
+pub mod event;
+pub mod model;
+pub mod plan;
+pub mod probe;
+pub mod runner;
+pub mod secret;
+pub mod spec;
+
+pub use event::{CheckInfo, Event, RunInfo, RunSummary, StopReason};
+pub use model::{Area, CheckKey, CheckResult, Counts, Outcome, Status};
+pub use plan::{build_plan, Pattern, Plan, Selection};
+pub use probe::{CheckCtx, PlannedCheck, Probe};
+pub use runner::{run, RunOptions, RunReport};
+pub use secret::Secret;
+pub use spec::{Spec, SpecError, SpecErrors};

@@ -1,0 +1,185 @@
+//! From a spec and the probes to the set of checks a run performs.
+
+use crate::catalog::{self, CheckDef};
+use crate::event::CheckInfo;
+use crate::model::{Area, CheckKey};
+use crate::probe::{PlannedCheck, Probe};
+use crate::spec::{Spec, Workflow};
+use globset::{Glob, GlobMatcher};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// One `--only` / `--skip` pattern.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// `task:B.8`: checks verifying that task.
+    Task(String),
+    /// `area:dns` or a bare area name: checks of that area.
+    Area(Area),
+    /// A glob on the check id: `dns.srv.*`.
+    Id(GlobMatcher),
+}
+
+impl Pattern {
+    /// Parses a pattern as the command line gives it.
+    pub fn parse(s: &str) -> Result<Pattern, String> {
+        if let Some(t) = s.strip_prefix("task:") {
+            let t = t.to_ascii_uppercase();
+            if catalog::task_title(&t).is_none() {
+                return Err(format!(
+                    "`{s}`: unknown task `{t}` (tasks look like A.7, B.8, C.15, D.2)"
+                ));
+            }
+            return Ok(Pattern::Task(t));
+        }
+        if let Some(a) = s.strip_prefix("area:") {
+            return Area::parse(a).map(Pattern::Area).ok_or_else(|| {
+                format!(
+                    "`{s}`: unknown area `{a}` (areas: {})",
+                    Area::ALL.map(|a| a.as_str()).join(", ")
+                )
+            });
+        }
+        if let Some(a) = Area::parse(s) {
+            return Ok(Pattern::Area(a));
+        }
+        let glob = Glob::new(s).map_err(|e| format!("`{s}`: {e}"))?;
+        let m = glob.compile_matcher();
+        if !catalog::CHECKS.iter().any(|c| m.is_match(c.id)) {
+            return Err(format!(
+                "`{s}` matches no check id (see `imp-verify list`)"
+            ));
+        }
+        Ok(Pattern::Id(m))
+    }
+
+    fn matches(&self, def: &CheckDef, workflow: Workflow) -> bool {
+        match self {
+            Pattern::Task(t) => def.tasks_in(workflow).iter().any(|x| x == t),
+            Pattern::Area(a) => def.area == *a,
+            Pattern::Id(m) => m.is_match(def.id),
+        }
+    }
+}
+
+/// Which checks the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// If not empty, a check must match one of these.
+    pub only: Vec<Pattern>,
+    /// A check matching one of these is left out.
+    pub skip: Vec<Pattern>,
+}
+
+impl Selection {
+    pub fn selects(&self, def: &CheckDef, workflow: Workflow) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| p.matches(def, workflow)))
+            && !self.skip.iter().any(|p| p.matches(def, workflow))
+    }
+}
+
+/// The checks of one run, in a stable order, with their prerequisites resolved.
+pub struct Plan {
+    pub workflow: Workflow,
+    pub checks: Vec<PlannedCheck>,
+}
+
+impl Plan {
+    /// What the reports need to know of each planned check.
+    pub fn infos(&self) -> Vec<CheckInfo> {
+        self.checks
+            .iter()
+            .map(|c| {
+                let def = catalog::check(c.key.id).expect("planned ids are in the catalog");
+                CheckInfo {
+                    key: c.key.clone(),
+                    area: def.area,
+                    tasks: def.tasks_in(self.workflow),
+                    description: def.description,
+                    depends_on: c.depends_on.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A probe planned something the runner cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("probe `{probe}` planned check `{id}`, which is not in the check catalog")]
+    UnknownCheck { probe: &'static str, id: &'static str },
+    #[error("check {0} is planned twice")]
+    Duplicate(CheckKey),
+    #[error("checks depend on each other in a cycle through {0}")]
+    Cycle(CheckKey),
+}
+
+/// Asks every probe for its checks and keeps those that apply to the spec's workflow
+/// and the selection. Prerequisites that are not in the plan are dropped (a check whose
+/// prerequisite the user left out runs on its own).
+pub fn build_plan(
+    spec: &Arc<Spec>,
+    probes: &[Box<dyn Probe>],
+    selection: &Selection,
+) -> Result<Plan, PlanError> {
+    let workflow = spec.workflow;
+    let mut checks = Vec::new();
+    for probe in probes {
+        for c in probe.plan(spec) {
+            let def = catalog::check(c.key.id).ok_or(PlanError::UnknownCheck {
+                probe: probe.name(),
+                id: c.key.id,
+            })?;
+            if def.applies_to(workflow) && selection.selects(def, workflow) {
+                checks.push(c);
+            }
+        }
+    }
+    // Stable order: catalog order, then target as planned.
+    let order: HashMap<&str, usize> = catalog::CHECKS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, i))
+        .collect();
+    checks.sort_by_key(|c| order[c.key.id]);
+    let mut keys = HashSet::new();
+    for c in &checks {
+        if !keys.insert(c.key.clone()) {
+            return Err(PlanError::Duplicate(c.key.clone()));
+        }
+    }
+    for c in &mut checks {
+        c.depends_on.retain(|d| keys.contains(d));
+    }
+    check_acyclic(&checks)?;
+    Ok(Plan { workflow, checks })
+}
+
+fn check_acyclic(checks: &[PlannedCheck]) -> Result<(), PlanError> {
+    let index: HashMap<&CheckKey, usize> =
+        checks.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state = vec![0u8; checks.len()];
+    fn visit(
+        i: usize,
+        checks: &[PlannedCheck],
+        index: &HashMap<&CheckKey, usize>,
+        state: &mut [u8],
+    ) -> Result<(), PlanError> {
+        match state[i] {
+            1 => return Err(PlanError::Cycle(checks[i].key.clone())),
+            2 => return Ok(()),
+            _ => {}
+        }
+        state[i] = 1;
+        for d in &checks[i].depends_on {
+            visit(index[d], checks, index, state)?;
+        }
+        state[i] = 2;
+        Ok(())
+    }
+    for i in 0..checks.len() {
+        visit(i, checks, &index, &mut state)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The probe interface: how a protocol crate contributes checks to a run.
+//!
+//! A probe reads the spec and plans checks: for each, its catalog id, its target, the
+//! checks it must wait for, and an async function that performs it. The runner decides
+//! when to call that function, bounds it with the check timeout, and reports.
+
+use crate::model::{CheckKey, Outcome};
+use crate::spec::Spec;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the runner tells a check when it calls it.
+#[derive(Debug, Clone)]
+pub struct CheckCtx {
+    /// The time the check has; the runner stops waiting after it, so a probe should use
+    /// it (or less) for its own network timeouts to report *which* step hung.
+    pub timeout: Duration,
+    /// 1 for the first attempt, more with `--retry-for`.
+    pub attempt: u32,
+}
+
+/// A boxed check future.
+pub type CheckFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A check's body: called once per attempt.
+pub type CheckFn = Arc<dyn Fn(CheckCtx) -> CheckFuture + Send + Sync>;
+
+/// One check a probe asks the runner to perform.
+pub struct PlannedCheck {
+    pub key: CheckKey,
+    /// Checks that must pass (or warn) before this one runs; a failed or skipped
+    /// prerequisite makes this one a skip that names it.
+    pub depends_on: Vec<CheckKey>,
+    pub run: CheckFn,
+}
+
+impl PlannedCheck {
+    /// Plans check `id` (a catalog id) on `target`, performed by `f`.
+    pub fn new<F, Fut>(id: &'static str, target: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(CheckCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        PlannedCheck {
+            key: CheckKey::new(id, target),
+            depends_on: Vec::new(),
+            run: Arc::new(move |ctx| Box::pin(f(ctx))),
+        }
+    }
+
+    /// Adds a prerequisite.
+    pub fn after(mut self, key: CheckKey) -> Self {
+        if !self.depends_on.contains(&key) {
+            self.depends_on.push(key);
+        }
+        self
+    }
+}
+
+impl std::fmt::Debug for PlannedCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedCheck")
+            .field("key", &self.key)
+            .field("depends_on", &self.depends_on)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A protocol probe: plans the checks of its area for a spec.
+pub trait Probe: Send + Sync {
+    /// The probe's name (its protocol), e.g. `dns`.
+    fn name(&self) -> &'static str;
+
+    /// The checks this probe makes for `spec`. Ids must be in the catalog. The runner
+    /// filters them by the spec's workflow and the user's selection.
+    fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck>;
+}
