@@ -65,6 +65,8 @@ impl Pattern {
 /// Which checks the user asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
+    /// If not empty, a check must be of one of these areas (the area subcommands).
+    pub areas: Vec<Area>,
     /// If not empty, a check must match one of these.
     pub only: Vec<Pattern>,
     /// A check matching one of these is left out.
@@ -73,7 +75,8 @@ pub struct Selection {
 
 impl Selection {
     pub fn selects(&self, def: &CheckDef, workflow: Workflow) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|p| p.matches(def, workflow)))
+        (self.areas.is_empty() || self.areas.contains(&def.area))
+            && (self.only.is_empty() || self.only.iter().any(|p| p.matches(def, workflow)))
             && !self.skip.iter().any(|p| p.matches(def, workflow))
     }
 }

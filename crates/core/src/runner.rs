@@ -118,12 +118,12 @@ pub async fn run(
             options: options.clone(),
             events: events.clone(),
             run_start: start,
+            secrets: secrets.clone(),
         };
-        let secrets = secrets.clone();
         handles.push(tokio::spawn(async move {
             let started = Instant::now();
             let (mut outcome, attempts, ran_for) = run_one(&ctx, &check.key, check.run, deps).await;
-            outcome.redact(&secrets);
+            outcome.redact(&ctx.secrets);
             let result = CheckResult {
                 key: check.key,
                 area: info.area,
@@ -169,6 +169,7 @@ struct TaskCtx {
     options: Arc<RunOptions>,
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
+    secrets: Arc<Vec<String>>,
 }
 
 /// Waits for the prerequisites, then runs the check (with retries). Returns the outcome,
@@ -237,7 +238,7 @@ async fn run_one(
             return (outcome, attempt, Some(began.elapsed()));
         }
         let mut shown = outcome.clone();
-        shown.redact(&[]);
+        shown.redact(&ctx.secrets);
         let _ = ctx.events.send(Event::CheckRetrying {
             key: key.clone(),
             attempt,

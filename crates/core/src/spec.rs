@@ -731,7 +731,15 @@ impl Spec {
                         ),
                     );
                 }
+                let mut in_group: HashSet<String> = HashSet::new();
                 for m in members {
+                    if !in_group.insert(m.get_ref().to_ascii_lowercase()) {
+                        ctx.error(
+                            m.span(),
+                            format!("redundancy group `{}` names `{}` twice", group.name, m.get_ref()),
+                        );
+                        continue;
+                    }
                     let in_cluster = cluster
                         .nodes
                         .iter()

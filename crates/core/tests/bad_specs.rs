@@ -1,0 +1,68 @@
+//! Every malformed spec under fixtures/specs/bad is rejected at the place its first
+//! line names (`# expect: LINE:COL: text`), with a message containing that text.
+
+use imp_verify_core::Spec;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn bad_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/specs/bad")
+}
+
+#[test]
+fn each_bad_spec_is_rejected_where_it_says() {
+    let mut env = BTreeMap::new();
+    env.insert("HOME".to_string(), "not-a-secret-really".to_string());
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(bad_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        n += 1;
+        let text = std::fs::read(&path).unwrap();
+        let first = String::from_utf8_lossy(&text).lines().next().unwrap_or("").to_string();
+        let expect = first.strip_prefix("# expect: ").expect("first line is `# expect: L:C: text`");
+        let mut parts = expect.splitn(3, ':');
+        let line: usize = parts.next().unwrap().trim().parse().unwrap();
+        let col: usize = parts.next().unwrap().trim().parse().unwrap();
+        let want = parts.next().unwrap_or("").trim();
+        match Spec::load_with_env(&path, &env) {
+            Ok(_) => failures.push(format!("{}: accepted", path.display())),
+            Err(errors) => {
+                let e = &errors.0[0];
+                let ok = e.line == line && e.column == col && e.message.contains(want);
+                if !ok {
+                    failures.push(format!(
+                        "{}: expected {line}:{col} containing {want:?}, got {}:{}: {}",
+                        path.file_name().unwrap().to_string_lossy(),
+                        e.line,
+                        e.column,
+                        e.message
+                    ));
+                }
+                assert!(errors.to_string().contains(&format!("{}:{line}:{col}: error: ", path.display())) || !ok);
+            }
+        }
+    }
+    assert!(n >= 10, "only {n} bad specs");
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_example_specs_are_valid() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/specs");
+    let mut env = BTreeMap::new();
+    for v in ["IMPV_LDAP_PASSWORD", "IMPV_ALICE_PASSWORD", "IMPV_PARTNER_PASSWORD"] {
+        env.insert(v.to_string(), "x-not-a-real-password".to_string());
+    }
+    // example.toml names files that exist only on a real deployment; check everything else.
+    let errors = Spec::load_with_env(&dir.join("example.toml"), &env).unwrap_err();
+    for e in &errors.0 {
+        assert!(
+            e.message.contains("is not a readable file") || e.message.contains("cannot read password file"),
+            "unexpected error in example.toml: {e}"
+        );
+    }
+}
