@@ -70,22 +70,18 @@ pub async fn run(
     }));
 
     let stop = interrupt.child_token();
-    let reason: Arc<OnceLock<StopReason>> = Arc::new(OnceLock::new());
-    {
+    // Only the deadline is recorded here; an interrupt is read off `interrupt` itself,
+    // so that no check can see the stop before its reason.
+    let deadline_hit: Arc<OnceLock<StopReason>> = Arc::new(OnceLock::new());
+    if let Some(d) = options.deadline {
         let stop = stop.clone();
-        let reason = reason.clone();
-        let interrupt = interrupt.clone();
-        let deadline = options.deadline;
+        let deadline_hit = deadline_hit.clone();
         tokio::spawn(async move {
-            let deadline_passed = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                _ = deadline_passed => { let _ = reason.set(StopReason::Deadline); stop.cancel(); }
-                _ = interrupt.cancelled() => { let _ = reason.set(StopReason::Interrupted); }
+                _ = tokio::time::sleep(d) => {
+                    let _ = deadline_hit.set(StopReason::Deadline);
+                    stop.cancel();
+                }
                 _ = stop.cancelled() => {}
             }
         });
@@ -113,7 +109,8 @@ pub async fn run(
             .collect();
         let ctx = TaskCtx {
             stop: stop.clone(),
-            reason: reason.clone(),
+            interrupt: interrupt.clone(),
+            deadline_hit: deadline_hit.clone(),
             semaphore: semaphore.clone(),
             options: options.clone(),
             events: events.clone(),
@@ -156,7 +153,11 @@ pub async fn run(
         counts,
         started_at,
         wall: start.elapsed(),
-        stopped: reason.get().copied(),
+        stopped: if interrupt.is_cancelled() {
+            Some(StopReason::Interrupted)
+        } else {
+            deadline_hit.get().copied()
+        },
     };
     let _ = events.send(Event::RunFinished(summary.clone()));
     RunReport { results, summary }
@@ -164,12 +165,23 @@ pub async fn run(
 
 struct TaskCtx {
     stop: CancellationToken,
-    reason: Arc<OnceLock<StopReason>>,
+    interrupt: CancellationToken,
+    deadline_hit: Arc<OnceLock<StopReason>>,
     semaphore: Arc<Semaphore>,
     options: Arc<RunOptions>,
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
     secrets: Arc<Vec<String>>,
+}
+
+impl TaskCtx {
+    fn reason(&self) -> Option<StopReason> {
+        if self.interrupt.is_cancelled() {
+            Some(StopReason::Interrupted)
+        } else {
+            self.deadline_hit.get().copied()
+        }
+    }
 }
 
 /// Waits for the prerequisites, then runs the check (with retries). Returns the outcome,
@@ -183,8 +195,9 @@ async fn run_one(
     // Prerequisites.
     for (dep, mut rx) in deps {
         let status = tokio::select! {
-            s = rx.wait_for(|s| s.is_some()) => s.map(|s| s.expect("waited for Some")).unwrap_or(Status::Skip),
+            biased;
             _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
+            s = rx.wait_for(|s| s.is_some()) => s.map(|s| s.expect("waited for Some")).unwrap_or(Status::Skip),
         };
         if !status.unblocks_dependents() {
             let title = catalog::check(dep.id).map(|d| d.description).unwrap_or("");
@@ -200,8 +213,9 @@ async fn run_one(
     }
 
     let _permit = tokio::select! {
-        p = ctx.semaphore.acquire() => p.expect("semaphore is never closed"),
+        biased;
         _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
+        p = ctx.semaphore.acquire() => p.expect("semaphore is never closed"),
     };
     let _ = ctx.events.send(Event::CheckStarted { key: key.clone() });
     let began = Instant::now();
@@ -211,7 +225,7 @@ async fn run_one(
         let outcome = tokio::select! {
             o = attempt_once(&body, ctx.options.check_timeout, attempt) => o,
             _ = ctx.stop.cancelled() => {
-                let o = match ctx.reason.get() {
+                let o = match ctx.reason() {
                     Some(StopReason::Deadline) => Outcome::fail(
                         format!(
                             "did not finish before the run deadline ({})",
@@ -289,7 +303,7 @@ async fn attempt_once(body: &CheckFn, timeout: Duration, attempt: u32) -> Outcom
 }
 
 fn not_run(ctx: &TaskCtx) -> Outcome {
-    match ctx.reason.get() {
+    match ctx.reason() {
         Some(StopReason::Deadline) => Outcome::skip("not run: the run deadline passed first"),
         _ => Outcome::skip("not run: interrupted"),
     }
