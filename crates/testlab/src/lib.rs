@@ -1,0 +1,178 @@
+//! Test support for imp-verify: the lab of real servers (`fixtures/lab/lab`).
+//!
+//! - [`Lab::shared`]: the default lab (127.0.0.20-29, state in `target/lab`), brought up
+//!   once per test process (idempotent across processes too) and left running. Tests
+//!   only read from it.
+//! - [`Lab::isolated`]: a lab of its own on a free block of loopback addresses, with its
+//!   own state folder, for tests that inject faults (stop a server, edit a zone, swap a
+//!   certificate). It goes down when dropped.
+
+use std::fs::{File, OpenOptions};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|p| p.join("fixtures/lab/lab").is_file() || p.join("DEVELOPERS.md").is_file())
+        .expect("the crate lives inside the repository")
+        .to_path_buf()
+}
+
+/// A running lab.
+pub struct Lab {
+    /// The lab's state folder (certificates, secrets, configs, logs, `lab.toml`).
+    pub dir: PathBuf,
+    /// The last octet of its first address: hosts are 127.0.0.(base + n).
+    pub base: u8,
+    owned: bool,
+    _lock: Option<File>,
+}
+
+impl Lab {
+    /// The shared default lab, up (brought up by the first caller).
+    pub fn shared() -> &'static Lab {
+        static LAB: OnceLock<Lab> = OnceLock::new();
+        LAB.get_or_init(|| {
+            let lab = Lab {
+                dir: repo_root().join("target/lab"),
+                base: 20,
+                owned: false,
+                _lock: None,
+            };
+            lab.up();
+            lab
+        })
+    }
+
+    /// A lab of the caller's own, on free addresses; `lab down` when dropped.
+    pub fn isolated() -> Lab {
+        let locks = repo_root().join("target/labs");
+        std::fs::create_dir_all(&locks).expect("create target/labs");
+        // Blocks of ten addresses: 30-39, 40-49, ... 240-249 (20-29 is the shared lab).
+        for base in (30..=240u8).step_by(10) {
+            let lock_path = locks.join(format!("base-{base}.lock"));
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .expect("open a lab lock file");
+            if file.try_lock().is_err() {
+                continue;
+            }
+            let dir = locks.join(format!("lab-{base}"));
+            let lab = Lab {
+                dir,
+                base,
+                owned: true,
+                _lock: Some(file),
+            };
+            // A previous test process may have died with this lab up.
+            let _ = lab.run(&["down"]);
+            lab.up();
+            return lab;
+        }
+        panic!("no free block of loopback addresses for another lab (all of 30..249 in use)");
+    }
+
+    fn up(&self) {
+        let out = self.run(&["up"]);
+        assert!(
+            out.status.success(),
+            "`fixtures/lab/lab up` failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `fixtures/lab/lab ARGS` for this lab (serialised across processes).
+    pub fn run(&self, args: &[&str]) -> Output {
+        std::fs::create_dir_all(self.dir.parent().expect("state dir has a parent")).ok();
+        let lock = self.dir.with_extension("cmd.lock");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .expect("open the lab command lock");
+        lock_file.lock().expect("lock the lab command lock");
+        let out = Command::new(repo_root().join("fixtures/lab/lab"))
+            .args(args)
+            .env("IMPV_LAB_DIR", &self.dir)
+            .env("IMPV_LAB_BASE", self.base.to_string())
+            .output()
+            .expect("run fixtures/lab/lab");
+        drop(lock_file);
+        out
+    }
+
+    /// Runs a lab command that must succeed.
+    pub fn must(&self, args: &[&str]) {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`lab {}` failed:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops one server (dns, ldap, imp1-xmpp, imp2-xmpp, imp1-sip, imp2-sip, partner-xmpp).
+    pub fn stop(&self, server: &str) {
+        self.must(&["stop", server]);
+    }
+
+    /// Starts one server again.
+    pub fn start(&self, server: &str) {
+        self.must(&["start", server]);
+    }
+
+    /// The spec describing this lab.
+    pub fn spec(&self) -> PathBuf {
+        self.dir.join("lab.toml")
+    }
+
+    /// The address of host `n` of the lab (0 dns, 1 ldap, 2 imp1, 3 imp2, 4 cucm, 5 partner).
+    pub fn ip(&self, n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, self.base + n))
+    }
+
+    /// A password the lab generated (`alice`, `ldap-service`, ...).
+    pub fn secret(&self, name: &str) -> String {
+        let p = self.dir.join("secrets").join(format!("{name}.password"));
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+            .trim_end()
+            .to_string()
+    }
+
+    /// Every password the lab generated, to check that no output contains one.
+    pub fn all_secrets(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("secrets")) {
+            for e in entries.flatten() {
+                if let Ok(s) = std::fs::read_to_string(e.path()) {
+                    let s = s.trim_end().to_string();
+                    if !s.is_empty() {
+                        v.push(s);
+                    }
+                }
+            }
+        }
+        v
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = self.run(&["down"]);
+        }
+    }
+}
