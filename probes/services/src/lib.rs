@@ -1,0 +1,175 @@
+//! imp-verify probe `services`: every service port of every node accepts a TCP
+//! connection (check `services.port`, tasks A.2 and A.9: feature and network services
+//! are activated and running).
+//!
+//! The ports come from the spec: each node's services (by role, or as listed) with
+//! their ports, and each LDAP server's URL.
+
+use imp_probe_dns::Resolver;
+use imp_verify_core::spec::{Service, Spec};
+use imp_verify_core::{CheckKey, Outcome, PlannedCheck, Probe};
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// The check id.
+pub const PORT: &str = "services.port";
+
+/// The target string of `services.port` for a host, port and service name, as other
+/// probes use it to depend on this check: `imp1.lab.test:5222 (xmpp-c2s)`.
+pub fn port_target(host: &str, port: u16, service: &str) -> String {
+    format!("{host}:{port} ({service})")
+}
+
+/// The key of the `services.port` check of an endpoint.
+pub fn port_key(host: &str, port: u16, service: &str) -> CheckKey {
+    CheckKey::new(PORT, port_target(host, port, service))
+}
+
+/// The probe.
+pub struct ServicesProbe;
+
+impl Probe for ServicesProbe {
+    fn name(&self) -> &'static str {
+        "services"
+    }
+
+    fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
+        let resolver = Arc::new(Resolver::from_spec(spec));
+        let mut checks = Vec::new();
+        for (_, node) in spec.nodes() {
+            for (service, port) in node.service_ports() {
+                let host = node.fqdn().to_string();
+                let pinned = node.address;
+                let resolver = resolver.clone();
+                let mut check = PlannedCheck::new(
+                    PORT,
+                    port_target(&host, port, service.name()),
+                    move |ctx| {
+                        let host = host.clone();
+                        let resolver = resolver.clone();
+                        async move {
+                            probe_port(&resolver, &host, pinned, port, service.name(), hint(service), ctx.timeout).await
+                        }
+                    },
+                );
+                if pinned.is_none() {
+                    // Without a pinned address the port can only be reached through DNS.
+                    check = check.after(CheckKey::new("dns.node", node.fqdn()));
+                }
+                checks.push(check);
+            }
+        }
+        if let Some(ldap) = &spec.ldap {
+            for server in &ldap.servers {
+                let service = if server.ldaps { Service::Ldaps } else { Service::Ldap };
+                let host = server.host.clone();
+                let port = server.port;
+                let pinned = host.parse::<IpAddr>().ok();
+                let resolver = resolver.clone();
+                checks.push(PlannedCheck::new(
+                    PORT,
+                    port_target(&host, port, service.name()),
+                    move |ctx| {
+                        let host = host.clone();
+                        let resolver = resolver.clone();
+                        async move {
+                            probe_port(&resolver, &host, pinned, port, service.name(), hint(service), ctx.timeout).await
+                        }
+                    },
+                ));
+            }
+        }
+        checks
+    }
+}
+
+/// What to do when a service's port does not answer, in the administrator's words.
+fn hint(service: Service) -> &'static str {
+    match service {
+        Service::XmppC2s => "Check that the Cisco XCP Connection Manager and Cisco XCP Router services are activated and running on the node (task A.2), and that no firewall blocks the port",
+        Service::XmppS2s => "Check that the Cisco XCP XMPP Federation Connection Manager is activated and running on the node (tasks A.2, C.14), and that no firewall blocks the port",
+        Service::SipTcp | Service::SipTls => "Check that the Cisco SIP Proxy and Cisco Presence Engine services are running on the node (task A.2) and that the listener for this transport is enabled",
+        Service::Https => "Check that the Cisco Tomcat service is running on the node (task A.2)",
+        Service::Ldap | Service::Ldaps => "Check that the directory server is running and listens on this port (tasks A.3, A.6)",
+    }
+}
+
+async fn probe_port(
+    resolver: &Resolver,
+    host: &str,
+    pinned: Option<IpAddr>,
+    port: u16,
+    service: &str,
+    hint: &str,
+    timeout: Duration,
+) -> Outcome {
+    let addrs: Vec<IpAddr> = match pinned {
+        Some(ip) => vec![ip],
+        None => match resolver.lookup_ip(host).await {
+            Ok(ips) if !ips.is_empty() => ips,
+            Ok(_) => {
+                return Outcome::fail(
+                    format!("{host} has no address to connect to {service} on"),
+                    "Add an A or AAAA record for the host (task A.1)",
+                )
+                .with("host", host)
+            }
+            Err(e) => {
+                return Outcome::fail(
+                    format!("cannot resolve {host}: {e}"),
+                    "Add an A or AAAA record for the host, or pin its address in the spec (task A.1)",
+                )
+                .with("host", host)
+            }
+        },
+    };
+    // Leave a little of the check's time for reporting.
+    let connect_timeout = timeout.mul_f32(0.9);
+    let mut last = None;
+    for ip in &addrs {
+        let addr = SocketAddr::new(*ip, port);
+        let start = Instant::now();
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(_stream)) => {
+                let ms = start.elapsed().as_secs_f64() * 1000.0;
+                return Outcome::pass(format!("{service} port {port} accepts connections on {addr}"))
+                    .with("address", addr)
+                    .with("service", service)
+                    .metric("connect_ms", (ms * 10.0).round() / 10.0);
+            }
+            Ok(Err(e)) => last = Some((addr, describe(&e))),
+            Err(_) => {
+                last = Some((
+                    addr,
+                    format!(
+                        "no answer to the TCP connection within {} ms (a firewall drops it, or the host is down)",
+                        connect_timeout.as_millis()
+                    ),
+                ))
+            }
+        }
+    }
+    let (addr, why) = last.expect("at least one address was tried");
+    let mut o = Outcome::fail(format!("{service} port {port} of {host}: {why}"), hint)
+        .with("address", addr)
+        .with("service", service)
+        .with("expected", format!("a listener on TCP port {port}"));
+    if addrs.len() > 1 {
+        o = o.with(
+            "addresses_tried",
+            addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+        );
+    }
+    o
+}
+
+fn describe(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::ConnectionRefused => "connection refused: nothing listens on the port".into(),
+        ErrorKind::TimedOut => "the connection timed out".into(),
+        _ => format!("cannot connect: {e}"),
+    }
+}
