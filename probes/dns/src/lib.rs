@@ -1,0 +1,101 @@
+//! imp-verify probe `dns`: the DNS records an IM and Presence deployment needs, and the
+//! [`Resolver`] the other probes resolve through.
+//!
+//! Checks: `dns.node` (each node FQDN resolves, to the spec's address if given, and the
+//! address's PTR names the node).
+
+mod resolver;
+
+pub use resolver::{reverse_name, DnsError, Resolver, Srv};
+
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{Outcome, PlannedCheck, Probe};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The probe.
+pub struct DnsProbe;
+
+impl Probe for DnsProbe {
+    fn name(&self) -> &'static str {
+        "dns"
+    }
+
+    fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
+        let resolver = Arc::new(Resolver::from_spec(spec));
+        let mut checks = Vec::new();
+        for (_, node) in spec.nodes() {
+            let fqdn = node.fqdn().to_string();
+            let expected = node.address;
+            let resolver = resolver.clone();
+            checks.push(PlannedCheck::new("dns.node", fqdn.clone(), move |_| {
+                let fqdn = fqdn.clone();
+                let resolver = resolver.clone();
+                async move { check_node(&resolver, &fqdn, expected).await }
+            }));
+        }
+        checks
+    }
+}
+
+async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>) -> Outcome {
+    let addrs = match resolver.lookup_ip(fqdn).await {
+        Ok(a) => a,
+        Err(e) => {
+            let fix = if e.is_absent() {
+                format!("Add an A (or AAAA) record for {fqdn} to the deployment's DNS zone; every node must be resolvable by its FQDN (tasks A.1, A.9)")
+            } else {
+                "Check that the DNS servers named in the spec are reachable and serve the deployment's zone (tasks A.1, A.9)".to_string()
+            };
+            return Outcome::fail(format!("{fqdn}: {e}"), fix)
+                .with("name", fqdn)
+                .with("resolver", resolver.servers())
+                .with("expected", expected.map(|a| a.to_string()).unwrap_or_else(|| "an A or AAAA record".into()));
+        }
+    };
+    let shown = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+    if let Some(want) = expected {
+        if !addrs.contains(&want) {
+            return Outcome::fail(
+                format!("{fqdn} resolves to {shown}, not to {want} as the spec says"),
+                format!("Correct the A/AAAA record of {fqdn} (or the address in the spec) so that clients reach the node (tasks A.1, A.9)"),
+            )
+            .with("name", fqdn)
+            .with("addresses", &shown)
+            .with("expected", want)
+            .with("resolver", resolver.servers());
+        }
+    }
+    // Reverse: each address's PTR should name the node.
+    let mut ptr_problems = Vec::new();
+    let mut ptr_seen = Vec::new();
+    for ip in &addrs {
+        match resolver.reverse(*ip).await {
+            Ok(names) => {
+                ptr_seen.push(format!("{ip} -> {}", names.join(", ")));
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(fqdn)) {
+                    ptr_problems.push(format!("the PTR of {ip} names {} instead", names.join(", ")));
+                }
+            }
+            Err(e) => {
+                ptr_seen.push(format!("{ip} -> ({e})"));
+                ptr_problems.push(format!("no PTR for {ip}: {e}"));
+            }
+        }
+    }
+    let base = format!("{fqdn} resolves to {shown}");
+    if ptr_problems.is_empty() {
+        Outcome::pass(format!("{base}; the PTR names it"))
+            .with("addresses", &shown)
+            .with("ptr", ptr_seen.join("; "))
+            .with("resolver", resolver.servers())
+    } else {
+        Outcome::warn(
+            format!("{base}, but {}", ptr_problems.join("; ")),
+            format!("Add or correct the PTR record of each address of {fqdn}: IM&P certificate and SIP peer checks, and some clients, look nodes up in reverse (task A.1)"),
+        )
+        .with("addresses", &shown)
+        .with("ptr", ptr_seen.join("; "))
+        .with("resolver", resolver.servers())
+    }
+}

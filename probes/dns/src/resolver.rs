@@ -1,0 +1,301 @@
+//! The resolver every probe uses: the spec's DNS servers (UDP, TCP on truncation or
+//! error) or the system's, with answers and failures told apart.
+
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as HDnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
+use imp_verify_core::Spec;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Why a lookup found nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsError {
+    /// The name does not exist (NXDOMAIN).
+    NxDomain { name: String },
+    /// The name exists but has no record of the type asked (NODATA).
+    NoData { name: String, rtype: String },
+    /// The server did not answer in time, or could not be reached.
+    NoAnswer { detail: String },
+    /// The server answered with an error code (SERVFAIL, REFUSED...).
+    ServerError { code: String },
+    /// The answer could not be decoded.
+    Malformed { detail: String },
+    /// The resolver could not be set up (no usable system configuration).
+    Config { detail: String },
+}
+
+impl DnsError {
+    /// Whether the records are absent (as opposed to the server failing).
+    pub fn is_absent(&self) -> bool {
+        matches!(self, DnsError::NxDomain { .. } | DnsError::NoData { .. })
+    }
+}
+
+impl fmt::Display for DnsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsError::NxDomain { name } => write!(f, "{name} does not exist (NXDOMAIN)"),
+            DnsError::NoData { name, rtype } => {
+                write!(f, "{name} exists but has no {rtype} record (NODATA)")
+            }
+            DnsError::NoAnswer { detail } => write!(f, "the DNS server did not answer: {detail}"),
+            DnsError::ServerError { code } => write!(f, "the DNS server answered {code}"),
+            DnsError::Malformed { detail } => write!(f, "the DNS answer is malformed: {detail}"),
+            DnsError::Config { detail } => write!(f, "no resolver: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for DnsError {}
+
+/// One SRV record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Srv {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// The target host, lower case, without the final dot.
+    pub target: String,
+}
+
+impl fmt::Display for Srv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {} {}.", self.priority, self.weight, self.port, self.target)
+    }
+}
+
+/// The resolver of a run, built from the spec.
+pub struct Resolver {
+    inner: Result<TokioResolver, String>,
+    servers: String,
+}
+
+impl Resolver {
+    /// The spec's DNS servers (`[dns] servers`), or the system's configuration if none.
+    pub fn from_spec(spec: &Spec) -> Resolver {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = spec.dns.query_timeout;
+        opts.attempts = 2;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.try_tcp_on_error = true;
+        opts.cache_size = 256;
+        opts.ndots = 0;
+        let servers = &spec.dns.resolved_servers;
+        if servers.is_empty() {
+            let inner = TokioResolver::builder_tokio()
+                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))
+                .and_then(|b| {
+                    b.with_options(opts)
+                        .build()
+                        .map_err(|e| format!("cannot build the resolver: {e}"))
+                });
+            return Resolver {
+                inner,
+                servers: "the system resolver (/etc/resolv.conf)".into(),
+            };
+        }
+        let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
+        for s in servers {
+            let mut ns = NameServerConfig::udp_and_tcp(s.ip());
+            for c in ns.connections.iter_mut() {
+                c.port = s.port();
+            }
+            config.add_name_server(ns);
+        }
+        let inner = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()
+            .map_err(|e| format!("cannot build the resolver: {e}"));
+        Resolver {
+            inner,
+            servers: servers
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Which servers it asks, for messages.
+    pub fn servers(&self) -> &str {
+        &self.servers
+    }
+
+    fn resolver(&self) -> Result<&TokioResolver, DnsError> {
+        self.inner.as_ref().map_err(|e| DnsError::Config { detail: e.clone() })
+    }
+
+    /// The A and AAAA addresses of `name`.
+    pub async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        let fqdn = fqdn(name);
+        let mut v4 = self.records(&fqdn, RecordType::A).await;
+        let v6 = self.records(&fqdn, RecordType::AAAA).await;
+        match (&mut v4, v6) {
+            (Ok(a), Ok(b)) => {
+                a.extend(b);
+                Ok(std::mem::take(a))
+            }
+            (Ok(a), Err(e)) if e.is_absent() => Ok(std::mem::take(a)),
+            (Err(e), Ok(b)) if e.is_absent() => Ok(b),
+            (Err(DnsError::NoData { .. }), Err(DnsError::NoData { .. })) => Err(DnsError::NoData {
+                name: name.to_string(),
+                rtype: "A or AAAA".into(),
+            }),
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), Err(e)) => Err(e),
+        }
+        .map(|records| {
+            records
+                .into_iter()
+                .filter_map(|r| match r {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// The SRV records of `name`, sorted by priority then weight.
+    pub async fn lookup_srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
+        let records = self.records(&fqdn(name), RecordType::SRV).await?;
+        let mut v: Vec<Srv> = records
+            .into_iter()
+            .filter_map(|r| match r {
+                RData::SRV(s) => Some(Srv {
+                    priority: s.priority,
+                    weight: s.weight,
+                    port: s.port,
+                    target: host(&s.target.to_string()),
+                }),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// The names the PTR records of `ip` give.
+    pub async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let name = reverse_name(ip);
+        let records = self.records(&name, RecordType::PTR).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| match r {
+                RData::PTR(p) => Some(host(&p.0.to_string())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn records(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+        let resolver = self.resolver()?;
+        match resolver.lookup(name, rtype).await {
+            Ok(lookup) => {
+                let v: Vec<RData> = lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.data.clone())
+                    .collect();
+                if v.is_empty() {
+                    Err(DnsError::NoData {
+                        name: host(name),
+                        rtype: rtype.to_string(),
+                    })
+                } else {
+                    Ok(v)
+                }
+            }
+            Err(e) => Err(classify(e, name, rtype)),
+        }
+    }
+}
+
+fn classify(e: NetError, name: &str, rtype: RecordType) -> DnsError {
+    match e {
+        NetError::Dns(HDnsError::NoRecordsFound(nr)) => {
+            if nr.response_code == ResponseCode::NXDomain {
+                DnsError::NxDomain { name: host(name) }
+            } else {
+                DnsError::NoData {
+                    name: host(name),
+                    rtype: rtype.to_string(),
+                }
+            }
+        }
+        NetError::Dns(HDnsError::ResponseCode(code)) => DnsError::ServerError {
+            code: code.to_string(),
+        },
+        NetError::Timeout => DnsError::NoAnswer {
+            detail: "no reply before the query timeout".into(),
+        },
+        NetError::Io(io) => DnsError::NoAnswer {
+            detail: io.to_string(),
+        },
+        NetError::NoConnections | NetError::Busy => DnsError::NoAnswer {
+            detail: e.to_string(),
+        },
+        NetError::Proto(p) => DnsError::Malformed {
+            detail: p.to_string(),
+        },
+        other => {
+            let text = other.to_string();
+            if text.contains("timed out") || text.contains("timeout") {
+                DnsError::NoAnswer { detail: text }
+            } else {
+                DnsError::Malformed { detail: text }
+            }
+        }
+    }
+}
+
+/// `name` with a final dot, so that no search domain is appended.
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+/// `name` in lower case without the final dot.
+fn host(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The in-addr.arpa / ip6.arpa name of an address.
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::new();
+            for b in v6.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", b & 0xf, b >> 4));
+            }
+            s.push_str("ip6.arpa.");
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            reverse_name("127.0.0.22".parse().unwrap()),
+            "22.0.0.127.in-addr.arpa."
+        );
+        assert!(reverse_name("::1".parse().unwrap()).starts_with("1.0.0.0."));
+        assert!(reverse_name("::1".parse().unwrap()).ends_with(".ip6.arpa."));
+    }
+}
