@@ -8,8 +8,10 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use imp_verify_core::Spec;
+use hickory_resolver::proto::rr::Name;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// Why a lookup found nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,9 @@ impl fmt::Display for Srv {
 pub struct Resolver {
     inner: Result<TokioResolver, String>,
     servers: String,
+    /// The servers asked directly (for PTR, see [`Resolver::reverse`]).
+    direct: Vec<SocketAddr>,
+    timeout: Duration,
 }
 
 impl Resolver {
@@ -93,9 +98,19 @@ impl Resolver {
                         .build()
                         .map_err(|e| format!("cannot build the resolver: {e}"))
                 });
+            let direct = hickory_resolver::system_conf::read_system_conf()
+                .map(|(c, _)| {
+                    c.name_servers()
+                        .iter()
+                        .map(|ns| SocketAddr::new(ns.ip, 53))
+                        .collect()
+                })
+                .unwrap_or_default();
             return Resolver {
                 inner,
                 servers: "the system resolver (/etc/resolv.conf)".into(),
+                direct,
+                timeout: spec.dns.query_timeout,
             };
         }
         let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
@@ -117,6 +132,8 @@ impl Resolver {
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
+            direct: servers.clone(),
+            timeout: spec.dns.query_timeout,
         }
     }
 
@@ -183,9 +200,13 @@ impl Resolver {
     }
 
     /// The names the PTR records of `ip` give.
+    ///
+    /// Asked of the servers directly: hickory answers every 127.0.0.0/8 reverse name
+    /// itself with `localhost` (RFC 6761), which hides what the deployment's DNS says
+    /// (and the lab lives on loopback addresses).
     pub async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
         let name = reverse_name(ip);
-        let records = self.records(&name, RecordType::PTR).await?;
+        let records = self.direct_query(&name, RecordType::PTR).await?;
         Ok(records
             .into_iter()
             .filter_map(|r| match r {
@@ -193,6 +214,26 @@ impl Resolver {
                 _ => None,
             })
             .collect())
+    }
+
+    /// One question to each configured server in turn (UDP, then TCP if truncated).
+    async fn direct_query(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+        if self.direct.is_empty() {
+            return Err(DnsError::Config {
+                detail: "no DNS server is configured".into(),
+            });
+        }
+        let qname = Name::from_ascii(name).map_err(|e| DnsError::Malformed {
+            detail: format!("`{name}` is not a DNS name: {e}"),
+        })?;
+        let mut last = None;
+        for server in &self.direct {
+            match direct::ask(*server, &qname, rtype, self.timeout).await {
+                Ok(answer) => return direct::interpret(answer, name, rtype),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one server was asked"))
     }
 
     async fn records(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
@@ -253,6 +294,134 @@ fn classify(e: NetError, name: &str, rtype: RecordType) -> DnsError {
             } else {
                 DnsError::Malformed { detail: text }
             }
+        }
+    }
+}
+
+/// A DNS question sent by hand: for what the resolver library answers itself.
+mod direct {
+    use super::{host, DnsError};
+    use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_resolver::proto::rr::{Name, RData, RecordType};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpStream, UdpSocket};
+
+    fn query_id() -> u16 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        (nanos ^ (nanos >> 16)) as u16 ^ std::process::id() as u16
+    }
+
+    fn question(id: u16, name: &Name, rtype: RecordType) -> Result<Vec<u8>, DnsError> {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(name.clone(), rtype));
+        m.to_vec().map_err(|e| DnsError::Malformed {
+            detail: format!("cannot encode the question: {e}"),
+        })
+    }
+
+    fn no_answer(server: SocketAddr, what: impl std::fmt::Display) -> DnsError {
+        DnsError::NoAnswer {
+            detail: format!("{server}: {what}"),
+        }
+    }
+
+    /// Asks `server`; the answer, or why there is none.
+    pub async fn ask(
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        timeout: Duration,
+    ) -> Result<Message, DnsError> {
+        let id = query_id();
+        let q = question(id, name, rtype)?;
+        let bind: SocketAddr = if server.is_ipv4() {
+            "0.0.0.0:0".parse().expect("an address")
+        } else {
+            "[::]:0".parse().expect("an address")
+        };
+        let sock = UdpSocket::bind(bind).await.map_err(|e| no_answer(server, e))?;
+        sock.connect(server).await.map_err(|e| no_answer(server, e))?;
+        let mut buf = vec![0u8; 4096];
+        for _attempt in 0..2 {
+            sock.send(&q).await.map_err(|e| no_answer(server, e))?;
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                    Err(_) => break,
+                    Ok(Err(e)) => return Err(no_answer(server, e)),
+                    Ok(Ok(n)) => n,
+                };
+                let m = Message::from_vec(&buf[..n]).map_err(|e| DnsError::Malformed {
+                    detail: format!("{server}: {e}"),
+                })?;
+                if m.metadata.id != id {
+                    continue; // a late answer to an earlier question
+                }
+                if m.metadata.truncation {
+                    return ask_tcp(server, &q, id, timeout).await;
+                }
+                return Ok(m);
+            }
+        }
+        Err(no_answer(server, "no reply before the query timeout"))
+    }
+
+    async fn ask_tcp(server: SocketAddr, q: &[u8], id: u16, timeout: Duration) -> Result<Message, DnsError> {
+        let exchange = async {
+            let mut s = TcpStream::connect(server).await?;
+            let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(q);
+            s.write_all(&framed).await?;
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).await?;
+            let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
+            s.read_exact(&mut body).await?;
+            Ok::<_, std::io::Error>(body)
+        };
+        let body = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| no_answer(server, "no reply over TCP before the query timeout"))?
+            .map_err(|e| no_answer(server, e))?;
+        let m = Message::from_vec(&body).map_err(|e| DnsError::Malformed {
+            detail: format!("{server}: {e}"),
+        })?;
+        if m.metadata.id != id {
+            return Err(DnsError::Malformed {
+                detail: format!("{server}: the TCP answer carries another query id"),
+            });
+        }
+        Ok(m)
+    }
+
+    /// The records of the type asked, or why there are none.
+    pub fn interpret(m: Message, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+        match m.metadata.response_code {
+            ResponseCode::NoError => {
+                let v: Vec<RData> = m
+                    .answers
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.data.clone())
+                    .collect();
+                if v.is_empty() {
+                    Err(DnsError::NoData {
+                        name: host(name),
+                        rtype: rtype.to_string(),
+                    })
+                } else {
+                    Ok(v)
+                }
+            }
+            ResponseCode::NXDomain => Err(DnsError::NxDomain { name: host(name) }),
+            code => Err(DnsError::ServerError {
+                code: code.to_string(),
+            }),
         }
     }
 }

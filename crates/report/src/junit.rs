@@ -1,0 +1,109 @@
+//! The JUnit XML report, for CI systems.
+
+use crate::{write_atomically, Collected, Reporter};
+use imp_verify_core::{Area, CheckResult, Event, Status};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// One testsuite an area, one testcase a check: failures with their evidence, skips
+/// with their reason, warnings as passes with their text in system-out.
+pub struct JunitReporter {
+    path: PathBuf,
+    collected: Collected,
+}
+
+impl JunitReporter {
+    /// A report written to `path` at the end of the run.
+    pub fn new(path: PathBuf) -> Self {
+        JunitReporter {
+            path,
+            collected: Collected::default(),
+        }
+    }
+
+    /// The XML (what `finish` writes).
+    pub fn xml(&self) -> std::io::Result<String> {
+        xml(&self.collected)
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn on_event(&mut self, event: &Event) {
+        self.collected.on_event(event);
+    }
+
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        let text = self.xml()?;
+        write_atomically(&self.path, text.as_bytes())
+    }
+}
+
+fn details(r: &CheckResult) -> String {
+    let o = &r.outcome;
+    let mut s = format!("{}\n", o.message);
+    for (k, v) in &o.evidence {
+        let _ = writeln!(s, "{k}: {v}");
+    }
+    if let Some(fix) = &o.remediation {
+        if o.status != Status::Pass {
+            let _ = writeln!(s, "fix: {fix}");
+        }
+    }
+    if !r.tasks.is_empty() {
+        let _ = writeln!(s, "tasks: {}", r.tasks.join(" "));
+    }
+    s
+}
+
+fn xml(c: &Collected) -> std::io::Result<String> {
+    let mut report = Report::new("imp-verify");
+    if let Some(s) = &c.summary {
+        report.set_time(s.wall);
+    }
+    let results = c.ordered();
+    for area in Area::ALL {
+        let in_area: Vec<&&CheckResult> = results.iter().filter(|r| r.area == area).collect();
+        if in_area.is_empty() {
+            continue;
+        }
+        let mut suite = TestSuite::new(format!("imp-verify.{}", area.as_str()));
+        for r in in_area {
+            let o = &r.outcome;
+            let status = match o.status {
+                Status::Pass | Status::Warn => TestCaseStatus::success(),
+                Status::Fail => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(o.message.as_str());
+                    st.set_type("fail");
+                    st.set_description(details(r));
+                    st
+                }
+                Status::Skip => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(o.message.as_str());
+                    st
+                }
+            };
+            let mut case = TestCase::new(format!("{} [{}]", r.key.id, r.key.target), status);
+            case.set_classname(format!(
+                "{}.{}",
+                area.as_str(),
+                r.tasks.first().copied().unwrap_or("-")
+            ));
+            case.set_time(r.duration);
+            match o.status {
+                Status::Warn => {
+                    case.set_system_out(format!("WARNING: {}", details(r)));
+                }
+                Status::Pass => {
+                    case.set_system_out(details(r));
+                }
+                _ => {}
+            }
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report.to_string().map_err(std::io::Error::other)
+}
