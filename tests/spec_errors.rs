@@ -69,8 +69,14 @@ fn a_missing_spec_file_is_a_clear_error() {
 fn usage_errors_exit_2() {
     let out = imp_verify(&["all", "--timeout", "soon"]);
     assert_eq!(code(&out), 2);
-    let out = imp_verify(&["all", "--only", "task:Z.9", "--spec", "x"]);
+    // A valid spec, a bad selection: the selection is the error.
+    let spec = imp_verify_testlab::Lab::shared().spec();
+    let out = imp_verify(&["all", "--only", "task:Z.9", "--spec", spec.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("unknown task `Z.9`"), "{:?}", text(&out));
+    let out = imp_verify(&["all", "--skip", "nosuch.check.*", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("matches no check id"), "{:?}", text(&out));
     let out = imp_verify(&["frobnicate"]);
     assert_eq!(code(&out), 2);
 }

@@ -28,10 +28,25 @@ impl Probe for DnsProbe {
             let fqdn = node.fqdn().to_string();
             let expected = node.address;
             let resolver = resolver.clone();
-            checks.push(PlannedCheck::new("dns.node", fqdn.clone(), move |_| {
+            checks.push(PlannedCheck::new("dns.node", fqdn.clone(), move |ctx| {
                 let fqdn = fqdn.clone();
                 let resolver = resolver.clone();
-                async move { check_node(&resolver, &fqdn, expected).await }
+                async move {
+                    // Within the check's time, so that a silent server is named as such.
+                    let budget = ctx.timeout.mul_f32(0.8);
+                    match tokio::time::timeout(budget, check_node(&resolver, &fqdn, expected)).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Outcome::fail(
+                            format!(
+                                "{fqdn}: the DNS server did not answer within {} ms",
+                                budget.as_millis()
+                            ),
+                            "Check that the DNS servers named in the spec are reachable and answer for the deployment's zone (tasks A.1, A.9)",
+                        )
+                        .with("name", &fqdn)
+                        .with("resolver", resolver.servers()),
+                    }
+                }
             }));
         }
         checks

@@ -152,8 +152,10 @@ impl Resolver {
             return Ok(vec![ip]);
         }
         let fqdn = fqdn(name);
-        let mut v4 = self.records(&fqdn, RecordType::A).await;
-        let v6 = self.records(&fqdn, RecordType::AAAA).await;
+        let (mut v4, v6) = tokio::join!(
+            self.records(&fqdn, RecordType::A),
+            self.records(&fqdn, RecordType::AAAA)
+        );
         match (&mut v4, v6) {
             (Ok(a), Ok(b)) => {
                 a.extend(b);
