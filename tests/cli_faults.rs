@@ -149,7 +149,7 @@ fn ctrl_c_stops_the_run_writes_the_reports_and_exits_3() {
     let spec = spec_with_dns(dir.path(), &addr);
     let json_path = dir.path().join("r.json");
     let junit_path = dir.path().join("j.xml");
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args([
             "all",
             "--spec",

@@ -8,7 +8,7 @@ use imp_verify_core::{
 };
 use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +146,7 @@ fn main() -> ExitCode {
     run(&cli.spec, run_args, area)
 }
 
-fn load_spec(path: &PathBuf) -> Result<Spec, ExitCode> {
+fn load_spec(path: &Path) -> Result<Spec, ExitCode> {
     Spec::load(path).map_err(|errors| {
         eprintln!("{errors}");
         eprintln!(
@@ -176,7 +176,7 @@ fn selection(select: &SelectArgs, area: Option<Area>) -> Result<Selection, ExitC
     })
 }
 
-fn check_spec(path: &PathBuf) -> ExitCode {
+fn check_spec(path: &Path) -> ExitCode {
     match load_spec(path) {
         Err(code) => code,
         Ok(spec) => {
@@ -196,7 +196,7 @@ fn check_spec(path: &PathBuf) -> ExitCode {
     }
 }
 
-fn list(path: &PathBuf, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
+fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
     let explicit = std::env::args().any(|a| a == "--spec" || a.starts_with("--spec="));
     if whole_catalog || (!explicit && !path.exists()) {
         println!("{:<24} {:<9} {:<40} DESCRIPTION", "ID", "AREA", "TASKS");
@@ -256,7 +256,7 @@ fn list(path: &PathBuf, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(path: &PathBuf, args: RunArgs, area: Option<Area>) -> ExitCode {
+fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
     let spec = match load_spec(path) {
         Ok(s) => Arc::new(s),
         Err(code) => return code,
