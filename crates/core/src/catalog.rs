@@ -108,6 +108,55 @@ pub const CHECKS: &[CheckDef] = &[
         description: "Each node FQDN resolves (A/AAAA) to the spec's address, and its address's PTR names it",
         requires: &[],
     },
+    CheckDef {
+        id: "dns.srv.xmpp-client",
+        area: Area::Dns,
+        tasks: &["A.5", "A.9", "B.5", "B.10", "C.5", "C.10", "D.1"],
+        description: "_xmpp-client._tcp of each IM domain lists the domain's IM&P nodes with their c2s port, and every target resolves",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.xmpp-server",
+        area: Area::Dns,
+        tasks: &["C.14"],
+        description: "_xmpp-server._tcp of each IM domain lists its IM&P nodes with their s2s port, so federated servers reach it",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.cisco-uds",
+        area: Area::Dns,
+        tasks: &["A.9", "B.10", "C.10", "D.1"],
+        description: "_cisco-uds._tcp of each IM domain lists the CUCM nodes (Jabber service discovery)",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.cuplogin",
+        area: Area::Dns,
+        tasks: &["A.9", "B.10", "C.10", "D.1"],
+        description: "_cuplogin._tcp of each IM domain lists the IM&P nodes (Jabber service discovery)",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.collab-edge",
+        area: Area::Dns,
+        tasks: &["A.9", "B.10", "C.10", "D.1"],
+        description: "_collab-edge._tls of each IM domain resolves, when remote access is deployed",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.sip-trunk",
+        area: Area::Dns,
+        tasks: &["B.8", "C.8"],
+        description: "The SIP publish trunk's cluster-wide SRV name lists exactly the cluster's IM&P nodes, per transport, every redundancy group complete",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.federation",
+        area: Area::Dns,
+        tasks: &["C.14"],
+        description: "_xmpp-server._tcp of each federated domain resolves, and its targets do",
+        requires: &[],
+    },
 ];
 
 /// Looks a check up by id.

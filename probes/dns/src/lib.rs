@@ -2,9 +2,13 @@
 //! [`Resolver`] the other probes resolve through.
 //!
 //! Checks: `dns.node` (each node FQDN resolves, to the spec's address if given, and the
-//! address's PTR names the node).
+//! address's PTR names the node); `dns.srv.*` (the SRV records clients, federated
+//! servers and the SIP publish trunk use: present, targets resolve, targets are the
+//! deployment's nodes with the spec's ports; the trunk's name lists exactly the
+//! cluster's IM&P nodes).
 
 mod resolver;
+mod srv;
 
 pub use resolver::{reverse_name, DnsError, Resolver, Srv};
 
@@ -49,6 +53,7 @@ impl Probe for DnsProbe {
                 }
             }));
         }
+        checks.extend(srv::plan(spec, &resolver));
         checks
     }
 }
