@@ -50,10 +50,14 @@ impl Lab {
 
     /// A lab of the caller's own, on free addresses; `lab down` when dropped.
     pub fn isolated() -> Lab {
-        let locks = repo_root().join("target/labs");
-        std::fs::create_dir_all(&locks).expect("create target/labs");
-        // Blocks of ten addresses: 30-39, 40-49, ... 240-249 (20-29 is the shared lab).
-        for base in (30..=240u8).step_by(10) {
+        // Locks are machine-wide (several checkouts may test at once); state is per checkout.
+        let locks = std::env::temp_dir().join("imp-verify-lab-locks");
+        std::fs::create_dir_all(&locks).expect("create the lab lock folder");
+        let states = repo_root().join("target/labs");
+        std::fs::create_dir_all(&states).expect("create target/labs");
+        // Blocks of ten addresses: 30-39, ... 220-229 (20-29 is the shared lab, 230-239
+        // is tests/lab/run's).
+        for base in (30..=220u8).step_by(10) {
             let lock_path = locks.join(format!("base-{base}.lock"));
             let file = OpenOptions::new()
                 .create(true)
@@ -64,7 +68,7 @@ impl Lab {
             if file.try_lock().is_err() {
                 continue;
             }
-            let dir = locks.join(format!("lab-{base}"));
+            let dir = states.join(format!("lab-{base}"));
             let lab = Lab {
                 dir,
                 base,
@@ -76,7 +80,7 @@ impl Lab {
             lab.up();
             return lab;
         }
-        panic!("no free block of loopback addresses for another lab (all of 30..249 in use)");
+        panic!("no free block of loopback addresses for another lab (all of 30..229 in use)");
     }
 
     fn up(&self) {
@@ -131,6 +135,27 @@ impl Lab {
     /// Starts one server again.
     pub fn start(&self, server: &str) {
         self.must(&["start", server]);
+    }
+
+    /// Rewrites a zone file of this lab (`lab.test`, `partner.test`,
+    /// `0.0.127.in-addr.arpa`) with `edit`, raises its SOA serial and reloads the server.
+    pub fn edit_zone(&self, zone: &str, edit: impl Fn(&str) -> String) {
+        let path = self.dir.join("conf/zones").join(format!("{zone}.zone"));
+        let text = std::fs::read_to_string(&path).expect("read the zone file");
+        let mut out = String::new();
+        for line in edit(&text).lines() {
+            if line.contains(" SOA ") {
+                let mut parts: Vec<String> = line.split_whitespace().map(String::from).collect();
+                let serial: u64 = parts[4].parse().expect("a numeric serial");
+                parts[4] = (serial + 1).to_string();
+                out.push_str(&parts.join(" "));
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        std::fs::write(&path, out).expect("write the zone file");
+        self.must(&["reload", "dns"]);
     }
 
     /// The spec describing this lab.

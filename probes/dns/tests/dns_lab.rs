@@ -1,0 +1,183 @@
+//! The DNS probe against the lab's real Knot server: every check passes on the healthy
+//! lab, and each fails (or warns) for its own reason when a record is wrong.
+
+use imp_probe_dns::{DnsError, DnsProbe, Resolver};
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{Outcome, Probe, Status};
+use imp_verify_testlab::Lab;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs every DNS check of the lab's spec; (id, target, outcome) in plan order.
+async fn run_dns(lab: &Lab) -> Vec<(String, String, Outcome)> {
+    let spec = Arc::new(Spec::load(&lab.spec()).expect("the lab's spec loads"));
+    // All at once, as the runner does.
+    let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
+        let ctx = imp_verify_core::CheckCtx { timeout: Duration::from_secs(5), attempt: 1 };
+        let o = (c.run)(ctx).await;
+        (c.key.id.to_string(), c.key.target.clone(), o)
+    });
+    futures::future::join_all(runs).await
+}
+
+fn find<'a>(v: &'a [(String, String, Outcome)], id: &str, target: &str) -> &'a Outcome {
+    &v.iter()
+        .find(|(i, t, _)| i == id && t == target)
+        .unwrap_or_else(|| panic!("no {id} [{target}] in {:?}", v.iter().map(|(i, t, _)| format!("{i} [{t}]")).collect::<Vec<_>>()))
+        .2
+}
+
+fn evidence(o: &Outcome, key: &str) -> String {
+    o.evidence.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_dns_check_passes_on_the_lab() {
+    let lab = Lab::shared();
+    let results = run_dns(lab).await;
+    let ids: std::collections::BTreeSet<&str> = results.iter().map(|(i, _, _)| i.as_str()).collect();
+    for id in ["dns.node", "dns.srv.xmpp-client", "dns.srv.xmpp-server", "dns.srv.cisco-uds", "dns.srv.cuplogin", "dns.srv.sip-trunk", "dns.srv.federation"] {
+        assert!(ids.contains(id), "{id} was not planned");
+    }
+    for (id, target, o) in &results {
+        assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
+    }
+    let trunk = find(&results, "dns.srv.sip-trunk", "_sips._tcp.imp-cluster.lab.test");
+    assert_eq!(evidence(trunk, "records"), "10 10 5061 imp1.lab.test.; 10 10 5061 imp2.lab.test.");
+    assert_eq!(evidence(trunk, "redundancy group prg-1"), "both nodes present");
+}
+
+#[tokio::test]
+async fn wrong_records_fail_each_for_its_own_reason() {
+    let lab = Lab::isolated();
+    lab.edit_zone("lab.test", |z| {
+        z.lines()
+            // The trunk's TLS name loses imp2: HA broken for the trunk.
+            .filter(|l| !(l.starts_with("_sips._tcp.imp-cluster") && l.contains("imp2")))
+            // Jabber discovery of IM&P: gone altogether (NXDOMAIN).
+            .filter(|l| !l.starts_with("_cuplogin._tcp"))
+            .map(|l| {
+                if l.starts_with("_sip._tcp.imp-cluster") && l.contains("imp2") {
+                    // A stranger instead of imp2 on the TCP name.
+                    l.replace("imp2.lab.test.", "ldap.lab.test.")
+                } else if l.starts_with("_xmpp-client._tcp") && l.contains("imp1") {
+                    l.replace("5222", "5223")
+                } else if l.starts_with("_cisco-uds._tcp") {
+                    // The name stays, with no SRV record (NODATA).
+                    "_cisco-uds._tcp TXT \"moved\"".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    lab.edit_zone("0.0.127.in-addr.arpa", |z| {
+        z.replace("PTR   imp2.lab.test.", "PTR   somewhere-else.lab.test.")
+    });
+    let r = run_dns(&lab).await;
+
+    let tls = find(&r, "dns.srv.sip-trunk", "_sips._tcp.imp-cluster.lab.test");
+    assert_eq!(tls.status, Status::Fail, "{}", tls.message);
+    assert!(tls.message.contains("imp2.lab.test missing"), "{}", tls.message);
+    assert!(evidence(tls, "redundancy group prg-1").contains("imp2.lab.test absent"), "{tls:?}");
+    assert!(tls.remediation.as_deref().unwrap().contains("task B.8"));
+
+    let tcp = find(&r, "dns.srv.sip-trunk", "_sip._tcp.imp-cluster.lab.test");
+    assert_eq!(tcp.status, Status::Fail);
+    assert!(tcp.message.contains("ldap.lab.test is not a node of the deployment"), "{}", tcp.message);
+
+    let udp = find(&r, "dns.srv.sip-trunk", "_sip._udp.imp-cluster.lab.test");
+    assert_eq!(udp.status, Status::Pass, "{}", udp.message);
+
+    let client = find(&r, "dns.srv.xmpp-client", "_xmpp-client._tcp.lab.test");
+    assert_eq!(client.status, Status::Fail);
+    assert!(client.message.contains("imp1.lab.test is listed with port 5223, the spec expects 5222"), "{}", client.message);
+
+    let cup = find(&r, "dns.srv.cuplogin", "_cuplogin._tcp.lab.test");
+    assert_eq!(cup.status, Status::Fail);
+    assert!(cup.message.contains("does not exist (NXDOMAIN)"), "{}", cup.message);
+
+    let uds = find(&r, "dns.srv.cisco-uds", "_cisco-uds._tcp.lab.test");
+    assert_eq!(uds.status, Status::Fail);
+    assert!(uds.message.contains("has no SRV record (NODATA)"), "{}", uds.message);
+
+    let ptr = find(&r, "dns.node", "imp2.lab.test");
+    assert_eq!(ptr.status, Status::Warn, "{}", ptr.message);
+    assert!(ptr.message.contains("names somewhere-else.lab.test instead"), "{}", ptr.message);
+
+    // What was not touched still passes.
+    assert_eq!(find(&r, "dns.node", "imp1.lab.test").status, Status::Pass);
+    assert_eq!(find(&r, "dns.srv.federation", "partner.test").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn a_missing_node_of_xmpp_client_warns_and_a_stopped_server_is_told_apart() {
+    let lab = Lab::isolated();
+    lab.edit_zone("lab.test", |z| {
+        z.lines()
+            .filter(|l| !(l.starts_with("_xmpp-client._tcp") && l.contains("imp2")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let r = run_dns(&lab).await;
+    let client = find(&r, "dns.srv.xmpp-client", "_xmpp-client._tcp.lab.test");
+    assert_eq!(client.status, Status::Warn, "{}", client.message);
+    assert!(client.message.contains("imp2.lab.test missing"));
+
+    lab.stop("dns");
+    let r = run_dns(&lab).await;
+    let node = find(&r, "dns.node", "imp1.lab.test");
+    assert_eq!(node.status, Status::Fail);
+    let m = node.message.to_lowercase();
+    assert!(m.contains("did not answer") || m.contains("no reply"), "{}", node.message);
+    assert!(!m.contains("nxdomain"), "{}", node.message);
+}
+
+/// A UDP server on loopback that answers every query with `reply(query)`.
+fn fake_dns(reply: fn(&[u8]) -> Option<Vec<u8>>) -> String {
+    let sock = UdpSocket::bind("127.0.0.9:0").unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if let Some(r) = reply(&buf[..n]) {
+                let _ = sock.send_to(&r, from);
+            }
+        }
+    });
+    addr
+}
+
+fn spec_with(dns: &str) -> Spec {
+    let text = format!(
+        "workflow = \"A\"\ndomains = [\"example.test\"]\n[dns]\nservers = [\"{dns}\"]\ntimeout = \"300ms\"\n\
+         [[clusters]]\nname = \"c\"\ndomain = \"example.test\"\n[[clusters.nodes]]\nfqdn = \"imp1.example.test\"\nrole = \"imp\"\n"
+    );
+    Spec::parse(&text, std::path::Path::new("t.toml"), &std::collections::BTreeMap::new()).unwrap()
+}
+
+#[tokio::test]
+async fn absent_silent_and_malformed_are_three_different_answers() {
+    // Silent.
+    let silent = fake_dns(|_| None);
+    let e = Resolver::from_spec(&spec_with(&silent)).lookup_srv("_xmpp-client._tcp.example.test").await.unwrap_err();
+    assert!(matches!(e, DnsError::NoAnswer { .. }), "{e:?}");
+    // Garbage: the query's id, then bytes that are no DNS message.
+    let garbage = fake_dns(|q| Some([&q[..2], &[0x81, 0x80, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef][..]].concat()));
+    let r = Resolver::from_spec(&spec_with(&garbage));
+    let e = r.lookup_srv("_xmpp-client._tcp.example.test").await.unwrap_err();
+    assert!(matches!(e, DnsError::Malformed { .. }), "{e:?}");
+    let e = r.reverse("127.0.0.22".parse().unwrap()).await.unwrap_err();
+    assert!(matches!(e, DnsError::Malformed { .. }), "{e:?}");
+    // Absent: the lab's real server, a name that does not exist.
+    let lab = Lab::shared();
+    let spec = Spec::load(&lab.spec()).unwrap();
+    let e = Resolver::from_spec(&spec).lookup_srv("_nothing._tcp.lab.test").await.unwrap_err();
+    assert!(matches!(e, DnsError::NxDomain { .. }), "{e:?}");
+    assert_eq!(e.to_string(), "_nothing._tcp.lab.test does not exist (NXDOMAIN)");
+    // The three say different things.
+    assert!(DnsError::NoAnswer { detail: "x".into() }.to_string().contains("did not answer"));
+    assert!(DnsError::Malformed { detail: "x".into() }.to_string().contains("malformed"));
+}
