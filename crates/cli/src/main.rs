@@ -126,6 +126,7 @@ fn probes() -> Vec<Box<dyn Probe>> {
     vec![
         Box::new(imp_probe_services::ServicesProbe),
         Box::new(imp_probe_dns::DnsProbe),
+        Box::new(imp_probe_tls::TlsProbe),
     ]
 }
 

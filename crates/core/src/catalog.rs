@@ -157,6 +157,41 @@ pub const CHECKS: &[CheckDef] = &[
         description: "_xmpp-server._tcp of each federated domain resolves, and its targets do",
         requires: &[],
     },
+    CheckDef {
+        id: "tls.chain",
+        area: Area::Tls,
+        tasks: &["A.10", "A.11", "A.6", "B.11", "B.12", "B.6", "C.11", "C.12", "C.6", "C.14", "D.2"],
+        description: "The certificate of each TLS endpoint (XMPP c2s/s2s, SIP TLS, LDAPS/StartTLS, HTTPS) chains to the spec's CA bundle; self-signed or foreign-CA fails",
+        requires: &["services.port"],
+    },
+    CheckDef {
+        id: "tls.names",
+        area: Area::Tls,
+        tasks: &["A.10", "A.11", "A.6", "B.11", "B.12", "B.6", "C.11", "C.12", "C.6", "C.14", "D.2"],
+        description: "The certificate covers the name asked for: the node FQDN as a DNS name, and for XMPP the domain (DNS, id-on-xmppAddr or SRVName)",
+        requires: &["services.port"],
+    },
+    CheckDef {
+        id: "tls.validity",
+        area: Area::Tls,
+        tasks: &["A.10", "A.11", "A.6", "B.11", "B.12", "B.6", "C.11", "C.12", "C.6", "C.14", "D.2"],
+        description: "The certificate is inside its validity window; it warns within the spec's expiry margin (30 days by default)",
+        requires: &["services.port"],
+    },
+    CheckDef {
+        id: "tls.usage",
+        area: Area::Tls,
+        tasks: &["A.10", "A.11", "A.6", "B.11", "B.12", "B.6", "C.11", "C.12", "C.6", "C.14", "D.2"],
+        description: "The certificate's extended key usage allows serverAuth, and clientAuth where the node also acts as a client (XMPP s2s, SIP mutual TLS)",
+        requires: &["services.port"],
+    },
+    CheckDef {
+        id: "tls.strength",
+        area: Area::Tls,
+        tasks: &["A.10", "A.11", "A.6", "B.11", "B.12", "B.6", "C.11", "C.12", "C.6", "C.14", "D.2"],
+        description: "RSA 2048+ or EC 256+ bits, no SHA-1 or MD5 signature, TLS 1.2 or newer negotiated",
+        requires: &["services.port"],
+    },
 ];
 
 /// Looks a check up by id.

@@ -1,0 +1,330 @@
+//! imp-verify probe `tls`: every TLS certificate the deployment presents, and the
+//! [`TlsInspector`] the LDAP, XMPP and SIP probes hand their handshakes to.
+//!
+//! For each TLS endpoint the spec implies — XMPP c2s and s2s (STARTTLS), SIP TLS (with
+//! the trunk's client certificate), HTTPS where listed, LDAPS and LDAP StartTLS — one
+//! handshake per run is judged by five checks: `tls.chain`, `tls.names`,
+//! `tls.validity`, `tls.usage`, `tls.strength`. A certificate is judged even when its
+//! chain fails, so one run shows every problem of a bad certificate.
+
+mod inspect;
+pub mod starttls;
+
+pub use inspect::{view, CertView, ClientIdentity, Expectation, Names, TlsError, TlsFacts, TlsInspector};
+
+use imp_probe_dns::Resolver;
+use imp_verify_core::spec::{Role, Service, Spec, Workflow};
+use imp_verify_core::{CheckCtx, Outcome, PlannedCheck, Probe};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
+
+/// The five checks of an endpoint, in report order.
+pub const CHECKS: [&str; 5] = ["tls.chain", "tls.names", "tls.validity", "tls.usage", "tls.strength"];
+
+/// How TLS starts at an endpoint.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// TLS from the first byte (LDAPS, SIP TLS, HTTPS).
+    Direct,
+    /// XMPP STARTTLS on a stream to `domain` in `namespace` (`jabber:client`, `jabber:server`).
+    Xmpp { domain: String, namespace: &'static str },
+    /// LDAP's StartTLS extended operation.
+    Ldap,
+}
+
+/// One TLS endpoint of the deployment.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The service name (`xmpp-c2s`, `sip-tls`, `ldaps`...).
+    pub service: &'static str,
+    pub host: String,
+    pub port: u16,
+    /// The address, if the spec pins it; else the host is resolved.
+    pub address: Option<IpAddr>,
+    pub start: Start,
+    /// The name asked for in the handshake (SNI) and verified.
+    pub server_name: String,
+    pub expect: Expectation,
+    /// The certificate to present (the SIP trunk's CUCM certificate).
+    pub client: Option<ClientIdentity>,
+}
+
+impl Endpoint {
+    /// The check target: `xmpp-c2s imp1.lab.test:5222`.
+    pub fn target(&self) -> String {
+        format!("{} {}:{}", self.service, self.host, self.port)
+    }
+}
+
+/// The task of "enable secure communication" in a workflow (A.10, B.11, C.11).
+fn secure_task(w: Workflow) -> &'static str {
+    match w {
+        Workflow::A => "A.10",
+        Workflow::B => "B.11",
+        Workflow::C => "C.11",
+        Workflow::D => "D.2",
+    }
+}
+
+/// The task of "integrate LDAP directory clients" (LDAP server certificate) in a workflow.
+fn ldap_task(w: Workflow) -> &'static str {
+    match w {
+        Workflow::A => "A.6",
+        Workflow::B => "B.6",
+        Workflow::C => "C.6",
+        Workflow::D => "D.2",
+    }
+}
+
+/// The TLS endpoints the spec implies.
+pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
+    let mut v = Vec::new();
+    let secure = secure_task(spec.workflow);
+    for cluster in &spec.clusters {
+        let domain = cluster.domain.get_ref().to_ascii_lowercase();
+        let trunk_client = match &cluster.sip_trunk {
+            Some(t) => match (&t.client_cert, &t.client_key) {
+                (Some(c), Some(k)) => Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref())?),
+                _ => None,
+            },
+            None => None,
+        };
+        for node in &cluster.nodes {
+            let fqdn = node.fqdn().to_ascii_lowercase();
+            for (service, port) in node.service_ports() {
+                let (name, start, server_name, xmpp, client_auth, client) = match service {
+                    Service::XmppC2s => (
+                        "xmpp-c2s",
+                        Start::Xmpp { domain: domain.clone(), namespace: "jabber:client" },
+                        domain.clone(),
+                        Some((domain.clone(), "_xmpp-client")),
+                        false,
+                        None,
+                    ),
+                    Service::XmppS2s => (
+                        "xmpp-s2s",
+                        Start::Xmpp { domain: domain.clone(), namespace: "jabber:server" },
+                        domain.clone(),
+                        Some((domain.clone(), "_xmpp-server")),
+                        true,
+                        None,
+                    ),
+                    Service::SipTls if node.role == Role::Imp => {
+                        ("sip-tls", Start::Direct, fqdn.clone(), None, true, trunk_client.clone())
+                    }
+                    Service::SipTls => ("sip-tls", Start::Direct, fqdn.clone(), None, false, None),
+                    Service::Https => ("https", Start::Direct, fqdn.clone(), None, false, None),
+                    Service::Ldaps => ("ldaps", Start::Direct, fqdn.clone(), None, false, None),
+                    Service::SipTcp | Service::Ldap => continue,
+                };
+                v.push(Endpoint {
+                    service: name,
+                    host: fqdn.clone(),
+                    port,
+                    address: node.address,
+                    start,
+                    server_name,
+                    expect: Expectation {
+                        dns_names: vec![fqdn.clone()],
+                        xmpp_domain: xmpp,
+                        client_auth,
+                        task: secure,
+                    },
+                    client,
+                });
+            }
+        }
+    }
+    if let Some(ldap) = &spec.ldap {
+        for server in &ldap.servers {
+            if !server.ldaps && !server.starttls {
+                continue; // cleartext by the spec's explicit choice: nothing to judge here
+            }
+            let host = server.host.to_ascii_lowercase();
+            v.push(Endpoint {
+                service: if server.ldaps { "ldaps" } else { "ldap" },
+                host: host.clone(),
+                port: server.port,
+                address: host.parse().ok(),
+                start: if server.ldaps { Start::Direct } else { Start::Ldap },
+                server_name: host.clone(),
+                expect: Expectation {
+                    dns_names: vec![host.clone()],
+                    xmpp_domain: None,
+                    client_auth: false,
+                    task: ldap_task(spec.workflow),
+                },
+                client: None,
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// Connects to an endpoint, runs its prelude and the handshake: the facts, or why not.
+pub async fn inspect_endpoint(
+    inspector: &TlsInspector,
+    resolver: &Resolver,
+    ep: &Endpoint,
+) -> Result<TlsFacts, String> {
+    let ips = match ep.address {
+        Some(ip) => vec![ip],
+        None => resolver
+            .lookup_ip(&ep.host)
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", ep.host))?,
+    };
+    let ip = *ips.first().ok_or_else(|| format!("{} has no address", ep.host))?;
+    let addr = SocketAddr::new(ip, ep.port);
+    let mut tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    match &ep.start {
+        Start::Direct => {}
+        Start::Xmpp { domain, namespace } => {
+            starttls::xmpp(&mut tcp, domain, namespace)
+                .await
+                .map_err(|e| format!("XMPP STARTTLS with {addr}: {e}"))?;
+        }
+        Start::Ldap => starttls::ldap(&mut tcp)
+            .await
+            .map_err(|e| format!("LDAP StartTLS with {addr}: {e}"))?,
+    };
+    let (_stream, facts) = inspector
+        .handshake(tcp, &ep.server_name, ep.client.as_ref())
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    Ok(facts)
+}
+
+type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), String>;
+
+/// One handshake per endpoint and attempt, shared by its five checks.
+#[derive(Default)]
+struct Shared {
+    by_attempt: Mutex<HashMap<u32, Arc<OnceCell<Judged>>>>,
+}
+
+impl Shared {
+    fn cell(&self, attempt: u32) -> Arc<OnceCell<Judged>> {
+        self.by_attempt
+            .lock()
+            .expect("not poisoned")
+            .entry(attempt)
+            .or_default()
+            .clone()
+    }
+}
+
+/// The probe.
+pub struct TlsProbe;
+
+impl Probe for TlsProbe {
+    fn name(&self) -> &'static str {
+        "tls"
+    }
+
+    fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
+        let inspector = Arc::new(TlsInspector::from_spec(spec));
+        let resolver = Arc::new(Resolver::from_spec(spec));
+        let endpoints = match endpoints(spec) {
+            Ok(e) => e,
+            Err(why) => {
+                // The client certificate cannot be read: every TLS check says so.
+                return CHECKS
+                    .iter()
+                    .map(|id| {
+                        let why = why.clone();
+                        PlannedCheck::new(id, "client certificate", move |_| {
+                            let why = why.clone();
+                            async move {
+                                Outcome::fail(
+                                    format!("the SIP trunk's client certificate cannot be used: {why}"),
+                                    "Give the spec's sip_trunk.client_cert and client_key as PEM files",
+                                )
+                            }
+                        })
+                    })
+                    .collect();
+            }
+        };
+        let mut checks = Vec::new();
+        for ep in endpoints {
+            let ep = Arc::new(ep);
+            let shared = Arc::new(Shared::default());
+            let port_key = imp_probe_services::port_key(&ep.host, ep.port, ep.service);
+            for id in CHECKS {
+                let (ep, shared, inspector, resolver) = (ep.clone(), shared.clone(), inspector.clone(), resolver.clone());
+                let check = PlannedCheck::new(id, ep.target(), move |ctx: CheckCtx| {
+                    let (ep, shared, inspector, resolver) = (ep.clone(), shared.clone(), inspector.clone(), resolver.clone());
+                    async move { verdict(id, &ep, &shared, &inspector, &resolver, ctx).await }
+                });
+                checks.push(check.after(port_key.clone()));
+            }
+        }
+        checks
+    }
+}
+
+async fn verdict(
+    id: &'static str,
+    ep: &Endpoint,
+    shared: &Shared,
+    inspector: &TlsInspector,
+    resolver: &Resolver,
+    ctx: CheckCtx,
+) -> Outcome {
+    let budget = ctx.timeout.mul_f32(0.8);
+    let cell = shared.cell(ctx.attempt);
+    let judged = cell
+        .get_or_init(|| async {
+            match tokio::time::timeout(budget, inspect_endpoint(inspector, resolver, ep)).await {
+                Ok(Ok(facts)) => {
+                    let v = inspector.judge(&facts, &ep.expect);
+                    Ok((facts, v))
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(format!(
+                    "no TLS handshake with {}:{} within {} ms (the server accepted the connection but did not complete the exchange)",
+                    ep.host,
+                    ep.port,
+                    budget.as_millis()
+                )),
+            }
+        })
+        .await;
+    match judged {
+        Ok((facts, verdicts)) => {
+            let o = verdicts
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, o)| o.clone())
+                .expect("judge gives every check");
+            o.with("server_name", &facts.server_name)
+                .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" })
+        }
+        Err(why) if id == "tls.chain" => Outcome::fail(
+            why.clone(),
+            format!(
+                "Check that the service offers TLS{} and accepts this client (task {})",
+                match ep.start {
+                    Start::Direct => String::new(),
+                    Start::Xmpp { .. } => " through STARTTLS".into(),
+                    Start::Ldap => " through the StartTLS extended operation".into(),
+                },
+                ep.expect.task
+            ),
+        )
+        .with("endpoint", ep.target())
+        .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" }),
+        Err(_) => Outcome::skip(format!(
+            "no certificate to judge: the TLS handshake failed (see tls.chain [{}])",
+            ep.target()
+        ))
+        .with("blocked_by", format!("tls.chain [{}]", ep.target())),
+    }
+}
+
