@@ -75,8 +75,14 @@ impl Lab {
                 owned: true,
                 _lock: Some(file),
             };
-            // A previous test process may have died with this lab up.
+            // A previous test process may have died with this lab up; and whatever an
+            // earlier test changed (zones, directory, configs) must not leak into this
+            // one: only the certificates and passwords are kept (they take time to make).
             let _ = lab.run(&["down"]);
+            for part in ["conf", "data", "run", "logs", "lab.toml"] {
+                let p = lab.dir.join(part);
+                let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+            }
             lab.up();
             return lab;
         }

@@ -27,23 +27,36 @@ pub struct TlsFacts {
     pub cipher: String,
     /// Why the certificate is not trusted for `server_name` now; `None`: it is.
     pub verify_error: Option<String>,
+    /// Why the handshake did not complete after the server sent its certificate
+    /// (the certificate is still judged); `None`: it completed.
+    pub handshake_error: Option<String>,
 }
 
 impl TlsFacts {
     /// Whether the chain verifies to the spec's CA and covers the name: the condition
     /// for sending credentials over this connection.
     pub fn verified(&self) -> bool {
-        self.verify_error.is_none()
+        self.verify_error.is_none() && self.handshake_error.is_none()
     }
 }
 
-/// Why a handshake did not complete.
+/// Why a handshake did not complete, and what it showed before it stopped.
 #[derive(Debug, Clone)]
-pub struct TlsError(pub String);
+pub struct TlsError {
+    pub message: String,
+    /// The facts, when the server had sent its certificate before the failure.
+    pub facts: Option<TlsFacts>,
+}
+
+impl TlsError {
+    fn new(message: String) -> Self {
+        TlsError { message, facts: None }
+    }
+}
 
 impl std::fmt::Display for TlsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -207,22 +220,34 @@ impl TlsInspector {
         });
         let builder = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError(format!("TLS setup: {e}")))?
+            .map_err(|e| TlsError::new(format!("TLS setup: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(recorder.clone());
         let config = match client {
             Some(id) => builder
                 .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-                .map_err(|e| TlsError(format!("the client certificate cannot be used: {e}")))?,
+                .map_err(|e| TlsError::new(format!("the client certificate cannot be used: {e}")))?,
             None => builder.with_no_client_auth(),
         };
         let name = ServerName::try_from(server_name.to_string())
-            .map_err(|e| TlsError(format!("`{server_name}` is not a server name: {e}")))?;
+            .map_err(|e| TlsError::new(format!("`{server_name}` is not a server name: {e}")))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let stream = connector
-            .connect(name.clone(), io)
-            .await
-            .map_err(|e| TlsError(describe_io(&e)))?;
+        let stream = match connector.connect(name.clone(), io).await {
+            Ok(s) => s,
+            Err(e) => {
+                let message = describe_io(&e);
+                let chain = recorder.seen.lock().expect("not poisoned").clone();
+                let facts = (!chain.is_empty()).then(|| TlsFacts {
+                    server_name: server_name.to_string(),
+                    verify_error: self.verify(&chain, &name, UnixTime::now()).err(),
+                    chain,
+                    version: "not negotiated".into(),
+                    cipher: "not negotiated".into(),
+                    handshake_error: Some(message.clone()),
+                });
+                return Err(TlsError { message, facts });
+            }
+        };
         let chain = recorder.seen.lock().expect("not poisoned").clone();
         let (_, conn) = stream.get_ref();
         let version = conn
@@ -242,6 +267,7 @@ impl TlsInspector {
                 version,
                 cipher,
                 verify_error,
+                handshake_error: None,
             },
         ))
     }
@@ -529,6 +555,14 @@ impl TlsInspector {
                 .with("trust_anchors", &self.trust_source)
         };
         match self.verify_chain(&facts.chain, at) {
+            Ok(()) if facts.handshake_error.is_some() => base(Outcome::fail(
+                format!(
+                    "the certificate of {} chains to the deployment's CA, but the handshake failed: {}",
+                    facts.server_name,
+                    facts.handshake_error.as_deref().unwrap_or_default()
+                ),
+                format!("See the other TLS checks of this endpoint for what is wrong with the certificate (task {task})"),
+            )),
             Ok(()) => base(Outcome::pass(format!("the certificate of {} chains to the deployment's CA", facts.server_name))),
             Err(e) => {
                 let what = if v.self_signed {
@@ -559,7 +593,7 @@ fn judge_names(v: &CertView, e: &Expectation) -> Outcome {
         let srv = format!("{srv_label}.{domain}");
         let covered = v.names.dns.iter().any(|p| dns_covers(p, domain))
             || v.names.xmpp_addr.iter().any(|a| a == domain)
-            || v.names.srv_name.iter().any(|s| *s == srv);
+            || v.names.srv_name.contains(&srv);
         if !covered {
             missing.push(format!("the XMPP domain {domain} (as DNS name, id-on-xmppAddr or SRVName {srv})"));
         }
@@ -648,7 +682,7 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
         problems.push(format!("a weak signature algorithm ({})", v.signature));
     }
     let version_ok = facts.version.contains("1_2") || facts.version.contains("1_3");
-    if !version_ok {
+    if !version_ok && facts.handshake_error.is_none() {
         problems.push(format!("protocol {}", facts.version));
     }
     let o = if problems.is_empty() {
@@ -658,6 +692,10 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
             format!("the certificate has {}", problems.join(" and ")),
             format!("Reissue the certificate with an RSA 2048+ or EC P-256+ key and a SHA-256 (or stronger) signature (task {task})"),
         )
+    };
+    let o = match &facts.handshake_error {
+        Some(e) => o.with("handshake", e),
+        None => o,
     };
     with_cert(o, v)
         .with("key", &v.key)

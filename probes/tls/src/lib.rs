@@ -193,11 +193,12 @@ pub async fn inspect_endpoint(
             .await
             .map_err(|e| format!("LDAP StartTLS with {addr}: {e}"))?,
     };
-    let (_stream, facts) = inspector
-        .handshake(tcp, &ep.server_name, ep.client.as_ref())
-        .await
-        .map_err(|e| format!("{addr}: {e}"))?;
-    Ok(facts)
+    match inspector.handshake(tcp, &ep.server_name, ep.client.as_ref()).await {
+        Ok((_stream, facts)) => Ok(facts),
+        // The server sent its certificate before the handshake broke: judge it anyway.
+        Err(TlsError { facts: Some(facts), .. }) => Ok(facts),
+        Err(e) => Err(format!("{addr}: {e}")),
+    }
 }
 
 type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), String>;

@@ -1,0 +1,230 @@
+//! The TLS probe against real TLS servers: the lab's (every check passes), OpenSSL's
+//! `s_server` serving a certificate wrong in one way (each check fails for its own
+//! reason), a lab node given an expired certificate, and a server that never answers.
+
+use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start, TlsInspector, TlsProbe};
+use imp_probe_dns::Resolver;
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{CheckCtx, Outcome, Probe, Status};
+use imp_verify_testlab::{repo_root, Lab};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Certificates for imp1.lab.test, each wrong in one way, signed by the shared lab's CA.
+fn bad_certs(lab: &Lab) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = Command::new(repo_root().join("fixtures/tls/make-bad-certs"))
+        .arg(dir.path())
+        .arg(lab.dir.join("pki/ca.crt"))
+        .arg(lab.dir.join("pki/ca.key"))
+        .arg("imp1.lab.test")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    dir
+}
+
+/// `openssl s_server` on 127.0.0.9 with this certificate; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, kind: &str) -> Server {
+    let port = TcpListener::bind("127.0.0.9:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.9:{port}")])
+        .arg("-cert")
+        .arg(dir.join(format!("{kind}.crt")))
+        .arg("-key")
+        .arg(dir.join(format!("{kind}.key")))
+        // Serve even what a modern default refuses (1024-bit keys, SHA-1): that is the point.
+        .args(["-cipher", "DEFAULT@SECLEVEL=0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.9", port)).is_err() {
+        assert!(Instant::now() < deadline, "s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, port }
+}
+
+fn endpoint(port: u16) -> Endpoint {
+    Endpoint {
+        service: "sip-tls",
+        host: "imp1.lab.test".into(),
+        port,
+        address: Some("127.0.0.9".parse().unwrap()),
+        start: Start::Direct,
+        server_name: "imp1.lab.test".into(),
+        expect: Expectation {
+            dns_names: vec!["imp1.lab.test".into()],
+            xmpp_domain: None,
+            client_auth: true,
+            task: "A.10",
+        },
+        client: None,
+    }
+}
+
+async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Vec<(&'static str, Outcome)> {
+    let spec = Spec::load(&lab.spec()).unwrap();
+    let inspector = TlsInspector::from_spec(&spec);
+    let resolver = Resolver::from_spec(&spec);
+    let server = serve(dir, kind);
+    let ep = endpoint(server.port);
+    let facts = inspect_endpoint(&inspector, &resolver, &ep).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+    inspector.judge(&facts, &ep.expect)
+}
+
+fn get<'a>(v: &'a [(&'static str, Outcome)], id: &str) -> &'a Outcome {
+    &v.iter().find(|(i, _)| *i == id).unwrap().1
+}
+
+/// Every check passes except `failing`, which has `status` and a message containing `text`.
+fn only(v: &[(&'static str, Outcome)], failing: &[(&str, Status, &str)]) {
+    for (id, o) in v {
+        match failing.iter().find(|(f, _, _)| f == id) {
+            Some((_, status, text)) => {
+                assert_eq!(o.status, *status, "{id}: {}", o.message);
+                assert!(o.message.contains(text), "{id}: expected {text:?} in {:?}", o.message);
+                assert!(o.remediation.is_some(), "{id} has no fix");
+                assert!(o.evidence.iter().any(|(k, _)| k == "sha256"), "{id} shows no fingerprint");
+            }
+            None => assert_eq!(o.status, Status::Pass, "{id}: {}", o.message),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_bad_certificate_fails_its_own_check() {
+    let lab = Lab::shared();
+    let dir = bad_certs(lab);
+    let d = dir.path();
+    only(&judge(lab, d, "good").await, &[]);
+    only(&judge(lab, d, "expired").await, &[("tls.validity", Status::Fail, "the certificate expired")]);
+    only(&judge(lab, d, "notyet").await, &[("tls.validity", Status::Fail, "not valid yet")]);
+    only(&judge(lab, d, "expiring").await, &[("tls.validity", Status::Warn, "day(s) (warning margin 30)")]);
+    only(&judge(lab, d, "selfsigned").await, &[("tls.chain", Status::Fail, "self-signed")]);
+    only(&judge(lab, d, "foreign").await, &[("tls.chain", Status::Fail, "issuer (O=somebody else, CN=Foreign CA) is not the deployment's CA")]);
+    only(&judge(lab, d, "wrongname").await, &[("tls.names", Status::Fail, "does not cover DNS name imp1.lab.test")]);
+    only(&judge(lab, d, "noclientauth").await, &[("tls.usage", Status::Fail, "lacks the extended key usage clientAuth")]);
+    // SHA-1 is refused by the chain verifier too: both say so.
+    only(
+        &judge(lab, d, "sha1").await,
+        &[
+            ("tls.strength", Status::Fail, "weak signature algorithm (sha1WithRSAEncryption)"),
+            ("tls.chain", Status::Fail, "does not verify"),
+        ],
+    );
+    // A 1024-bit key cannot even sign the handshake for rustls: judged all the same.
+    let v = judge(lab, d, "rsa1024").await;
+    let s = get(&v, "tls.strength");
+    assert_eq!(s.status, Status::Fail);
+    assert!(s.message.contains("weak key (RSA 1024 bits"), "{}", s.message);
+    assert_eq!(get(&v, "tls.names").status, Status::Pass);
+    assert_eq!(get(&v, "tls.validity").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails() {
+    let lab = Lab::isolated();
+    let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
+    let run = |spec: Arc<Spec>| async move {
+        let runs = TlsProbe.plan(&spec).into_iter().map(|c| async move {
+            let o = (c.run)(CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await;
+            (c.key.id, c.key.target.clone(), o)
+        });
+        futures::future::join_all(runs).await
+    };
+    let all = run(spec.clone()).await;
+    assert_eq!(all.len(), 40, "8 endpoints x 5 checks");
+    for (id, target, o) in &all {
+        assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
+    }
+
+    // imp2's Kamailio gets an expired certificate (same CA, same name).
+    let dir = tempfile::tempdir().unwrap();
+    let ok = Command::new(repo_root().join("fixtures/tls/make-bad-certs"))
+        .arg(dir.path())
+        .arg(lab.dir.join("pki/ca.crt"))
+        .arg(lab.dir.join("pki/ca.key"))
+        .arg("imp2.lab.test")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let tls_cfg = lab.dir.join("conf/imp2-sip/tls.cfg");
+    let cfg = std::fs::read_to_string(&tls_cfg).unwrap();
+    let pki = lab.dir.join("pki").display().to_string();
+    let cfg = cfg
+        .replace(&format!("{pki}/imp2.lab.test.crt"), &dir.path().join("expired.crt").display().to_string())
+        .replace(&format!("{pki}/imp2.lab.test.key"), &dir.path().join("expired.key").display().to_string());
+    std::fs::write(&tls_cfg, cfg).unwrap();
+    lab.stop("imp2-sip");
+    lab.start("imp2-sip");
+    let all = run(spec).await;
+    for (id, target, o) in &all {
+        if *id == "tls.validity" && target == "sip-tls imp2.lab.test:5061" {
+            assert_eq!(o.status, Status::Fail, "{}", o.message);
+            assert!(o.message.contains("expired"), "{}", o.message);
+        } else {
+            assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
+    let lab = Lab::shared();
+    let listener = TcpListener::bind("127.0.0.9:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts, reads nothing, says nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path: PathBuf = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec_path,
+        format!(
+            "workflow = \"B\"\ndomains = [\"lab.test\"]\n[tls]\nca_bundle = \"{}\"\n[[clusters]]\nname = \"c\"\ndomain = \"lab.test\"\n\
+             [[clusters.nodes]]\nfqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nrole = \"imp\"\nservices = [\"sip-tls\"]\nports = {{ sip-tls = {port} }}\n",
+            lab.dir.join("pki/ca.crt").display()
+        ),
+    )
+    .unwrap();
+    let spec = Arc::new(Spec::load(&spec_path).unwrap());
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for c in TlsProbe.plan(&spec) {
+        outcomes.push((c.key.id, (c.run)(CheckCtx { timeout: Duration::from_secs(1), attempt: 1 }).await));
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let chain = &outcomes.iter().find(|(i, _)| *i == "tls.chain").unwrap().1;
+    assert_eq!(chain.status, Status::Fail);
+    assert!(chain.message.contains("no TLS handshake with imp1.lab.test:"), "{}", chain.message);
+    assert!(chain.message.contains("within 800 ms"), "{}", chain.message);
+    for (id, o) in &outcomes {
+        if *id != "tls.chain" {
+            assert_eq!(o.status, Status::Skip, "{id}: {}", o.message);
+            assert!(o.message.contains("see tls.chain"), "{}", o.message);
+        }
+    }
+}
