@@ -192,6 +192,55 @@ pub const CHECKS: &[CheckDef] = &[
         description: "RSA 2048+ or EC 256+ bits, no SHA-1 or MD5 signature, TLS 1.2 or newer negotiated",
         requires: &["services.port"],
     },
+    CheckDef {
+        id: "ldap.connect",
+        area: Area::Ldap,
+        tasks: &["A.3", "A.6", "B.3", "B.6", "C.3", "C.6", "D.2"],
+        description: "Each directory server answers LDAPS or StartTLS with a certificate that verifies to the spec's CA and names the server; cleartext only where the spec allows it (then it warns)",
+        requires: &["services.port"],
+    },
+    CheckDef {
+        id: "ldap.bind",
+        area: Area::Ldap,
+        tasks: &["A.3", "A.6", "B.3", "B.6", "C.3", "C.6", "D.2"],
+        description: "The service account binds on each directory server",
+        requires: &["ldap.connect"],
+    },
+    CheckDef {
+        id: "ldap.base",
+        area: Area::Ldap,
+        tasks: &["A.6", "B.6", "C.6", "D.2"],
+        description: "The search base exists and the user filter returns entries",
+        requires: &["ldap.bind"],
+    },
+    CheckDef {
+        id: "ldap.sync",
+        area: Area::Ldap,
+        tasks: &["A.6", "A.4", "B.6", "B.4", "C.6", "C.4", "D.1"],
+        description: "Every user the spec expects to be provisioned is under the base with the filter",
+        requires: &["ldap.base"],
+    },
+    CheckDef {
+        id: "ldap.mapping",
+        area: Area::Ldap,
+        tasks: &["A.6", "B.6", "C.6", "D.2", "D.3"],
+        description: "Expected users carry every mapped attribute, their IM addresses are valid for the domain, and no user id or directory URI is duplicated",
+        requires: &["ldap.base"],
+    },
+    CheckDef {
+        id: "ldap.user-auth",
+        area: Area::Ldap,
+        tasks: &["A.6", "B.6", "C.6", "D.1"],
+        description: "Each test user binds with its own password (LDAP user authentication)",
+        requires: &["ldap.bind"],
+    },
+    CheckDef {
+        id: "ldap.contact-search",
+        area: Area::Ldap,
+        tasks: &["A.6", "B.6", "C.6", "D.2"],
+        description: "A search by display-name prefix and by phone number, as Jabber makes, finds each test user with the mapped attributes",
+        requires: &["ldap.base"],
+    },
 ];
 
 /// Looks a check up by id.

@@ -77,3 +77,35 @@ pub trait Probe: Send + Sync {
     /// filters them by the spec's workflow and the user's selection.
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck>;
 }
+
+/// A value several checks share, computed once per attempt (one handshake, one
+/// directory read...). With `--retry-for`, a new attempt computes it afresh.
+pub struct PerAttempt<T> {
+    cells: std::sync::Mutex<std::collections::HashMap<u32, Arc<tokio::sync::OnceCell<T>>>>,
+}
+
+impl<T> Default for PerAttempt<T> {
+    fn default() -> Self {
+        PerAttempt {
+            cells: Default::default(),
+        }
+    }
+}
+
+impl<T: Clone> PerAttempt<T> {
+    /// The value of `attempt`, computing it with `init` if no check has yet.
+    pub async fn get_or_init<F, Fut>(&self, attempt: u32, init: F) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let cell = self
+            .cells
+            .lock()
+            .expect("not poisoned")
+            .entry(attempt)
+            .or_default()
+            .clone();
+        cell.get_or_init(init).await.clone()
+    }
+}

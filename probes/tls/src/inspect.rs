@@ -202,6 +202,19 @@ impl TlsInspector {
         }
     }
 
+    /// A client configuration that verifies certificates strictly (chain to the spec's
+    /// trust anchors and name), for protocol crates that run TLS themselves (LDAP).
+    pub fn strict_client_config(&self) -> Result<ClientConfig, String> {
+        if let Some(p) = &self.trust_problem {
+            return Err(p.clone());
+        }
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth())
+    }
+
     /// The handshake over `io` (a fresh TCP stream, or one after STARTTLS), asking for
     /// `server_name`, presenting `client` if given. It completes whatever the
     /// certificate; the facts say whether it verified.

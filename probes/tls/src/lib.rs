@@ -14,12 +14,10 @@ pub use inspect::{view, CertView, ClientIdentity, Expectation, Names, TlsError, 
 
 use imp_probe_dns::Resolver;
 use imp_verify_core::spec::{Role, Service, Spec, Workflow};
-use imp_verify_core::{CheckCtx, Outcome, PlannedCheck, Probe};
-use std::collections::HashMap;
+use imp_verify_core::{CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::sync::OnceCell;
 
 /// The five checks of an endpoint, in report order.
 pub const CHECKS: [&str; 5] = ["tls.chain", "tls.names", "tls.validity", "tls.usage", "tls.strength"];
@@ -203,23 +201,6 @@ pub async fn inspect_endpoint(
 
 type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), String>;
 
-/// One handshake per endpoint and attempt, shared by its five checks.
-#[derive(Default)]
-struct Shared {
-    by_attempt: Mutex<HashMap<u32, Arc<OnceCell<Judged>>>>,
-}
-
-impl Shared {
-    fn cell(&self, attempt: u32) -> Arc<OnceCell<Judged>> {
-        self.by_attempt
-            .lock()
-            .expect("not poisoned")
-            .entry(attempt)
-            .or_default()
-            .clone()
-    }
-}
-
 /// The probe.
 pub struct TlsProbe;
 
@@ -255,7 +236,7 @@ impl Probe for TlsProbe {
         let mut checks = Vec::new();
         for ep in endpoints {
             let ep = Arc::new(ep);
-            let shared = Arc::new(Shared::default());
+            let shared: Arc<PerAttempt<Judged>> = Arc::new(PerAttempt::default());
             let port_key = imp_probe_services::port_key(&ep.host, ep.port, ep.service);
             for id in CHECKS {
                 let (ep, shared, inspector, resolver) = (ep.clone(), shared.clone(), inspector.clone(), resolver.clone());
@@ -273,15 +254,14 @@ impl Probe for TlsProbe {
 async fn verdict(
     id: &'static str,
     ep: &Endpoint,
-    shared: &Shared,
+    shared: &PerAttempt<Judged>,
     inspector: &TlsInspector,
     resolver: &Resolver,
     ctx: CheckCtx,
 ) -> Outcome {
     let budget = ctx.timeout.mul_f32(0.8);
-    let cell = shared.cell(ctx.attempt);
-    let judged = cell
-        .get_or_init(|| async {
+    let judged = shared
+        .get_or_init(ctx.attempt, || async {
             match tokio::time::timeout(budget, inspect_endpoint(inspector, resolver, ep)).await {
                 Ok(Ok(facts)) => {
                     let v = inspector.judge(&facts, &ep.expect);
@@ -297,7 +277,7 @@ async fn verdict(
             }
         })
         .await;
-    match judged {
+    match &judged {
         Ok((facts, verdicts)) => {
             let o = verdicts
                 .iter()
