@@ -81,9 +81,11 @@ fn describe(e: &LdapError) -> String {
             if result.text.is_empty() { String::new() } else { format!(": {}", result.text) }
         ),
         LdapError::Timeout { .. } => "no answer in time".into(),
-        LdapError::Io { source } => format!("connection: {source}"),
         other => {
-            let t = other.to_string();
+            let t = match other {
+                LdapError::Io { source } => format!("connection: {source}"),
+                o => o.to_string(),
+            };
             if t.contains("UnknownIssuer") {
                 format!("the server's certificate is not signed by the deployment's CA ({t})")
             } else if t.contains("NotValidForName") {
