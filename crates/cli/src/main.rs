@@ -201,10 +201,10 @@ fn check_spec(path: &Path) -> ExitCode {
 fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
     let explicit = std::env::args().any(|a| a == "--spec" || a.starts_with("--spec="));
     if whole_catalog || (!explicit && !path.exists()) {
-        println!("{:<24} {:<9} {:<40} DESCRIPTION", "ID", "AREA", "TASKS");
+        println!("{:<21} {:<9} {:<52} DESCRIPTION", "ID", "AREA", "TASKS");
         for c in catalog::CHECKS {
             println!(
-                "{:<24} {:<9} {:<40} {}",
+                "{:<21} {:<9} {:<52} {}",
                 c.id,
                 c.area.as_str(),
                 c.tasks.join(" "),
