@@ -275,6 +275,22 @@ fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
         }
     };
 
+    if plan.checks.is_empty() {
+        // A run that checks nothing must not look like a run that found nothing wrong.
+        let why = match area {
+            Some(a) if !catalog::CHECKS.iter().any(|c| c.area == a) => {
+                format!("the {a} area has no checks yet")
+            }
+            _ => format!(
+                "no check of the selection applies to workflow {} ({})",
+                spec.workflow,
+                spec.workflow.title()
+            ),
+        };
+        eprintln!("imp-verify: nothing to check: {why} (see `imp-verify list --spec {}`)", path.display());
+        return ExitCode::from(2);
+    }
+
     let stdout_tty = std::io::stdout().is_terminal();
     let color = match args.color {
         ColorChoice::Always => true,
