@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use imp_verify_core::catalog;
 use imp_verify_core::event::StopReason;
 use imp_verify_core::{
-    build_plan, Area, Event, Pattern, Probe, RunOptions, Selection, Spec,
+    build_plan, Area, Event, Pattern, Plan, Probe, RunOptions, Selection, Spec,
 };
 use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
 use std::io::IsTerminal;
@@ -178,6 +178,17 @@ fn selection(select: &SelectArgs, area: Option<Area>) -> Result<Selection, ExitC
     })
 }
 
+/// The spec, and the plan of the checks selected in it.
+fn prepare(path: &Path, select: &SelectArgs, area: Option<Area>) -> Result<(Arc<Spec>, Plan), ExitCode> {
+    let spec = Arc::new(load_spec(path)?);
+    let selection = selection(select, area)?;
+    let plan = build_plan(&spec, &probes(), &selection).map_err(|e| {
+        eprintln!("imp-verify: internal error: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok((spec, plan))
+}
+
 fn check_spec(path: &Path) -> ExitCode {
     match load_spec(path) {
         Err(code) => code,
@@ -213,20 +224,9 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let spec = match load_spec(path) {
-        Ok(s) => Arc::new(s),
-        Err(code) => return code,
-    };
-    let selection = match selection(select, None) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let plan = match build_plan(&spec, &probes(), &selection) {
+    let (spec, plan) = match prepare(path, select, None) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("imp-verify: internal error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     println!(
         "{} check(s) for workflow {} ({}):",
@@ -259,20 +259,9 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
 }
 
 fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
-    let spec = match load_spec(path) {
-        Ok(s) => Arc::new(s),
-        Err(code) => return code,
-    };
-    let selection = match selection(&args.select, area) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let plan = match build_plan(&spec, &probes(), &selection) {
+    let (spec, plan) = match prepare(path, &args.select, area) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("imp-verify: internal error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
 
     if plan.checks.is_empty() {

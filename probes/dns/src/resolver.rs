@@ -5,7 +5,7 @@ use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, R
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use hickory_resolver::TokioResolver;
 use imp_verify_core::Spec;
 use hickory_resolver::proto::rr::Name;
@@ -241,24 +241,26 @@ impl Resolver {
     async fn records(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
         let resolver = self.resolver()?;
         match resolver.lookup(name, rtype).await {
-            Ok(lookup) => {
-                let v: Vec<RData> = lookup
-                    .answers()
-                    .iter()
-                    .filter(|r| r.record_type() == rtype)
-                    .map(|r| r.data.clone())
-                    .collect();
-                if v.is_empty() {
-                    Err(DnsError::NoData {
-                        name: host(name),
-                        rtype: rtype.to_string(),
-                    })
-                } else {
-                    Ok(v)
-                }
-            }
+            Ok(lookup) => of_type(lookup.answers(), name, rtype),
             Err(e) => Err(classify(e, name, rtype)),
         }
+    }
+}
+
+/// The records of the type asked among the answers; none is NODATA.
+fn of_type(answers: &[Record], name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+    let v: Vec<RData> = answers
+        .iter()
+        .filter(|r| r.record_type() == rtype)
+        .map(|r| r.data.clone())
+        .collect();
+    if v.is_empty() {
+        Err(DnsError::NoData {
+            name: host(name),
+            rtype: rtype.to_string(),
+        })
+    } else {
+        Ok(v)
     }
 }
 
@@ -404,22 +406,7 @@ mod direct {
     /// The records of the type asked, or why there are none.
     pub fn interpret(m: Message, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
         match m.metadata.response_code {
-            ResponseCode::NoError => {
-                let v: Vec<RData> = m
-                    .answers
-                    .iter()
-                    .filter(|r| r.record_type() == rtype)
-                    .map(|r| r.data.clone())
-                    .collect();
-                if v.is_empty() {
-                    Err(DnsError::NoData {
-                        name: host(name),
-                        rtype: rtype.to_string(),
-                    })
-                } else {
-                    Ok(v)
-                }
-            }
+            ResponseCode::NoError => super::of_type(&m.answers, name, rtype),
             ResponseCode::NXDomain => Err(DnsError::NxDomain { name: host(name) }),
             code => Err(DnsError::ServerError {
                 code: code.to_string(),

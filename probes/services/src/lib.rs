@@ -41,21 +41,8 @@ impl Probe for ServicesProbe {
         let mut checks = Vec::new();
         for (_, node) in spec.nodes() {
             for (service, port) in node.service_ports() {
-                let host = node.fqdn().to_string();
-                let pinned = node.address;
-                let resolver = resolver.clone();
-                let mut check = PlannedCheck::new(
-                    PORT,
-                    port_target(&host, port, service.name()),
-                    move |ctx| {
-                        let host = host.clone();
-                        let resolver = resolver.clone();
-                        async move {
-                            probe_port(&resolver, &host, pinned, port, service.name(), hint(service), ctx.timeout).await
-                        }
-                    },
-                );
-                if pinned.is_none() {
+                let mut check = port_check(&resolver, node.fqdn(), node.address, port, service);
+                if node.address.is_none() {
                     // Without a pinned address the port can only be reached through DNS.
                     check = check.after(CheckKey::new("dns.node", node.fqdn()));
                 }
@@ -65,25 +52,23 @@ impl Probe for ServicesProbe {
         if let Some(ldap) = &spec.ldap {
             for server in &ldap.servers {
                 let service = if server.ldaps { Service::Ldaps } else { Service::Ldap };
-                let host = server.host.clone();
-                let port = server.port;
-                let pinned = host.parse::<IpAddr>().ok();
-                let resolver = resolver.clone();
-                checks.push(PlannedCheck::new(
-                    PORT,
-                    port_target(&host, port, service.name()),
-                    move |ctx| {
-                        let host = host.clone();
-                        let resolver = resolver.clone();
-                        async move {
-                            probe_port(&resolver, &host, pinned, port, service.name(), hint(service), ctx.timeout).await
-                        }
-                    },
-                ));
+                let pinned = server.host.parse::<IpAddr>().ok();
+                checks.push(port_check(&resolver, &server.host, pinned, server.port, service));
             }
         }
         checks
     }
+}
+
+/// The `services.port` check of one endpoint.
+fn port_check(resolver: &Arc<Resolver>, host: &str, pinned: Option<IpAddr>, port: u16, service: Service) -> PlannedCheck {
+    let host = host.to_string();
+    let resolver = resolver.clone();
+    PlannedCheck::new(PORT, port_target(&host, port, service.name()), move |ctx| {
+        let host = host.clone();
+        let resolver = resolver.clone();
+        async move { probe_port(&resolver, &host, pinned, port, service.name(), hint(service), ctx.timeout).await }
+    })
 }
 
 /// What to do when a service's port does not answer, in the administrator's words.

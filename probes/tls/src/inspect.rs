@@ -377,20 +377,8 @@ fn other_name_text(value: &[u8]) -> Option<String> {
 
 /// The content of one DER TLV (short or long length form), bounded by the input.
 fn der_inner(tlv: &[u8]) -> Option<&[u8]> {
-    let len_byte = *tlv.get(1)?;
-    let (len, start) = if len_byte < 0x80 {
-        (len_byte as usize, 2)
-    } else {
-        let n = (len_byte & 0x7f) as usize;
-        if n == 0 || n > 3 {
-            return None;
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | *tlv.get(2 + i)? as usize;
-        }
-        (len, 2 + n)
-    };
+    let (len, header) = crate::starttls::ber_len(tlv.get(1..)?)?;
+    let start = 1 + header;
     tlv.get(start..start.checked_add(len)?)
 }
 

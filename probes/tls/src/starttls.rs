@@ -143,7 +143,7 @@ fn ber_complete(b: &[u8]) -> Option<usize> {
 }
 
 /// (content length, bytes the length took) of a BER length field.
-fn ber_len(b: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn ber_len(b: &[u8]) -> Option<(usize, usize)> {
     let first = *b.first()?;
     if first < 0x80 {
         return Some((first as usize, 1));
