@@ -11,8 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A spec whose only DNS server is `dns` and whose one node is resolved through it.
-fn spec_with_dns(dir: &Path, dns: &str) -> std::path::PathBuf {
+/// A spec whose only DNS server is `dns` (asked with `query_timeout`) and whose one
+/// node is resolved through it.
+fn spec_with_dns(dir: &Path, dns: &str, query_timeout: &str) -> std::path::PathBuf {
     let spec = dir.join("spec.toml");
     std::fs::write(
         &spec,
@@ -21,7 +22,7 @@ fn spec_with_dns(dir: &Path, dns: &str) -> std::path::PathBuf {
 domains = ["example.test"]
 [dns]
 servers = ["{dns}"]
-timeout = "500ms"
+timeout = "{query_timeout}"
 [[clusters]]
 name = "c"
 domain = "example.test"
@@ -77,7 +78,7 @@ fn a_closed_port_fails_services_port_for_that_endpoint_only() {
 fn a_silent_dns_server_fails_within_the_timeout_and_blocks_the_port_check() {
     let (_sock, addr) = silent_dns();
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_with_dns(dir.path(), &addr);
+    let spec = spec_with_dns(dir.path(), &addr, "500ms");
     let json_path = dir.path().join("r.json");
     let started = Instant::now();
     let out = imp_verify(&[
@@ -115,7 +116,7 @@ fn a_silent_dns_server_fails_within_the_timeout_and_blocks_the_port_check() {
 fn the_global_deadline_bounds_a_run() {
     let (_sock, addr) = silent_dns();
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_with_dns(dir.path(), &addr);
+    let spec = spec_with_dns(dir.path(), &addr, "10m");
     let json_path = dir.path().join("r.json");
     let started = Instant::now();
     let out = imp_verify(&[
@@ -136,17 +137,20 @@ fn the_global_deadline_bounds_a_run() {
     assert_eq!(report["stopped"], "deadline");
     let node = checks(&report, "dns.node");
     let msg = node[0]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("did not finish before the run deadline") || node[0]["status"] == "fail",
-        "{msg}"
-    );
+    assert_eq!(node[0]["status"], "fail");
+    assert!(msg.contains("did not finish before the run deadline (1s)"), "{msg}");
+    // The port check waited on it and never ran.
+    for c in checks(&report, "services.port") {
+        assert_eq!(c["status"], "skip", "{c}");
+        assert!(c["message"].as_str().unwrap().contains("deadline"), "{c}");
+    }
 }
 
 #[test]
 fn ctrl_c_stops_the_run_writes_the_reports_and_exits_3() {
     let (_sock, addr) = silent_dns();
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_with_dns(dir.path(), &addr);
+    let spec = spec_with_dns(dir.path(), &addr, "10m");
     let json_path = dir.path().join("r.json");
     let junit_path = dir.path().join("j.xml");
     let child = Command::new(bin())
