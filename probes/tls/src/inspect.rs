@@ -310,11 +310,50 @@ impl TlsInspector {
     }
 }
 
+/// Under TLS 1.3 a server that refuses the client's certificate (or its absence) says
+/// so only after the client has finished its side of the handshake, so `handshake`
+/// succeeds and the refusal arrives with the first read. This waits up to `wait` for
+/// such a refusal and records it in `facts.handshake_error` (then
+/// [`TlsFacts::verified`] is false). It returns at once under TLS 1.2, where a refusal
+/// fails the handshake itself.
+///
+/// Use it only where the server does not speak first (SIP, LDAPS, HTTPS, XMPP after
+/// STARTTLS): application data that arrives meanwhile is read and discarded.
+pub async fn await_refusal<S>(stream: &mut TlsStream<S>, facts: &mut TlsFacts, wait: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    if facts.version != "TLSv1_3" || facts.handshake_error.is_some() {
+        return;
+    }
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+        // Silence: the server accepted us and waits for the first request.
+        Err(_) => {}
+        Ok(Ok(0)) => {
+            facts.handshake_error = Some(
+                "the server closed the connection right after the handshake (it may not accept the client certificate, or its absence)".into(),
+            )
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => facts.handshake_error = Some(describe_io(&e)),
+    }
+}
+
+/// Whether a handshake error says that the server refused the client's certificate.
+pub(crate) fn is_client_refusal(message: &str) -> bool {
+    message.contains("client certificate")
+}
+
 fn describe_io(e: &std::io::Error) -> String {
     let text = e.to_string();
     if text.contains("CertificateRequired") || text.contains("certificate required") {
         format!("the server requires a client certificate and refused the handshake ({text})")
-    } else if text.contains("BadCertificate") || text.contains("UnknownCA") || text.contains("bad certificate") {
+    } else if ["BadCertificate", "UnknownCA", "UnsupportedCertificate", "CertificateRevoked", "CertificateExpired", "CertificateUnknown", "AccessDenied", "bad certificate"]
+        .iter()
+        .any(|a| text.contains(a))
+    {
         format!("the server refused the client certificate ({text})")
     } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
         "the server closed the connection during the handshake".into()
@@ -562,7 +601,11 @@ impl TlsInspector {
                     facts.server_name,
                     facts.handshake_error.as_deref().unwrap_or_default()
                 ),
-                format!("See the other TLS checks of this endpoint for what is wrong with the certificate (task {task})"),
+                if is_client_refusal(facts.handshake_error.as_deref().unwrap_or_default()) {
+                    format!("Present a client certificate the server trusts: for the SIP publish trunk, sip_trunk.client_cert must be CUCM's certificate, signed by a CA the IM&P node trusts, and its subject one of the node's TLS peer subjects (task {task})")
+                } else {
+                    format!("See the other TLS checks of this endpoint for what is wrong with the certificate (task {task})")
+                },
             )),
             Ok(()) => base(Outcome::pass(format!("the certificate of {} chains to the deployment's CA", facts.server_name))),
             Err(e) => {

@@ -10,7 +10,9 @@
 mod inspect;
 pub mod starttls;
 
-pub use inspect::{view, CertView, ClientIdentity, Expectation, Names, TlsError, TlsFacts, TlsInspector};
+pub use inspect::{await_refusal, view, CertView, ClientIdentity, Expectation, Names, TlsError, TlsFacts, TlsInspector};
+/// The TLS crate the inspector's types come from, for callers that name them.
+pub use rustls;
 
 use imp_probe_dns::Resolver;
 use imp_verify_core::spec::{Role, Service, Spec, Workflow};
@@ -192,12 +194,20 @@ pub async fn inspect_endpoint(
             .map_err(|e| format!("LDAP StartTLS with {addr}: {e}"))?,
     };
     match inspector.handshake(tcp, &ep.server_name, ep.client.as_ref()).await {
-        Ok((_stream, facts)) => Ok(facts),
+        Ok((mut stream, mut facts)) => {
+            // A TLS 1.3 server refuses the client (certificate) only now.
+            await_refusal(&mut stream, &mut facts, REFUSAL_WAIT).await;
+            Ok(facts)
+        }
         // The server sent its certificate before the handshake broke: judge it anyway.
         Err(TlsError { facts: Some(facts), .. }) => Ok(facts),
         Err(e) => Err(format!("{addr}: {e}")),
     }
 }
+
+/// How long [`inspect_endpoint`] waits, after a TLS 1.3 handshake, for the server to
+/// refuse the client's certificate (see [`await_refusal`]).
+pub const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
 type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), String>;
 
