@@ -12,7 +12,8 @@ mod srv;
 
 pub use resolver::{reverse_name, DnsError, Resolver, Srv};
 
-use imp_verify_core::spec::Spec;
+use imp_verify_core::catalog;
+use imp_verify_core::spec::{Spec, Workflow};
 use imp_verify_core::{Outcome, PlannedCheck, Probe};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ impl Probe for DnsProbe {
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
         let resolver = Arc::new(Resolver::from_spec(spec));
+        let workflow = spec.workflow;
         let mut checks = Vec::new();
         for (_, node) in spec.nodes() {
             let fqdn = node.fqdn().to_string();
@@ -38,14 +40,14 @@ impl Probe for DnsProbe {
                 async move {
                     // Within the check's time, so that a silent server is named as such.
                     let budget = ctx.timeout.mul_f32(0.8);
-                    match tokio::time::timeout(budget, check_node(&resolver, &fqdn, expected)).await {
+                    match tokio::time::timeout(budget, check_node(&resolver, &fqdn, expected, workflow)).await {
                         Ok(outcome) => outcome,
                         Err(_) => Outcome::fail(
                             format!(
                                 "{fqdn}: the DNS server did not answer within {} ms",
                                 budget.as_millis()
                             ),
-                            "Check that the DNS servers named in the spec are reachable and answer for the deployment's zone (tasks A.1, A.9)",
+                            format!("Check that the DNS servers named in the spec are reachable and answer for the deployment's zone ({})", tasks(workflow, "dns.node")),
                         )
                         .with("name", &fqdn)
                         .with("resolver", resolver.servers()),
@@ -58,14 +60,15 @@ impl Probe for DnsProbe {
     }
 }
 
-async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>) -> Outcome {
+async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>, workflow: Workflow) -> Outcome {
+    let task = tasks(workflow, "dns.node");
     let addrs = match resolver.lookup_ip(fqdn).await {
         Ok(a) => a,
         Err(e) => {
             let fix = if e.is_absent() {
-                format!("Add an A (or AAAA) record for {fqdn} to the deployment's DNS zone; every node must be resolvable by its FQDN (tasks A.1, A.9)")
+                format!("Add an A (or AAAA) record for {fqdn} to the deployment's DNS zone; every node must be resolvable by its FQDN ({task})")
             } else {
-                "Check that the DNS servers named in the spec are reachable and serve the deployment's zone (tasks A.1, A.9)".to_string()
+                format!("Check that the DNS servers named in the spec are reachable and serve the deployment's zone ({task})")
             };
             return Outcome::fail(format!("{fqdn}: {e}"), fix)
                 .with("name", fqdn)
@@ -78,7 +81,7 @@ async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>) -
         if !addrs.contains(&want) {
             return Outcome::fail(
                 format!("{fqdn} resolves to {shown}, not to {want} as the spec says"),
-                format!("Correct the A/AAAA record of {fqdn} (or the address in the spec) so that clients reach the node (tasks A.1, A.9)"),
+                format!("Correct the A/AAAA record of {fqdn} (or the address in the spec) so that clients reach the node ({task})"),
             )
             .with("name", fqdn)
             .with("addresses", &shown)
@@ -112,10 +115,48 @@ async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>) -
     } else {
         Outcome::warn(
             format!("{base}, but {}", ptr_problems.join("; ")),
-            format!("Add or correct the PTR record of each address of {fqdn}: IM&P certificate and SIP peer checks, and some clients, look nodes up in reverse (task A.1)"),
+            format!("Add or correct the PTR record of each address of {fqdn}: IM&P certificate and SIP peer checks, and some clients, look nodes up in reverse ({task})"),
         )
         .with("addresses", &shown)
         .with("ptr", ptr_seen.join("; "))
         .with("resolver", resolver.servers())
+    }
+}
+
+/// The tasks of `workflow` that check `id` verifies, as a fix names them: `task C.8`,
+/// `tasks C.1, C.10` (every task of the check if none is of this workflow).
+pub(crate) fn tasks(workflow: Workflow, id: &str) -> String {
+    let Some(def) = catalog::check(id) else {
+        return String::new();
+    };
+    let mut t = def.tasks_in(workflow);
+    if t.is_empty() {
+        t = def.tasks.to_vec();
+    }
+    format!("task{} {}", if t.len() > 1 { "s" } else { "" }, t.join(", "))
+}
+
+/// The workflow's task that configures presence redundancy groups (high availability).
+pub(crate) fn ha_task(workflow: Workflow) -> Option<&'static str> {
+    match workflow {
+        Workflow::A => Some("A.8"),
+        Workflow::B => Some("B.9"),
+        Workflow::C => Some("C.9"),
+        Workflow::D => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixes_name_the_tasks_of_the_spec_workflow() {
+        assert_eq!(tasks(Workflow::C, "dns.srv.sip-trunk"), "task C.8");
+        assert_eq!(tasks(Workflow::B, "dns.node"), "tasks B.1, B.10");
+        assert_eq!(tasks(Workflow::A, "dns.srv.federation"), "task C.14");
+        for id in ["dns.node", "dns.srv.xmpp-client", "dns.srv.cisco-uds", "dns.srv.sip-trunk"] {
+            assert!(catalog::check(id).is_some(), "{id}");
+        }
     }
 }

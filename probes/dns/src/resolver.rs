@@ -152,23 +152,26 @@ impl Resolver {
             return Ok(vec![ip]);
         }
         let fqdn = fqdn(name);
-        let (mut v4, v6) = tokio::join!(
+        let (v4, v6) = tokio::join!(
             self.records(&fqdn, RecordType::A),
             self.records(&fqdn, RecordType::AAAA)
         );
-        match (&mut v4, v6) {
-            (Ok(a), Ok(b)) => {
+        match (v4, v6) {
+            (Ok(mut a), Ok(b)) => {
                 a.extend(b);
-                Ok(std::mem::take(a))
+                Ok(a)
             }
-            (Ok(a), Err(e)) if e.is_absent() => Ok(std::mem::take(a)),
-            (Err(e), Ok(b)) if e.is_absent() => Ok(b),
-            (Err(DnsError::NoData { .. }), Err(DnsError::NoData { .. })) => Err(DnsError::NoData {
-                name: name.to_string(),
+            // Addresses found are addresses to use, whatever befell the other question.
+            (Ok(a), Err(_)) => Ok(a),
+            (Err(_), Ok(b)) => Ok(b),
+            (Err(e @ DnsError::NxDomain { .. }), _) => Err(e),
+            (Err(DnsError::NoData { .. }), Err(e6)) if e6.is_absent() => Err(DnsError::NoData {
+                name: host(name),
                 rtype: "A or AAAA".into(),
             }),
-            (Err(e), _) => Err(e.clone()),
-            (Ok(_), Err(e)) => Err(e),
+            // No A record, and the AAAA question failed: that failure is the news.
+            (Err(DnsError::NoData { .. }), Err(e6)) => Err(e6),
+            (Err(e4), Err(_)) => Err(e4),
         }
         .map(|records| {
             records

@@ -18,8 +18,10 @@ pub(crate) struct Expect {
     pub all_required: bool,
     /// Whether a target outside `targets` fails (else it is only reported).
     pub strangers_fail: bool,
-    /// The workflow task to name in a fix.
-    pub task: &'static str,
+    /// The workflow tasks to name in a fix, as text (`task C.8`).
+    pub task: String,
+    /// The high-availability task of the workflow, for a missing node (`task C.9`).
+    pub ha_task: Option<&'static str>,
     /// What the record is for, in the administrator's words.
     pub purpose: &'static str,
     /// Presence redundancy groups whose nodes must all be targets (name, nodes).
@@ -37,7 +39,7 @@ fn plan_one(checks: &mut Vec<PlannedCheck>, id: &'static str, target: String, re
                 Ok(o) => o,
                 Err(_) => Outcome::fail(
                     format!("{}: the DNS server did not answer within {} ms", expect.name, budget.as_millis()),
-                    format!("Check that the DNS servers named in the spec are reachable (task {})", expect.task),
+                    format!("Check that the DNS servers named in the spec are reachable ({})", expect.task),
                 )
                 .with("name", &expect.name)
                 .with("resolver", resolver.servers()),
@@ -70,7 +72,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
                 targets: imp_c2s,
                 all_required: false,
                 strangers_fail: true,
-                task: "A.5",
+                task: crate::tasks(spec.workflow, "dns.srv.xmpp-client"),
+                ha_task: crate::ha_task(spec.workflow),
                 purpose: "XMPP clients find the IM&P nodes of the domain",
                 groups: Vec::new(),
             });
@@ -79,7 +82,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
                 targets: nodes(Role::Imp, Service::XmppS2s),
                 all_required: false,
                 strangers_fail: true,
-                task: "C.14",
+                task: crate::tasks(spec.workflow, "dns.srv.xmpp-server"),
+                ha_task: crate::ha_task(spec.workflow),
                 purpose: "federated XMPP servers reach the domain",
                 groups: Vec::new(),
             });
@@ -88,7 +92,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
                 targets: nodes(Role::Imp, Service::Https),
                 all_required: false,
                 strangers_fail: true,
-                task: "A.9",
+                task: crate::tasks(spec.workflow, "dns.srv.cuplogin"),
+                ha_task: crate::ha_task(spec.workflow),
                 purpose: "Jabber clients discover the IM&P service",
                 groups: Vec::new(),
             });
@@ -100,7 +105,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
                 targets: cucm,
                 all_required: false,
                 strangers_fail: true,
-                task: "A.9",
+                task: crate::tasks(spec.workflow, "dns.srv.cisco-uds"),
+                ha_task: crate::ha_task(spec.workflow),
                 purpose: "Jabber clients discover CUCM's User Data Services",
                 groups: Vec::new(),
             });
@@ -112,7 +118,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
                 targets: Vec::new(),
                 all_required: false,
                 strangers_fail: false,
-                task: "A.9",
+                task: crate::tasks(spec.workflow, "dns.srv.collab-edge"),
+                ha_task: crate::ha_task(spec.workflow),
                 purpose: "Jabber clients outside the network find Expressway (remote access)",
                 groups: Vec::new(),
             });
@@ -138,7 +145,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
                 targets,
                 all_required: true,
                 strangers_fail: true,
-                task: "B.8",
+                task: crate::tasks(spec.workflow, "dns.srv.sip-trunk"),
+                ha_task: crate::ha_task(spec.workflow),
                 purpose: "the SIP publish trunk's cluster-wide DNS SRV name reaches every IM&P node of the cluster",
                 groups: cluster
                     .redundancy_groups
@@ -155,7 +163,8 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
             targets: Vec::new(),
             all_required: false,
             strangers_fail: false,
-            task: "C.14",
+            task: crate::tasks(spec.workflow, "dns.srv.federation"),
+                ha_task: crate::ha_task(spec.workflow),
             purpose: "the federated domain's XMPP servers can be reached over s2s",
             groups: Vec::new(),
         });
@@ -178,11 +187,11 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
         Err(err) => {
             let fix = match &err {
                 DnsError::NxDomain { .. } | DnsError::NoData { .. } => format!(
-                    "Publish the SRV records {} in the deployment's DNS, one per target ({}; task {})",
+                    "Publish the SRV records {} in the deployment's DNS, one per target ({}; {})",
                     e.name, expected_text, e.task
                 ),
                 _ => format!(
-                    "Check that the DNS servers named in the spec are reachable and answer for the zone of {} (task {})",
+                    "Check that the DNS servers named in the spec are reachable and answer for the zone of {} ({})",
                     e.name, e.task
                 ),
             };
@@ -234,10 +243,11 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
     }
     failures.extend(unresolved);
     let mut o = if !failures.is_empty() {
+        // Every problem in one message: what fails, then what alone would only warn.
         Outcome::fail(
-            format!("{}: {}", e.name, failures.join("; ")),
+            format!("{}: {}", e.name, failures.iter().chain(&warnings).cloned().collect::<Vec<_>>().join("; ")),
             format!(
-                "Make the SRV records of {} list exactly {} so that {} (task {})",
+                "Make the SRV records of {} list exactly {} so that {} ({})",
                 e.name, expected_text, e.purpose, e.task
             ),
         )
@@ -245,8 +255,10 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
         Outcome::warn(
             format!("{}: {}", e.name, warnings.join("; ")),
             format!(
-                "Add a record for each node so that {} even when one node is down (tasks {}, A.8)",
-                e.purpose, e.task
+                "Add a record for each node so that {} even when one node is down ({}{})",
+                e.purpose,
+                e.task,
+                e.ha_task.map(|t| format!("; high availability, task {t}")).unwrap_or_default()
             ),
         )
     } else {

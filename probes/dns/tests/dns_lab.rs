@@ -82,7 +82,7 @@ async fn wrong_records_fail_each_for_its_own_reason() {
     assert_eq!(tls.status, Status::Fail, "{}", tls.message);
     assert!(tls.message.contains("imp2.lab.test missing"), "{}", tls.message);
     assert!(evidence(tls, "redundancy group prg-1").contains("imp2.lab.test absent"), "{tls:?}");
-    assert!(tls.remediation.as_deref().unwrap().contains("task B.8"));
+    assert!(tls.remediation.as_deref().unwrap().contains("task C.8"));
 
     let tcp = find(&r, "dns.srv.sip-trunk", "_sip._tcp.imp-cluster.lab.test");
     assert_eq!(tcp.status, Status::Fail);
@@ -180,4 +180,114 @@ async fn absent_silent_and_malformed_are_three_different_answers() {
     // The three say different things.
     assert!(DnsError::NoAnswer { detail: "x".into() }.to_string().contains("did not answer"));
     assert!(DnsError::Malformed { detail: "x".into() }.to_string().contains("malformed"));
+}
+
+/// The lab's spec with `remote_access = true`, loaded from a copy.
+fn with_remote_access(lab: &Lab) -> Spec {
+    let text = std::fs::read_to_string(lab.spec()).unwrap();
+    let text = text.replacen("workflow = \"C\"", "workflow = \"C\"\nremote_access = true", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.toml");
+    std::fs::write(&path, text).unwrap();
+    Spec::load(&path).unwrap()
+}
+
+async fn run_spec(spec: Spec) -> Vec<(String, String, Outcome)> {
+    let spec = Arc::new(spec);
+    let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
+        let ctx = imp_verify_core::CheckCtx { timeout: Duration::from_secs(5), attempt: 1 };
+        let o = (c.run)(ctx).await;
+        (c.key.id.to_string(), c.key.target.clone(), o)
+    });
+    futures::future::join_all(runs).await
+}
+
+#[tokio::test]
+async fn federation_server_and_remote_access_records() {
+    let lab = Lab::isolated();
+    // The lab publishes no _collab-edge._tls: with remote access in the spec, that fails.
+    let r = run_spec(with_remote_access(&lab)).await;
+    let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
+    assert_eq!(edge.status, Status::Fail, "{}", edge.message);
+    assert!(edge.message.contains("_collab-edge._tls.lab.test does not exist (NXDOMAIN)"), "{}", edge.message);
+    assert!(edge.remediation.as_deref().unwrap().contains("task C.10"), "{edge:?}");
+    // Without remote access it is not planned at all.
+    assert!(!run_dns(&lab).await.iter().any(|(i, _, _)| i == "dns.srv.collab-edge"));
+
+    // Expressway-E records: one target resolves, one does not.
+    lab.edit_zone("lab.test", |z| {
+        format!(
+            "{z}\n_collab-edge._tls SRV 10 0 8443 edge.lab.test.\n_collab-edge._tls SRV 20 0 8443 ghost.lab.test.\nedge A {}\n",
+            lab.ip(9)
+        )
+    });
+    // partner.test loses its s2s record; lab.test's s2s record gets a stranger.
+    lab.edit_zone("partner.test", |z| z.lines().filter(|l| !l.starts_with("_xmpp-server")).collect::<Vec<_>>().join("\n"));
+    lab.edit_zone("lab.test", |z| {
+        z.lines()
+            .map(|l| {
+                if l.starts_with("_xmpp-server._tcp ") && l.contains("imp2") {
+                    l.replace("imp2.lab.test.", "xmpp.partner.test.")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let r = run_spec(with_remote_access(&lab)).await;
+    let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
+    assert_eq!(edge.status, Status::Fail, "{}", edge.message);
+    assert!(edge.message.contains("target ghost.lab.test does not resolve"), "{}", edge.message);
+    assert!(!edge.message.contains("edge.lab.test does not"), "{}", edge.message);
+    assert_eq!(evidence(edge, "records"), "10 0 8443 edge.lab.test.; 20 0 8443 ghost.lab.test.");
+
+    let fed = find(&r, "dns.srv.federation", "partner.test");
+    assert_eq!(fed.status, Status::Fail, "{}", fed.message);
+    assert!(fed.message.contains("_xmpp-server._tcp.partner.test does not exist (NXDOMAIN)"), "{}", fed.message);
+    assert!(fed.remediation.as_deref().unwrap().contains("task C.14"), "{fed:?}");
+
+    let s2s = find(&r, "dns.srv.xmpp-server", "_xmpp-server._tcp.lab.test");
+    assert_eq!(s2s.status, Status::Fail, "{}", s2s.message);
+    assert!(s2s.message.contains("xmpp.partner.test is not a node of the deployment"), "{}", s2s.message);
+    assert!(s2s.message.contains("imp2.lab.test missing"), "{}", s2s.message);
+    assert_eq!(evidence(s2s, "records"), "10 0 5269 imp1.lab.test.; 20 0 5269 xmpp.partner.test.");
+
+    // The ghost goes: remote access passes.
+    lab.edit_zone("lab.test", |z| z.lines().filter(|l| !l.contains("ghost")).collect::<Vec<_>>().join("\n"));
+    let r = run_spec(with_remote_access(&lab)).await;
+    let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
+    assert_eq!(edge.status, Status::Pass, "{}", edge.message);
+}
+
+#[tokio::test]
+async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
+    async fn node(dns: &str) -> Outcome {
+        let spec = Arc::new(spec_with(dns));
+        let c = DnsProbe.plan(&spec).into_iter().find(|c| c.key.id == "dns.node").unwrap();
+        (c.run)(imp_verify_core::CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await
+    }
+    let silent = node(&fake_dns(|_| None)).await;
+    assert_eq!(silent.status, Status::Fail);
+    assert!(silent.message.contains("the DNS server did not answer"), "{}", silent.message);
+    assert!(silent.remediation.as_deref().unwrap().contains("reachable"), "{silent:?}");
+    assert!(silent.remediation.as_deref().unwrap().contains("tasks A.1, A.9"), "{silent:?}");
+
+    let garbage = node(&fake_dns(|q| Some([&q[..2], &[0x81, 0x80, 0xff, 0xff, 0xde, 0xad][..]].concat()))).await;
+    assert_eq!(garbage.status, Status::Fail);
+    assert!(garbage.message.contains("the DNS answer is malformed"), "{}", garbage.message);
+
+    // REFUSED from the server: a third message, neither absent nor silent.
+    let refused = node(&fake_dns(|q| {
+        let mut r = q.to_vec();
+        r[2] |= 0x80; // QR: a response
+        r[3] = (r[3] & 0xf0) | 5; // RCODE REFUSED
+        Some(r)
+    }))
+    .await;
+    assert_eq!(refused.status, Status::Fail);
+    assert!(refused.message.contains("the DNS server answered REFUSED") || refused.message.contains("Refused"), "{}", refused.message);
+    for o in [&silent, &garbage, &refused] {
+        assert!(!o.message.contains("NXDOMAIN") && !o.message.contains("NODATA"), "{}", o.message);
+    }
 }
