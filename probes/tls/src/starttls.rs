@@ -82,7 +82,11 @@ pub async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(
     io.write_all(header.as_bytes()).await.map_err(|e| PreludeError::Io(e.to_string()))?;
     let mut buf = Vec::new();
     read_until(io, &mut buf, |b| {
-        contains(b, b"</stream:features>") || contains(b, b"</stream:error>") || contains(b, b"</stream:stream>")
+        contains(b, b"</stream:features>")
+            || contains(b, b"<stream:features/>")
+            || contains(b, b"</stream:error>")
+            || contains(b, b"</stream:stream>")
+            || !looks_like_xml(b)
     })
     .await?;
     let features = features_of(&buf)?;
@@ -104,11 +108,21 @@ pub async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Whether what arrived so far can be the start of an XML stream (the first byte that
+/// is not white space is `<`); garbage is told at once instead of at the timeout.
+fn looks_like_xml(b: &[u8]) -> bool {
+    b.iter().find(|c| !c.is_ascii_whitespace()).is_none_or(|c| *c == b'<')
+}
+
 /// The `<stream:features>` element of what the server sent, or why there is none.
 pub fn features_of(received: &[u8]) -> Result<String, PreludeError> {
     let text = String::from_utf8_lossy(received);
     if let Some(i) = text.find("<stream:error") {
         return Err(PreludeError::Refused(shown(text[i..].as_bytes())));
+    }
+    if let Some(a) = text.find("<stream:features/>") {
+        // No features at all.
+        return Ok(shown(text[a..a + "<stream:features/>".len()].as_bytes()));
     }
     match (text.find("<stream:features"), text.find("</stream:features>")) {
         (Some(a), Some(b)) if b > a => Ok(shown(text[a..b + "</stream:features>".len()].as_bytes())),
@@ -131,7 +145,8 @@ pub const LDAP_STARTTLS_REQUEST: &[u8] = &[
 pub async fn ldap<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S) -> Result<(), PreludeError> {
     io.write_all(LDAP_STARTTLS_REQUEST).await.map_err(|e| PreludeError::Io(e.to_string()))?;
     let mut buf = Vec::new();
-    read_until(io, &mut buf, |b| ber_complete(b).is_some()).await?;
+    // A response that does not start as an LDAPMessage is judged at its first byte.
+    read_until(io, &mut buf, |b| ber_complete(b).is_some() || b.first().is_some_and(|&t| t != 0x30)).await?;
     ldap_starttls_result(&buf)
 }
 
@@ -249,11 +264,115 @@ mod tests {
         assert_eq!(ber_complete(LDAP_STARTTLS_REQUEST), Some(LDAP_STARTTLS_REQUEST.len()));
     }
 
+    /// Runs the XMPP prelude against a server that sends `script` (each part after
+    /// reading something from the client), then keeps the connection open.
+    async fn xmpp_against(script: &'static [&'static [u8]]) -> Result<String, PreludeError> {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            for part in script {
+                let _ = server.read(&mut buf).await;
+                let _ = server.write_all(part).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(5), xmpp(&mut client, "lab.test", "jabber:client"))
+            .await
+            .expect("the prelude decides without waiting for the server to close")
+    }
+
+    #[tokio::test]
+    async fn xmpp_prelude_against_captured_servers() {
+        // Prosody, as captured from the lab: features with STARTTLS required, then proceed.
+        let ok = xmpp_against(&[
+            b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' from='lab.test' id='b5e04641-2180-4d9c-8815-6db417ef2821' xml:lang='en' version='1.0'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>",
+            b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+        ])
+        .await;
+        assert!(ok.unwrap().contains("xmpp-tls"));
+        // Empty features (self-closing): no STARTTLS, decided at once.
+        let e = xmpp_against(&[b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><stream:features/>"]).await;
+        assert!(matches!(e, Err(PreludeError::NoStarttls(ref f)) if f == "<stream:features/>"), "{e:?}");
+        // SASL offered without TLS.
+        let e = xmpp_against(&[b"<stream:stream><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"]).await;
+        assert!(matches!(e, Err(PreludeError::SaslWithoutTls(_))), "{e:?}");
+        // STARTTLS offered, then refused.
+        let e = xmpp_against(&[
+            b"<stream:stream><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
+            b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>",
+        ])
+        .await;
+        assert!(matches!(e, Err(PreludeError::Refused(ref s)) if s.contains("failure")), "{e:?}");
+        // A stream error instead of features (unknown host).
+        let e = xmpp_against(&[b"<stream:stream><stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"]).await;
+        assert!(matches!(e, Err(PreludeError::Refused(ref s)) if s.contains("host-unknown")), "{e:?}");
+        // Not XMPP at all: told at once.
+        let e = xmpp_against(&[b"SSH-2.0-OpenSSH_9.2\r\n"]).await;
+        assert!(matches!(e, Err(PreludeError::Garbage(ref s)) if s.contains("SSH-2.0")), "{e:?}");
+        // XML, then the server goes away.
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let _ = server.write_all(b"<stream:stream>").await;
+        });
+        let e = xmpp(&mut client, "lab.test", "jabber:client").await;
+        assert!(matches!(e, Err(PreludeError::Closed(ref s)) if s.contains("<stream:stream>")), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn ldap_prelude_decides_at_a_foreign_first_byte_and_reads_split_answers() {
+        // An HTTP server on the LDAP port: garbage at once, not a wait for 84 bytes.
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let _ = server.read(&mut buf).await;
+            let _ = server.write_all(b"HTTP/1.1 400").await;
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        });
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), ldap(&mut client)).await.expect("decided at once");
+        assert!(matches!(e, Err(PreludeError::Garbage(_))), "{e:?}");
+        // slapd's success answer, one byte a write.
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let _ = server.read(&mut buf).await;
+            for b in [0x30u8, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00] {
+                let _ = server.write_all(&[b]).await;
+                tokio::task::yield_now().await;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        });
+        assert_eq!(ldap(&mut client).await, Ok(()));
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_parsers() {
+        // A small deterministic generator: no dependency, reproducible.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for len in 0..600 {
+            let bytes: Vec<u8> = (0..len % 97)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 24) as u8
+                })
+                .collect();
+            let _ = ldap_starttls_result(&bytes);
+            let _ = ber_complete(&bytes);
+            let _ = features_of(&bytes);
+            let mut framed = vec![0x30];
+            framed.extend_from_slice(&bytes);
+            let _ = ldap_starttls_result(&framed);
+        }
+    }
+
     #[tokio::test]
     async fn a_flood_without_features_is_cut_at_the_bound() {
         let (mut client, mut server) = tokio::io::duplex(1 << 20);
         tokio::spawn(async move {
-            let junk = vec![b'a'; 200 * 1024];
+            // XML-looking, so that only the size bound stops it.
+            let mut junk = b"<stream:stream>".to_vec();
+            junk.resize(200 * 1024, b'a');
             let _ = server.write_all(&junk).await;
             let _ = server.shutdown().await;
         });
