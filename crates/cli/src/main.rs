@@ -128,6 +128,7 @@ fn probes() -> Vec<Box<dyn Probe>> {
         Box::new(imp_probe_dns::DnsProbe),
         Box::new(imp_probe_tls::TlsProbe),
         Box::new(imp_probe_ldap::LdapProbe),
+        Box::new(imp_probe_xmpp::XmppProbe),
     ]
 }
 

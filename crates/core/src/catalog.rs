@@ -241,6 +241,34 @@ pub const CHECKS: &[CheckDef] = &[
         description: "A search by display-name prefix and by phone number, as Jabber makes, finds each test user with the mapped attributes",
         requires: &["ldap.base"],
     },
+    CheckDef {
+        id: "xmpp.connect",
+        area: Area::Xmpp,
+        tasks: &["A.9", "A.11", "A.5", "B.10", "B.12", "B.5", "C.10", "C.12", "C.5", "D.1"],
+        description: "Each IM&P node's c2s port opens a stream for the domain, offers STARTTLS before authentication, and presents a certificate that verifies",
+        requires: &["services.port"],
+    },
+    CheckDef {
+        id: "xmpp.login",
+        area: Area::Xmpp,
+        tasks: &["A.9", "A.7", "A.11", "B.10", "B.7", "B.12", "C.10", "C.7", "C.12", "D.1"],
+        description: "Each test user authenticates on its home node over verified TLS (SASL) and binds a resource",
+        requires: &["xmpp.connect"],
+    },
+    CheckDef {
+        id: "xmpp.im",
+        area: Area::Xmpp,
+        tasks: &["A.7", "A.9", "B.7", "B.10", "C.7", "C.10", "D.1"],
+        description: "A message from one test user to another of the same node arrives, body and id intact, with its round-trip time",
+        requires: &["xmpp.login"],
+    },
+    CheckDef {
+        id: "xmpp.ha",
+        area: Area::Xmpp,
+        tasks: &["A.8", "A.9", "B.9", "B.10", "C.9", "C.10"],
+        description: "Each test user can also log in on the redundancy-group peer of its home node (the failover target)",
+        requires: &["xmpp.login"],
+    },
 ];
 
 /// Looks a check up by id.

@@ -1,0 +1,450 @@
+//! imp-verify probe `xmpp`: what Jabber and third-party XMPP clients do against the
+//! IM&P nodes, with tokio-xmpp over the project's own TLS (the spec's CA, names
+//! verified; no credential is sent over a connection whose certificate did not verify).
+//!
+//! Checks: `xmpp.connect` (each node's c2s opens a stream for the domain, offers
+//! STARTTLS and presents a certificate that verifies), `xmpp.login` (each test user on
+//! its home node), `xmpp.im` (a message between two test users of a node arrives, with
+//! its round-trip time), `xmpp.ha` (each test user also logs in on the redundancy-group
+//! peer of its home node: the failover target).
+
+use futures::StreamExt;
+use imp_probe_dns::Resolver;
+use imp_probe_tls::{starttls, TlsInspector};
+use imp_verify_core::spec::{Service, Spec, TestUser, Workflow};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_xmpp::connect::{ServerConnector, ServerConnectorError};
+use tokio_xmpp::error::AuthError;
+use tokio_xmpp::parsers::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::message::{Id, Lang, Message, MessageType};
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::xmlstream::{initiate_stream, PendingFeaturesRecv, StreamHeader, Timeouts};
+use tokio_xmpp::{Client, Event, Stanza};
+
+/// Why the connector could not hand tokio-xmpp a verified stream.
+#[derive(Debug)]
+pub struct ConnectError(pub String);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ConnectError {}
+impl ServerConnectorError for ConnectError {}
+
+/// Connects to one node's c2s port: STARTTLS, the spec's trust, then the stream.
+#[derive(Clone)]
+pub struct NodeConnector {
+    pub addr: SocketAddr,
+    pub domain: String,
+    pub inspector: Arc<TlsInspector>,
+}
+
+impl std::fmt::Debug for NodeConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeConnector({} for {})", self.addr, self.domain)
+    }
+}
+
+impl ServerConnector for NodeConnector {
+    type Stream = tokio::io::BufStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+    async fn connect(
+        &self,
+        _jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error> {
+        let err = |m: String| tokio_xmpp::Error::Connection(Box::new(ConnectError(m)));
+        let mut tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| err(format!("cannot connect to {}: {e}", self.addr)))?;
+        starttls::xmpp(&mut tcp, &self.domain, "jabber:client")
+            .await
+            .map_err(|e| err(format!("STARTTLS: {e}")))?;
+        let (tls, facts) = self
+            .inspector
+            .handshake(tcp, &self.domain, None)
+            .await
+            .map_err(|e| err(format!("TLS: {e}")))?;
+        if !facts.verified() {
+            return Err(err(format!(
+                "the certificate of {} does not verify ({}): no password is sent over this connection",
+                self.domain,
+                facts.verify_error.or(facts.handshake_error).unwrap_or_default()
+            )));
+        }
+        let pending = initiate_stream(
+            tokio::io::BufStream::new(tls),
+            ns,
+            StreamHeader {
+                to: Some(Cow::Owned(self.domain.clone())),
+                from: None,
+                id: None,
+            },
+            timeouts,
+        )
+        .await
+        .map_err(tokio_xmpp::Error::Io)?;
+        Ok((pending, sasl::common::ChannelBinding::None))
+    }
+}
+
+fn tasks(w: Workflow) -> (&'static str, &'static str) {
+    // (verify clients can log in, configure HA)
+    match w {
+        Workflow::A => ("A.9", "A.8"),
+        Workflow::B => ("B.10", "B.9"),
+        Workflow::C => ("C.10", "C.9"),
+        Workflow::D => ("D.1", "D.1"),
+    }
+}
+
+struct Ctx {
+    spec: Arc<Spec>,
+    resolver: Resolver,
+    inspector: Arc<TlsInspector>,
+}
+
+impl Ctx {
+    async fn connector(&self, node_fqdn: &str) -> Result<NodeConnector, String> {
+        let (cluster, node) = self.spec.node(node_fqdn).ok_or_else(|| format!("{node_fqdn} is not in the spec"))?;
+        let ip = match node.address {
+            Some(ip) => ip,
+            None => *self
+                .resolver
+                .lookup_ip(node_fqdn)
+                .await
+                .map_err(|e| format!("cannot resolve {node_fqdn}: {e}"))?
+                .first()
+                .ok_or_else(|| format!("{node_fqdn} has no address"))?,
+        };
+        Ok(NodeConnector {
+            addr: SocketAddr::new(ip, node.port(Service::XmppC2s)),
+            domain: cluster.domain.get_ref().clone(),
+            inspector: self.inspector.clone(),
+        })
+    }
+
+    /// Logs `user` in on `node`: the online client and how long it took, or why not.
+    async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Client, Jid, Duration), Outcome> {
+        let (login_task, _) = tasks(self.spec.workflow);
+        let connector = self
+            .connector(node)
+            .await
+            .map_err(|e| Outcome::fail(e, format!("See dns.node and xmpp.connect (task {login_task})")))?;
+        let jid_text = self.spec.jid_of(user);
+        let jid: BareJid = jid_text
+            .parse()
+            .map_err(|e| Outcome::fail(format!("`{jid_text}` is not a JID: {e}"), "Correct the test user's jid in the spec"))?;
+        let started = Instant::now();
+        let timeouts = Timeouts { read_timeout: budget, response_timeout: budget };
+        // Authenticate once by hand first: tokio-xmpp's client retries a refused login
+        // quietly, while the administrator needs the server's reason.
+        let local = jid.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let preflight = async {
+            let (pending, binding) = connector.connect(&Jid::from(jid.clone()), "jabber:client", timeouts).await?;
+            let (features, stream) = pending.recv_features().await?;
+            let creds = sasl::common::Credentials::default()
+                .with_username(local)
+                .with_password(user.password().expose())
+                .with_channel_binding(binding);
+            tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds).await.map(|_| ())
+        };
+        match tokio::time::timeout(budget, preflight).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(login_failure(&jid_text, node, &e, login_task)),
+            Err(_) => {
+                return Err(Outcome::fail(
+                    format!("{jid_text} on {node}: authentication not completed within {} ms", budget.as_millis()),
+                    format!("Check the node's XMPP services and its LDAP authentication (task {login_task})"),
+                ))
+            }
+        }
+        let mut client = Client::new_with_connector(jid, user.password().expose(), connector, timeouts);
+        let first = tokio::time::timeout(budget, client.next()).await;
+        match first {
+            Ok(Some(Event::Online { bound_jid, .. })) => {
+                let took = started.elapsed();
+                // Available, as a client is: the server routes messages to available sessions.
+                client
+                    .send_stanza(Stanza::Presence(Presence::new(PresenceType::None)))
+                    .await
+                    .map_err(|e| Outcome::fail(format!("{jid_text} on {node}: sending presence failed: {e}"), "Check the node"))?;
+                // The server reflects the presence back once the session is available.
+                let reflected = tokio::time::timeout(budget, async {
+                    while let Some(ev) = client.next().await {
+                        if let Event::Stanza(Stanza::Presence(p)) = ev {
+                            if p.from.as_ref() == Some(&bound_jid) {
+                                return true;
+                            }
+                        }
+                    }
+                    false
+                })
+                .await;
+                if reflected != Ok(true) {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), client.send_end()).await;
+                    return Err(Outcome::fail(
+                        format!("{jid_text} on {node}: the server did not acknowledge the session's availability"),
+                        format!("Check the node's presence engine (task {login_task})"),
+                    ));
+                }
+                Ok((client, bound_jid, took))
+            }
+            Ok(Some(Event::Disconnected(e))) => {
+                let _ = client.send_end().await;
+                Err(login_failure(&jid_text, node, &e, login_task))
+            }
+            Ok(Some(Event::Stanza(_))) | Ok(None) => {
+                let _ = client.send_end().await;
+                Err(Outcome::fail(
+                    format!("{jid_text} on {node}: the stream ended before the session was online"),
+                    format!("Check the node's XMPP services (task {login_task})"),
+                ))
+            }
+            Err(_) => {
+                // Ended, not dropped: tokio-xmpp's worker panics when its client vanishes.
+                let _ = tokio::time::timeout(Duration::from_secs(1), client.send_end()).await;
+                Err(Outcome::fail(
+                    format!("{jid_text} on {node}: not online within {} ms", budget.as_millis()),
+                    format!("Check that the Cisco XCP Connection Manager and Router answer on the node (task {login_task})"),
+                ))
+            }
+        }
+    }
+}
+
+fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Outcome {
+    let (msg, fix) = match e {
+        tokio_xmpp::Error::Auth(AuthError::Fail(cond)) => (
+            format!("{jid} is refused on {node}: SASL {cond:?}: the password is wrong, or the account does not exist or is not licensed for IM and Presence"),
+            format!("Check the user's password (LDAP user authentication), that the user is synced, licensed for IM&P and assigned to this node (tasks {task}, A.4)"),
+        ),
+        tokio_xmpp::Error::Auth(AuthError::NoMechanism) => (
+            format!("{node} offers no SASL mechanism the client accepts over TLS"),
+            format!("Enable PLAIN or SCRAM-SHA-1/256 for clients (task {task})"),
+        ),
+        tokio_xmpp::Error::Connection(c) => (
+            format!("{jid} on {node}: {c}"),
+            format!("See xmpp.connect and the tls.* checks of this node (task {task})"),
+        ),
+        other => (
+            format!("{jid} on {node}: {other}"),
+            format!("Check the node's XMPP services (task {task})"),
+        ),
+    };
+    Outcome::fail(msg, fix).with("jid", jid).with("node", node)
+}
+
+/// The probe.
+pub struct XmppProbe;
+
+impl Probe for XmppProbe {
+    fn name(&self) -> &'static str {
+        "xmpp"
+    }
+
+    fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
+        let ctx = Arc::new(Ctx {
+            spec: spec.clone(),
+            resolver: Resolver::from_spec(spec),
+            inspector: Arc::new(TlsInspector::from_spec(spec)),
+        });
+        let mut checks = Vec::new();
+        let imp_nodes: Vec<String> = spec
+            .nodes()
+            .filter(|(_, n)| n.role == imp_verify_core::spec::Role::Imp && n.service_ports().iter().any(|(s, _)| *s == Service::XmppC2s))
+            .map(|(_, n)| n.fqdn().to_string())
+            .collect();
+        for node in &imp_nodes {
+            let (c, n) = (ctx.clone(), node.clone());
+            let port = spec.node(node).map(|(_, nd)| nd.port(Service::XmppC2s)).unwrap_or(5222);
+            checks.push(
+                PlannedCheck::new("xmpp.connect", node.clone(), move |cx| {
+                    let (c, n) = (c.clone(), n.clone());
+                    async move { check_connect(&c, &n, cx).await }
+                })
+                .after(imp_probe_services::port_key(node, port, "xmpp-c2s")),
+            );
+        }
+        for user in &spec.test_users {
+            let home = user.home_node.get_ref().clone();
+            if !imp_nodes.iter().any(|n| n.eq_ignore_ascii_case(&home)) {
+                continue;
+            }
+            let target = format!("{} on {}", user.user_id, home);
+            let (c, uid, h) = (ctx.clone(), user.user_id.clone(), home.clone());
+            checks.push(
+                PlannedCheck::new("xmpp.login", target.clone(), move |cx| {
+                    let (c, uid, h) = (c.clone(), uid.clone(), h.clone());
+                    async move { check_login(&c, &uid, &h, cx).await }
+                })
+                .after(CheckKey::new("xmpp.connect", home.clone())),
+            );
+            // The failover target: the peer of the home node in its redundancy group.
+            let peer = spec.clusters.iter().flat_map(|c| c.redundancy_groups.iter()).find_map(|g| {
+                let names = g.node_names();
+                names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(&home))
+                    .map(|i| names[1 - i.min(1)].to_string())
+                    .filter(|p| !p.eq_ignore_ascii_case(&home))
+            });
+            if let Some(peer) = peer {
+                let (c, uid, p) = (ctx.clone(), user.user_id.clone(), peer.clone());
+                checks.push(
+                    PlannedCheck::new("xmpp.ha", format!("{} on {}", user.user_id, peer), move |cx| {
+                        let (c, uid, p) = (c.clone(), uid.clone(), p.clone());
+                        async move { check_login(&c, &uid, &p, cx).await }
+                    })
+                    // Not after the home login: failover must work when the home node is down.
+                    .after(CheckKey::new("xmpp.connect", peer.clone())),
+                );
+            }
+        }
+        // IM: the first two test users of each node, one to the other.
+        for node in &imp_nodes {
+            let users: Vec<&TestUser> = spec
+                .test_users
+                .iter()
+                .filter(|u| u.home_node.get_ref().eq_ignore_ascii_case(node))
+                .collect();
+            if let [a, b, ..] = users.as_slice() {
+                let (c, from, to, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
+                checks.push(
+                    PlannedCheck::new("xmpp.im", format!("{} to {} on {}", a.user_id, b.user_id, node), move |cx| {
+                        let (c, from, to, n) = (c.clone(), from.clone(), to.clone(), n.clone());
+                        async move { check_im(&c, &from, &to, &n, cx).await }
+                    })
+                    .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
+                    .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                );
+            }
+        }
+        checks
+    }
+}
+
+async fn check_connect(c: &Ctx, node: &str, cx: CheckCtx) -> Outcome {
+    let (login_task, _) = tasks(c.spec.workflow);
+    let budget = cx.timeout.mul_f32(0.8);
+    let run = async {
+        let conn = c.connector(node).await?;
+        let mut tcp = tokio::net::TcpStream::connect(conn.addr)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", conn.addr))?;
+        let features = starttls::xmpp(&mut tcp, &conn.domain, "jabber:client")
+            .await
+            .map_err(|e| format!("{}: {e}", conn.addr))?;
+        let (_tls, facts) = c
+            .inspector
+            .handshake(tcp, &conn.domain, None)
+            .await
+            .map_err(|e| format!("{}: TLS after STARTTLS: {e}", conn.addr))?;
+        Ok::<_, String>((conn, features, facts))
+    };
+    match tokio::time::timeout(budget, run).await {
+        Err(_) => Outcome::fail(format!("{node}: no stream and STARTTLS within {} ms", budget.as_millis()), format!("Check the node's XMPP connection manager (task {login_task})")),
+        Ok(Err(e)) => Outcome::fail(e, format!("Clients need a stream for the IM domain with STARTTLS offered before any authentication (tasks {login_task}, A.11)")),
+        Ok(Ok((conn, features, facts))) => {
+            let subject = facts
+                .chain
+                .first()
+                .and_then(|c| imp_probe_tls::view(c).ok())
+                .map(|v| v.subject)
+                .unwrap_or_default();
+            let o = if facts.verified() {
+                Outcome::pass(format!("{} opens a stream for {}, STARTTLS to a certificate that verifies", conn.addr, conn.domain))
+            } else {
+                Outcome::fail(
+                    format!(
+                        "{} offers STARTTLS, but its certificate does not verify for {}: {}",
+                        conn.addr,
+                        conn.domain,
+                        facts.verify_error.clone().or(facts.handshake_error.clone()).unwrap_or_default()
+                    ),
+                    "Clients refuse this certificate: see the tls.* checks of xmpp-c2s on this node (tasks A.10, A.11)",
+                )
+            };
+            o.with("node", node)
+                .with("stream_features", features)
+                .with("certificate_subject", subject)
+                .with("tls", format!("{} {}", facts.version, facts.cipher))
+        }
+    }
+}
+
+async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
+    let user = c.spec.test_users.iter().find(|u| u.user_id == uid).expect("planned from the spec");
+    let budget = cx.timeout.mul_f32(0.8);
+    match c.login(user, node, budget).await {
+        Ok((client, bound, took)) => {
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.send_end()).await;
+            Outcome::pass(format!("{uid} logs in on {node} and binds {bound}"))
+                .with("jid", bound)
+                .with("node", node)
+                .metric("login_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0)
+        }
+        Err(o) => o,
+    }
+}
+
+async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Outcome {
+    let budget = cx.timeout.mul_f32(0.8);
+    // Each login has a third of the time, so that a slow one ends on its own terms.
+    let step = budget / 3;
+    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let (a, b) = (user(from), user(to));
+    // Every session is ended, whatever happens (tokio-xmpp's worker panics on a dropped client).
+    let mut sessions: Vec<Client> = Vec::new();
+    let run = async {
+        let (sender, _, _) = c.login(a, node, step).await?;
+        sessions.push(sender);
+        let (receiver, _, _) = c.login(b, node, step).await?;
+        sessions.push(receiver);
+        let to_jid: Jid = c.spec.jid_of(b).parse().map_err(|e| Outcome::fail(format!("{e}"), "Correct the spec"))?;
+        // Unique per run, so that concurrent or repeated runs never see each other's message.
+        let token = format!(
+            "imp-verify-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        );
+        let mut msg = Message::new_with_type(MessageType::Chat, Some(to_jid));
+        msg.id = Some(Id(token.clone()));
+        msg.bodies.insert(Lang(String::new()), token.clone());
+        let sent = Instant::now();
+        sessions[0]
+            .send_stanza(Stanza::Message(msg))
+            .await
+            .map_err(|e| Outcome::fail(format!("sending failed: {e}"), "Check the node"))?;
+        loop {
+            match sessions[1].next().await {
+                Some(Event::Stanza(Stanza::Message(m))) if m.id.as_ref().map(|i| i.0.as_str()) == Some(token.as_str()) => {
+                    return Ok((m.bodies.values().any(|b| *b == token), sent.elapsed()));
+                }
+                Some(_) => continue,
+                None => return Err(Outcome::fail(format!("{to}'s stream ended before the message arrived"), "Check the node's XMPP router")),
+            }
+        }
+    };
+    let result = tokio::time::timeout(budget, run).await;
+    for session in sessions {
+        let _ = tokio::time::timeout(Duration::from_secs(1), session.send_end()).await;
+    }
+    match result {
+        Ok(Ok((true, rtt))) => Outcome::pass(format!("a message from {from} reached {to} on {node} in {:.1} ms", rtt.as_secs_f64() * 1000.0))
+            .metric("im_rtt_ms", (rtt.as_secs_f64() * 10_000.0).round() / 10.0),
+        Ok(Ok((false, _))) => Outcome::fail(format!("the message from {from} reached {to} with another body"), "Check the node's message handling (task A.7)"),
+        Ok(Err(o)) => o,
+        Err(_) => Outcome::fail(
+            format!("a message from {from} did not reach {to} on {node} within {} ms", budget.as_millis()),
+            "Check that IM is routed within the cluster (Cisco XCP Router) and that both users are assigned and online (task A.7)",
+        ),
+    }
+}

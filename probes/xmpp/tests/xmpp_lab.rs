@@ -1,0 +1,152 @@
+//! The XMPP probe against the lab's real Prosody nodes (LDAP-backed logins): every
+//! check passes on the healthy lab; a wrong password, an unknown user, a stopped node
+//! and hostile servers each fail for their own reason; no password in any outcome.
+
+use imp_probe_xmpp::XmppProbe;
+use imp_verify_core::plan::{build_plan, Selection};
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{run, CheckResult, Probe, RunOptions, Status};
+use imp_verify_testlab::Lab;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Runs the XMPP checks of a spec through the real runner (prerequisites, skips).
+async fn xmpp(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
+    let probes: Vec<Box<dyn Probe>> = vec![Box::new(XmppProbe)];
+    let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = RunOptions { check_timeout: timeout, ..Default::default() };
+    run(plan, spec.path.clone(), options, spec.secret_values(), CancellationToken::new(), tx).await.results
+}
+
+fn get<'a>(r: &'a [CheckResult], id: &str, target: &str) -> &'a CheckResult {
+    r.iter().find(|c| c.key.id == id && c.key.target == target).unwrap_or_else(|| panic!("no {id} [{target}]"))
+}
+
+fn variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let p = dir.join("spec.toml");
+    std::fs::write(&p, edit(std::fs::read_to_string(lab.spec()).unwrap())).unwrap();
+    p
+}
+
+fn no_secret(lab: &Lab, r: &[CheckResult]) {
+    let text = format!("{r:?}");
+    for s in lab.all_secrets() {
+        assert!(!text.contains(&s), "a lab password appears in an outcome");
+    }
+}
+
+#[tokio::test]
+async fn every_xmpp_check_passes_on_the_lab() {
+    let lab = Lab::shared();
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    assert_eq!(r.len(), 2 + 4 + 4 + 2, "2 nodes, 4 logins, 4 failover logins, 2 IM pairs");
+    for c in &r {
+        assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
+    }
+    let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
+    assert!(im.outcome.metrics.contains_key("im_rtt_ms"));
+    no_secret(lab, &r);
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_them() {
+    let lab = Lab::shared();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wrong.password"), "certainly-not-bobs").unwrap();
+    let spec = variant(lab, dir.path(), |t| {
+        let t = t.replace(
+            &format!("{}/secrets/bob.password", lab.dir.display()),
+            &dir.path().join("wrong.password").display().to_string(),
+        );
+        format!(
+            "{t}\n[[test_users]]\nuser_id = \"zed\"\nhome_node = \"imp2.lab.test\"\npassword_file = \"{}\"\n",
+            dir.path().join("wrong.password").display()
+        )
+    });
+    let r = xmpp(&spec, Duration::from_secs(10)).await;
+    let bob = get(&r, "xmpp.login", "bob on imp1.lab.test");
+    assert_eq!(bob.outcome.status, Status::Fail);
+    assert!(bob.outcome.message.contains("bob@lab.test is refused on imp1.lab.test: SASL NotAuthorized"), "{}", bob.outcome.message);
+    let zed = get(&r, "xmpp.login", "zed on imp2.lab.test");
+    assert_eq!(zed.outcome.status, Status::Fail);
+    assert!(zed.outcome.message.contains("does not exist"), "{}", zed.outcome.message);
+    let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
+    assert_eq!(im.outcome.status, Status::Skip);
+    assert!(im.outcome.message.contains("blocked by xmpp.login [bob on imp1.lab.test], which failed"), "{}", im.outcome.message);
+    // The failover login meets the same refusal on the peer.
+    let ha = get(&r, "xmpp.ha", "bob on imp2.lab.test");
+    assert_eq!(ha.outcome.status, Status::Fail);
+    assert!(ha.outcome.message.contains("refused on imp2.lab.test"), "{}", ha.outcome.message);
+    assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Pass);
+    no_secret(lab, &r);
+}
+
+#[tokio::test]
+async fn a_stopped_node_fails_its_connect_blocks_failover_onto_it_and_its_users_fail_over_to_the_peer() {
+    let lab = Lab::isolated();
+    lab.stop("imp2-xmpp");
+    let r = xmpp(&lab.spec(), Duration::from_secs(5)).await;
+    let c = get(&r, "xmpp.connect", "imp2.lab.test");
+    assert_eq!(c.outcome.status, Status::Fail);
+    assert!(c.outcome.message.contains("cannot connect to"), "{}", c.outcome.message);
+    for target in ["alice on imp2.lab.test", "bob on imp2.lab.test"] {
+        let ha = get(&r, "xmpp.ha", target);
+        assert_eq!(ha.outcome.status, Status::Skip, "{target}");
+        assert!(ha.outcome.message.contains("blocked by xmpp.connect [imp2.lab.test]"), "{}", ha.outcome.message);
+    }
+    assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Pass);
+    let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
+    assert_eq!(im.outcome.status, Status::Pass, "{}", im.outcome.message);
+    let ha = get(&r, "xmpp.ha", "carol on imp1.lab.test");
+    assert_eq!(ha.outcome.status, Status::Pass, "{}", ha.outcome.message);
+}
+
+#[tokio::test]
+async fn hostile_servers_fail_the_connect_within_the_timeout() {
+    let lab = Lab::shared();
+    for behaviour in ["garbage", "silence", "huge", "no-starttls"] {
+        let listener = TcpListener::bind("127.0.0.9:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = match behaviour {
+                    "garbage" => s.write_all(b"\x16\x03\x01\x00\x05hello\x00\xff not xml at all"),
+                    "huge" => s.write_all(&[b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><stream:features>".as_slice(), &vec![b'x'; 300_000]].concat()),
+                    "no-starttls" => s.write_all(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='lab.test' id='1' version='1.0'><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"),
+                    _ => Ok(()),
+                };
+                held.push(s);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let spec = variant(lab, dir.path(), |t| {
+            t.replace(
+                &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
+                &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ xmpp-c2s = {port} }}"),
+            )
+        });
+        let started = Instant::now();
+        let r = xmpp(&spec, Duration::from_secs(2)).await;
+        assert!(started.elapsed() < Duration::from_secs(15), "{behaviour}: {:?}", started.elapsed());
+        let c = get(&r, "xmpp.connect", "imp1.lab.test");
+        assert_eq!(c.outcome.status, Status::Fail, "{behaviour}: {}", c.outcome.message);
+        let m = &c.outcome.message;
+        match behaviour {
+            "no-starttls" => assert!(m.contains("offers authentication without TLS"), "{m}"),
+            "huge" => assert!(m.contains("without the expected answer"), "{m}"),
+            "silence" => assert!(m.contains("within"), "{m}"),
+            _ => assert!(m.contains("not the protocol's") || m.contains("closed"), "{behaviour}: {m}"),
+        }
+        // Nobody logs in on a node that failed its connect.
+        assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Skip);
+    }
+}
