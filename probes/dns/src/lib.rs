@@ -7,6 +7,8 @@
 //! deployment's nodes with the spec's ports; the trunk's name lists exactly the
 //! cluster's IM&P nodes).
 
+#![warn(missing_docs)]
+
 mod resolver;
 mod srv;
 

@@ -17,17 +17,37 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DnsError {
     /// The name does not exist (NXDOMAIN).
-    NxDomain { name: String },
+    NxDomain {
+        /// The name asked.
+        name: String,
+    },
     /// The name exists but has no record of the type asked (NODATA).
-    NoData { name: String, rtype: String },
+    NoData {
+        /// The name asked.
+        name: String,
+        /// The record type asked (`SRV`, `A or AAAA`...).
+        rtype: String,
+    },
     /// The server did not answer in time, or could not be reached.
-    NoAnswer { detail: String },
+    NoAnswer {
+        /// Which server, and what happened.
+        detail: String,
+    },
     /// The server answered with an error code (SERVFAIL, REFUSED...).
-    ServerError { code: String },
+    ServerError {
+        /// The response code, like `REFUSED`.
+        code: String,
+    },
     /// The answer could not be decoded.
-    Malformed { detail: String },
+    Malformed {
+        /// What could not be decoded.
+        detail: String,
+    },
     /// The resolver could not be set up (no usable system configuration).
-    Config { detail: String },
+    Config {
+        /// Why.
+        detail: String,
+    },
 }
 
 impl DnsError {
@@ -57,8 +77,11 @@ impl std::error::Error for DnsError {}
 /// One SRV record.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Srv {
+    /// Lower is tried first.
     pub priority: u16,
+    /// The share among records of the same priority.
     pub weight: u16,
+    /// The service's port on the target.
     pub port: u16,
     /// The target host, lower case, without the final dot.
     pub target: String,

@@ -24,6 +24,7 @@ pub struct TlsFacts {
     pub chain: Vec<CertificateDer<'static>>,
     /// `TLSv1_3`, `TLSv1_2`.
     pub version: String,
+    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher: String,
     /// Why the certificate is not trusted for `server_name` now; `None`: it is.
     pub verify_error: Option<String>,
@@ -43,6 +44,7 @@ impl TlsFacts {
 /// Why a handshake did not complete, and what it showed before it stopped.
 #[derive(Debug, Clone)]
 pub struct TlsError {
+    /// What went wrong, in the administrator's words.
     pub message: String,
     /// The facts, when the server had sent its certificate before the failure.
     pub facts: Option<TlsFacts>,
@@ -62,7 +64,9 @@ impl std::fmt::Display for TlsError {
 
 /// A client certificate chain and its key, as CUCM presents on the SIP trunk.
 pub struct ClientIdentity {
+    /// The certificate chain to present, its own certificate first.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The private key of the first certificate.
     pub key: PrivateKeyDer<'static>,
 }
 
@@ -384,9 +388,13 @@ const OID_SRV_NAME: &str = "1.3.6.1.5.5.7.8.7";
 /// The names a certificate carries.
 #[derive(Debug, Default, Clone)]
 pub struct Names {
+    /// DNS names of the Subject Alternative Names, lower case.
     pub dns: Vec<String>,
+    /// IP addresses of the Subject Alternative Names.
     pub ip: Vec<String>,
+    /// id-on-xmppAddr identities (RFC 6120), lower case.
     pub xmpp_addr: Vec<String>,
+    /// SRVName identities (RFC 4985), like `_xmpp-client.lab.test`, lower case.
     pub srv_name: Vec<String>,
 }
 
@@ -423,20 +431,35 @@ fn der_inner(tlv: &[u8]) -> Option<&[u8]> {
 
 /// The parts of a certificate a report shows.
 pub struct CertView {
+    /// The subject distinguished name.
     pub subject: String,
+    /// The issuer distinguished name.
     pub issuer: String,
+    /// The serial number, hexadecimal.
     pub serial: String,
+    /// notBefore, seconds since the Unix epoch.
     pub not_before: i64,
+    /// notAfter, seconds since the Unix epoch.
     pub not_after: i64,
+    /// The identities the certificate carries.
     pub names: Names,
+    /// SHA-256 fingerprint of the DER certificate, `AA:BB:...`.
     pub sha256: String,
+    /// Whether the extended key usage allows serverAuth.
     pub server_auth: bool,
+    /// Whether the extended key usage allows clientAuth.
     pub client_auth: bool,
+    /// Whether it has an extended key usage extension at all (none: any use).
     pub has_eku: bool,
+    /// The public key, like `RSA 2048 bits`.
     pub key: String,
+    /// Whether the key is strong enough (RSA 2048+, EC 256+).
     pub key_ok: bool,
+    /// The signature algorithm's name.
     pub signature: String,
+    /// Whether the signature algorithm is acceptable (not SHA-1 nor MD5).
     pub signature_ok: bool,
+    /// Whether subject and issuer are the same name.
     pub self_signed: bool,
 }
 

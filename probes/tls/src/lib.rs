@@ -7,6 +7,8 @@
 //! `tls.validity`, `tls.usage`, `tls.strength`. A certificate is judged even when its
 //! chain fails, so one run shows every problem of a bad certificate.
 
+#![warn(missing_docs)]
+
 mod inspect;
 pub mod starttls;
 
@@ -30,7 +32,12 @@ pub enum Start {
     /// TLS from the first byte (LDAPS, SIP TLS, HTTPS).
     Direct,
     /// XMPP STARTTLS on a stream to `domain` in `namespace` (`jabber:client`, `jabber:server`).
-    Xmpp { domain: String, namespace: &'static str },
+    Xmpp {
+        /// The XMPP domain the stream is opened to.
+        domain: String,
+        /// The stream's default namespace.
+        namespace: &'static str,
+    },
     /// LDAP's StartTLS extended operation.
     Ldap,
 }
@@ -40,13 +47,17 @@ pub enum Start {
 pub struct Endpoint {
     /// The service name (`xmpp-c2s`, `sip-tls`, `ldaps`...).
     pub service: &'static str,
+    /// The host as the spec names it (node FQDN or directory server).
     pub host: String,
+    /// The TCP port.
     pub port: u16,
     /// The address, if the spec pins it; else the host is resolved.
     pub address: Option<IpAddr>,
+    /// How TLS starts.
     pub start: Start,
     /// The name asked for in the handshake (SNI) and verified.
     pub server_name: String,
+    /// What the certificate must be.
     pub expect: Expectation,
     /// The certificate to present (the SIP trunk's CUCM certificate).
     pub client: Option<ClientIdentity>,
