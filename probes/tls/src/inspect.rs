@@ -704,7 +704,9 @@ fn judge_validity(v: &CertView, margin_days: u32, task: &str) -> Outcome {
     } else {
         Outcome::pass(format!("valid until {} ({days_left} days left)", rfc3339(v.not_after)))
     };
-    with_cert(o, v).metric("days_left", days_left as f64)
+    with_cert(o, v)
+        .with("expiry_warning_days", margin_days)
+        .metric("days_left", days_left as f64)
 }
 
 fn judge_usage(v: &CertView, e: &Expectation) -> Outcome {

@@ -21,6 +21,7 @@ use imp_verify_core::spec::{Role, Service, Spec, Workflow};
 use imp_verify_core::{CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// The five checks of an endpoint, in report order.
@@ -176,49 +177,64 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
 }
 
 /// Connects to an endpoint, runs its prelude and the handshake: the facts, or why not.
+/// Every step (resolution, TCP connection, STARTTLS, handshake) shares `budget`, and a
+/// step that outlasts it is named: a server that accepts TCP and never answers the
+/// handshake fails with "no TLS handshake ... within N ms".
 pub async fn inspect_endpoint(
     inspector: &TlsInspector,
     resolver: &Resolver,
     ep: &Endpoint,
+    budget: Duration,
 ) -> Result<TlsFacts, String> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let within = format!("within {} ms", budget.as_millis());
     let ips = match ep.address {
         Some(ip) => vec![ip],
-        None => resolver
-            .lookup_ip(&ep.host)
+        None => tokio::time::timeout_at(deadline, resolver.lookup_ip(&ep.host))
             .await
+            .map_err(|_| format!("no DNS answer for {} {within} (resolver {})", ep.host, resolver.servers()))?
             .map_err(|e| format!("cannot resolve {}: {e}", ep.host))?,
     };
     let ip = *ips.first().ok_or_else(|| format!("{} has no address", ep.host))?;
     let addr = SocketAddr::new(ip, ep.port);
-    let mut tcp = TcpStream::connect(addr)
+    let mut tcp = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
         .await
+        .map_err(|_| format!("no TCP connection to {}:{} ({addr}) {within}", ep.host, ep.port))?
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     match &ep.start {
         Start::Direct => {}
         Start::Xmpp { domain, namespace } => {
-            starttls::xmpp(&mut tcp, domain, namespace)
+            tokio::time::timeout_at(deadline, starttls::xmpp(&mut tcp, domain, namespace))
                 .await
+                .map_err(|_| format!("XMPP STARTTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the stream header or the <starttls/> request", ep.host, ep.port))?
                 .map_err(|e| format!("XMPP STARTTLS with {addr}: {e}"))?;
         }
-        Start::Ldap => starttls::ldap(&mut tcp)
+        Start::Ldap => tokio::time::timeout_at(deadline, starttls::ldap(&mut tcp))
             .await
+            .map_err(|_| format!("LDAP StartTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the StartTLS request", ep.host, ep.port))?
             .map_err(|e| format!("LDAP StartTLS with {addr}: {e}"))?,
     };
-    match inspector.handshake(tcp, &ep.server_name, ep.client.as_ref()).await {
-        Ok((mut stream, mut facts)) => {
+    let handshake = inspector.handshake(tcp, &ep.server_name, ep.client.as_ref());
+    match tokio::time::timeout_at(deadline, handshake).await {
+        Err(_) => Err(format!(
+            "no TLS handshake with {}:{} ({addr}) {within}: the server accepted the connection but did not answer the handshake",
+            ep.host, ep.port
+        )),
+        Ok(Ok((mut stream, mut facts))) => {
             // A TLS 1.3 server refuses the client (certificate) only now.
-            await_refusal(&mut stream, &mut facts, REFUSAL_WAIT).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            await_refusal(&mut stream, &mut facts, REFUSAL_WAIT.min(left)).await;
             Ok(facts)
         }
         // The server sent its certificate before the handshake broke: judge it anyway.
-        Err(TlsError { facts: Some(facts), .. }) => Ok(facts),
-        Err(e) => Err(format!("{addr}: {e}")),
+        Ok(Err(TlsError { facts: Some(facts), .. })) => Ok(facts),
+        Ok(Err(e)) => Err(format!("{addr}: {e}")),
     }
 }
 
 /// How long [`inspect_endpoint`] waits, after a TLS 1.3 handshake, for the server to
 /// refuse the client's certificate (see [`await_refusal`]).
-pub const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+pub const REFUSAL_WAIT: Duration = Duration::from_millis(300);
 
 type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), String>;
 
@@ -283,19 +299,10 @@ async fn verdict(
     let budget = ctx.timeout.mul_f32(0.8);
     let judged = shared
         .get_or_init(ctx.attempt, || async {
-            match tokio::time::timeout(budget, inspect_endpoint(inspector, resolver, ep)).await {
-                Ok(Ok(facts)) => {
-                    let v = inspector.judge(&facts, &ep.expect);
-                    Ok((facts, v))
-                }
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(format!(
-                    "no TLS handshake with {}:{} within {} ms (the server accepted the connection but did not complete the exchange)",
-                    ep.host,
-                    ep.port,
-                    budget.as_millis()
-                )),
-            }
+            inspect_endpoint(inspector, resolver, ep, budget).await.map(|facts| {
+                let v = inspector.judge(&facts, &ep.expect);
+                (facts, v)
+            })
         })
         .await;
     match &judged {

@@ -87,7 +87,7 @@ async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Vec<(&'static str, Outcome)
     let resolver = Resolver::from_spec(&spec);
     let server = serve(dir, kind);
     let ep = endpoint(server.port);
-    let facts = inspect_endpoint(&inspector, &resolver, &ep).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let facts = inspect_endpoint(&inspector, &resolver, &ep, Duration::from_secs(5)).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
     inspector.judge(&facts, &ep.expect)
 }
 
@@ -205,7 +205,7 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         &spec_path,
         format!(
             "workflow = \"B\"\ndomains = [\"lab.test\"]\n[tls]\nca_bundle = \"{}\"\n[[clusters]]\nname = \"c\"\ndomain = \"lab.test\"\n\
-             [[clusters.nodes]]\nfqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nrole = \"imp\"\nservices = [\"sip-tls\"]\nports = {{ sip-tls = {port} }}\n",
+             [[clusters.nodes]]\nfqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nrole = \"imp\"\nservices = [\"sip-tls\", \"xmpp-c2s\"]\nports = {{ sip-tls = {port}, xmpp-c2s = {port} }}\n",
             lab.dir.join("pki/ca.crt").display()
         ),
     )
@@ -214,16 +214,23 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for c in TlsProbe.plan(&spec) {
-        outcomes.push((c.key.id, (c.run)(CheckCtx { timeout: Duration::from_secs(1), attempt: 1 }).await));
+        outcomes.push((c.key.id, c.key.target.clone(), (c.run)(CheckCtx { timeout: Duration::from_secs(1), attempt: 1 }).await));
     }
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    let chain = &outcomes.iter().find(|(i, _)| *i == "tls.chain").unwrap().1;
-    assert_eq!(chain.status, Status::Fail);
-    assert!(chain.message.contains("no TLS handshake with imp1.lab.test:"), "{}", chain.message);
-    assert!(chain.message.contains("within 800 ms"), "{}", chain.message);
-    for (id, o) in &outcomes {
+    let chain = |target: &str| &outcomes.iter().find(|(i, t, _)| *i == "tls.chain" && t == target).unwrap().2;
+    let sip = chain(&format!("sip-tls imp1.lab.test:{port}"));
+    assert_eq!(sip.status, Status::Fail);
+    assert!(sip.message.contains("no TLS handshake with imp1.lab.test:"), "{}", sip.message);
+    assert!(sip.message.contains("within 800 ms"), "{}", sip.message);
+    assert!(sip.message.contains("did not answer the handshake"), "{}", sip.message);
+    let xmpp = chain(&format!("xmpp-c2s imp1.lab.test:{port}"));
+    assert_eq!(xmpp.status, Status::Fail);
+    assert!(xmpp.message.contains("XMPP STARTTLS with imp1.lab.test:"), "{}", xmpp.message);
+    assert!(xmpp.message.contains("not done within 800 ms"), "{}", xmpp.message);
+    assert!(xmpp.remediation.as_deref().unwrap().contains("through STARTTLS"), "{xmpp:?}");
+    for (id, target, o) in &outcomes {
         if *id != "tls.chain" {
-            assert_eq!(o.status, Status::Skip, "{id}: {}", o.message);
+            assert_eq!(o.status, Status::Skip, "{id} [{target}]: {}", o.message);
             assert!(o.message.contains("see tls.chain"), "{}", o.message);
         }
     }
