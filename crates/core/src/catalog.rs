@@ -269,6 +269,13 @@ pub const CHECKS: &[CheckDef] = &[
         description: "Each test user can also log in on the redundancy-group peer of its home node (the failover target)",
         requires: &["xmpp.login"],
     },
+    CheckDef {
+        id: "xmpp.federation",
+        area: Area::Xmpp,
+        tasks: &["C.15", "C.14"],
+        description: "A local test user and each federated domain's contact exchange messages both ways over s2s; a bounce names the server's condition",
+        requires: &["xmpp.login", "dns.srv.federation"],
+    },
 ];
 
 /// Looks a check up by id.

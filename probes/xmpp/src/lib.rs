@@ -6,7 +6,8 @@
 //! STARTTLS and presents a certificate that verifies), `xmpp.login` (each test user on
 //! its home node), `xmpp.im` (a message between two test users of a node arrives, with
 //! its round-trip time), `xmpp.ha` (each test user also logs in on the redundancy-group
-//! peer of its home node: the failover target).
+//! peer of its home node: the failover target), `xmpp.federation` (a local test user and
+//! each federated domain's contact exchange messages both ways over s2s).
 
 use futures::StreamExt;
 use imp_probe_dns::Resolver;
@@ -131,6 +132,28 @@ impl Ctx {
         })
     }
 
+    /// The c2s endpoint of a federated domain, from its `_xmpp-client._tcp` records.
+    async fn peer_connector(&self, domain: &str) -> Result<NodeConnector, String> {
+        let srv = self
+            .resolver
+            .lookup_srv(&format!("_xmpp-client._tcp.{domain}"))
+            .await
+            .map_err(|e| format!("cannot find the XMPP server of {domain}: {e}"))?;
+        let first = srv.first().ok_or_else(|| format!("{domain} publishes no XMPP client service"))?;
+        let ip = *self
+            .resolver
+            .lookup_ip(&first.target)
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", first.target))?
+            .first()
+            .ok_or_else(|| format!("{} has no address", first.target))?;
+        Ok(NodeConnector {
+            addr: SocketAddr::new(ip, first.port),
+            domain: domain.to_string(),
+            inspector: self.inspector.clone(),
+        })
+    }
+
     /// Logs `user` in on `node`: the online client and how long it took, or why not.
     async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Client, Jid, Duration), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
@@ -138,10 +161,22 @@ impl Ctx {
             .connector(node)
             .await
             .map_err(|e| Outcome::fail(e, format!("See dns.node and xmpp.connect (task {login_task})")))?;
-        let jid_text = self.spec.jid_of(user);
+        self.login_as(&self.spec.jid_of(user), user.password().expose(), connector, node, budget).await
+    }
+
+    /// Logs `jid_text` in through `connector` (labelled `node` in messages).
+    async fn login_as(
+        &self,
+        jid_text: &str,
+        password: &str,
+        connector: NodeConnector,
+        node: &str,
+        budget: Duration,
+    ) -> Result<(Client, Jid, Duration), Outcome> {
+        let (login_task, _) = tasks(self.spec.workflow);
         let jid: BareJid = jid_text
             .parse()
-            .map_err(|e| Outcome::fail(format!("`{jid_text}` is not a JID: {e}"), "Correct the test user's jid in the spec"))?;
+            .map_err(|e| Outcome::fail(format!("`{jid_text}` is not a JID: {e}"), "Correct the JID in the spec"))?;
         let started = Instant::now();
         let timeouts = Timeouts { read_timeout: budget, response_timeout: budget };
         // Authenticate once by hand first: tokio-xmpp's client retries a refused login
@@ -152,13 +187,13 @@ impl Ctx {
             let (features, stream) = pending.recv_features().await?;
             let creds = sasl::common::Credentials::default()
                 .with_username(local)
-                .with_password(user.password().expose())
+                .with_password(password)
                 .with_channel_binding(binding);
             tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds).await.map(|_| ())
         };
         match tokio::time::timeout(budget, preflight).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(login_failure(&jid_text, node, &e, login_task)),
+            Ok(Err(e)) => return Err(login_failure(jid_text, node, &e, login_task)),
             Err(_) => {
                 return Err(Outcome::fail(
                     format!("{jid_text} on {node}: authentication not completed within {} ms", budget.as_millis()),
@@ -166,7 +201,7 @@ impl Ctx {
                 ))
             }
         }
-        let mut client = Client::new_with_connector(jid, user.password().expose(), connector, timeouts);
+        let mut client = Client::new_with_connector(jid, password, connector, timeouts);
         let first = tokio::time::timeout(budget, client.next()).await;
         match first {
             Ok(Some(Event::Online { bound_jid, .. })) => {
@@ -199,7 +234,7 @@ impl Ctx {
             }
             Ok(Some(Event::Disconnected(e))) => {
                 let _ = client.send_end().await;
-                Err(login_failure(&jid_text, node, &e, login_task))
+                Err(login_failure(jid_text, node, &e, login_task))
             }
             Ok(Some(Event::Stanza(_))) | Ok(None) => {
                 let _ = client.send_end().await;
@@ -327,6 +362,23 @@ impl Probe for XmppProbe {
                 );
             }
         }
+        for peer in &spec.federation {
+            let (c, d) = (ctx.clone(), peer.domain.clone());
+            let mut check = PlannedCheck::new("xmpp.federation", peer.domain.clone(), move |cx| {
+                let (c, d) = (c.clone(), d.clone());
+                async move { check_federation(&c, &d, cx).await }
+            })
+            .after(CheckKey::new("dns.srv.federation", peer.domain.clone()));
+            let local = peer
+                .local_user
+                .as_ref()
+                .map(|u| u.get_ref().clone())
+                .or_else(|| spec.test_users.first().map(|u| u.user_id.clone()));
+            if let Some(u) = local.and_then(|u| spec.test_users.iter().find(|t| t.user_id == u)) {
+                check = check.after(CheckKey::new("xmpp.login", format!("{} on {}", u.user_id, u.home_node.get_ref())));
+            }
+            checks.push(check);
+        }
         checks
     }
 }
@@ -446,5 +498,122 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
             format!("a message from {from} did not reach {to} on {node} within {} ms", budget.as_millis()),
             "Check that IM is routed within the cluster (Cisco XCP Router) and that both users are assigned and online (task A.7)",
         ),
+    }
+}
+
+/// Sends `token` from `sender` to `to` and waits until `receiver` has it; a bounce
+/// (an error message carrying the token's id) comes back as the server's condition.
+async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &str) -> Result<Duration, String> {
+    let mut msg = Message::new_with_type(MessageType::Chat, Some(to));
+    msg.id = Some(Id(token.to_string()));
+    msg.bodies.insert(Lang(String::new()), token.to_string());
+    let sent = Instant::now();
+    sender
+        .send_stanza(Stanza::Message(msg))
+        .await
+        .map_err(|e| format!("sending failed: {e}"))?;
+    let ours = |m: &Message| m.id.as_ref().map(|i| i.0.as_str()) == Some(token);
+    loop {
+        tokio::select! {
+            ev = receiver.next() => match ev {
+                Some(Event::Stanza(Stanza::Message(m))) if ours(&m) && m.type_ != MessageType::Error => return Ok(sent.elapsed()),
+                Some(_) => {}
+                None => return Err("the receiving stream ended".into()),
+            },
+            ev = sender.next() => match ev {
+                Some(Event::Stanza(Stanza::Message(m))) if ours(&m) && m.type_ == MessageType::Error => {
+                    let condition = m
+                        .payloads
+                        .iter()
+                        .find(|p| p.name() == "error")
+                        .and_then(|e| e.children().find(|c| c.name() != "text").map(|c| c.name().to_string()))
+                        .unwrap_or_else(|| "unknown".into());
+                    return Err(format!("the server bounced it: {condition}"));
+                }
+                Some(_) => {}
+                None => return Err("the sending stream ended".into()),
+            },
+        }
+    }
+}
+
+fn unique_token(tag: &str) -> String {
+    format!(
+        "imp-verify-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    )
+}
+
+async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
+    let budget = cx.timeout.mul_f32(0.8);
+    let step = budget / 4;
+    let peer = c.spec.federation.iter().find(|p| p.domain == domain).expect("planned from the spec");
+    let local = match &peer.local_user {
+        Some(u) => c.spec.test_users.iter().find(|t| t.user_id == *u.get_ref()),
+        None => c.spec.test_users.first(),
+    };
+    let Some(local) = local else {
+        return Outcome::skip("no local test user to exchange messages with the federated contact");
+    };
+    let contact = peer.test_contact.get_ref().clone();
+    let Some(contact_pw) = peer.password.as_ref() else {
+        return Outcome::skip("the spec gives no password for the federated contact");
+    };
+    let home = local.home_node.get_ref().clone();
+    let mut sessions: Vec<Client> = Vec::new();
+    let run = async {
+        let (a, a_jid, _) = c.login(local, &home, step).await?;
+        sessions.push(a);
+        let connector = c
+            .peer_connector(domain)
+            .await
+            .map_err(|e| Outcome::fail(e, "Check the federated domain's DNS records (task C.14)"))?;
+        let (b, b_jid, _) = c
+            .login_as(&contact, contact_pw.expose(), connector, domain, step)
+            .await
+            .map_err(|o| Outcome::fail(format!("cannot log in as the federated contact: {}", o.message), "Check the contact's account and password in the spec"))?;
+        sessions.push(b);
+        let (first, second) = sessions.split_at_mut(1);
+        let out = deliver(&mut first[0], &mut second[0], b_jid.to_bare().into(), &unique_token("fed-out"))
+            .await
+            .map_err(|e| ("outbound", e))
+            .map_err(fed_failure(domain, &a_jid.to_string(), &contact))?;
+        let back = deliver(&mut second[0], &mut first[0], a_jid.to_bare().into(), &unique_token("fed-in"))
+            .await
+            .map_err(|e| ("inbound", e))
+            .map_err(fed_failure(domain, &a_jid.to_string(), &contact))?;
+        Ok((a_jid, out, back))
+    };
+    let result = tokio::time::timeout(budget, run).await;
+    for s in sessions {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+    }
+    match result {
+        Ok(Ok((a_jid, out, back))) => Outcome::pass(format!(
+            "messages cross both ways between {} and {contact} over s2s ({:.1} ms out, {:.1} ms back)",
+            a_jid.to_bare(),
+            out.as_secs_f64() * 1000.0,
+            back.as_secs_f64() * 1000.0
+        ))
+        .metric("federation_out_ms", (out.as_secs_f64() * 10_000.0).round() / 10.0)
+        .metric("federation_back_ms", (back.as_secs_f64() * 10_000.0).round() / 10.0),
+        Ok(Err(o)) => o,
+        Err(_) => Outcome::fail(
+            format!("no message crossed between {domain} and the local domain within {} ms", budget.as_millis()),
+            "Check the s2s connection both ways: the _xmpp-server._tcp records, port 5269 reachable, certificates trusted by both sides, and the federation policy (tasks C.14, C.15)",
+        ),
+    }
+    .with("peer", domain)
+    .with("contact", contact.clone())
+}
+
+fn fed_failure<'a>(domain: &'a str, local: &'a str, contact: &'a str) -> impl Fn((&str, String)) -> Outcome + 'a {
+    move |(direction, why)| {
+        let (from, to) = if direction == "outbound" { (local, contact) } else { (contact, local) };
+        Outcome::fail(
+            format!("a message from {from} to {to} did not cross to {domain}'s side ({direction}): {why}"),
+            "Check the s2s connection: the _xmpp-server._tcp records of both domains, port 5269, certificates (SASL EXTERNAL or dialback) and the federation policy (tasks C.14, C.15)",
+        )
     }
 }

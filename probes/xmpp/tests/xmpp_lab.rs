@@ -45,13 +45,32 @@ fn no_secret(lab: &Lab, r: &[CheckResult]) {
 async fn every_xmpp_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 + 4 + 4 + 2, "2 nodes, 4 logins, 4 failover logins, 2 IM pairs");
+    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM pairs, 1 federated domain");
     for c in &r {
         assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
     }
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert!(im.outcome.metrics.contains_key("im_rtt_ms"));
+    let fed = get(&r, "xmpp.federation", "partner.test");
+    assert!(fed.outcome.metrics.contains_key("federation_out_ms") && fed.outcome.metrics.contains_key("federation_back_ms"));
     no_secret(lab, &r);
+}
+
+#[tokio::test]
+async fn federation_fails_with_the_servers_reason_when_s2s_cannot_find_the_peer() {
+    let lab = Lab::isolated();
+    // partner.test's s2s records go: lab.test's server cannot reach it (its clients still can).
+    lab.edit_zone("partner.test", |z| {
+        z.lines().filter(|l| !l.starts_with("_xmpp-server._tcp")).collect::<Vec<_>>().join("\n")
+    });
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let fed = get(&r, "xmpp.federation", "partner.test");
+    assert_eq!(fed.outcome.status, Status::Fail, "{}", fed.outcome.message);
+    let m = &fed.outcome.message;
+    assert!(m.contains("(outbound)") && m.contains("remote-server-not-found"), "{m}");
+    assert!(fed.outcome.remediation.as_deref().unwrap().contains("C.14"));
+    // Everything inside the domain still works.
+    assert_eq!(get(&r, "xmpp.im", "alice to bob on imp1.lab.test").outcome.status, Status::Pass);
 }
 
 #[tokio::test]
