@@ -235,3 +235,19 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         }
     }
 }
+
+#[test]
+fn the_lab_node_certificate_shows_its_xmpp_identities() {
+    use imp_probe_tls::rustls::pki_types::{pem::PemObject, CertificateDer};
+    let lab = Lab::shared();
+    let der = CertificateDer::from_pem_file(lab.dir.join("pki/imp1.lab.test.crt")).unwrap();
+    let v = imp_probe_tls::view(&der).unwrap();
+    assert_eq!(v.names.dns, ["imp1.lab.test", "lab.test", "conference.lab.test", "imp-cluster.lab.test"]);
+    assert_eq!(v.names.ip, [lab.ip(2).to_string()]);
+    assert_eq!(v.names.xmpp_addr, ["lab.test"]);
+    assert_eq!(v.names.srv_name, ["_xmpp-client.lab.test", "_xmpp-server.lab.test"]);
+    assert_eq!(v.key, "RSA 2048 bits");
+    assert_eq!(v.signature, "sha256WithRSAEncryption");
+    assert!(v.server_auth && v.client_auth && v.key_ok && v.signature_ok && !v.self_signed);
+    assert_eq!(v.sha256.len(), 32 * 3 - 1);
+}
