@@ -192,10 +192,13 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
     let lab = Lab::shared();
     let listener = TcpListener::bind("127.0.0.9:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Accepts, reads nothing, says nothing.
+    // Accepts, reads nothing, says nothing; counts connections.
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for s in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             held.push(s);
         }
     });
@@ -217,6 +220,9 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         outcomes.push((c.key.id, c.key.target.clone(), (c.run)(CheckCtx { timeout: Duration::from_secs(1), attempt: 1 }).await));
     }
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    // Five checks an endpoint, one connection (one handshake) an endpoint.
+    assert_eq!(outcomes.len(), 10);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     let chain = |target: &str| &outcomes.iter().find(|(i, t, _)| *i == "tls.chain" && t == target).unwrap().2;
     let sip = chain(&format!("sip-tls imp1.lab.test:{port}"));
     assert_eq!(sip.status, Status::Fail);
