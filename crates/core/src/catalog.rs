@@ -276,6 +276,13 @@ pub const CHECKS: &[CheckDef] = &[
         description: "A local test user and each federated domain's contact exchange messages both ways over s2s; a bounce names the server's condition",
         requires: &["xmpp.login", "dns.srv.federation"],
     },
+    CheckDef {
+        id: "xmpp.presence",
+        area: Area::Xmpp,
+        tasks: &["A.7", "A.9", "B.7", "B.10", "C.7", "C.10"],
+        description: "A subscribed contact sees a test user's availability change (available, away, available); the subscription is removed afterwards",
+        requires: &["xmpp.login"],
+    },
 ];
 
 /// Looks a check up by id.

@@ -360,6 +360,15 @@ impl Probe for XmppProbe {
                     .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
                     .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
                 );
+                let (c, watched, watcher, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
+                checks.push(
+                    PlannedCheck::new("xmpp.presence", format!("{} sees {} on {}", b.user_id, a.user_id, node), move |cx| {
+                        let (c, watched, watcher, n) = (c.clone(), watched.clone(), watcher.clone(), n.clone());
+                        async move { check_presence(&c, &watched, &watcher, &n, cx).await }
+                    })
+                    .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
+                    .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                );
             }
         }
         for peer in &spec.federation {
@@ -616,4 +625,111 @@ fn fed_failure<'a>(domain: &'a str, local: &'a str, contact: &'a str) -> impl Fn
             "Check the s2s connection: the _xmpp-server._tcp records of both domains, port 5269, certificates (SASL EXTERNAL or dialback) and the federation policy (tasks C.14, C.15)",
         )
     }
+}
+
+/// Waits on `client` for a presence from `from` (bare JID match) that `accept` takes.
+async fn presence_from(client: &mut Client, from: &BareJid, accept: impl Fn(&Presence) -> bool) -> Result<(), String> {
+    while let Some(ev) = client.next().await {
+        if let Event::Stanza(Stanza::Presence(p)) = ev {
+            if p.from.as_ref().map(|j| j.to_bare()) == Some(from.clone()) && accept(&p) {
+                return Ok(());
+            }
+        }
+    }
+    Err("the stream ended".into())
+}
+
+/// Removes `contact` from the roster of `client` (the subscriptions go with it).
+async fn unroster(client: &mut Client, contact: &BareJid) {
+    use tokio_xmpp::parsers::iq::Iq;
+    use tokio_xmpp::parsers::roster::{Item, Roster, Subscription};
+    let roster = Roster {
+        ver: None,
+        items: vec![Item {
+            jid: contact.clone(),
+            name: None,
+            subscription: Subscription::Remove,
+            ask: Default::default(),
+            groups: vec![],
+            approved: None,
+        }],
+    };
+    let _ = client.send_stanza(Stanza::Iq(Iq::from_set(unique_token("unroster"), roster))).await;
+}
+
+async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: CheckCtx) -> Outcome {
+    use tokio_xmpp::parsers::presence::Show;
+    let budget = cx.timeout.mul_f32(0.8);
+    let step = budget / 4;
+    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let (a_user, b_user) = (user(watched), user(watcher));
+    let a_bare: BareJid = match c.spec.jid_of(a_user).parse() {
+        Ok(j) => j,
+        Err(e) => return Outcome::fail(format!("{e}"), "Correct the spec"),
+    };
+    let b_bare: BareJid = match c.spec.jid_of(b_user).parse() {
+        Ok(j) => j,
+        Err(e) => return Outcome::fail(format!("{e}"), "Correct the spec"),
+    };
+    let mut sessions: Vec<Client> = Vec::new();
+    let stage = std::sync::Mutex::new("logging in");
+    let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
+    let run = async {
+        let (a, _, _) = c.login(a_user, node, step).await?;
+        sessions.push(a);
+        let (b, _, _) = c.login(b_user, node, step).await?;
+        sessions.push(b);
+        let (a, b) = sessions.split_at_mut(1);
+        let (a, b) = (&mut a[0], &mut b[0]);
+        let err = |e: String| Outcome::fail(e, "Check the node's presence engine (task A.7)");
+        set("waiting for the subscription request to reach the watched user");
+        b.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribe).with_to(a_bare.clone())))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        presence_from(a, &b_bare, |p| p.type_ == PresenceType::Subscribe).await.map_err(err)?;
+        set("waiting for the approved subscription to bring the watched user's presence");
+        a.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribed).with_to(b_bare.clone())))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        presence_from(b, &a_bare, |p| p.type_ == PresenceType::None).await.map_err(err)?;
+        set("waiting for the watcher to see the change to away");
+        let t0 = Instant::now();
+        a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None).with_show(Show::Away)))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        presence_from(b, &a_bare, |p| p.type_ == PresenceType::None && p.show == Some(Show::Away)).await.map_err(err)?;
+        let to_away = t0.elapsed();
+        set("waiting for the watcher to see the change back to available");
+        let t1 = Instant::now();
+        a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None)))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        presence_from(b, &a_bare, |p| p.type_ == PresenceType::None && p.show.is_none()).await.map_err(err)?;
+        Ok((to_away, t1.elapsed()))
+    };
+    let result = tokio::time::timeout(budget, run).await;
+    let stuck = *stage.lock().expect("not poisoned");
+    // Clean up what the check created: the roster items on both sides.
+    if let [a, b] = sessions.as_mut_slice() {
+        unroster(a, &b_bare).await;
+        unroster(b, &a_bare).await;
+    }
+    for s in sessions {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+    }
+    match result {
+        Ok(Ok((away, back))) => Outcome::pass(format!(
+            "{watcher} sees {watched} go away and come back ({:.1} ms and {:.1} ms)",
+            away.as_secs_f64() * 1000.0,
+            back.as_secs_f64() * 1000.0
+        ))
+        .metric("presence_away_ms", (away.as_secs_f64() * 10_000.0).round() / 10.0)
+        .metric("presence_back_ms", (back.as_secs_f64() * 10_000.0).round() / 10.0),
+        Ok(Err(o)) => o,
+        Err(_) => Outcome::fail(
+            format!("{watcher} did not see {watched}'s availability within {} ms: stuck {stuck}", budget.as_millis()),
+            "Check the presence engine and the users' presence subscriptions on the node (task A.7)",
+        ),
+    }
+    .with("node", node)
 }

@@ -45,12 +45,14 @@ fn no_secret(lab: &Lab, r: &[CheckResult]) {
 async fn every_xmpp_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM pairs, 1 federated domain");
+    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM and 2 presence pairs, 1 federated domain");
     for c in &r {
         assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
     }
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert!(im.outcome.metrics.contains_key("im_rtt_ms"));
+    let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
+    assert!(p.outcome.metrics.contains_key("presence_away_ms") && p.outcome.metrics.contains_key("presence_back_ms"));
     let fed = get(&r, "xmpp.federation", "partner.test");
     assert!(fed.outcome.metrics.contains_key("federation_out_ms") && fed.outcome.metrics.contains_key("federation_back_ms"));
     no_secret(lab, &r);
