@@ -291,3 +291,55 @@ async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
         assert!(!o.message.contains("NXDOMAIN") && !o.message.contains("NODATA"), "{}", o.message);
     }
 }
+
+#[tokio::test]
+async fn large_answers_come_over_tcp_and_a_wrong_address_fails() {
+    let lab = Lab::isolated();
+    let long = |i: usize| format!("a-rather-long-host-name-that-fills-the-datagram-{i:02}.lab.test.");
+    lab.edit_zone("lab.test", |z| {
+        let mut out = String::new();
+        for l in z.lines() {
+            if l.starts_with("imp1 ") {
+                // imp1 moves to an address the spec does not give.
+                out.push_str(&format!("imp1            A     {}\n", lab.ip(9)));
+            } else {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        for i in 0..60 {
+            out.push_str(&format!("_big._tcp SRV 10 {i} 5222 {}\n", long(i)));
+        }
+        out
+    });
+    let cucm_n = lab.base + 4;
+    lab.edit_zone("0.0.127.in-addr.arpa", |z| {
+        let mut out = z.to_string();
+        for i in 0..30 {
+            out.push_str(&format!("\n{cucm_n} PTR {}", long(i)));
+        }
+        out
+    });
+    let spec = Spec::load(&lab.spec()).unwrap();
+    let resolver = Resolver::from_spec(&spec);
+    // Far more than a datagram holds (about 4 KB): the answer came over TCP.
+    let srv = resolver.lookup_srv("_big._tcp.lab.test").await.unwrap();
+    assert_eq!(srv.len(), 60);
+    assert_eq!(srv[0].target, long(0).trim_end_matches('.'));
+    // PTR is asked directly, without EDNS (512 bytes): 31 names (~2 KB) only over TCP.
+    let names = resolver.reverse(lab.ip(4)).await.unwrap();
+    assert_eq!(names.len(), 31, "{names:?}");
+    assert!(names.contains(&"cucm.lab.test".to_string()));
+
+    let r = run_dns(&lab).await;
+    let imp1 = find(&r, "dns.node", "imp1.lab.test");
+    assert_eq!(imp1.status, Status::Fail, "{}", imp1.message);
+    assert!(
+        imp1.message.contains(&format!("imp1.lab.test resolves to {}, not to {} as the spec says", lab.ip(9), lab.ip(2))),
+        "{}",
+        imp1.message
+    );
+    assert!(imp1.remediation.as_deref().unwrap().contains("tasks C.1, C.10"), "{imp1:?}");
+    let cucm = find(&r, "dns.node", "cucm.lab.test");
+    assert_eq!(cucm.status, Status::Pass, "{}", cucm.message);
+}
