@@ -205,8 +205,12 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
     let expected_hosts: BTreeSet<&str> = e.targets.iter().map(|(h, _)| h.as_str()).collect();
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
+    // Target "." (RFC 2782): the domain says the service is decidedly not offered.
+    if records.iter().any(|r| r.target.is_empty()) {
+        failures.push("a record with target \".\" says the service is not offered in this domain".to_string());
+    }
     // Strangers and wrong ports.
-    for r in &records {
+    for r in records.iter().filter(|r| !r.target.is_empty()) {
         match e.targets.iter().find(|(h, _)| *h == r.target) {
             Some((_, port)) if *port != r.port => failures.push(format!(
                 "{} is listed with port {}, the spec expects {}",

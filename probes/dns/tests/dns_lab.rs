@@ -253,11 +253,16 @@ async fn federation_server_and_remote_access_records() {
     assert!(s2s.message.contains("imp2.lab.test missing"), "{}", s2s.message);
     assert_eq!(evidence(s2s, "records"), "10 0 5269 imp1.lab.test.; 20 0 5269 xmpp.partner.test.");
 
-    // The ghost goes: remote access passes.
+    // The ghost goes: remote access passes. The partner now says "no s2s here" (".").
     lab.edit_zone("lab.test", |z| z.lines().filter(|l| !l.contains("ghost")).collect::<Vec<_>>().join("\n"));
+    lab.edit_zone("partner.test", |z| format!("{z}\n_xmpp-server._tcp SRV 0 0 0 .\n"));
     let r = run_spec(with_remote_access(&lab)).await;
     let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
     assert_eq!(edge.status, Status::Pass, "{}", edge.message);
+    let fed = find(&r, "dns.srv.federation", "partner.test");
+    assert_eq!(fed.status, Status::Fail, "{}", fed.message);
+    assert!(fed.message.contains("target \".\" says the service is not offered"), "{}", fed.message);
+    assert!(!fed.message.contains("not a node"), "{}", fed.message);
 }
 
 #[tokio::test]
