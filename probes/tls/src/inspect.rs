@@ -350,9 +350,15 @@ pub(crate) fn is_client_refusal(message: &str) -> bool {
     message.contains("client certificate")
 }
 
+/// What a handshake error says when the server speaks no TLS version the inspector
+/// accepts (it offers TLS 1.2 and 1.3 only).
+pub(crate) const NO_MODERN_TLS: &str = "the server offers neither TLS 1.2 nor TLS 1.3";
+
 fn describe_io(e: &std::io::Error) -> String {
     let text = e.to_string();
-    if text.contains("CertificateRequired") || text.contains("certificate required") {
+    if ["ProtocolVersion", "protocol version", "PeerIncompatible"].iter().any(|a| text.contains(a)) {
+        format!("{NO_MODERN_TLS} ({text})")
+    } else if text.contains("CertificateRequired") || text.contains("certificate required") {
         format!("the server requires a client certificate and refused the handshake ({text})")
     } else if ["BadCertificate", "UnknownCA", "UnsupportedCertificate", "CertificateRevoked", "CertificateExpired", "CertificateUnknown", "AccessDenied", "bad certificate"]
         .iter()

@@ -315,20 +315,25 @@ async fn verdict(
             o.with("server_name", &facts.server_name)
                 .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" })
         }
-        Err(why) if id == "tls.chain" => Outcome::fail(
-            why.clone(),
-            format!(
-                "Check that the service offers TLS{} and accepts this client (task {})",
-                match ep.start {
-                    Start::Direct => String::new(),
-                    Start::Xmpp { .. } => " through STARTTLS".into(),
-                    Start::Ldap => " through the StartTLS extended operation".into(),
-                },
-                ep.expect.task
-            ),
-        )
-        .with("endpoint", ep.target())
-        .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" }),
+        // No TLS 1.2 or newer: a strength problem too, and the only thing to judge.
+        Err(why) if id == "tls.chain" || (id == "tls.strength" && why.contains(inspect::NO_MODERN_TLS)) => {
+            let fix = if why.contains(inspect::NO_MODERN_TLS) {
+                format!("Enable TLS 1.2 (or 1.3) on the service and retire older versions (task {})", ep.expect.task)
+            } else {
+                format!(
+                    "Check that the service offers TLS{} and accepts this client (task {})",
+                    match ep.start {
+                        Start::Direct => String::new(),
+                        Start::Xmpp { .. } => " through STARTTLS".into(),
+                        Start::Ldap => " through the StartTLS extended operation".into(),
+                    },
+                    ep.expect.task
+                )
+            };
+            Outcome::fail(why.clone(), fix)
+                .with("endpoint", ep.target())
+                .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" })
+        }
         Err(_) => Outcome::skip(format!(
             "no certificate to judge: the TLS handshake failed (see tls.chain [{}])",
             ep.target()

@@ -41,6 +41,10 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path, kind: &str) -> Server {
+    serve_with(dir, kind, &[])
+}
+
+fn serve_with(dir: &Path, kind: &str, extra: &[&str]) -> Server {
     let port = TcpListener::bind("127.0.0.9:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("openssl")
         .args(["s_server", "-quiet", "-accept", &format!("127.0.0.9:{port}")])
@@ -50,6 +54,7 @@ fn serve(dir: &Path, kind: &str) -> Server {
         .arg(dir.join(format!("{kind}.key")))
         // Serve even what a modern default refuses (1024-bit keys, SHA-1): that is the point.
         .args(["-cipher", "DEFAULT@SECLEVEL=0"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -256,4 +261,48 @@ fn the_lab_node_certificate_shows_its_xmpp_identities() {
     assert_eq!(v.signature, "sha256WithRSAEncryption");
     assert!(v.server_auth && v.client_auth && v.key_ok && v.signature_ok && !v.self_signed);
     assert_eq!(v.sha256.len(), 32 * 3 - 1);
+}
+
+#[tokio::test]
+async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
+    // No certificate is ever seen: any will do, and no lab is needed.
+    let dir = tempfile::tempdir().unwrap();
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=imp1.lab.test"])
+        .arg("-keyout")
+        .arg(dir.path().join("old.key"))
+        .arg("-out")
+        .arg(dir.path().join("old.crt"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let server = serve_with(dir.path(), "old", &["-tls1_1"]);
+    let spec_dir = tempfile::tempdir().unwrap();
+    let spec_path = spec_dir.path().join("spec.toml");
+    std::fs::write(
+        &spec_path,
+        format!(
+            "workflow = \"B\"\ndomains = [\"lab.test\"]\n[tls]\nca_bundle = \"{}\"\n[[clusters]]\nname = \"c\"\ndomain = \"lab.test\"\n\
+             [[clusters.nodes]]\nfqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nrole = \"imp\"\nservices = [\"sip-tls\"]\nports = {{ sip-tls = {} }}\n",
+            dir.path().join("old.crt").display(),
+            server.port
+        ),
+    )
+    .unwrap();
+    let spec = Arc::new(Spec::load(&spec_path).unwrap());
+    let mut outcomes = Vec::new();
+    for c in TlsProbe.plan(&spec) {
+        outcomes.push((c.key.id, (c.run)(CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await));
+    }
+    for (id, o) in &outcomes {
+        match *id {
+            "tls.chain" | "tls.strength" => {
+                assert_eq!(o.status, Status::Fail, "{id}: {}", o.message);
+                assert!(o.message.contains("neither TLS 1.2 nor TLS 1.3"), "{id}: {}", o.message);
+                assert!(o.remediation.as_deref().unwrap().contains("task B.11"), "{id}: {o:?}");
+            }
+            _ => assert_eq!(o.status, Status::Skip, "{id}: {}", o.message),
+        }
+    }
 }
