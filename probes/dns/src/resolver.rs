@@ -303,7 +303,7 @@ fn classify(e: NetError, name: &str, rtype: RecordType) -> DnsError {
             }
         }
         NetError::Dns(HDnsError::ResponseCode(code)) => DnsError::ServerError {
-            code: code.to_string(),
+            code: rcode_name(code),
         },
         NetError::Timeout => DnsError::NoAnswer {
             detail: "no reply before the query timeout".into(),
@@ -330,7 +330,7 @@ fn classify(e: NetError, name: &str, rtype: RecordType) -> DnsError {
 
 /// A DNS question sent by hand: for what the resolver library answers itself.
 mod direct {
-    use super::{host, DnsError};
+    use super::{host, rcode_name, DnsError};
     use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
     use hickory_resolver::proto::rr::{Name, RData, RecordType};
     use std::net::SocketAddr;
@@ -435,10 +435,24 @@ mod direct {
             ResponseCode::NoError => super::of_type(&m.answers, name, rtype),
             ResponseCode::NXDomain => Err(DnsError::NxDomain { name: host(name) }),
             code => Err(DnsError::ServerError {
-                code: code.to_string(),
+                code: rcode_name(code),
             }),
         }
     }
+}
+
+/// A response code as DNS people write it: `REFUSED (Query Refused)`.
+fn rcode_name(code: ResponseCode) -> String {
+    let mnemonic = match u16::from(code) {
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        9 => "NOTAUTH",
+        n => return format!("RCODE {n} ({code})"),
+    };
+    format!("{mnemonic} ({code})")
 }
 
 /// `name` with a final dot, so that no search domain is appended.

@@ -291,7 +291,7 @@ async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
     }))
     .await;
     assert_eq!(refused.status, Status::Fail);
-    assert!(refused.message.contains("the DNS server answered REFUSED") || refused.message.contains("Refused"), "{}", refused.message);
+    assert!(refused.message.contains("the DNS server answered REFUSED"), "{}", refused.message);
     for o in [&silent, &garbage, &refused] {
         assert!(!o.message.contains("NXDOMAIN") && !o.message.contains("NODATA"), "{}", o.message);
     }
