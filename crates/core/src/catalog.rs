@@ -283,6 +283,13 @@ pub const CHECKS: &[CheckDef] = &[
         description: "A subscribed contact sees a test user's availability change (available, away, available); the subscription is removed afterwards",
         requires: &["xmpp.login"],
     },
+    CheckDef {
+        id: "xmpp.muc",
+        area: Area::Xmpp,
+        tasks: &["A.7", "B.7", "C.7"],
+        description: "The domain's group chat service is found through service discovery; a new room is created, two users join, a message reaches both, and the room is destroyed",
+        requires: &["xmpp.login"],
+    },
 ];
 
 /// Looks a check up by id.

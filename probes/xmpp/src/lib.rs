@@ -360,6 +360,15 @@ impl Probe for XmppProbe {
                     .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
                     .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
                 );
+                let (c, ua, ub, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
+                checks.push(
+                    PlannedCheck::new("xmpp.muc", format!("{} and {} on {}", a.user_id, b.user_id, node), move |cx| {
+                        let (c, ua, ub, n) = (c.clone(), ua.clone(), ub.clone(), n.clone());
+                        async move { check_muc(&c, &ua, &ub, &n, cx).await }
+                    })
+                    .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
+                    .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                );
                 let (c, watched, watcher, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
                 checks.push(
                     PlannedCheck::new("xmpp.presence", format!("{} sees {} on {}", b.user_id, a.user_id, node), move |cx| {
@@ -729,6 +738,155 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
         Err(_) => Outcome::fail(
             format!("{watcher} did not see {watched}'s availability within {} ms: stuck {stuck}", budget.as_millis()),
             "Check the presence engine and the users' presence subscriptions on the node (task A.7)",
+        ),
+    }
+    .with("node", node)
+}
+
+const NS_MUC: &str = "http://jabber.org/protocol/muc";
+const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+
+async fn iq_get(client: &mut Client, to: Jid, payload: tokio_xmpp::minidom::Element) -> Result<tokio_xmpp::minidom::Element, String> {
+    use tokio_xmpp::{IqRequest, IqResponse};
+    match client.send_iq(Some(to.clone()), IqRequest::Get(payload)).await.await {
+        Ok(IqResponse::Result(Some(e))) => Ok(e),
+        Ok(IqResponse::Result(None)) => Err(format!("{to} answered with an empty result")),
+        Ok(IqResponse::Error(e)) => Err(format!("{to} answered with an error: {:?}", e.defined_condition)),
+        Err(e) => Err(format!("no answer from {to}: {e:?}")),
+    }
+}
+
+/// The group chat service of `domain`, found through service discovery.
+async fn find_muc(client: &mut Client, domain: &str) -> Result<String, String> {
+    use tokio_xmpp::minidom::Element;
+    let domain_jid: Jid = domain.parse().map_err(|e| format!("{e}"))?;
+    let items = iq_get(client, domain_jid, Element::builder("query", NS_DISCO_ITEMS).build()).await?;
+    let mut seen = Vec::new();
+    for item in items.children().filter(|c| c.name() == "item") {
+        let Some(jid) = item.attr("jid") else { continue };
+        seen.push(jid.to_string());
+        let Ok(item_jid) = jid.parse::<Jid>() else { continue };
+        let info = iq_get(client, item_jid, Element::builder("query", NS_DISCO_INFO).build()).await?;
+        let is_muc = info
+            .children()
+            .any(|c| c.name() == "identity" && c.attr("category") == Some("conference") && c.attr("type") == Some("text"));
+        if is_muc {
+            return Ok(jid.to_string());
+        }
+    }
+    Err(format!(
+        "service discovery of {domain} lists no group chat service (items: {})",
+        if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+    ))
+}
+
+async fn join(client: &mut Client, occupant: &Jid) -> Result<(), String> {
+    let mut p = Presence::new(PresenceType::None).with_to(occupant.clone());
+    p.payloads.push(tokio_xmpp::minidom::Element::builder("x", NS_MUC).build());
+    client.send_stanza(Stanza::Presence(p)).await.map_err(|e| e.to_string())?;
+    while let Some(ev) = client.next().await {
+        if let Event::Stanza(Stanza::Presence(p)) = ev {
+            if p.from.as_ref() == Some(occupant) {
+                return if p.type_ == PresenceType::Error {
+                    Err(format!("the room refused {occupant}"))
+                } else {
+                    Ok(())
+                };
+            }
+        }
+    }
+    Err("the stream ended".into())
+}
+
+async fn destroy(client: &mut Client, room: &Jid) -> Result<(), String> {
+    use tokio_xmpp::minidom::Element;
+    use tokio_xmpp::{IqRequest, IqResponse};
+    let q = Element::builder("query", NS_MUC_OWNER)
+        .append(Element::builder("destroy", NS_MUC_OWNER).build())
+        .build();
+    match client.send_iq(Some(room.clone()), IqRequest::Set(q)).await.await {
+        Ok(IqResponse::Result(_)) => Ok(()),
+        Ok(IqResponse::Error(e)) => Err(format!("{:?}", e.defined_condition)),
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) -> Outcome {
+    let budget = cx.timeout.mul_f32(0.8);
+    let step = budget / 4;
+    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let domain = c.spec.node(node).map(|(cl, _)| cl.domain.get_ref().clone()).unwrap_or_default();
+    let mut sessions: Vec<Client> = Vec::new();
+    let room_cell: std::sync::Mutex<Option<Jid>> = std::sync::Mutex::new(None);
+    let stage = std::sync::Mutex::new("logging in");
+    let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
+    let run = async {
+        let (a, _, _) = c.login(user(a_id), node, step).await?;
+        sessions.push(a);
+        let (b, _, _) = c.login(user(b_id), node, step).await?;
+        sessions.push(b);
+        let (a, b) = sessions.split_at_mut(1);
+        let (a, b) = (&mut a[0], &mut b[0]);
+        let fail = |e: String| Outcome::fail(e, "Check the node's group chat (Text Conference Manager) service and its persistent chat settings (task A.7)");
+        set("discovering the group chat service");
+        let service = find_muc(a, &domain).await.map_err(fail)?;
+        let token = unique_token("room").to_ascii_lowercase();
+        let room: Jid = format!("{token}@{service}").parse().map_err(|e| fail(format!("{e}")))?;
+        *room_cell.lock().expect("not poisoned") = Some(room.clone());
+        let occupant = |nick: &str| -> Result<Jid, Outcome> { format!("{token}@{service}/{nick}").parse().map_err(|e| fail(format!("{e}"))) };
+        let (a_nick, b_nick) = (occupant(a_id)?, occupant(b_id)?);
+        set("creating the room");
+        join(a, &a_nick).await.map_err(fail)?;
+        set("the second user joining");
+        join(b, &b_nick).await.map_err(fail)?;
+        set("waiting for the group message");
+        let mut m = Message::new_with_type(MessageType::Groupchat, Some(room.clone()));
+        m.id = Some(Id(token.clone()));
+        m.bodies.insert(Lang(String::new()), token.clone());
+        let sent = Instant::now();
+        a.send_stanza(Stanza::Message(m)).await.map_err(|e| fail(e.to_string()))?;
+        let mut seen_by = 0;
+        while seen_by < 2 {
+            let ev = tokio::select! { e = a.next() => e, e = b.next() => e };
+            match ev {
+                Some(Event::Stanza(Stanza::Message(m)))
+                    if m.type_ == MessageType::Groupchat && m.bodies.values().any(|v| *v == token) =>
+                {
+                    seen_by += 1
+                }
+                Some(_) => {}
+                None => return Err(fail("a stream ended".into())),
+            }
+        }
+        let rtt = sent.elapsed();
+        set("destroying the room");
+        destroy(a, &room).await.map_err(|e| fail(format!("the room could not be destroyed: {e}")))?;
+        *room_cell.lock().expect("not poisoned") = None;
+        Ok((service, rtt))
+    };
+    let result = tokio::time::timeout(budget, run).await;
+    let stuck = *stage.lock().expect("not poisoned");
+    // A room left behind by a failure is destroyed all the same.
+    let leftover = room_cell.lock().expect("not poisoned").take();
+    if let (Some(room), Some(a)) = (leftover, sessions.first_mut()) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), destroy(a, &room)).await;
+    }
+    for s in sessions {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+    }
+    match result {
+        Ok(Ok((service, rtt))) => Outcome::pass(format!(
+            "{a_id} and {b_id} chat in a new room of {service} ({:.1} ms to both); the room is destroyed",
+            rtt.as_secs_f64() * 1000.0
+        ))
+        .with("service", service)
+        .metric("groupchat_ms", (rtt.as_secs_f64() * 10_000.0).round() / 10.0),
+        Ok(Err(o)) => o,
+        Err(_) => Outcome::fail(
+            format!("group chat on {node} did not complete within {} ms: stuck {stuck}", budget.as_millis()),
+            "Check the node's group chat service (task A.7)",
         ),
     }
     .with("node", node)

@@ -45,7 +45,7 @@ fn no_secret(lab: &Lab, r: &[CheckResult]) {
 async fn every_xmpp_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM and 2 presence pairs, 1 federated domain");
+    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain");
     for c in &r {
         assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
     }
@@ -170,4 +170,27 @@ async fn hostile_servers_fail_the_connect_within_the_timeout() {
         // Nobody logs in on a node that failed its connect.
         assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Skip);
     }
+}
+
+#[tokio::test]
+async fn group_chat_fails_when_the_node_has_no_muc_service() {
+    let lab = Lab::isolated();
+    let cfg = lab.dir.join("conf/imp1-xmpp/prosody.cfg.lua");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("Component \"conference.") && !l.trim_start().starts_with("muc_room_locking") && !l.trim_start().starts_with("restrict_room_creation"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, without, "the MUC component was in the config");
+    std::fs::write(&cfg, without).unwrap();
+    lab.stop("imp1-xmpp");
+    lab.start("imp1-xmpp");
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let muc = get(&r, "xmpp.muc", "alice and bob on imp1.lab.test");
+    assert_eq!(muc.outcome.status, Status::Fail, "{}", muc.outcome.message);
+    assert!(muc.outcome.message.contains("lists no group chat service"), "{}", muc.outcome.message);
+    // The other node still has its service.
+    let other = get(&r, "xmpp.muc", "carol and dave on imp2.lab.test");
+    assert_eq!(other.outcome.status, Status::Pass, "{}", other.outcome.message);
 }
