@@ -111,6 +111,10 @@ impl Resolver {
         opts.use_hosts_file = ResolveHosts::Never;
         opts.try_tcp_on_error = true;
         opts.cache_size = 256;
+        // One run asks the same names many times; a retried run (--retry-for) waits for
+        // the DNS to be fixed, so nothing is remembered for long, absences least.
+        opts.positive_max_ttl = Some(Duration::from_secs(30));
+        opts.negative_max_ttl = Some(Duration::from_secs(1));
         opts.ndots = 0;
         let servers = &spec.dns.resolved_servers;
         if servers.is_empty() {
