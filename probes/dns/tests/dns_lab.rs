@@ -352,3 +352,15 @@ async fn large_answers_come_over_tcp_and_a_wrong_address_fails() {
     let cucm = find(&r, "dns.node", "cucm.lab.test");
     assert_eq!(cucm.status, Status::Pass, "{}", cucm.message);
 }
+
+#[tokio::test]
+async fn a_closed_dns_port_is_no_answer_not_absence() {
+    // A port nobody listens on: ICMP port unreachable, "connection refused".
+    let port = UdpSocket::bind("127.0.0.9:0").unwrap().local_addr().unwrap().port();
+    let r = Resolver::from_spec(&spec_with(&format!("127.0.0.9:{port}")));
+    let e = r.lookup_ip("imp1.example.test").await.unwrap_err();
+    assert!(matches!(e, DnsError::NoAnswer { .. }), "{e:?}");
+    let e = r.reverse("127.0.0.22".parse().unwrap()).await.unwrap_err();
+    assert!(matches!(e, DnsError::NoAnswer { .. }), "{e:?}");
+    assert!(e.to_string().contains(&format!("127.0.0.9:{port}")), "{e}");
+}
