@@ -183,6 +183,14 @@ impl Lab {
             .to_string()
     }
 
+    /// Panics if `output` (a report, an outcome's debug text...) contains any of the
+    /// lab's passwords.
+    pub fn assert_no_secret_in(&self, output: &str) {
+        for s in self.all_secrets() {
+            assert!(!output.contains(&s), "a lab password appears in an output");
+        }
+    }
+
     /// Every password the lab generated, to check that no output contains one.
     pub fn all_secrets(&self) -> Vec<String> {
         let mut v = Vec::new();
