@@ -78,9 +78,9 @@ fn usage_errors_exit_2() {
     assert_eq!(code(&out), 2);
     assert!(text(&out).1.contains("matches no check id"), "{:?}", text(&out));
     // Nothing selected is an error, not a green run.
-    let out = imp_verify(&["sip", "--spec", spec.to_str().unwrap()]);
+    let out = imp_verify(&["ha", "--spec", spec.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("nothing to check: the sip area has no checks yet"), "{:?}", text(&out));
+    assert!(text(&out).1.contains("nothing to check: the ha area has no checks yet"), "{:?}", text(&out));
     let out = imp_verify(&["all", "--only", "dns.srv.collab-edge", "--spec", spec.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "collab-edge is not planned without remote access");
     assert!(text(&out).1.contains("nothing to check"), "{:?}", text(&out));

@@ -129,6 +129,7 @@ fn probes() -> Vec<Box<dyn Probe>> {
         Box::new(imp_probe_tls::TlsProbe),
         Box::new(imp_probe_ldap::LdapProbe),
         Box::new(imp_probe_xmpp::XmppProbe),
+        Box::new(imp_probe_sip::SipProbe),
     ]
 }
 

@@ -290,6 +290,20 @@ pub const CHECKS: &[CheckDef] = &[
         description: "The domain's group chat service is found through service discovery; a new room is created, two users join, a message reaches both, and the room is destroyed",
         requires: &["xmpp.login"],
     },
+    CheckDef {
+        id: "sip.options",
+        area: Area::Sip,
+        tasks: &["B.8", "C.8"],
+        description: "Every IM&P node behind the SIP publish trunk answers OPTIONS with 200 on every transport the trunk uses (UDP retransmitted per RFC 3261 timer A until timer B)",
+        requires: &["dns.srv.sip-trunk", "services.port"],
+    },
+    CheckDef {
+        id: "sip.tls-peer",
+        area: Area::Sip,
+        tasks: &["B.11", "B.8", "C.11", "C.8", "A.10"],
+        description: "Over TLS the trunk presents CUCM's client certificate, the node accepts it, and the node's certificate subject is among the configured TLS peer subjects",
+        requires: &["services.port"],
+    },
 ];
 
 /// Looks a check up by id.
