@@ -1,0 +1,163 @@
+//! The SIP probe against the lab's real Kamailio nodes: every check passes on the
+//! healthy trunk; a stopped node, subjects that do not match, an untrusted client
+//! certificate and hostile servers each fail for their own reason.
+
+use imp_probe_sip::SipProbe;
+use imp_verify_core::plan::{build_plan, Selection};
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{run, CheckResult, Probe, RunOptions, Status};
+use imp_verify_testlab::Lab;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+async fn sip(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
+    let probes: Vec<Box<dyn Probe>> = vec![Box::new(SipProbe)];
+    let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = RunOptions { check_timeout: timeout, ..Default::default() };
+    run(plan, spec.path.clone(), options, spec.secret_values(), CancellationToken::new(), tx).await.results
+}
+
+fn get<'a>(r: &'a [CheckResult], id: &str, target: &str) -> &'a CheckResult {
+    r.iter().find(|c| c.key.id == id && c.key.target == target).unwrap_or_else(|| panic!("no {id} [{target}]"))
+}
+
+fn variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let p = dir.join("spec.toml");
+    std::fs::write(&p, edit(std::fs::read_to_string(lab.spec()).unwrap())).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn every_sip_check_passes_on_the_lab() {
+    let lab = Lab::shared();
+    let r = sip(&lab.spec(), Duration::from_secs(10)).await;
+    assert_eq!(r.len(), 2 * 3 + 2, "2 nodes x 3 transports, 2 TLS peers");
+    for c in &r {
+        assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
+    }
+    let udp = get(&r, "sip.options", "udp imp1.lab.test:5060");
+    assert!(udp.outcome.evidence.iter().any(|(k, v)| k == "status_line" && v == "SIP/2.0 200 OK"));
+    assert!(udp.outcome.metrics.contains_key("options_ms"));
+}
+
+#[tokio::test]
+async fn a_stopped_node_fails_its_own_targets_only() {
+    let lab = Lab::isolated();
+    lab.stop("imp2-sip");
+    let started = Instant::now();
+    let r = sip(&lab.spec(), Duration::from_secs(4)).await;
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    for t in ["udp", "tcp", "tls"] {
+        let port = if t == "tls" { 5061 } else { 5060 };
+        let down = get(&r, "sip.options", &format!("{t} imp2.lab.test:{port}"));
+        assert_eq!(down.outcome.status, Status::Fail, "{t}: {}", down.outcome.message);
+        assert!(down.outcome.remediation.as_deref().unwrap().contains("C.8"), "{:?}", down.outcome.remediation);
+        let up = get(&r, "sip.options", &format!("{t} imp1.lab.test:{port}"));
+        assert_eq!(up.outcome.status, Status::Pass, "{t}: {}", up.outcome.message);
+    }
+    let tcp = get(&r, "sip.options", "tcp imp2.lab.test:5060");
+    assert!(tcp.outcome.message.contains("cannot connect") && tcp.outcome.message.contains("refused"), "{}", tcp.outcome.message);
+}
+
+#[tokio::test]
+async fn subjects_that_do_not_match_and_an_untrusted_client_certificate_fail_the_tls_peer() {
+    let lab = Lab::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong_subjects = variant(&lab, dir.path(), |t| {
+        t.replace("tls_peer_subjects = [\"imp1.lab.test\", \"imp2.lab.test\"]", "tls_peer_subjects = [\"imp9.lab.test\"]")
+    });
+    let r = sip(&wrong_subjects, Duration::from_secs(10)).await;
+    let peer = get(&r, "sip.tls-peer", "tls imp1.lab.test:5061");
+    assert_eq!(peer.outcome.status, Status::Fail);
+    assert!(peer.outcome.message.contains("matches none of the TLS peer subjects imp9.lab.test"), "{}", peer.outcome.message);
+
+    // A client certificate from a CA the nodes do not trust.
+    let other = tempfile::tempdir().unwrap();
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=cucm.lab.test"])
+        .arg("-keyout")
+        .arg(other.path().join("c.key"))
+        .arg("-out")
+        .arg(other.path().join("c.crt"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let dir2 = tempfile::tempdir().unwrap();
+    let untrusted = variant(&lab, dir2.path(), |t| {
+        t.replace(&format!("{}/pki/cucm.lab.test.crt", lab.dir.display()), &other.path().join("c.crt").display().to_string())
+            .replace(&format!("{}/pki/cucm.lab.test.key", lab.dir.display()), &other.path().join("c.key").display().to_string())
+    });
+    let r = sip(&untrusted, Duration::from_secs(10)).await;
+    let peer = get(&r, "sip.tls-peer", "tls imp2.lab.test:5061");
+    assert_eq!(peer.outcome.status, Status::Fail);
+    assert!(peer.outcome.message.contains("does not accept the trunk's client certificate"), "{}", peer.outcome.message);
+    let tls = get(&r, "sip.options", "tls imp2.lab.test:5061");
+    assert_eq!(tls.outcome.status, Status::Fail, "{}", tls.outcome.message);
+    // UDP and TCP do not use the certificate.
+    assert_eq!(get(&r, "sip.options", "tcp imp2.lab.test:5060").outcome.status, Status::Pass);
+}
+
+#[tokio::test]
+async fn hostile_tcp_servers_fail_within_the_timeout_without_panic() {
+    let lab = Lab::shared();
+    for behaviour in ["garbage", "silence", "drip", "huge", "not-ours"] {
+        let listener = TcpListener::bind("127.0.0.9:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                match behaviour {
+                    "garbage" => {
+                        let _ = s.write_all(b"\x00\x01\x02 HTTP/1.1 200 OK\r\n\r\n");
+                    }
+                    "drip" => {
+                        for b in b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP x;branch=nope\r\n".iter().cycle().take(400) {
+                            if s.write_all(&[*b]).is_err() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                    "huge" => {
+                        let _ = s.write_all(b"SIP/2.0 200 OK\r\nContent-Length: 999999999\r\n\r\n");
+                    }
+                    "not-ours" => {
+                        // A final response of another transaction: ignored, then silence.
+                        let _ = s.write_all(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-someone-else\r\nCall-ID: other@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+                    }
+                    _ => {}
+                }
+                held.push(s);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let spec = variant(&lab, dir.path(), |t| {
+            t.replace(
+                &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
+                &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ sip-tcp = {port} }}"),
+            )
+            .replace("transports = [\"udp\", \"tcp\", \"tls\"]", "transports = [\"tcp\"]")
+        });
+        let started = Instant::now();
+        let r = sip(&spec, Duration::from_secs(2)).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "{behaviour}: {:?}", started.elapsed());
+        let c = get(&r, "sip.options", &format!("tcp imp1.lab.test:{port}"));
+        assert_eq!(c.outcome.status, Status::Fail, "{behaviour}: {}", c.outcome.message);
+        let m = &c.outcome.message;
+        match behaviour {
+            "garbage" => assert!(m.contains("malformed"), "{m}"),
+            "huge" => assert!(m.contains("announcing"), "{m}"),
+            _ => assert!(m.contains("within"), "{behaviour}: {m}"),
+        }
+    }
+}
