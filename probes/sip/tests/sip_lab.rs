@@ -70,7 +70,7 @@ async fn a_stopped_node_fails_its_own_targets_only() {
 async fn subjects_that_do_not_match_and_an_untrusted_client_certificate_fail_the_tls_peer() {
     let lab = Lab::shared();
     let dir = tempfile::tempdir().unwrap();
-    let wrong_subjects = variant(&lab, dir.path(), |t| {
+    let wrong_subjects = variant(lab, dir.path(), |t| {
         t.replace("tls_peer_subjects = [\"imp1.lab.test\", \"imp2.lab.test\"]", "tls_peer_subjects = [\"imp9.lab.test\"]")
     });
     let r = sip(&wrong_subjects, Duration::from_secs(10)).await;
@@ -91,7 +91,7 @@ async fn subjects_that_do_not_match_and_an_untrusted_client_certificate_fail_the
         .unwrap();
     assert!(ok.success());
     let dir2 = tempfile::tempdir().unwrap();
-    let untrusted = variant(&lab, dir2.path(), |t| {
+    let untrusted = variant(lab, dir2.path(), |t| {
         t.replace(&format!("{}/pki/cucm.lab.test.crt", lab.dir.display()), &other.path().join("c.crt").display().to_string())
             .replace(&format!("{}/pki/cucm.lab.test.key", lab.dir.display()), &other.path().join("c.key").display().to_string())
     });
@@ -141,7 +141,7 @@ async fn hostile_tcp_servers_fail_within_the_timeout_without_panic() {
             }
         });
         let dir = tempfile::tempdir().unwrap();
-        let spec = variant(&lab, dir.path(), |t| {
+        let spec = variant(lab, dir.path(), |t| {
             t.replace(
                 &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
                 &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ sip-tcp = {port} }}"),
