@@ -304,6 +304,27 @@ pub const CHECKS: &[CheckDef] = &[
         description: "Over TLS the trunk presents CUCM's client certificate, the node accepts it, and the node's certificate subject is among the configured TLS peer subjects",
         requires: &["services.port"],
     },
+    CheckDef {
+        id: "sip.publish",
+        area: Area::Sip,
+        tasks: &["B.8", "C.8"],
+        description: "Every IM&P node behind the trunk accepts a PUBLISH of the test presentity's phone presence (PIDF) with 2xx and a SIP-ETag, a refresh with SIP-If-Match, and its removal (Expires: 0)",
+        requires: &["sip.options"],
+    },
+    CheckDef {
+        id: "sip.presence-e2e",
+        area: Area::Sip,
+        tasks: &["B.8", "C.8"],
+        description: "A watcher's SUBSCRIBE to the presentity gets 2xx and a NOTIFY carrying the published state; a second PUBLISH is reported by a NOTIFY (propagation time measured); the subscription and publication are removed",
+        requires: &["sip.publish"],
+    },
+    CheckDef {
+        id: "sip.presence-gateway",
+        area: Area::Sip,
+        tasks: &["B.8", "C.8"],
+        description: "The presence gateway named in the spec (the CUCM node) answers OPTIONS over the trunk's transport",
+        requires: &["services.port"],
+    },
 ];
 
 /// Looks a check up by id.

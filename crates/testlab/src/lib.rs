@@ -133,7 +133,8 @@ impl Lab {
         );
     }
 
-    /// Stops one server (dns, ldap, imp1-xmpp, imp2-xmpp, imp1-sip, imp2-sip, partner-xmpp).
+    /// Stops one server (dns, ldap, imp1-xmpp, imp2-xmpp, imp1-sip, imp2-sip, cucm-sip,
+    /// partner-xmpp).
     pub fn stop(&self, server: &str) {
         self.must(&["stop", server]);
     }
@@ -162,6 +163,16 @@ impl Lab {
         }
         std::fs::write(&path, out).expect("write the zone file");
         self.must(&["reload", "dns"]);
+    }
+
+    /// Rewrites a rendered config of this lab (`conf/<rel>`, e.g. `imp1-sip/kamailio.cfg`)
+    /// with `edit`; `edit` must change it. Restart the server (`stop`, `start`) to apply.
+    pub fn edit_conf(&self, rel: &str, edit: impl Fn(&str) -> String) {
+        let path = self.dir.join("conf").join(rel);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let new = edit(&text);
+        assert_ne!(new, text, "the edit of {rel} changed nothing");
+        std::fs::write(&path, new).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
     /// The spec describing this lab.

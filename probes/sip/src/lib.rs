@@ -16,13 +16,17 @@ use imp_verify_core::spec::{Role, Service, Spec, Transport, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Instant;
+
+mod conn;
+pub mod message;
+mod presence;
+
+pub use conn::{Conn, Request};
+pub use message::{next_message, read_pidf, Message, Pidf, MAX_MESSAGE};
 
 /// The most a response may be.
-pub const MAX_RESPONSE: usize = 64 * 1024;
-/// RFC 3261 T1.
-const T1: Duration = Duration::from_millis(500);
+pub const MAX_RESPONSE: usize = MAX_MESSAGE;
 
 /// A parsed SIP response: what the checks need of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,168 +41,37 @@ pub struct SipResponse {
 
 /// Parses one SIP response; `Err` says why it is not one (never panics).
 pub fn parse_response(bytes: &[u8]) -> Result<SipResponse, String> {
-    if bytes.len() > MAX_RESPONSE {
-        return Err(format!("a {}-byte response (more than {MAX_RESPONSE})", bytes.len()));
-    }
-    let parsed = std::panic::catch_unwind(|| rsip::Response::try_from(bytes))
-        .map_err(|_| "the response broke the SIP parser".to_string())?
-        .map_err(|e| format!("not a SIP response: {e}"))?;
-    let code: u16 = parsed.status_code.code();
-    let text = String::from_utf8_lossy(bytes);
-    let status_line = text.lines().next().unwrap_or("");
-    let reason = status_line.splitn(3, ' ').nth(2).unwrap_or("").trim().to_string();
-    let header = |names: &[&str]| -> String {
-        text.lines()
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                names.iter().any(|n| k.trim().eq_ignore_ascii_case(n)).then(|| v.trim().to_string())
-            })
-            .unwrap_or_default()
-    };
-    let via = header(&["Via", "v"]);
-    let branch = via
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("branch="))
-        .unwrap_or("")
-        .to_string();
-    Ok(SipResponse {
+    let m = Message::parse(bytes)?;
+    let code = m.code().ok_or_else(|| format!("not a SIP response: `{}`", m.first_line()))?;
+    Ok(response_of(&m, code))
+}
+
+fn response_of(m: &Message, code: u16) -> SipResponse {
+    SipResponse {
         code,
-        reason,
-        call_id: header(&["Call-ID", "i"]),
-        cseq: header(&["CSeq"]),
-        branch,
-        server: header(&["Server", "User-Agent"]),
-    })
-}
-
-fn token() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}{:x}", n, std::process::id())
-}
-
-/// An OPTIONS request and the identifiers its response must carry.
-struct Request {
-    bytes: Vec<u8>,
-    branch: String,
-    call_id: String,
-}
-
-fn options(transport: &str, host: &str, port: u16, local: SocketAddr, from_domain: &str) -> Request {
-    let t = token();
-    let branch = format!("z9hG4bK-impv-{t}");
-    let call_id = format!("impv-{t}@{}", local.ip());
-    let text = format!(
-        "OPTIONS sip:{host}:{port};transport={tl} SIP/2.0\r\n\
-         Via: SIP/2.0/{tu} {local};branch={branch};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:imp-verify@{from_domain}>;tag=impv{t}\r\n\
-         To: <sip:{host}:{port}>\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: 1 OPTIONS\r\n\
-         Contact: <sip:imp-verify@{local};transport={tl}>\r\n\
-         Accept: application/pidf+xml\r\n\
-         Content-Length: 0\r\n\r\n",
-        tl = transport.to_ascii_lowercase(),
-        tu = transport.to_ascii_uppercase(),
-    );
-    Request { bytes: text.into_bytes(), branch, call_id }
-}
-
-fn ours(r: &SipResponse, req: &Request) -> bool {
-    r.branch == req.branch && r.call_id == req.call_id && r.cseq.ends_with("OPTIONS")
-}
-
-/// OPTIONS over UDP with timer A retransmissions until a final response or `budget`.
-async fn options_udp(addr: SocketAddr, host: &str, domain: &str, budget: Duration) -> Result<(SipResponse, u32), String> {
-    let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("an address");
-    let sock = tokio::net::UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
-    sock.connect(addr).await.map_err(|e| e.to_string())?;
-    let local = sock.local_addr().map_err(|e| e.to_string())?;
-    let req = options("udp", host, addr.port(), local, domain);
-    let deadline = Instant::now() + budget.min(T1 * 64);
-    let mut interval = T1;
-    let mut sent = 0u32;
-    let mut buf = vec![0u8; MAX_RESPONSE];
-    loop {
-        sock.send(&req.bytes).await.map_err(|e| e.to_string())?;
-        sent += 1;
-        let resend_at = (Instant::now() + interval).min(deadline);
-        loop {
-            match tokio::time::timeout_at(resend_at.into(), sock.recv(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) => return Err(format!("{e} (nothing listens on {addr}?)")),
-                Ok(Ok(n)) => match parse_response(&buf[..n]) {
-                    Ok(r) if ours(&r, &req) && r.code >= 200 => return Ok((r, sent)),
-                    Ok(_) => continue, // provisional, or another transaction's: not ours
-                    Err(e) => return Err(format!("a malformed answer: {e}")),
-                },
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "no final response to OPTIONS after {sent} transmission(s) in {} ms (timer B)",
-                budget.min(T1 * 64).as_millis()
-            ));
-        }
-        interval = (interval * 2).min(Duration::from_secs(4));
+        reason: m.reason().to_string(),
+        call_id: m.call_id().to_string(),
+        cseq: m.cseq().to_string(),
+        branch: m.branch().to_string(),
+        server: m.header("Server").or(m.header("User-Agent")).unwrap_or("").to_string(),
     }
 }
 
-/// OPTIONS over a stream (TCP, or TLS after the handshake).
-async fn options_stream<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut S,
-    transport: &str,
-    addr: SocketAddr,
-    local: SocketAddr,
-    host: &str,
-    domain: &str,
-) -> Result<SipResponse, String> {
-    let req = options(transport, host, addr.port(), local, domain);
-    io.write_all(&req.bytes).await.map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        // One message: headers to the blank line, then Content-Length bytes.
-        while let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    (k.trim().eq_ignore_ascii_case("Content-Length") || k.trim() == "l").then(|| v.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            if len > MAX_RESPONSE {
-                return Err(format!("a response announcing {len} bytes of body"));
-            }
-            let total = end + 4 + len;
-            if buf.len() < total {
-                break;
-            }
-            let msg: Vec<u8> = buf.drain(..total).collect();
-            let r = parse_response(&msg).map_err(|e| format!("a malformed answer: {e}"))?;
-            if ours(&r, &req) && r.code >= 200 {
-                return Ok(r);
-            }
-        }
-        if buf.len() > MAX_RESPONSE {
-            return Err(format!("{} bytes without a complete response", buf.len()));
-        }
-        let n = io.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("the connection closed without a final response".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Sends OPTIONS on `conn` and waits for the final response until `until`.
+async fn options(conn: &mut Conn, host: &str, domain: &str, until: Instant) -> Result<(SipResponse, u32), String> {
+    let t = conn.token();
+    let req = Request {
+        method: "OPTIONS",
+        uri: format!("sip:{host}:{};transport={}", conn.peer.port(), conn.transport),
+        from: format!("<sip:imp-verify@{domain}>;tag=impv{t}"),
+        to: format!("<sip:{host}:{}>", conn.peer.port()),
+        call_id: format!("impv-{t}@{}", conn.local.ip()),
+        cseq: 1,
+        extra: vec!["Accept: application/pidf+xml".into()],
+        body: None,
+    };
+    let (m, sent) = conn.transact(&req, until).await?;
+    Ok((response_of(&m, m.code().unwrap_or(0)), sent))
 }
 
 fn tasks(w: Workflow) -> (&'static str, &'static str) {
@@ -216,6 +89,7 @@ struct Trunk {
     srv_name: String,
     subjects: Vec<String>,
     client: Option<Result<ClientIdentity, String>>,
+    presentity: Option<String>,
 }
 
 struct Ctx {
@@ -273,7 +147,12 @@ impl Probe for SipProbe {
                     (Some(c), Some(k)) => Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref())),
                     _ => None,
                 },
+                presentity: t.presentity.clone(),
             });
+            // Presence goes over the trunk's most secure transport, as CUCM would send it.
+            let preferred = [Transport::Tls, Transport::Tcp, Transport::Udp]
+                .into_iter()
+                .find(|p| t.transports.get_ref().contains(p));
             for node in cluster.nodes.iter().filter(|n| n.role == Role::Imp) {
                 for &transport in t.transports.get_ref() {
                     let service = if transport == Transport::Tls { Service::SipTls } else { Service::SipTcp };
@@ -312,6 +191,48 @@ impl Probe for SipProbe {
                         );
                     }
                 }
+                if let (Some(transport), Some(presentity)) = (preferred, trunk.presentity.clone()) {
+                    let port = node.port(if transport == Transport::Tls { Service::SipTls } else { Service::SipTcp });
+                    let host = node.fqdn().to_string();
+                    let target = format!("{} {host}:{port}", transport_name(transport));
+                    let (c, tr, h, p) = (ctx.clone(), trunk.clone(), host.clone(), presentity.clone());
+                    checks.push(
+                        PlannedCheck::new("sip.publish", target.clone(), move |cx| {
+                            let (c, tr, h, p) = (c.clone(), tr.clone(), h.clone(), p.clone());
+                            async move { presence::check_publish(&c, &tr, transport, &h, port, &p, cx).await }
+                        })
+                        .after(CheckKey::new("sip.options", target.clone())),
+                    );
+                    let (c, tr, h, p) = (ctx.clone(), trunk.clone(), host.clone(), presentity);
+                    checks.push(
+                        PlannedCheck::new("sip.presence-e2e", target.clone(), move |cx| {
+                            let (c, tr, h, p) = (c.clone(), tr.clone(), h.clone(), p.clone());
+                            async move { presence::check_presence_e2e(&c, &tr, transport, &h, port, &p, cx).await }
+                        })
+                        .after(CheckKey::new("sip.publish", target)),
+                    );
+                }
+            }
+            if let Some(gw) = &t.presence_gateway {
+                let gw = gw.get_ref().clone();
+                let node = spec.node(&gw).map(|(_, n)| n);
+                // The gateway's view of the trunk: plain TCP or UDP where the trunk has it.
+                let transport = [Transport::Tcp, Transport::Udp, Transport::Tls]
+                    .into_iter()
+                    .find(|p| t.transports.get_ref().contains(p))
+                    .unwrap_or(Transport::Tcp);
+                let service = if transport == Transport::Tls { Service::SipTls } else { Service::SipTcp };
+                let port = node.map(|n| n.port(service)).unwrap_or(service.default_port());
+                let target = format!("{} {gw}:{port}", transport_name(transport));
+                let (c, tr, h) = (ctx.clone(), trunk.clone(), gw.clone());
+                let mut check = PlannedCheck::new("sip.presence-gateway", target, move |cx| {
+                    let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
+                    async move { check_gateway(&c, &tr, transport, &h, port, cx).await }
+                });
+                if transport != Transport::Udp {
+                    check = check.after(CheckKey::new("services.port", format!("{gw}:{port} ({})", service.name())));
+                }
+                checks.push(check);
             }
         }
         checks
@@ -341,30 +262,38 @@ async fn tls_connect(
     Ok((stream, facts, local))
 }
 
+/// A connection to a trunk target on `transport`; over TLS with the trunk's client
+/// certificate, and refused unless the node's certificate verifies.
+async fn connect(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16) -> Result<Conn, String> {
+    let addr = c.addr(host, port).await?;
+    match transport {
+        Transport::Udp => Conn::udp(addr).await,
+        Transport::Tcp => {
+            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            let local = tcp.local_addr().map_err(|e| e.to_string())?;
+            Ok(Conn::stream(Box::new(tcp), "tcp", local, addr))
+        }
+        Transport::Tls => {
+            let (tls, facts, local) = tls_connect(c, trunk, host, addr).await?;
+            if !facts.verified() {
+                return Err(format!(
+                    "the TLS connection is not trusted: {} (see sip.tls-peer)",
+                    facts.verify_error.clone().or(facts.handshake_error.clone()).unwrap_or_default()
+                ));
+            }
+            Ok(Conn::stream(Box::new(tls), "tls", local, addr))
+        }
+    }
+}
+
 async fn check_options(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, cx: CheckCtx) -> Outcome {
     let (trunk_task, secure) = tasks(c.spec.workflow);
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
     let run = async {
-        let addr = c.addr(host, port).await?;
-        match transport {
-            Transport::Udp => options_udp(addr, host, &trunk.domain, budget).await.map(|(r, sent)| (r, sent, addr)),
-            Transport::Tcp => {
-                let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-                let local = tcp.local_addr().map_err(|e| e.to_string())?;
-                options_stream(&mut tcp, "tcp", addr, local, host, &trunk.domain).await.map(|r| (r, 1, addr))
-            }
-            Transport::Tls => {
-                let (mut tls, facts, local) = tls_connect(c, trunk, host, addr).await?;
-                if !facts.verified() {
-                    return Err(format!(
-                        "the TLS connection is not trusted: {} (see sip.tls-peer)",
-                        facts.verify_error.clone().or(facts.handshake_error.clone()).unwrap_or_default()
-                    ));
-                }
-                options_stream(&mut tls, "tls", addr, local, host, &trunk.domain).await.map(|r| (r, 1, addr))
-            }
-        }
+        let mut conn = connect(c, trunk, transport, host, port).await?;
+        let addr = conn.peer;
+        options(&mut conn, host, &trunk.domain, Instant::now() + budget).await.map(|(r, sent)| (r, sent, addr))
     };
     let out = match tokio::time::timeout(budget, run).await {
         Ok(r) => r,
@@ -392,6 +321,55 @@ async fn check_options(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str,
                 format!("Check that the Cisco SIP Proxy runs on the node and listens for {name} on port {port}, and that the trunk's SRV name {} points here (task {trunk_task})", trunk.srv_name)
             },
         ),
+    }
+    .with("transport", name)
+}
+
+/// `sip.presence-gateway`: the CUCM node named as presence gateway answers OPTIONS.
+async fn check_gateway(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, cx: CheckCtx) -> Outcome {
+    let (task, _) = tasks(c.spec.workflow);
+    let budget = cx.timeout.mul_f32(0.8);
+    let started = Instant::now();
+    let name = transport_name(transport);
+    let run = async {
+        // Over TLS the gateway is asked without a client certificate: the trunk's is
+        // CUCM's own, not IM&P's.
+        let mut conn = if transport == Transport::Tls {
+            let addr = c.addr(host, port).await?;
+            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            let local = tcp.local_addr().map_err(|e| e.to_string())?;
+            let (tls, facts) = c.inspector.handshake(tcp, host, None).await.map_err(|e| format!("{addr}: {e}"))?;
+            if !facts.verified() {
+                return Err(format!("the TLS connection is not trusted: {}", facts.verify_error.clone().or(facts.handshake_error.clone()).unwrap_or_default()));
+            }
+            Conn::stream(Box::new(tls), "tls", local, addr)
+        } else {
+            connect(c, trunk, transport, host, port).await?
+        };
+        let addr = conn.peer;
+        options(&mut conn, host, &trunk.domain, Instant::now() + budget).await.map(|(r, sent)| (r, sent, addr))
+    };
+    let out = match tokio::time::timeout(budget, run).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no final response to OPTIONS within {} ms", budget.as_millis())),
+    };
+    let fix = format!(
+        "On IM&P (Presence > Gateways) the presence gateway must be {host} with the trunk's transport and port; on {host} the Cisco CallManager service must run and its SIP trunk to IM&P must accept the IM&P nodes (task {task})"
+    );
+    match out {
+        Ok((r, sent, addr)) => {
+            let o = if r.code == 200 {
+                Outcome::pass(format!("the presence gateway {host} answers OPTIONS over {name}: {} {}", r.code, r.reason))
+            } else {
+                Outcome::fail(format!("the presence gateway {host} answers OPTIONS over {name} with {} {}", r.code, r.reason), fix)
+            };
+            o.with("target", addr)
+                .with("status_line", format!("SIP/2.0 {} {}", r.code, r.reason))
+                .with("server", &r.server)
+                .with("transmissions", sent)
+                .metric("options_ms", (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0)
+        }
+        Err(e) => Outcome::fail(format!("the presence gateway {host}:{port} over {name}: {e}"), fix),
     }
     .with("transport", name)
 }
