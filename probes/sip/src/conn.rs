@@ -222,10 +222,12 @@ impl Conn {
             while let Some(m) = self.recv(resend_at).await? {
                 if m.method().is_some() {
                     self.serve(m).await?;
-                } else if m.branch() == branch && m.call_id() == req.call_id && m.cseq().split_whitespace().eq(cseq.split_whitespace()) {
-                    if m.code().unwrap_or(0) >= 200 {
-                        return Ok((m, sent));
-                    }
+                } else if m.branch() == branch
+                    && m.call_id() == req.call_id
+                    && m.cseq().split_whitespace().eq(cseq.split_whitespace())
+                    && m.code().unwrap_or(0) >= 200
+                {
+                    return Ok((m, sent));
                 }
             }
             if Instant::now() >= until {

@@ -2,13 +2,19 @@
 //! from CUCM's side (tasks B.8 and A.10/B.11 SIP security).
 //!
 //! Checks: `sip.options` (every IM&P node of the trunk's cluster, on every transport the
-//! trunk uses, answers OPTIONS with a final response; UDP retransmits per RFC 3261 timer
-//! A until timer B or the check's time), `sip.tls-peer` (over TLS the trunk presents the
-//! spec's client certificate, the node accepts it, and the node's certificate subject or
-//! names are among the configured TLS peer subjects).
+//! trunk uses, answers OPTIONS with a final response; UDP retransmits per RFC 3261 until
+//! timer F or the check's time), `sip.tls-peer` (over TLS the trunk presents the spec's
+//! client certificate, the node accepts it, and the node's certificate subject or names
+//! are among the configured TLS peer subjects), `sip.publish` (a PUBLISH of the test
+//! presentity's phone presence is accepted with a SIP-ETag, refreshed with SIP-If-Match
+//! and removed), `sip.presence-e2e` (a watcher's SUBSCRIBE gets a NOTIFY carrying the
+//! published state, and another when it changes; the propagation time is measured) and
+//! `sip.presence-gateway` (the CUCM node named as presence gateway answers OPTIONS).
+//! Publish and presence go over the trunk's most secure transport (TLS, then TCP, UDP).
 //!
-//! Responses are parsed with rsip (guarded: a parser panic is a malformed answer) and
-//! matched to the request by Via branch, Call-ID and CSeq; anything else is ignored.
+//! Messages are parsed with rsip (guarded: a parser panic is a malformed message) and
+//! bounded ([`message`]); [`Conn`] matches responses to their request by Via branch,
+//! Call-ID and CSeq and answers the peer's own requests (a stray NOTIFY gets 481).
 
 use imp_probe_dns::Resolver;
 use imp_probe_tls::{await_refusal, view, ClientIdentity, TlsInspector, REFUSAL_WAIT};
