@@ -5,6 +5,9 @@
       STARTTLS (certificate verified against CA for DOMAIN), SASL PLAIN, bind.
   xmpp.py message IP DOMAIN USER PASSWORD_FILE CA  PEER_IP PEER_DOMAIN PEER_USER PEER_PASSWORD_FILE
       both log in; USER sends a message to PEER_USER@PEER_DOMAIN; the peer must get it.
+  xmpp.py block|unblock IP DOMAIN USER PASSWORD_FILE CA JID
+      USER blocks (XEP-0191) JID: the server then drops JID's stanzas to USER silently,
+      a subscription request among them (the fault of a contact who never answers).
 """
 import base64
 import re
@@ -80,6 +83,14 @@ def main(argv):
     jid = a.login(user, open(pwfile).read().strip())
     if argv[1] == "login":
         print("logged in as", jid)
+        return 0
+    if argv[1] in ("block", "unblock"):
+        a.send("<iq type='set' id='blk1'><%s xmlns='urn:xmpp:blocking'><item jid='%s'/></%s></iq>"
+               % (argv[1], argv[7], argv[1]))
+        reply = a.expect(b"id='blk1'", timeout=5) + a.expect(b">", timeout=5)
+        if b"type='result'" not in reply and b'type="result"' not in reply:
+            raise RuntimeError("the server refused: %r" % reply)
+        print("%s %sed %s" % (jid, argv[1], argv[7]))
         return 0
     pip, pdomain, puser, ppwfile = argv[7:11]
     b = Client(pip, pdomain, ca)

@@ -270,10 +270,17 @@ pub const CHECKS: &[CheckDef] = &[
         requires: &["xmpp.login"],
     },
     CheckDef {
+        id: "xmpp.intercluster",
+        area: Area::Xmpp,
+        tasks: &["B.13", "C.13", "C.15"],
+        description: "With several clusters in the spec, a test user of each cluster and one of every other exchange messages both ways and see each other's availability change (times reported)",
+        requires: &["xmpp.login"],
+    },
+    CheckDef {
         id: "xmpp.federation",
         area: Area::Xmpp,
         tasks: &["C.15", "C.14"],
-        description: "A local test user and each federated domain's contact exchange messages both ways over s2s; a bounce names the server's condition",
+        description: "A local test user and each federated domain's contact exchange messages both ways over s2s and see each other's availability change; a bounce names the server's condition",
         requires: &["xmpp.login", "dns.srv.federation"],
     },
     CheckDef {

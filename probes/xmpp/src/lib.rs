@@ -6,8 +6,12 @@
 //! STARTTLS and presents a certificate that verifies), `xmpp.login` (each test user on
 //! its home node), `xmpp.im` (a message between two test users of a node arrives, with
 //! its round-trip time), `xmpp.ha` (each test user also logs in on the redundancy-group
-//! peer of its home node: the failover target), `xmpp.federation` (a local test user and
-//! each federated domain's contact exchange messages both ways over s2s).
+//! peer of its home node: the failover target), `xmpp.presence` (a watcher sees a test
+//! user's availability change), `xmpp.muc` (an ad hoc room: created, joined, a message
+//! to both, destroyed), `xmpp.intercluster` (with several clusters, a user of each
+//! exchanges messages with one of every other, both ways, and each sees the other's
+//! availability change), `xmpp.federation` (the same with each federated domain's
+//! contact, over s2s).
 
 use futures::StreamExt;
 use imp_probe_dns::Resolver;
@@ -38,6 +42,57 @@ impl std::fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 impl ServerConnectorError for ConnectError {}
 
+/// The most a server may send on one connection: far more than a check's stanzas (a
+/// login, a roster, a few messages and presences), and a bound on what an enormous or
+/// endless stanza can make the client buffer.
+pub const MAX_STREAM_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A stream that refuses to read more than [`MAX_STREAM_BYTES`] in all: tokio-xmpp keeps
+/// a stanza in memory until it ends, so an endless one would grow without bound.
+pub struct Capped<S> {
+    inner: S,
+    read: u64,
+}
+
+impl<S> Capped<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Capped { inner, read: 0 }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.read >= MAX_STREAM_BYTES {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the server sent more than {} MiB on one connection (an enormous stanza?)", MAX_STREAM_BYTES >> 20),
+            )));
+        }
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        self.read += n;
+        r
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<S> {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Connects to one node's c2s port: STARTTLS, the spec's trust, then the stream.
 #[derive(Clone)]
 pub struct NodeConnector {
@@ -53,7 +108,7 @@ impl std::fmt::Debug for NodeConnector {
 }
 
 impl ServerConnector for NodeConnector {
-    type Stream = tokio::io::BufStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Stream = tokio::io::BufStream<Capped<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
 
     async fn connect(
         &self,
@@ -81,7 +136,7 @@ impl ServerConnector for NodeConnector {
             )));
         }
         let pending = initiate_stream(
-            tokio::io::BufStream::new(tls),
+            tokio::io::BufStream::new(Capped::new(tls)),
             ns,
             StreamHeader {
                 to: Some(Cow::Owned(self.domain.clone())),
@@ -269,12 +324,25 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
             format!("{jid} on {node}: {c}"),
             format!("See xmpp.connect and the tls.* checks of this node (task {task})"),
         ),
+        tokio_xmpp::Error::Io(io) => {
+            let text = io.to_string();
+            let what = if io.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("close_notify") || text.contains("closed") {
+                "the server closed the connection during login".to_string()
+            } else if let Some(i) = text.find("StreamError") {
+                // tokio-xmpp's debug form of a received <stream:error/>: name the condition.
+                let cond = text[i..].split("condition: ").nth(1).and_then(|c| c.split([',', ' ', '}']).next()).unwrap_or("?");
+                format!("the server ended the stream during login with the stream error {cond}")
+            } else {
+                format!("the stream broke during login: {text}")
+            };
+            (format!("{jid} on {node}: {what}"), format!("Check the node's XMPP services (Cisco XCP Connection Manager, Authentication Service) and their logs (task {task})"))
+        }
         other => (
             format!("{jid} on {node}: {other}"),
             format!("Check the node's XMPP services (task {task})"),
         ),
     };
-    Outcome::fail(msg, fix).with("jid", jid).with("node", node)
+    Outcome::fail(msg, fix).with("jid", jid).with("node", node).with("error", e)
 }
 
 /// The probe.
@@ -377,6 +445,36 @@ impl Probe for XmppProbe {
                     })
                     .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
                     .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                );
+            }
+        }
+        // Intercluster (B.13/C.13): the first test user of each cluster with the first of
+        // every other cluster.
+        let first_of = |cluster: &imp_verify_core::spec::Cluster| -> Option<String> {
+            spec.test_users
+                .iter()
+                .find(|u| {
+                    let home = u.home_node.get_ref();
+                    cluster.nodes.iter().any(|n| n.fqdn().eq_ignore_ascii_case(home)) && imp_nodes.iter().any(|n| n.eq_ignore_ascii_case(home))
+                })
+                .map(|u| u.user_id.clone())
+        };
+        for (i, ci) in spec.clusters.iter().enumerate() {
+            for cj in spec.clusters.iter().skip(i + 1) {
+                let (Some(a), Some(b)) = (first_of(ci), first_of(cj)) else { continue };
+                let login_key = |id: &str| {
+                    let u = spec.test_users.iter().find(|u| u.user_id == id).expect("a test user");
+                    CheckKey::new("xmpp.login", format!("{} on {}", u.user_id, u.home_node.get_ref()))
+                };
+                let (ka, kb) = (login_key(&a), login_key(&b));
+                let (c, ua, ub) = (ctx.clone(), a.clone(), b.clone());
+                checks.push(
+                    PlannedCheck::new("xmpp.intercluster", format!("{a} ({}) and {b} ({})", ci.name, cj.name), move |cx| {
+                        let (c, ua, ub) = (c.clone(), ua.clone(), ub.clone());
+                        async move { check_intercluster(&c, &ua, &ub, cx).await }
+                    })
+                    .after(ka)
+                    .after(kb),
                 );
             }
         }
@@ -563,6 +661,104 @@ fn unique_token(tag: &str) -> String {
     )
 }
 
+/// What two users of different clusters or domains saw of each other.
+struct Conversation {
+    out: Duration,
+    back: Duration,
+    /// (away, back) as seen by the second user, then by the first.
+    b_sees_a: (Duration, Duration),
+    a_sees_b: (Duration, Duration),
+}
+
+/// Messages both ways between `a` and `b`, then each watches the other's availability.
+/// An error names the leg that failed: `outbound`, `inbound`, or whose presence.
+/// Both rosters are cleared first (a leftover subscription would keep a request from
+/// reaching its contact) and afterwards.
+async fn converse(a: &mut Client, b: &mut Client, a_jid: &BareJid, b_jid: &BareJid, set: &(dyn Fn(&'static str) + Sync)) -> Result<Conversation, (String, String)> {
+    unroster(a, b_jid).await;
+    unroster(b, a_jid).await;
+    set("waiting for a message to cross outbound");
+    let out = deliver(a, b, b_jid.clone().into(), &unique_token("out")).await.map_err(|e| ("outbound".to_string(), e))?;
+    set("waiting for a message to cross inbound");
+    let back = deliver(b, a, a_jid.clone().into(), &unique_token("in")).await.map_err(|e| ("inbound".to_string(), e))?;
+    let b_sees_a = watch(a, b, a_jid, b_jid, set).await.map_err(|e| (format!("{b_jid} watching {a_jid}'s presence"), e))?;
+    let a_sees_b = watch(b, a, b_jid, a_jid, set).await.map_err(|e| (format!("{a_jid} watching {b_jid}'s presence"), e))?;
+    Ok(Conversation { out, back, b_sees_a, a_sees_b })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+impl Conversation {
+    fn metrics(&self, o: Outcome, prefix: &str) -> Outcome {
+        o.metric(format!("{prefix}_out_ms"), ms(self.out))
+            .metric(format!("{prefix}_back_ms"), ms(self.back))
+            .metric(format!("{prefix}_presence_away_ms"), ms(self.b_sees_a.0))
+            .metric(format!("{prefix}_presence_back_ms"), ms(self.b_sees_a.1))
+            .metric(format!("{prefix}_presence_away_reverse_ms"), ms(self.a_sees_b.0))
+            .metric(format!("{prefix}_presence_back_reverse_ms"), ms(self.a_sees_b.1))
+    }
+}
+
+/// `xmpp.intercluster`: a test user of one cluster and one of another exchange messages
+/// both ways and see each other's availability change (task B.13/C.13).
+async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Outcome {
+    let task = if c.spec.workflow == Workflow::B { "B.13" } else { "C.13" };
+    let budget = cx.timeout.mul_f32(0.8);
+    let step = budget / 4;
+    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let (a, b) = (user(a_id), user(b_id));
+    let (a_node, b_node) = (a.home_node.get_ref().clone(), b.home_node.get_ref().clone());
+    let cluster_of = |node: &str| c.spec.node(node).map(|(cl, _)| cl.name.clone()).unwrap_or_default();
+    let (a_cluster, b_cluster) = (cluster_of(&a_node), cluster_of(&b_node));
+    let mut sessions: Vec<Client> = Vec::new();
+    let stage = std::sync::Mutex::new("logging in");
+    let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
+    let run = async {
+        let (ca, ja, _) = c.login(a, &a_node, step).await?;
+        sessions.push(ca);
+        let (cb, jb, _) = c.login(b, &b_node, step).await?;
+        sessions.push(cb);
+        let (x, y) = sessions.split_at_mut(1);
+        converse(&mut x[0], &mut y[0], &ja.to_bare(), &jb.to_bare(), &set).await.map_err(|(leg, why)| {
+            Outcome::fail(
+                format!("between {} ({a_cluster}) and {} ({b_cluster}): {leg} failed: {why}", ja.to_bare(), jb.to_bare()),
+                format!("Check the intercluster peering of both clusters (Presence > Inter-Clustering: peer address, AXL credentials, sync status) and that the Cisco XCP Router runs on every node; both clusters must know each other's users (task {task})"),
+            )
+        })
+        .map(|conv| (ja.to_bare(), jb.to_bare(), conv))
+    };
+    let result = tokio::time::timeout(budget, run).await;
+    let stuck = *stage.lock().expect("not poisoned");
+    if let [x, y] = sessions.as_mut_slice() {
+        if let (Ok(ja), Ok(jb)) = (c.spec.jid_of(a).parse::<BareJid>(), c.spec.jid_of(b).parse::<BareJid>()) {
+            unroster(x, &jb).await;
+            unroster(y, &ja).await;
+        }
+    }
+    for s in sessions {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+    }
+    match result {
+        Ok(Ok((ja, jb, conv))) => conv.metrics(
+            Outcome::pass(format!(
+                "{ja} ({a_cluster}) and {jb} ({b_cluster}) exchange messages ({:.1} ms, {:.1} ms) and see each other's availability change",
+                conv.out.as_secs_f64() * 1000.0,
+                conv.back.as_secs_f64() * 1000.0
+            )),
+            "intercluster",
+        ),
+        Ok(Err(o)) => o,
+        Err(_) => Outcome::fail(
+            format!("{a_id} ({a_cluster}) and {b_id} ({b_cluster}) did not complete within {} ms: stuck {stuck}", budget.as_millis()),
+            format!("Check the intercluster peering of both clusters and the Cisco XCP Router on their nodes (task {task})"),
+        ),
+    }
+    .with("clusters", format!("{a_cluster}, {b_cluster}"))
+    .with("nodes", format!("{a_node}, {b_node}"))
+}
+
 async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
     let budget = cx.timeout.mul_f32(0.8);
     let step = budget / 4;
@@ -580,6 +776,8 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
     };
     let home = local.home_node.get_ref().clone();
     let mut sessions: Vec<Client> = Vec::new();
+    let stage = std::sync::Mutex::new("logging in");
+    let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
         let (a, a_jid, _) = c.login(local, &home, step).await?;
         sessions.push(a);
@@ -593,32 +791,35 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
             .map_err(|o| Outcome::fail(format!("cannot log in as the federated contact: {}", o.message), "Check the contact's account and password in the spec"))?;
         sessions.push(b);
         let (first, second) = sessions.split_at_mut(1);
-        let out = deliver(&mut first[0], &mut second[0], b_jid.to_bare().into(), &unique_token("fed-out"))
+        let conv = converse(&mut first[0], &mut second[0], &a_jid.to_bare(), &b_jid.to_bare(), &set)
             .await
-            .map_err(|e| ("outbound", e))
-            .map_err(fed_failure(domain, &a_jid.to_string(), &contact))?;
-        let back = deliver(&mut second[0], &mut first[0], a_jid.to_bare().into(), &unique_token("fed-in"))
-            .await
-            .map_err(|e| ("inbound", e))
-            .map_err(fed_failure(domain, &a_jid.to_string(), &contact))?;
-        Ok((a_jid, out, back))
+            .map_err(|(leg, why)| fed_failure(domain, &a_jid.to_string(), &contact)((leg.as_str(), why)))?;
+        Ok((a_jid, conv))
     };
     let result = tokio::time::timeout(budget, run).await;
+    let stuck = *stage.lock().expect("not poisoned");
+    if let [x, y] = sessions.as_mut_slice() {
+        if let (Ok(ja), Ok(jb)) = (c.spec.jid_of(local).parse::<BareJid>(), contact.parse::<BareJid>()) {
+            unroster(x, &jb).await;
+            unroster(y, &ja).await;
+        }
+    }
     for s in sessions {
         let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
     }
     match result {
-        Ok(Ok((a_jid, out, back))) => Outcome::pass(format!(
-            "messages cross both ways between {} and {contact} over s2s ({:.1} ms out, {:.1} ms back)",
-            a_jid.to_bare(),
-            out.as_secs_f64() * 1000.0,
-            back.as_secs_f64() * 1000.0
-        ))
-        .metric("federation_out_ms", (out.as_secs_f64() * 10_000.0).round() / 10.0)
-        .metric("federation_back_ms", (back.as_secs_f64() * 10_000.0).round() / 10.0),
+        Ok(Ok((a_jid, conv))) => conv.metrics(
+            Outcome::pass(format!(
+                "messages cross both ways between {} and {contact} over s2s ({:.1} ms out, {:.1} ms back), and each sees the other's availability change",
+                a_jid.to_bare(),
+                conv.out.as_secs_f64() * 1000.0,
+                conv.back.as_secs_f64() * 1000.0
+            )),
+            "federation",
+        ),
         Ok(Err(o)) => o,
         Err(_) => Outcome::fail(
-            format!("no message crossed between {domain} and the local domain within {} ms", budget.as_millis()),
+            format!("the exchange with {domain} did not complete within {} ms: stuck {stuck}", budget.as_millis()),
             "Check the s2s connection both ways: the _xmpp-server._tcp records, port 5269 reachable, certificates trusted by both sides, and the federation policy (tasks C.14, C.15)",
         ),
     }
@@ -629,6 +830,12 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
 fn fed_failure<'a>(domain: &'a str, local: &'a str, contact: &'a str) -> impl Fn((&str, String)) -> Outcome + 'a {
     move |(direction, why)| {
         let (from, to) = if direction == "outbound" { (local, contact) } else { (contact, local) };
+        if direction != "outbound" && direction != "inbound" {
+            return Outcome::fail(
+                format!("messages cross, but presence does not: {direction}: {why}"),
+                "Check that the federation policy allows presence subscriptions with the domain and that presence is routed over s2s (tasks C.14, C.15)",
+            );
+        }
         Outcome::fail(
             format!("a message from {from} to {to} did not cross to {domain}'s side ({direction}): {why}"),
             "Check the s2s connection: the _xmpp-server._tcp records of both domains, port 5269, certificates (SASL EXTERNAL or dialback) and the federation policy (tasks C.14, C.15)",
@@ -666,8 +873,59 @@ async fn unroster(client: &mut Client, contact: &BareJid) {
     let _ = client.send_stanza(Stanza::Iq(Iq::from_set(unique_token("unroster"), roster))).await;
 }
 
-async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: CheckCtx) -> Outcome {
+/// The cluster-communication task of the workflow (A.7, B.7, C.7; D.1 for IM-only).
+fn comm_task(w: Workflow) -> String {
+    match w {
+        Workflow::D => "D.1".into(),
+        w => format!("{w:?}.7"),
+    }
+}
+
+/// What to fix when a presence exchange stalls at `stage` (a step named by [`watch`]).
+fn presence_hint(stage: &str, task: &str) -> String {
+    if stage.contains("subscription request") {
+        format!("The server never delivered the subscription request to the watched user: check the presence subscription policy (Presence > Settings: whether users must approve, privacy and blocked contacts of the watched user) and the Cisco Presence Engine (task {task})")
+    } else if stage.contains("approved subscription") {
+        format!("The watched user approved, but the watcher never got their presence: check the Cisco Presence Engine and the Cisco XCP Router on the node (task {task})")
+    } else if stage.contains("change") {
+        format!("The subscription works, but availability changes do not reach the watcher: check the Cisco Presence Engine (task {task})")
+    } else {
+        format!("Check the presence engine and the users' presence subscriptions on the node (task {task})")
+    }
+}
+
+/// The watcher `b` subscribes to `a`'s presence, `a` approves, and `b` sees `a` become
+/// available, go away and come back; returns the two propagation times. `set` names the
+/// step under way, for the message of a timeout.
+async fn watch(a: &mut Client, b: &mut Client, a_bare: &BareJid, b_bare: &BareJid, set: &(dyn Fn(&'static str) + Sync)) -> Result<(Duration, Duration), String> {
     use tokio_xmpp::parsers::presence::Show;
+    set("waiting for the subscription request to reach the watched user");
+    b.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribe).with_to(a_bare.clone())))
+        .await
+        .map_err(|e| e.to_string())?;
+    presence_from(a, b_bare, |p| p.type_ == PresenceType::Subscribe).await?;
+    set("waiting for the approved subscription to bring the watched user's presence");
+    a.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribed).with_to(b_bare.clone())))
+        .await
+        .map_err(|e| e.to_string())?;
+    presence_from(b, a_bare, |p| p.type_ == PresenceType::None).await?;
+    set("waiting for the watcher to see the change to away");
+    let t0 = Instant::now();
+    a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None).with_show(Show::Away)))
+        .await
+        .map_err(|e| e.to_string())?;
+    presence_from(b, a_bare, |p| p.type_ == PresenceType::None && p.show == Some(Show::Away)).await?;
+    let to_away = t0.elapsed();
+    set("waiting for the watcher to see the change back to available");
+    let t1 = Instant::now();
+    a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None)))
+        .await
+        .map_err(|e| e.to_string())?;
+    presence_from(b, a_bare, |p| p.type_ == PresenceType::None && p.show.is_none()).await?;
+    Ok((to_away, t1.elapsed()))
+}
+
+async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: CheckCtx) -> Outcome {
     let budget = cx.timeout.mul_f32(0.8);
     let step = budget / 4;
     let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
@@ -690,31 +948,9 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
         sessions.push(b);
         let (a, b) = sessions.split_at_mut(1);
         let (a, b) = (&mut a[0], &mut b[0]);
-        let err = |e: String| Outcome::fail(e, "Check the node's presence engine (task A.7)");
-        set("waiting for the subscription request to reach the watched user");
-        b.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribe).with_to(a_bare.clone())))
+        watch(a, b, &a_bare, &b_bare, &set)
             .await
-            .map_err(|e| err(e.to_string()))?;
-        presence_from(a, &b_bare, |p| p.type_ == PresenceType::Subscribe).await.map_err(err)?;
-        set("waiting for the approved subscription to bring the watched user's presence");
-        a.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribed).with_to(b_bare.clone())))
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        presence_from(b, &a_bare, |p| p.type_ == PresenceType::None).await.map_err(err)?;
-        set("waiting for the watcher to see the change to away");
-        let t0 = Instant::now();
-        a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None).with_show(Show::Away)))
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        presence_from(b, &a_bare, |p| p.type_ == PresenceType::None && p.show == Some(Show::Away)).await.map_err(err)?;
-        let to_away = t0.elapsed();
-        set("waiting for the watcher to see the change back to available");
-        let t1 = Instant::now();
-        a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None)))
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        presence_from(b, &a_bare, |p| p.type_ == PresenceType::None && p.show.is_none()).await.map_err(err)?;
-        Ok((to_away, t1.elapsed()))
+            .map_err(|e| Outcome::fail(e, "Check the node's presence engine (task A.7)"))
     };
     let result = tokio::time::timeout(budget, run).await;
     let stuck = *stage.lock().expect("not poisoned");
@@ -737,7 +973,7 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
         Ok(Err(o)) => o,
         Err(_) => Outcome::fail(
             format!("{watcher} did not see {watched}'s availability within {} ms: stuck {stuck}", budget.as_millis()),
-            "Check the presence engine and the users' presence subscriptions on the node (task A.7)",
+            presence_hint(stuck, &comm_task(c.spec.workflow)),
         ),
     }
     .with("node", node)

@@ -51,8 +51,108 @@ async fn every_xmpp_check_passes_on_the_lab() {
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
     assert!(p.outcome.metrics.contains_key("presence_away_ms") && p.outcome.metrics.contains_key("presence_back_ms"));
     let fed = get(&r, "xmpp.federation", "partner.test");
-    assert!(fed.outcome.metrics.contains_key("federation_out_ms") && fed.outcome.metrics.contains_key("federation_back_ms"));
+    for m in ["federation_out_ms", "federation_back_ms", "federation_presence_away_ms", "federation_presence_away_reverse_ms"] {
+        assert!(fed.outcome.metrics.contains_key(m), "{m}: {:?}", fed.outcome.metrics);
+    }
+    assert!(fed.outcome.message.contains("each sees the other's availability change"), "{}", fed.outcome.message);
     no_secret(lab, &r);
+}
+
+/// The lab's spec with a second cluster: the partner server (its own domain) plays a
+/// cluster of the deployment, erin its test user; no federation section.
+fn two_clusters(lab: &Lab, t: String) -> String {
+    let t = t.replace("domains = [\"lab.test\"]", "domains = [\"lab.test\", \"partner.test\"]");
+    let t = &t[..t.find("[[federation]]").expect("the lab spec federates")];
+    format!(
+        "{t}\n[[clusters]]\nname = \"partner-cluster\"\ndomain = \"partner.test\"\n\n[[clusters.nodes]]\nfqdn = \"xmpp.partner.test\"\naddress = \"{}\"\nrole = \"imp\"\nservices = [\"xmpp-c2s\", \"xmpp-s2s\"]\n\n[[test_users]]\nuser_id = \"erin\"\nhome_node = \"xmpp.partner.test\"\npassword_file = \"{}\"\n",
+        lab.ip(5),
+        lab.dir.join("secrets/erin.password").display()
+    )
+}
+
+#[tokio::test]
+async fn users_of_two_clusters_exchange_messages_and_presence() {
+    let lab = Lab::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = variant(lab, dir.path(), |t| two_clusters(lab, t));
+    let r = xmpp(&spec, Duration::from_secs(10)).await;
+    let ic = get(&r, "xmpp.intercluster", "alice (lab-cluster) and erin (partner-cluster)");
+    assert_eq!(ic.outcome.status, Status::Pass, "{}", ic.outcome.message);
+    for m in ["intercluster_out_ms", "intercluster_back_ms", "intercluster_presence_away_ms", "intercluster_presence_back_reverse_ms"] {
+        assert!(ic.outcome.metrics[m] > 0.0, "{m}");
+    }
+    assert_eq!(r.iter().filter(|c| c.key.id == "xmpp.intercluster").count(), 1, "one pair of clusters");
+    // One cluster only: no intercluster check at all.
+    assert!(xmpp(&lab.spec(), Duration::from_secs(10)).await.iter().all(|c| c.key.id != "xmpp.intercluster"));
+}
+
+#[tokio::test]
+async fn a_watched_user_who_never_gets_the_request_fails_presence_on_its_timeout() {
+    let lab = Lab::isolated();
+    let ca = lab.dir.join("pki/ca.crt");
+    let pw = lab.dir.join("secrets/alice.password");
+    // alice blocks bob (XEP-0191): the server drops bob's subscription request silently.
+    let out = std::process::Command::new("python3")
+        .current_dir(imp_verify_testlab::repo_root())
+        .args(["tests/lab/xmpp.py", "block", &lab.ip(2).to_string(), "lab.test", "alice"])
+        .arg(&pw)
+        .arg(&ca)
+        .arg("bob@lab.test")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let started = Instant::now();
+    let r = xmpp(&lab.spec(), Duration::from_secs(4)).await;
+    let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
+    assert_eq!(p.outcome.status, Status::Fail, "{}", p.outcome.message);
+    assert!(p.outcome.message.contains("within 3200 ms: stuck waiting for the subscription request to reach the watched user"), "{}", p.outcome.message);
+    let fix = p.outcome.remediation.as_deref().unwrap();
+    assert!(fix.contains("never delivered the subscription request") && fix.contains("C.7"), "{fix}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // The other node's pair is the control.
+    assert_eq!(get(&r, "xmpp.presence", "dave sees carol on imp2.lab.test").outcome.status, Status::Pass);
+}
+
+#[tokio::test]
+async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
+    let lab = Lab::shared();
+    for mode in ["close-mid-login", "stream-error", "enormous", "drip"] {
+        let mut server = std::process::Command::new("python3")
+            .current_dir(imp_verify_testlab::repo_root())
+            .args(["tests/lab/hostile_xmpp.py", mode, "127.0.0.9"])
+            .arg(lab.dir.join("pki/imp1.lab.test.crt"))
+            .arg(lab.dir.join("pki/imp1.lab.test.key"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = variant(lab, dir.path(), |t| {
+            t.replace(
+                &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
+                &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ xmpp-c2s = {port} }}"),
+            )
+        });
+        let started = Instant::now();
+        let r = xmpp(&spec, Duration::from_secs(3)).await;
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(started.elapsed() < Duration::from_secs(15), "{mode}: {:?}", started.elapsed());
+        let c = get(&r, "xmpp.login", "alice on imp1.lab.test");
+        assert_eq!(c.outcome.status, Status::Fail, "{mode}: {}", c.outcome.message);
+        let m = &c.outcome.message;
+        match mode {
+            "close-mid-login" => assert!(m.contains("the server closed the connection during login"), "{m}"),
+            "stream-error" => assert!(m.contains("stream error InternalServerError"), "{m}"),
+            "enormous" => assert!(m.contains("more than 8 MiB on one connection"), "{m}"),
+            _ => assert!(m.contains("within"), "{mode}: {m}"),
+        }
+        // The healthy node is untouched.
+        assert_eq!(get(&r, "xmpp.login", "carol on imp2.lab.test").outcome.status, Status::Pass, "{mode}");
+        no_secret(lab, &r);
+    }
 }
 
 #[tokio::test]
@@ -70,6 +170,14 @@ async fn federation_fails_with_the_servers_reason_when_s2s_cannot_find_the_peer(
     assert!(fed.outcome.remediation.as_deref().unwrap().contains("C.14"));
     // Everything inside the domain still works.
     assert_eq!(get(&r, "xmpp.im", "alice to bob on imp1.lab.test").outcome.status, Status::Pass);
+    // The same server, as a second cluster: the intercluster check fails for the same reason.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = variant(&lab, dir.path(), |t| two_clusters(&lab, t));
+    let r = xmpp(&spec, Duration::from_secs(10)).await;
+    let ic = get(&r, "xmpp.intercluster", "alice (lab-cluster) and erin (partner-cluster)");
+    assert_eq!(ic.outcome.status, Status::Fail, "{}", ic.outcome.message);
+    assert!(ic.outcome.message.contains("outbound failed: the server bounced it: remote-server-not-found"), "{}", ic.outcome.message);
+    assert!(ic.outcome.remediation.as_deref().unwrap().contains("C.13"));
 }
 
 #[tokio::test]
