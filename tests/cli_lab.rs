@@ -34,8 +34,9 @@ fn list_prints_the_table_and_the_plan_for_a_spec() {
     assert!(o.contains("for workflow C (federation)"), "{o}");
     assert!(o.contains("imp1.lab.test:5222 (xmpp-c2s)"), "{o}");
     assert!(o.contains("ldap.lab.test:636 (ldaps)"), "{o}");
-    // CUCM has no services in the lab spec: no port check for it.
-    assert!(!o.contains("cucm.lab.test:"), "{o}");
+    // CUCM's services in the lab spec are SIP over TCP only (the presence gateway).
+    assert!(o.contains("cucm.lab.test:5060 (sip-tcp)"), "{o}");
+    assert!(!o.contains("cucm.lab.test:5061") && !o.contains("cucm.lab.test:8443"), "{o}");
 }
 
 #[test]
@@ -80,8 +81,8 @@ fn all_passes_on_the_lab_with_consistent_reports_and_no_secret_anywhere() {
         "{o}"
     );
     let ports = checks(&report, "services.port");
-    // imp1 and imp2: c2s, s2s, sip-tcp, sip-tls; ldap: 636 and 389.
-    assert_eq!(ports.len(), 10, "{ports:?}");
+    // imp1 and imp2: c2s, s2s, sip-tcp, sip-tls; cucm: sip-tcp; ldap: 636 and 389.
+    assert_eq!(ports.len(), 11, "{ports:?}");
     let nodes = checks(&report, "dns.node");
     assert_eq!(nodes.len(), 3, "{nodes:?}");
 
