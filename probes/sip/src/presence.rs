@@ -167,16 +167,25 @@ fn remediation(hint: &str, task: &str, host: &str) -> String {
     }
 }
 
+/// Connects to the node and starts a session for the presentity, within `budget`.
+async fn open(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, presentity: &str, budget: Duration) -> Result<Session, Outcome> {
+    let (task, _) = tasks(c.spec.workflow);
+    match tokio::time::timeout(budget, connect(c, trunk, transport, host, port)).await {
+        Ok(Ok(conn)) => Ok(Session::new(conn, presentity, &trunk.domain)),
+        Ok(Err(e)) => Err(Outcome::fail(format!("{host}:{port}: {e}"), remediation("listen", task, host))),
+        Err(_) => Err(Outcome::fail(format!("no connection to {host}:{port} within {} ms", budget.as_millis()), remediation("listen", task, host))),
+    }
+}
+
 /// `sip.publish`: PUBLISH a state, refresh it with SIP-If-Match, remove it (Expires 0).
 pub(crate) async fn check_publish(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, presentity: &str, cx: CheckCtx) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
     let until = started + budget;
-    let mut session = match tokio::time::timeout(budget, connect(c, trunk, transport, host, port)).await {
-        Ok(Ok(conn)) => Session::new(conn, presentity, &trunk.domain),
-        Ok(Err(e)) => return Outcome::fail(format!("{host}:{port}: {e}"), remediation("listen", task, host)),
-        Err(_) => return Outcome::fail(format!("no connection to {host}:{port} within {} ms", budget.as_millis()), remediation("listen", task, host)),
+    let mut session = match open(c, trunk, transport, host, port, presentity, budget).await {
+        Ok(s) => s,
+        Err(o) => return o,
     };
     let main_until = started + budget.mul_f32(0.8);
     let token = session.conn.token();
@@ -210,10 +219,9 @@ pub(crate) async fn check_presence_e2e(c: &Ctx, trunk: &Trunk, transport: Transp
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
     let until = started + budget;
-    let mut session = match tokio::time::timeout(budget, connect(c, trunk, transport, host, port)).await {
-        Ok(Ok(conn)) => Session::new(conn, presentity, &trunk.domain),
-        Ok(Err(e)) => return Outcome::fail(format!("{host}:{port}: {e}"), remediation("listen", task, host)),
-        Err(_) => return Outcome::fail(format!("no connection to {host}:{port} within {} ms", budget.as_millis()), remediation("listen", task, host)),
+    let mut session = match open(c, trunk, transport, host, port, presentity, budget).await {
+        Ok(s) => s,
+        Err(o) => return o,
     };
     let main_until = started + budget.mul_f32(0.8);
     let token = session.conn.token();

@@ -34,6 +34,16 @@ fn variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     p
 }
 
+/// The lab's spec with imp1's c2s moved to a (hostile) server on 127.0.0.9:`port`.
+fn imp1_at(lab: &Lab, dir: &Path, port: u16) -> PathBuf {
+    variant(lab, dir, |t| {
+        t.replace(
+            &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
+            &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ xmpp-c2s = {port} }}"),
+        )
+    })
+}
+
 fn no_secret(lab: &Lab, r: &[CheckResult]) {
     lab.assert_no_secret_in(&format!("{r:?}"));
 }
@@ -129,12 +139,7 @@ async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
         let port: u16 = line.trim().parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let spec = variant(lab, dir.path(), |t| {
-            t.replace(
-                &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
-                &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ xmpp-c2s = {port} }}"),
-            )
-        });
+        let spec = imp1_at(lab, dir.path(), port);
         let started = Instant::now();
         let r = xmpp(&spec, Duration::from_secs(3)).await;
         let _ = server.kill();
@@ -254,12 +259,7 @@ async fn hostile_servers_fail_the_connect_within_the_timeout() {
             }
         });
         let dir = tempfile::tempdir().unwrap();
-        let spec = variant(lab, dir.path(), |t| {
-            t.replace(
-                &format!("fqdn = \"imp1.lab.test\"\naddress = \"{}\"", lab.ip(2)),
-                &format!("fqdn = \"imp1.lab.test\"\naddress = \"127.0.0.9\"\nports = {{ xmpp-c2s = {port} }}"),
-            )
-        });
+        let spec = imp1_at(lab, dir.path(), port);
         let started = Instant::now();
         let r = xmpp(&spec, Duration::from_secs(2)).await;
         assert!(started.elapsed() < Duration::from_secs(15), "{behaviour}: {:?}", started.elapsed());
