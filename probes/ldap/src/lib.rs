@@ -142,7 +142,7 @@ impl Ctx {
         let (secure, _) = tasks(self.spec.workflow);
         let ldap_spec = ldap_spec(&self.spec);
         let mut ldap = self.session(server, budget).await.map_err(|e| {
-            Outcome::fail(format!("cannot connect: {e}"), format!("See ldap.connect (task {secure})"))
+            Outcome::fail(unreachable(e), format!("See ldap.connect (task {secure})"))
         })?;
         let r = ldap
             .simple_bind(&ldap_spec.bind_dn, ldap_spec.password().expose())
@@ -222,6 +222,15 @@ impl Ctx {
         }
         let _ = ldap.unbind().await;
         Ok(Directory { base_rc, base_text: String::new(), entries, took: started.elapsed(), truncated: truncated || end.rc == 4 })
+    }
+}
+
+/// A session that could not be opened, in words ("cannot connect to ..." stays as it is).
+fn unreachable(e: String) -> String {
+    if e.starts_with("cannot ") || e.starts_with("no ") {
+        e
+    } else {
+        format!("cannot connect: {e}")
     }
 }
 
@@ -571,61 +580,114 @@ fn check_mapping(c: &Ctx, d: Directory) -> Outcome {
     o.with("mapping", mapping).with("address_scheme", if directory_uri { "directory-uri" } else { "userid@domain" })
 }
 
+/// What the directory says of a test user: the outcome of looking it up with the
+/// service account and binding as it with its own password. Other probes use it to
+/// explain a refused login (see [`look_up_test_user`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectoryUser {
+    /// The user's entry, and the LDAP result of binding as it with the spec's password
+    /// (0 success, 49 invalidCredentials, ...; [`rc_name`] names it).
+    Found { dn: String, bind_rc: u32, bind_text: String, took: Duration },
+    /// No entry under `base` matches `filter` and the user id.
+    Missing { base: String, filter: String },
+}
+
+/// The tasks of the LDAP integration in the spec's workflow: (secure the LDAP
+/// connection, integrate LDAP directory clients incl. LDAP user authentication).
+pub fn ldap_tasks(w: Workflow) -> (&'static str, &'static str) {
+    tasks(w)
+}
+
+/// Looks the spec's test user `uid` up on the first directory server (bound as the
+/// service account, certificate verified against the spec's CA) and binds as it with
+/// its own password, all within `budget`. `Err` says, in words, why the directory could
+/// not be asked (no `[ldap]` in the spec, unreachable, service account refused...).
+pub async fn look_up_test_user(spec: &Arc<Spec>, uid: &str, budget: Duration) -> Result<DirectoryUser, String> {
+    if spec.ldap.is_none() {
+        return Err("the spec has no [ldap] directory".into());
+    }
+    let inspector = TlsInspector::from_spec(spec);
+    let ctx = Ctx {
+        spec: spec.clone(),
+        resolver: Resolver::from_spec(spec),
+        config: inspector.strict_client_config().map(Arc::new),
+        trust: inspector.trust_source.clone(),
+        directory: Default::default(),
+    };
+    ctx.user_bind(uid, budget).await.map_err(|o| o.message)
+}
+
+impl Ctx {
+    /// `uid`'s entry and the result of binding as it with its password, within `budget`.
+    async fn user_bind(&self, uid: &str, budget: Duration) -> Result<DirectoryUser, Outcome> {
+        let s = ldap_spec(&self.spec);
+        let (_, integrate) = tasks(self.spec.workflow);
+        let user = self
+            .spec
+            .test_users
+            .iter()
+            .find(|u| u.user_id == uid)
+            .ok_or_else(|| Outcome::fail(format!("{uid} is not a test user of the spec"), "Name a test user of the spec"))?;
+        let server = &s.servers[0];
+        let run = async {
+            let mut ldap = self.bound(server, budget).await?;
+            let filter = format!("(&{}({}={}))", s.user_filter, s.attributes.user_id, ldap3::ldap_escape(uid));
+            let (entries, _) = ldap
+                .search(&s.base, Scope::Subtree, &filter, vec!["1.1"])
+                .await
+                .and_then(|r| r.success())
+                .map_err(|e| Outcome::fail(format!("looking {uid} up failed: {}", describe(&e)), format!("Check the directory (task {integrate})")))?;
+            let Some(entry) = entries.into_iter().next() else {
+                let _ = ldap.unbind().await;
+                return Ok(DirectoryUser::Missing { base: s.base.clone(), filter: s.user_filter.clone() });
+            };
+            let dn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(entry)))
+                .map_err(|_| Outcome::fail("the server sent an entry that does not parse", "Check the directory server"))?
+                .dn;
+            let _ = ldap.unbind().await;
+            let mut user_ldap = self
+                .session(server, budget)
+                .await
+                .map_err(|e| Outcome::fail(unreachable(e), "See ldap.connect"))?;
+            let started = Instant::now();
+            let r = user_ldap
+                .simple_bind(&dn, user.password().expose())
+                .await
+                .map_err(|e| Outcome::fail(format!("the bind was not answered: {}", describe(&e)), "Check the directory server"))?;
+            let _ = user_ldap.unbind().await;
+            Ok(DirectoryUser::Found { dn, bind_rc: r.rc, bind_text: r.text, took: started.elapsed() })
+        };
+        match tokio::time::timeout(budget, run).await {
+            Ok(r) => r,
+            Err(_) => Err(Outcome::fail(format!("no answer within {} ms", budget.as_millis()), "Check the directory server's load")),
+        }
+    }
+}
+
 async fn check_user_auth(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
     let s = ldap_spec(&c.spec);
     let (_, integrate) = tasks(c.spec.workflow);
-    let user = c.spec.test_users.iter().find(|u| u.user_id == uid).expect("planned from the spec");
     let budget = cx.timeout.mul_f32(0.8);
     let server = &s.servers[0];
-    let run = async {
-        let mut ldap = c.bound(server, budget).await?;
-        let filter = format!("(&{}({}={}))", s.user_filter, s.attributes.user_id, ldap3::ldap_escape(uid));
-        let (entries, _) = ldap
-            .search(&s.base, Scope::Subtree, &filter, vec!["1.1"])
-            .await
-            .and_then(|r| r.success())
-            .map_err(|e| Outcome::fail(format!("looking {uid} up failed: {}", describe(&e)), format!("Check the directory (task {integrate})")))?;
-        let Some(entry) = entries.into_iter().next() else {
-            return Err(Outcome::fail(
-                format!("{uid} is not in the directory under {} with {}", s.base, s.user_filter),
-                format!("Add the test user to the directory (task {integrate})"),
-            ));
-        };
-        let dn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(entry)))
-            .map_err(|_| Outcome::fail("the server sent an entry that does not parse", "Check the directory server"))?
-            .dn;
-        let _ = ldap.unbind().await;
-        let mut user_ldap = c
-            .session(server, budget)
-            .await
-            .map_err(|e| Outcome::fail(format!("cannot connect: {e}"), "See ldap.connect"))?;
-        let started = Instant::now();
-        let r = user_ldap
-            .simple_bind(&dn, user.password().expose())
-            .await
-            .map_err(|e| Outcome::fail(format!("the bind was not answered: {}", describe(&e)), "Check the directory server"))?;
-        let _ = user_ldap.unbind().await;
-        Ok((dn, r.rc, r.text, started.elapsed()))
-    };
-    let out = match tokio::time::timeout(budget, run).await {
-        Ok(r) => r,
-        Err(_) => Err(Outcome::fail(format!("no answer within {} ms", budget.as_millis()), "Check the directory server's load")),
-    };
-    match out {
-        Ok((dn, 0, _, took)) => Outcome::pass(format!("{uid} authenticates with its own password as {dn}"))
+    match c.user_bind(uid, budget).await {
+        Ok(DirectoryUser::Found { dn, bind_rc: 0, took, .. }) => Outcome::pass(format!("{uid} authenticates with its own password as {dn}"))
             .with("user_dn", dn)
             .metric("bind_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0),
-        Ok((dn, 49, _, _)) => Outcome::fail(
+        Ok(DirectoryUser::Found { dn, bind_rc: 49, .. }) => Outcome::fail(
             format!("{uid}'s password is refused: invalidCredentials (49)"),
             format!("The test user's password in the spec does not match the directory (or the account is locked): LDAP user authentication of IM&P would refuse this user too (task {integrate})"),
         )
         .with("user_dn", dn)
         .with("result_code", "49 invalidCredentials"),
-        Ok((dn, rc, text, _)) => Outcome::fail(
-            format!("{uid} cannot bind: {} ({rc}) {text}", rc_name(rc)),
+        Ok(DirectoryUser::Found { dn, bind_rc, bind_text, .. }) => Outcome::fail(
+            format!("{uid} cannot bind: {} ({bind_rc}) {bind_text}", rc_name(bind_rc)),
             format!("Check the user's account in the directory (task {integrate})"),
         )
         .with("user_dn", dn),
+        Ok(DirectoryUser::Missing { base, filter }) => Outcome::fail(
+            format!("{uid} is not in the directory under {base} with {filter}"),
+            format!("Add the test user to the directory (task {integrate})"),
+        ),
         Err(o) => o,
     }
     .with("server", server.url.get_ref())

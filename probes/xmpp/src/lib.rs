@@ -4,7 +4,8 @@
 //!
 //! Checks: `xmpp.connect` (each node's c2s opens a stream for the domain, offers
 //! STARTTLS and presents a certificate that verifies), `xmpp.login` (each test user on
-//! its home node), `xmpp.im` (a message between two test users of a node arrives, with
+//! its home node; a SASL `not-authorized` is explained by the spec's directory through
+//! `imp_probe_ldap::look_up_test_user`), `xmpp.im` (a message between two test users of a node arrives, with
 //! its round-trip time), `xmpp.ha` (each test user also logs in on the redundancy-group
 //! peer of its home node: the failover target), `xmpp.presence` (a watcher sees a test
 //! user's availability change), `xmpp.muc` (an ad hoc room: created, joined, a message
@@ -312,10 +313,36 @@ impl Ctx {
 
 fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Outcome {
     let (msg, fix) = match e {
-        tokio_xmpp::Error::Auth(AuthError::Fail(cond)) => (
-            format!("{jid} is refused on {node}: SASL {cond:?}: the password is wrong, or the account does not exist or is not licensed for IM and Presence"),
-            format!("Check the user's password (LDAP user authentication), that the user is synced, licensed for IM&P and assigned to this node (tasks {task}, A.4)"),
-        ),
+        tokio_xmpp::Error::Auth(AuthError::Fail(cond)) => {
+            use tokio_xmpp::parsers::sasl::DefinedCondition as C;
+            let (what, fix) = match cond {
+                C::NotAuthorized => (
+                    "the password is wrong, or the account does not exist or is not enabled for IM and Presence".to_string(),
+                    format!("Check the user's password (LDAP user authentication), that the user is synced, licensed for IM&P and assigned to this node (tasks {task}, A.4)"),
+                ),
+                C::TemporaryAuthFailure => (
+                    "the server could not check the credentials (a server-side error, not the password): its authentication back end is failing".to_string(),
+                    format!("Check the node's Cisco Client Profile Agent and authentication services and their connection to CUCM and the LDAP directory (tasks {task}, A.3, A.6)"),
+                ),
+                C::AccountDisabled => (
+                    "the account is disabled".to_string(),
+                    format!("Enable the user (on CUCM and in the directory) and its IM and Presence capability (task {task})"),
+                ),
+                C::CredentialsExpired => (
+                    "the user's credentials have expired".to_string(),
+                    format!("Reset the test user's password in the directory and in the spec's password source (task {task})"),
+                ),
+                C::EncryptionRequired | C::MechanismTooWeak => (
+                    "the server wants a stronger mechanism or more encryption than this login used".to_string(),
+                    format!("Check the node's SASL mechanisms and TLS settings for clients (tasks {task}, A.11)"),
+                ),
+                other => (
+                    format!("the server refuses the authentication exchange itself ({other:?})"),
+                    format!("Check the node's SASL configuration and its logs (task {task})"),
+                ),
+            };
+            (format!("{jid} is refused on {node}: SASL {}: {what}", sasl_name(cond)), fix)
+        }
         tokio_xmpp::Error::Auth(AuthError::NoMechanism) => (
             format!("{node} offers no SASL mechanism the client accepts over TLS"),
             format!("Enable PLAIN or SCRAM-SHA-1/256 for clients (task {task})"),
@@ -342,7 +369,71 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
             format!("Check the node's XMPP services (task {task})"),
         ),
     };
-    Outcome::fail(msg, fix).with("jid", jid).with("node", node).with("error", e)
+    let mut o = Outcome::fail(msg, fix).with("jid", jid).with("node", node).with("error", e);
+    if let tokio_xmpp::Error::Auth(AuthError::Fail(cond)) = e {
+        o = o.with("sasl_condition", sasl_name(cond));
+    }
+    o
+}
+
+/// A SASL failure condition as RFC 6120 spells it on the wire.
+fn sasl_name(c: &tokio_xmpp::parsers::sasl::DefinedCondition) -> &'static str {
+    use tokio_xmpp::parsers::sasl::DefinedCondition as C;
+    match c {
+        C::Aborted => "aborted",
+        C::AccountDisabled => "account-disabled",
+        C::CredentialsExpired => "credentials-expired",
+        C::EncryptionRequired => "encryption-required",
+        C::IncorrectEncoding => "incorrect-encoding",
+        C::InvalidAuthzid => "invalid-authzid",
+        C::InvalidMechanism => "invalid-mechanism",
+        C::MalformedRequest => "malformed-request",
+        C::MechanismTooWeak => "mechanism-too-weak",
+        C::NotAuthorized => "not-authorized",
+        C::TemporaryAuthFailure => "temporary-auth-failure",
+    }
+}
+
+/// A login refused with not-authorized says nothing of why (servers do not tell a wrong
+/// password from a missing account). When the spec has the directory IM&P authenticates
+/// against, ask it: is the user there, and does it take the same password?
+async fn explain_refusal(c: &Ctx, uid: &str, o: Outcome, budget: Duration) -> Outcome {
+    let refused = o.evidence.iter().any(|(k, v)| k == "sasl_condition" && v == "not-authorized");
+    if !refused || c.spec.ldap.is_none() {
+        return o;
+    }
+    let (login_task, _) = tasks(c.spec.workflow);
+    let (secure, integrate) = imp_probe_ldap::ldap_tasks(c.spec.workflow);
+    let head = o.message.split(": SASL").next().unwrap_or(&o.message).to_string();
+    use imp_probe_ldap::DirectoryUser;
+    let (msg, fix, seen) = match imp_probe_ldap::look_up_test_user(&c.spec, uid, budget).await {
+        Ok(DirectoryUser::Missing { base, filter }) => (
+            format!("{head}: SASL not-authorized: the account does not exist: the directory has no {uid} under {base} with {filter}"),
+            format!("Add the user to the directory and let CUCM sync it (or correct the user id in the spec), then enable it for IM and Presence (tasks {integrate}, {login_task})"),
+            format!("no entry for {uid}"),
+        ),
+        Ok(DirectoryUser::Found { dn, bind_rc: 49, .. }) => (
+            format!("{head}: SASL not-authorized: the password is wrong: the directory refuses it too for {dn} (invalidCredentials)"),
+            format!("Correct the test user's password in the spec's password source, or reset it in the directory (tasks {integrate}, {login_task})"),
+            format!("{dn} refuses the password: invalidCredentials (49)"),
+        ),
+        Ok(DirectoryUser::Found { dn, bind_rc: 0, .. }) => (
+            format!("{head}: SASL not-authorized, though the directory accepts the same password for {dn}: IM and Presence refuses the user itself"),
+            format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory (tasks {integrate}, {login_task}, A.4)"),
+            format!("{dn} accepts the password"),
+        ),
+        Ok(DirectoryUser::Found { dn, bind_rc, bind_text, .. }) => (
+            format!("{head}: SASL not-authorized: the directory refuses {dn} too: {} ({bind_rc}) {bind_text}", imp_probe_ldap::rc_name(bind_rc)),
+            format!("Check the user's account in the directory (locked, expired, disabled) (tasks {integrate}, {login_task})"),
+            format!("{dn} refuses the bind: {} ({bind_rc})", imp_probe_ldap::rc_name(bind_rc)),
+        ),
+        Err(e) => (
+            format!("{head}: SASL not-authorized, and the directory could not be asked ({e}): if IM and Presence authenticates users against it, that is why"),
+            format!("See ldap.connect and ldap.bind: LDAP user authentication needs the directory reachable over TLS with a working service account (tasks {secure}, {integrate}, {login_task})"),
+            format!("not asked: {e}"),
+        ),
+    };
+    Outcome { message: msg, remediation: Some(fix), ..o }.with("directory", seen)
 }
 
 /// The probe.
@@ -551,6 +642,7 @@ async fn check_connect(c: &Ctx, node: &str, cx: CheckCtx) -> Outcome {
 async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
     let user = c.spec.test_users.iter().find(|u| u.user_id == uid).expect("planned from the spec");
     let budget = cx.timeout.mul_f32(0.8);
+    let started = Instant::now();
     match c.login(user, node, budget).await {
         Ok((client, bound, took)) => {
             let _ = tokio::time::timeout(Duration::from_secs(2), client.send_end()).await;
@@ -559,7 +651,10 @@ async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
                 .with("node", node)
                 .metric("login_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0)
         }
-        Err(o) => o,
+        Err(o) => {
+            let left = budget.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
+            explain_refusal(c, uid, o, left).await
+        }
     }
 }
 
@@ -638,19 +733,44 @@ async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &st
             },
             ev = sender.next() => match ev {
                 Some(Event::Stanza(Stanza::Message(m))) if ours(&m) && m.type_ == MessageType::Error => {
-                    let condition = m
-                        .payloads
-                        .iter()
-                        .find(|p| p.name() == "error")
-                        .and_then(|e| e.children().find(|c| c.name() != "text").map(|c| c.name().to_string()))
-                        .unwrap_or_else(|| "unknown".into());
-                    return Err(format!("the server bounced it: {condition}"));
+                    return Err(format!("the server bounced it: {}", error_condition(&m)));
                 }
                 Some(_) => {}
                 None => return Err("the sending stream ended".into()),
             },
         }
     }
+}
+
+/// Sends `to` a message from `sender` and waits up to `wait` for the server to bounce it:
+/// the error condition, or None when nothing came back in time.
+async fn bounce_of(sender: &mut Client, to: Jid, token: &str, wait: Duration) -> Option<String> {
+    let mut msg = Message::new_with_type(MessageType::Chat, Some(to));
+    msg.id = Some(Id(token.to_string()));
+    msg.bodies.insert(Lang(String::new()), token.to_string());
+    if let Err(e) = sender.send_stanza(Stanza::Message(msg)).await {
+        return Some(format!("nothing: sending failed ({e})"));
+    }
+    let wait_for = async {
+        while let Some(ev) = sender.next().await {
+            if let Event::Stanza(Stanza::Message(m)) = ev {
+                if m.id.as_ref().map(|i| i.0.as_str()) == Some(token) && m.type_ == MessageType::Error {
+                    return Some(error_condition(&m));
+                }
+            }
+        }
+        Some("nothing: the local stream ended".to_string())
+    };
+    tokio::time::timeout(wait, wait_for).await.unwrap_or(None)
+}
+
+/// The defined condition of a bounced message's `<error/>`.
+fn error_condition(m: &Message) -> String {
+    m.payloads
+        .iter()
+        .find(|p| p.name() == "error")
+        .and_then(|e| e.children().find(|c| c.name() != "text").map(|c| c.name().to_string()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn unique_token(tag: &str) -> String {
@@ -785,10 +905,34 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
             .peer_connector(domain)
             .await
             .map_err(|e| Outcome::fail(e, "Check the federated domain's DNS records (task C.14)"))?;
-        let (b, b_jid, _) = c
-            .login_as(&contact, contact_pw.expose(), connector, domain, step)
-            .await
-            .map_err(|o| Outcome::fail(format!("cannot log in as the federated contact: {}", o.message), "Check the contact's account and password in the spec"))?;
+        let (b, b_jid, _) = match c.login_as(&contact, contact_pw.expose(), connector, domain, step).await {
+            Ok(b) => b,
+            Err(o) if o.evidence.iter().any(|(k, _)| k == "sasl_condition") => {
+                return Err(Outcome::fail(
+                    format!("cannot log in as the federated contact: {}", o.message),
+                    format!("Check the contact's account and its password source in the spec with {domain}'s administrator"),
+                ))
+            }
+            Err(o) => {
+                // The peer's server does not take clients: ask the local server whether it
+                // can reach that domain over s2s, by a message it must deliver or bounce.
+                set("asking the local server to reach the peer over s2s");
+                let to: Jid = contact.parse().map_err(|e| Outcome::fail(format!("`{contact}` is not a JID: {e}"), "Correct the contact in the spec"))?;
+                let bounce = bounce_of(&mut sessions[0], to, &unique_token("fed-probe"), step).await;
+                let (s2s, seen) = match &bounce {
+                    Some(condition) => (format!("{home}'s server cannot reach it over s2s either: a message to {contact} bounced with {condition}"), format!("bounced: {condition}")),
+                    None => (
+                        format!("a message from {home}'s server to {contact} was not bounced within {} ms (s2s may be up: only client access to the peer fails)", step.as_millis()),
+                        format!("no bounce within {} ms", step.as_millis()),
+                    ),
+                };
+                return Err(Outcome::fail(
+                    format!("{domain}'s XMPP server does not take the federated contact's login ({}), and {s2s}", o.message),
+                    format!("The federated server is down or unreachable: check with {domain}'s administrator that it runs, that its _xmpp-client._tcp and _xmpp-server._tcp records point at it, and that port 5269 is open between it and the IM&P nodes (tasks C.14, C.15)"),
+                )
+                .with("s2s_probe", seen));
+            }
+        };
         sessions.push(b);
         let (first, second) = sessions.split_at_mut(1);
         let conv = converse(&mut first[0], &mut second[0], &a_jid.to_bare(), &b_jid.to_bare(), &set)

@@ -141,7 +141,10 @@ async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let spec = imp1_at(lab, dir.path(), port);
         let started = Instant::now();
-        let r = xmpp(&spec, Duration::from_secs(3)).await;
+        // 8 MiB of stanza take a debug build's XML parser a few seconds to read.
+        let timeout = Duration::from_secs(if mode == "enormous" { 10 } else { 3 });
+        let r = xmpp(&spec, timeout).await;
+        eprintln!("{mode}: {:?}", started.elapsed());
         let _ = server.kill();
         let _ = server.wait();
         assert!(started.elapsed() < Duration::from_secs(15), "{mode}: {:?}", started.elapsed());
@@ -186,6 +189,22 @@ async fn federation_fails_with_the_servers_reason_when_s2s_cannot_find_the_peer(
 }
 
 #[tokio::test]
+async fn a_stopped_federated_server_is_named_and_the_local_side_of_s2s_asked() {
+    let lab = Lab::isolated();
+    lab.stop("partner-xmpp");
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let fed = get(&r, "xmpp.federation", "partner.test");
+    assert_eq!(fed.outcome.status, Status::Fail, "{}", fed.outcome.message);
+    let m = &fed.outcome.message;
+    assert!(m.contains("partner.test's XMPP server does not take the federated contact's login (erin@partner.test on partner.test: cannot connect to"), "{m}");
+    assert!(m.contains("cannot reach it over s2s either: a message to erin@partner.test bounced with remote-server-not-found"), "{m}");
+    assert!(fed.outcome.evidence.iter().any(|(k, v)| k == "s2s_probe" && v == "bounced: remote-server-not-found"), "{:?}", fed.outcome.evidence);
+    assert!(fed.outcome.remediation.as_deref().unwrap().contains("C.14"));
+    // Inside the domain all is well.
+    assert_eq!(get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test").outcome.status, Status::Pass);
+}
+
+#[tokio::test]
 async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_them() {
     let lab = Lab::shared();
     let dir = tempfile::tempdir().unwrap();
@@ -203,10 +222,21 @@ async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_t
     let r = xmpp(&spec, Duration::from_secs(10)).await;
     let bob = get(&r, "xmpp.login", "bob on imp1.lab.test");
     assert_eq!(bob.outcome.status, Status::Fail);
-    assert!(bob.outcome.message.contains("bob@lab.test is refused on imp1.lab.test: SASL NotAuthorized"), "{}", bob.outcome.message);
+    // The server says only not-authorized; the directory tells which it is.
+    assert!(
+        bob.outcome.message.contains("bob@lab.test is refused on imp1.lab.test: SASL not-authorized: the password is wrong: the directory refuses it too for uid=bob,"),
+        "{}",
+        bob.outcome.message
+    );
+    assert!(bob.outcome.remediation.as_deref().unwrap().contains("Correct the test user's password"));
     let zed = get(&r, "xmpp.login", "zed on imp2.lab.test");
     assert_eq!(zed.outcome.status, Status::Fail);
-    assert!(zed.outcome.message.contains("does not exist"), "{}", zed.outcome.message);
+    assert!(
+        zed.outcome.message.contains("zed@lab.test is refused on imp2.lab.test: SASL not-authorized: the account does not exist: the directory has no zed under ou=people,dc=lab,dc=test"),
+        "{}",
+        zed.outcome.message
+    );
+    assert!(zed.outcome.remediation.as_deref().unwrap().contains("Add the user to the directory"));
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert_eq!(im.outcome.status, Status::Skip);
     assert!(im.outcome.message.contains("blocked by xmpp.login [bob on imp1.lab.test], which failed"), "{}", im.outcome.message);
@@ -216,6 +246,39 @@ async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_t
     assert!(ha.outcome.message.contains("refused on imp2.lab.test"), "{}", ha.outcome.message);
     assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Pass);
     no_secret(lab, &r);
+}
+
+#[tokio::test]
+async fn a_user_the_directory_accepts_but_the_node_refuses_and_a_directory_down_are_told_apart() {
+    let lab = Lab::isolated();
+    // imp1 authenticates only users with an attribute nobody has: its "IM and Presence
+    // enabled" set is empty, while the directory still takes every password.
+    lab.edit_conf("imp1-xmpp/prosody.cfg.lua", |t| {
+        assert!(t.contains("ldap_filter = \"(uid=$user)\""));
+        t.replace("ldap_filter = \"(uid=$user)\"", "ldap_filter = \"(&(uid=$user)(employeeType=im-and-presence))\"")
+    });
+    lab.stop("imp1-xmpp");
+    lab.start("imp1-xmpp");
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let alice = get(&r, "xmpp.login", "alice on imp1.lab.test");
+    assert_eq!(alice.outcome.status, Status::Fail);
+    let m = &alice.outcome.message;
+    assert!(m.contains("SASL not-authorized, though the directory accepts the same password for uid=alice,"), "{m}");
+    assert!(alice.outcome.remediation.as_deref().unwrap().contains("licensed and enabled for IM and Presence"));
+    // imp2 is unchanged: alice fails over onto it.
+    assert_eq!(get(&r, "xmpp.ha", "alice on imp2.lab.test").outcome.status, Status::Pass);
+    assert_eq!(get(&r, "xmpp.login", "carol on imp2.lab.test").outcome.status, Status::Pass);
+
+    // The directory stops: the nodes refuse everyone, and the check says why it cannot tell more.
+    lab.stop("ldap");
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let carol = get(&r, "xmpp.login", "carol on imp2.lab.test");
+    assert_eq!(carol.outcome.status, Status::Fail);
+    let m = &carol.outcome.message;
+    assert!(m.contains("SASL not-authorized, and the directory could not be asked (cannot connect to "), "{m}");
+    assert!(carol.outcome.remediation.as_deref().unwrap().contains("See ldap.connect and ldap.bind"));
+    assert!(carol.outcome.evidence.iter().any(|(k, v)| k == "directory" && v.starts_with("not asked")));
+    no_secret(&lab, &r);
 }
 
 #[tokio::test]
