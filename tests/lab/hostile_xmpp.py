@@ -9,6 +9,7 @@ Prints the port it listens on, then serves every connection in MODE:
   enormous         after TLS, sends a stream header and a <stream:features> that never
                    ends: text, as fast as the client takes it
   drip             after TLS, sends one byte of the stream header a second
+  anonymous-only   offers SASL ANONYMOUS only, and "succeeds" any <auth> then closes
 """
 import socket
 import ssl
@@ -51,10 +52,14 @@ def serve(raw, mode, ctx):
                 conn.sendall(bytes([b]))
                 time.sleep(1)
             return
+        mechanisms = (b"<mechanism>ANONYMOUS</mechanism>" if mode == "anonymous-only"
+                      else b"<mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism>")
         conn.sendall(HEADER + b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
-                     b"<mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>"
-                     b"</stream:features>")
+                     + mechanisms + b"</mechanisms></stream:features>")
         read_until(conn, b"<auth")
+        if mode == "anonymous-only":
+            conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+            time.sleep(0.5)
         if mode == "stream-error":
             conn.sendall(b"<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
                          b"</stream:error></stream:stream>")

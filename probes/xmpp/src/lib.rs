@@ -211,7 +211,7 @@ impl Ctx {
     }
 
     /// Logs `user` in on `node`: the online client and how long it took, or why not.
-    async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Client, Jid, Duration), Outcome> {
+    async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Client, Jid, Duration, String), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
         let connector = self
             .connector(node)
@@ -228,7 +228,7 @@ impl Ctx {
         connector: NodeConnector,
         node: &str,
         budget: Duration,
-    ) -> Result<(Client, Jid, Duration), Outcome> {
+    ) -> Result<(Client, Jid, Duration, String), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
         let jid: BareJid = jid_text
             .parse()
@@ -238,25 +238,33 @@ impl Ctx {
         // Authenticate once by hand first: tokio-xmpp's client retries a refused login
         // quietly, while the administrator needs the server's reason.
         let local = jid.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let mut offered: Vec<String> = Vec::new();
         let preflight = async {
             let (pending, binding) = connector.connect(&Jid::from(jid.clone()), "jabber:client", timeouts).await?;
             let (features, stream) = pending.recv_features().await?;
+            offered = features.sasl_mechanisms.iter().cloned().collect();
+            // The strongest mechanism both sides have, as tokio-xmpp orders them; never
+            // ANONYMOUS, which would "log in" without the user's credentials.
+            let Some(mechanism) = MECHANISMS.iter().find(|m| features.sasl_mechanisms.contains(**m)) else {
+                return Err(tokio_xmpp::Error::Auth(AuthError::NoMechanism));
+            };
             let creds = sasl::common::Credentials::default()
                 .with_username(local)
                 .with_password(password)
                 .with_channel_binding(binding);
-            tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds).await.map(|_| ())
+            tokio_xmpp::client_login(stream, [mechanism.to_string()].into(), creds).await.map(|_| mechanism.to_string())
         };
-        match tokio::time::timeout(budget, preflight).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(login_failure(jid_text, node, &e, login_task)),
+        let mechanism = match tokio::time::timeout(budget, preflight).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => return Err(login_failure(jid_text, node, &e, login_task).with("offered_mechanisms", offered.join(" "))),
             Err(_) => {
                 return Err(Outcome::fail(
                     format!("{jid_text} on {node}: authentication not completed within {} ms", budget.as_millis()),
                     format!("Check the node's XMPP services and its LDAP authentication (task {login_task})"),
                 ))
             }
-        }
+        };
+        let jid_bare = jid.clone();
         let mut client = Client::new_with_connector(jid, password, connector, timeouts);
         let first = tokio::time::timeout(budget, client.next()).await;
         match first {
@@ -286,7 +294,14 @@ impl Ctx {
                         format!("Check the node's presence engine (task {login_task})"),
                     ));
                 }
-                Ok((client, bound_jid, took))
+                if bound_jid.to_bare() != jid_bare {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), client.send_end()).await;
+                    return Err(Outcome::fail(
+                        format!("{jid_text} on {node}: the server bound the session to {bound_jid}, not to the user"),
+                        format!("Check the node's authentication: a session must be bound to the user who authenticated (task {login_task})"),
+                    ));
+                }
+                Ok((client, bound_jid, took, mechanism))
             }
             Ok(Some(Event::Disconnected(e))) => {
                 let _ = client.send_end().await;
@@ -344,7 +359,7 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
             (format!("{jid} is refused on {node}: SASL {}: {what}", sasl_name(cond)), fix)
         }
         tokio_xmpp::Error::Auth(AuthError::NoMechanism) => (
-            format!("{node} offers no SASL mechanism the client accepts over TLS"),
+            format!("{node} offers none of {} to clients over TLS", MECHANISMS.join(", ")),
             format!("Enable PLAIN or SCRAM-SHA-1/256 for clients (task {task})"),
         ),
         tokio_xmpp::Error::Connection(c) => (
@@ -375,6 +390,9 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
     }
     o
 }
+
+/// The SASL mechanisms a test user logs in with, strongest first (tokio-xmpp's order).
+const MECHANISMS: [&str; 3] = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
 
 /// A SASL failure condition as RFC 6120 spells it on the wire.
 fn sasl_name(c: &tokio_xmpp::parsers::sasl::DefinedCondition) -> &'static str {
@@ -644,11 +662,12 @@ async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
     match c.login(user, node, budget).await {
-        Ok((client, bound, took)) => {
+        Ok((client, bound, took, mechanism)) => {
             let _ = tokio::time::timeout(Duration::from_secs(2), client.send_end()).await;
-            Outcome::pass(format!("{uid} logs in on {node} and binds {bound}"))
+            Outcome::pass(format!("{uid} logs in on {node} with {mechanism} and binds {bound}"))
                 .with("jid", bound)
                 .with("node", node)
+                .with("sasl_mechanism", mechanism)
                 .metric("login_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0)
         }
         Err(o) => {
@@ -667,9 +686,9 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
     // Every session is ended, whatever happens (tokio-xmpp's worker panics on a dropped client).
     let mut sessions: Vec<Client> = Vec::new();
     let run = async {
-        let (sender, _, _) = c.login(a, node, step).await?;
+        let (sender, _, _, _) = c.login(a, node, step).await?;
         sessions.push(sender);
-        let (receiver, _, _) = c.login(b, node, step).await?;
+        let (receiver, _, _, _) = c.login(b, node, step).await?;
         sessions.push(receiver);
         let to_jid: Jid = c.spec.jid_of(b).parse().map_err(|e| Outcome::fail(format!("{e}"), "Correct the spec"))?;
         // Unique per run, so that concurrent or repeated runs never see each other's message.
@@ -836,9 +855,9 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
-        let (ca, ja, _) = c.login(a, &a_node, step).await?;
+        let (ca, ja, _, _) = c.login(a, &a_node, step).await?;
         sessions.push(ca);
-        let (cb, jb, _) = c.login(b, &b_node, step).await?;
+        let (cb, jb, _, _) = c.login(b, &b_node, step).await?;
         sessions.push(cb);
         let (x, y) = sessions.split_at_mut(1);
         converse(&mut x[0], &mut y[0], &ja.to_bare(), &jb.to_bare(), &set).await.map_err(|(leg, why)| {
@@ -899,13 +918,13 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
-        let (a, a_jid, _) = c.login(local, &home, step).await?;
+        let (a, a_jid, _, _) = c.login(local, &home, step).await?;
         sessions.push(a);
         let connector = c
             .peer_connector(domain)
             .await
             .map_err(|e| Outcome::fail(e, "Check the federated domain's DNS records (task C.14)"))?;
-        let (b, b_jid, _) = match c.login_as(&contact, contact_pw.expose(), connector, domain, step).await {
+        let (b, b_jid, _, _) = match c.login_as(&contact, contact_pw.expose(), connector, domain, step).await {
             Ok(b) => b,
             Err(o) if o.evidence.iter().any(|(k, _)| k == "sasl_condition") => {
                 return Err(Outcome::fail(
@@ -1086,9 +1105,9 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
-        let (a, _, _) = c.login(a_user, node, step).await?;
+        let (a, _, _, _) = c.login(a_user, node, step).await?;
         sessions.push(a);
-        let (b, _, _) = c.login(b_user, node, step).await?;
+        let (b, _, _, _) = c.login(b_user, node, step).await?;
         sessions.push(b);
         let (a, b) = sessions.split_at_mut(1);
         let (a, b) = (&mut a[0], &mut b[0]);
@@ -1203,9 +1222,9 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
-        let (a, _, _) = c.login(user(a_id), node, step).await?;
+        let (a, _, _, _) = c.login(user(a_id), node, step).await?;
         sessions.push(a);
-        let (b, _, _) = c.login(user(b_id), node, step).await?;
+        let (b, _, _, _) = c.login(user(b_id), node, step).await?;
         sessions.push(b);
         let (a, b) = sessions.split_at_mut(1);
         let (a, b) = (&mut a[0], &mut b[0]);

@@ -58,6 +58,9 @@ async fn every_xmpp_check_passes_on_the_lab() {
     }
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert!(im.outcome.metrics.contains_key("im_rtt_ms"));
+    // The lab's nodes authenticate against LDAP: PLAIN (inside TLS) is what they offer.
+    let login = get(&r, "xmpp.login", "alice on imp1.lab.test");
+    assert!(login.outcome.evidence.iter().any(|(k, v)| k == "sasl_mechanism" && v == "PLAIN"), "{:?}", login.outcome.evidence);
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
     assert!(p.outcome.metrics.contains_key("presence_away_ms") && p.outcome.metrics.contains_key("presence_back_ms"));
     let fed = get(&r, "xmpp.federation", "partner.test");
@@ -126,7 +129,7 @@ async fn a_watched_user_who_never_gets_the_request_fails_presence_on_its_timeout
 #[tokio::test]
 async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
     let lab = Lab::shared();
-    for mode in ["close-mid-login", "stream-error", "enormous", "drip"] {
+    for mode in ["close-mid-login", "stream-error", "enormous", "drip", "anonymous-only"] {
         let mut server = std::process::Command::new("python3")
             .current_dir(imp_verify_testlab::repo_root())
             .args(["tests/lab/hostile_xmpp.py", mode, "127.0.0.9"])
@@ -155,6 +158,11 @@ async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
             "close-mid-login" => assert!(m.contains("the server closed the connection during login"), "{m}"),
             "stream-error" => assert!(m.contains("stream error InternalServerError"), "{m}"),
             "enormous" => assert!(m.contains("more than 8 MiB on one connection"), "{m}"),
+            // Never a login without the user's credentials.
+            "anonymous-only" => {
+                assert!(m.contains("offers none of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN to clients over TLS"), "{m}");
+                assert!(c.outcome.evidence.iter().any(|(k, v)| k == "offered_mechanisms" && v == "ANONYMOUS"), "{:?}", c.outcome.evidence);
+            }
             _ => assert!(m.contains("within"), "{mode}: {m}"),
         }
         // The healthy node is untouched.
