@@ -211,7 +211,7 @@ impl Ctx {
     }
 
     /// Logs `user` in on `node`: the online client and how long it took, or why not.
-    async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Client, Jid, Duration, String), Outcome> {
+    async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Session, Jid, Duration, String), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
         let connector = self
             .connector(node)
@@ -228,7 +228,7 @@ impl Ctx {
         connector: NodeConnector,
         node: &str,
         budget: Duration,
-    ) -> Result<(Client, Jid, Duration, String), Outcome> {
+    ) -> Result<(Session, Jid, Duration, String), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
         let jid: BareJid = jid_text
             .parse()
@@ -265,7 +265,7 @@ impl Ctx {
             }
         };
         let jid_bare = jid.clone();
-        let mut client = Client::new_with_connector(jid, password, connector, timeouts);
+        let mut client = Session(Some(Client::new_with_connector(jid, password, connector, timeouts)));
         let first = tokio::time::timeout(budget, client.next()).await;
         match first {
             Ok(Some(Event::Online { bound_jid, .. })) => {
@@ -288,14 +288,14 @@ impl Ctx {
                 })
                 .await;
                 if reflected != Ok(true) {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), client.send_end()).await;
+                    client.end().await;
                     return Err(Outcome::fail(
                         format!("{jid_text} on {node}: the server did not acknowledge the session's availability"),
                         format!("Check the node's presence engine (task {login_task})"),
                     ));
                 }
                 if bound_jid.to_bare() != jid_bare {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), client.send_end()).await;
+                    client.end().await;
                     return Err(Outcome::fail(
                         format!("{jid_text} on {node}: the server bound the session to {bound_jid}, not to the user"),
                         format!("Check the node's authentication: a session must be bound to the user who authenticated (task {login_task})"),
@@ -304,11 +304,11 @@ impl Ctx {
                 Ok((client, bound_jid, took, mechanism))
             }
             Ok(Some(Event::Disconnected(e))) => {
-                let _ = client.send_end().await;
+                client.end().await;
                 Err(login_failure(jid_text, node, &e, login_task))
             }
             Ok(Some(Event::Stanza(_))) | Ok(None) => {
-                let _ = client.send_end().await;
+                client.end().await;
                 Err(Outcome::fail(
                     format!("{jid_text} on {node}: the stream ended before the session was online"),
                     format!("Check the node's XMPP services (task {login_task})"),
@@ -316,7 +316,7 @@ impl Ctx {
             }
             Err(_) => {
                 // Ended, not dropped: tokio-xmpp's worker panics when its client vanishes.
-                let _ = tokio::time::timeout(Duration::from_secs(1), client.send_end()).await;
+                client.end().await;
                 Err(Outcome::fail(
                     format!("{jid_text} on {node}: not online within {} ms", budget.as_millis()),
                     format!("Check that the Cisco XCP Connection Manager and Router answer on the node (task {login_task})"),
@@ -389,6 +389,53 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
         o = o.with("sasl_condition", sasl_name(cond));
     }
     o
+}
+
+/// A client that ends its stream when it goes: a check cut off by its timeout drops its
+/// clients mid-exchange, and tokio-xmpp's worker panics when its client vanishes
+/// without `send_end`.
+struct Session(Option<Client>);
+
+impl Session {
+    /// Closes the stream (waiting at most a second for the server).
+    async fn end(mut self) {
+        if let Some(c) = self.0.take() {
+            close(c).await;
+        }
+    }
+}
+
+/// Ends `c`'s stream. Events nobody read are taken first: the worker blocks on a full
+/// queue (16 events) and would never see the request to end.
+async fn close(mut c: Client) {
+    use futures::FutureExt;
+    for _ in 0..1024 {
+        if !matches!(c.next().now_or_never(), Some(Some(_))) {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), c.send_end()).await;
+}
+
+impl std::ops::Deref for Session {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("a session is used only until it ends")
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("a session is used only until it ends")
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(c), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(close(c));
+        }
+    }
 }
 
 /// The SASL mechanisms a test user logs in with, strongest first (tokio-xmpp's order).
@@ -663,7 +710,7 @@ async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
     let started = Instant::now();
     match c.login(user, node, budget).await {
         Ok((client, bound, took, mechanism)) => {
-            let _ = tokio::time::timeout(Duration::from_secs(2), client.send_end()).await;
+            client.end().await;
             Outcome::pass(format!("{uid} logs in on {node} with {mechanism} and binds {bound}"))
                 .with("jid", bound)
                 .with("node", node)
@@ -684,7 +731,7 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
     let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
     let (a, b) = (user(from), user(to));
     // Every session is ended, whatever happens (tokio-xmpp's worker panics on a dropped client).
-    let mut sessions: Vec<Client> = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
     let run = async {
         let (sender, _, _, _) = c.login(a, node, step).await?;
         sessions.push(sender);
@@ -717,7 +764,7 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
     };
     let result = tokio::time::timeout(budget, run).await;
     for session in sessions {
-        let _ = tokio::time::timeout(Duration::from_secs(1), session.send_end()).await;
+        session.end().await;
     }
     match result {
         Ok(Ok((true, rtt))) => Outcome::pass(format!("a message from {from} reached {to} on {node} in {:.1} ms", rtt.as_secs_f64() * 1000.0))
@@ -851,7 +898,7 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
     let (a_node, b_node) = (a.home_node.get_ref().clone(), b.home_node.get_ref().clone());
     let cluster_of = |node: &str| c.spec.node(node).map(|(cl, _)| cl.name.clone()).unwrap_or_default();
     let (a_cluster, b_cluster) = (cluster_of(&a_node), cluster_of(&b_node));
-    let mut sessions: Vec<Client> = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
@@ -868,7 +915,7 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
         })
         .map(|conv| (ja.to_bare(), jb.to_bare(), conv))
     };
-    let result = tokio::time::timeout(budget, run).await;
+    let (result, seen) = recording(tokio::time::timeout(budget, run)).await;
     let stuck = *stage.lock().expect("not poisoned");
     if let [x, y] = sessions.as_mut_slice() {
         if let (Ok(ja), Ok(jb)) = (c.spec.jid_of(a).parse::<BareJid>(), c.spec.jid_of(b).parse::<BareJid>()) {
@@ -877,7 +924,7 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
         }
     }
     for s in sessions {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+        s.end().await;
     }
     match result {
         Ok(Ok((ja, jb, conv))) => conv.metrics(
@@ -892,7 +939,8 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
         Err(_) => Outcome::fail(
             format!("{a_id} ({a_cluster}) and {b_id} ({b_cluster}) did not complete within {} ms: stuck {stuck}", budget.as_millis()),
             format!("Check the intercluster peering of both clusters and the Cisco XCP Router on their nodes (task {task})"),
-        ),
+        )
+        .with("presence_seen", seen_evidence(&seen)),
     }
     .with("clusters", format!("{a_cluster}, {b_cluster}"))
     .with("nodes", format!("{a_node}, {b_node}"))
@@ -914,7 +962,7 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         return Outcome::skip("the spec gives no password for the federated contact");
     };
     let home = local.home_node.get_ref().clone();
-    let mut sessions: Vec<Client> = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
@@ -959,7 +1007,7 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
             .map_err(|(leg, why)| fed_failure(domain, &a_jid.to_string(), &contact)((leg.as_str(), why)))?;
         Ok((a_jid, conv))
     };
-    let result = tokio::time::timeout(budget, run).await;
+    let (result, seen) = recording(tokio::time::timeout(budget, run)).await;
     let stuck = *stage.lock().expect("not poisoned");
     if let [x, y] = sessions.as_mut_slice() {
         if let (Ok(ja), Ok(jb)) = (c.spec.jid_of(local).parse::<BareJid>(), contact.parse::<BareJid>()) {
@@ -968,7 +1016,7 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         }
     }
     for s in sessions {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+        s.end().await;
     }
     match result {
         Ok(Ok((a_jid, conv))) => conv.metrics(
@@ -983,8 +1031,13 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         Ok(Err(o)) => o,
         Err(_) => Outcome::fail(
             format!("the exchange with {domain} did not complete within {} ms: stuck {stuck}", budget.as_millis()),
-            "Check the s2s connection both ways: the _xmpp-server._tcp records, port 5269 reachable, certificates trusted by both sides, and the federation policy (tasks C.14, C.15)",
-        ),
+            if stuck.contains("subscription") || stuck.contains("change") {
+                format!("{} Over federation, also check the federation policy for presence subscriptions on both sides (tasks C.14, C.15)", presence_hint(stuck, "C.15"))
+            } else {
+                "Check the s2s connection both ways: the _xmpp-server._tcp records, port 5269 reachable, certificates trusted by both sides, and the federation policy (tasks C.14, C.15)".to_string()
+            },
+        )
+        .with("presence_seen", seen_evidence(&seen)),
     }
     .with("peer", domain)
     .with("contact", contact.clone())
@@ -1010,12 +1063,51 @@ fn fed_failure<'a>(domain: &'a str, local: &'a str, contact: &'a str) -> impl Fn
 async fn presence_from(client: &mut Client, from: &BareJid, accept: impl Fn(&Presence) -> bool) -> Result<(), String> {
     while let Some(ev) = client.next().await {
         if let Event::Stanza(Stanza::Presence(p)) = ev {
-            if p.from.as_ref().map(|j| j.to_bare()) == Some(from.clone()) && accept(&p) {
+            let sender = p.from.as_ref().map(|j| j.to_bare());
+            if sender.as_ref() == Some(from) && accept(&p) {
                 return Ok(());
+            }
+            // Not the one awaited: kept as evidence if it concerns the same contact or a
+            // subscription (others' availability, from concurrent checks, is noise).
+            if sender.as_ref() == Some(from) || !matches!(p.type_, PresenceType::None | PresenceType::Unavailable) {
+                let me = client.bound_jid().map(|j| j.to_bare().to_string()).unwrap_or_default();
+                let show = p.show.as_ref().map(|s| format!(" {s:?}").to_lowercase()).unwrap_or_default();
+                let from = p.from.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "the server".into());
+                let _ = SEEN.try_with(|seen| {
+                    let mut seen = seen.lock().expect("not poisoned");
+                    if seen.len() < 12 {
+                        seen.push(format!("{me} got {:?}{show} from {from}", p.type_).replace("None", "available"));
+                    }
+                });
             }
         }
     }
     Err("the stream ended".into())
+}
+
+tokio::task_local! {
+    /// The presences a check's clients received while waiting for another one.
+    static SEEN: std::sync::Mutex<Vec<String>>;
+}
+
+/// Runs `fut` keeping the presences that [`presence_from`] passed over, for the evidence
+/// of a stalled exchange.
+async fn recording<F: std::future::Future>(fut: F) -> (F::Output, Vec<String>) {
+    SEEN.scope(std::sync::Mutex::new(Vec::new()), async {
+        let out = fut.await;
+        let seen = SEEN.with(|s| s.lock().expect("not poisoned").clone());
+        (out, seen)
+    })
+    .await
+}
+
+/// The evidence value of [`recording`]'s list.
+fn seen_evidence(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "none".into()
+    } else {
+        seen.join("; ")
+    }
 }
 
 /// Removes `contact` from the roster of `client` (the subscriptions go with it).
@@ -1101,7 +1193,7 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
         Ok(j) => j,
         Err(e) => return Outcome::fail(format!("{e}"), "Correct the spec"),
     };
-    let mut sessions: Vec<Client> = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
     let run = async {
@@ -1115,7 +1207,7 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
             .await
             .map_err(|e| Outcome::fail(e, "Check the node's presence engine (task A.7)"))
     };
-    let result = tokio::time::timeout(budget, run).await;
+    let (result, seen) = recording(tokio::time::timeout(budget, run)).await;
     let stuck = *stage.lock().expect("not poisoned");
     // Clean up what the check created: the roster items on both sides.
     if let [a, b] = sessions.as_mut_slice() {
@@ -1123,7 +1215,7 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
         unroster(b, &a_bare).await;
     }
     for s in sessions {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+        s.end().await;
     }
     match result {
         Ok(Ok((away, back))) => Outcome::pass(format!(
@@ -1137,7 +1229,8 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
         Err(_) => Outcome::fail(
             format!("{watcher} did not see {watched}'s availability within {} ms: stuck {stuck}", budget.as_millis()),
             presence_hint(stuck, &comm_task(c.spec.workflow)),
-        ),
+        )
+        .with("presence_seen", seen_evidence(&seen)),
     }
     .with("node", node)
 }
@@ -1217,7 +1310,7 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
     let step = budget / 4;
     let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
     let domain = c.spec.node(node).map(|(cl, _)| cl.domain.get_ref().clone()).unwrap_or_default();
-    let mut sessions: Vec<Client> = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
     let room_cell: std::sync::Mutex<Option<Jid>> = std::sync::Mutex::new(None);
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
@@ -1273,7 +1366,7 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
         let _ = tokio::time::timeout(Duration::from_secs(2), destroy(a, &room)).await;
     }
     for s in sessions {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.send_end()).await;
+        s.end().await;
     }
     match result {
         Ok(Ok((service, rtt))) => Outcome::pass(format!(

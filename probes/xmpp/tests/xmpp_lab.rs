@@ -121,6 +121,10 @@ async fn a_watched_user_who_never_gets_the_request_fails_presence_on_its_timeout
     assert!(p.outcome.message.contains("within 3200 ms: stuck waiting for the subscription request to reach the watched user"), "{}", p.outcome.message);
     let fix = p.outcome.remediation.as_deref().unwrap();
     assert!(fix.contains("never delivered the subscription request") && fix.contains("C.7"), "{fix}");
+    // What alice's client got meanwhile (the federation check's request from erin, as
+    // it runs at the same time), but nothing from bob.
+    let seen = p.outcome.evidence.iter().find(|(k, _)| k == "presence_seen").map(|(_, v)| v.as_str());
+    assert!(seen.is_some_and(|v| !v.contains("bob@")), "{:?}", p.outcome.evidence);
     assert!(started.elapsed() < Duration::from_secs(20));
     // The other node's pair is the control.
     assert_eq!(get(&r, "xmpp.presence", "dave sees carol on imp2.lab.test").outcome.status, Status::Pass);
