@@ -47,8 +47,9 @@ pub fn rc_name(rc: u32) -> &'static str {
     }
 }
 
-fn tasks(w: Workflow) -> (&'static str, &'static str) {
-    // (secure the LDAP connection, integrate LDAP directory clients)
+/// The tasks of the LDAP integration in the spec's workflow: (secure the LDAP
+/// connection, integrate LDAP directory clients incl. LDAP user authentication).
+pub fn tasks(w: Workflow) -> (&'static str, &'static str) {
     match w {
         Workflow::A => ("A.3", "A.6"),
         Workflow::B => ("B.3", "B.6"),
@@ -100,6 +101,18 @@ fn describe(e: &LdapError) -> String {
 }
 
 impl Ctx {
+    /// The spec's resolver and its CA's strict TLS configuration.
+    fn new(spec: &Arc<Spec>) -> Ctx {
+        let inspector = TlsInspector::from_spec(spec);
+        Ctx {
+            spec: spec.clone(),
+            resolver: Resolver::from_spec(spec),
+            config: inspector.strict_client_config().map(Arc::new),
+            trust: inspector.trust_source.clone(),
+            directory: Default::default(),
+        }
+    }
+
     /// An LDAP session with `server`, over TLS (LDAPS or StartTLS) verified against the
     /// spec's CA, unless the spec allows cleartext for it.
     async fn session(&self, server: &LdapServer, budget: Duration) -> Result<ldap3::Ldap, String> {
@@ -290,14 +303,7 @@ impl Probe for LdapProbe {
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
         let Some(ldap) = &spec.ldap else { return Vec::new() };
-        let inspector = TlsInspector::from_spec(spec);
-        let ctx = Arc::new(Ctx {
-            spec: spec.clone(),
-            resolver: Resolver::from_spec(spec),
-            config: inspector.strict_client_config().map(Arc::new),
-            trust: inspector.trust_source.clone(),
-            directory: Default::default(),
-        });
+        let ctx = Arc::new(Ctx::new(spec));
         let mut checks = Vec::new();
         for (i, server) in ldap.servers.iter().enumerate() {
             let target = server_target(server);
@@ -592,12 +598,6 @@ pub enum DirectoryUser {
     Missing { base: String, filter: String },
 }
 
-/// The tasks of the LDAP integration in the spec's workflow: (secure the LDAP
-/// connection, integrate LDAP directory clients incl. LDAP user authentication).
-pub fn ldap_tasks(w: Workflow) -> (&'static str, &'static str) {
-    tasks(w)
-}
-
 /// Looks the spec's test user `uid` up on the first directory server (bound as the
 /// service account, certificate verified against the spec's CA) and binds as it with
 /// its own password, all within `budget`. `Err` says, in words, why the directory could
@@ -606,15 +606,7 @@ pub async fn look_up_test_user(spec: &Arc<Spec>, uid: &str, budget: Duration) ->
     if spec.ldap.is_none() {
         return Err("the spec has no [ldap] directory".into());
     }
-    let inspector = TlsInspector::from_spec(spec);
-    let ctx = Ctx {
-        spec: spec.clone(),
-        resolver: Resolver::from_spec(spec),
-        config: inspector.strict_client_config().map(Arc::new),
-        trust: inspector.trust_source.clone(),
-        directory: Default::default(),
-    };
-    ctx.user_bind(uid, budget).await.map_err(|o| o.message)
+    Ctx::new(spec).user_bind(uid, budget).await.map_err(|o| o.message)
 }
 
 impl Ctx {

@@ -391,6 +391,12 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
     o
 }
 
+/// The SASL condition a login failure carries (from [`login_failure`]), if the server
+/// refused the authentication.
+fn sasl_condition(o: &Outcome) -> Option<&str> {
+    o.evidence.iter().find(|(k, _)| k == "sasl_condition").map(|(_, v)| v.as_str())
+}
+
 /// A client that ends its stream when it goes: a check cut off by its timeout drops its
 /// clients mid-exchange, and tokio-xmpp's worker panics when its client vanishes
 /// without `send_end`.
@@ -462,14 +468,14 @@ fn sasl_name(c: &tokio_xmpp::parsers::sasl::DefinedCondition) -> &'static str {
 /// A login refused with not-authorized says nothing of why (servers do not tell a wrong
 /// password from a missing account). When the spec has the directory IM&P authenticates
 /// against, ask it: is the user there, and does it take the same password?
-async fn explain_refusal(c: &Ctx, uid: &str, o: Outcome, budget: Duration) -> Outcome {
-    let refused = o.evidence.iter().any(|(k, v)| k == "sasl_condition" && v == "not-authorized");
-    if !refused || c.spec.ldap.is_none() {
+async fn explain_refusal(c: &Ctx, user: &TestUser, node: &str, o: Outcome, budget: Duration) -> Outcome {
+    if sasl_condition(&o) != Some("not-authorized") || c.spec.ldap.is_none() {
         return o;
     }
+    let uid = &user.user_id;
     let (login_task, _) = tasks(c.spec.workflow);
-    let (secure, integrate) = imp_probe_ldap::ldap_tasks(c.spec.workflow);
-    let head = o.message.split(": SASL").next().unwrap_or(&o.message).to_string();
+    let (secure, integrate) = imp_probe_ldap::tasks(c.spec.workflow);
+    let head = format!("{} is refused on {node}", c.spec.jid_of(user));
     use imp_probe_ldap::DirectoryUser;
     let (msg, fix, seen) = match imp_probe_ldap::look_up_test_user(&c.spec, uid, budget).await {
         Ok(DirectoryUser::Missing { base, filter }) => (
@@ -719,7 +725,7 @@ async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
         }
         Err(o) => {
             let left = budget.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
-            explain_refusal(c, uid, o, left).await
+            explain_refusal(c, user, node, o, left).await
         }
     }
 }
@@ -780,13 +786,18 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
 
 /// Sends `token` from `sender` to `to` and waits until `receiver` has it; a bounce
 /// (an error message carrying the token's id) comes back as the server's condition.
-async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &str) -> Result<Duration, String> {
+/// A chat message to `to` whose id and body are `token`.
+fn token_message(to: Jid, token: &str) -> Message {
     let mut msg = Message::new_with_type(MessageType::Chat, Some(to));
     msg.id = Some(Id(token.to_string()));
     msg.bodies.insert(Lang(String::new()), token.to_string());
+    msg
+}
+
+async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &str) -> Result<Duration, String> {
     let sent = Instant::now();
     sender
-        .send_stanza(Stanza::Message(msg))
+        .send_stanza(Stanza::Message(token_message(to, token)))
         .await
         .map_err(|e| format!("sending failed: {e}"))?;
     let ours = |m: &Message| m.id.as_ref().map(|i| i.0.as_str()) == Some(token);
@@ -811,10 +822,7 @@ async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &st
 /// Sends `to` a message from `sender` and waits up to `wait` for the server to bounce it:
 /// the error condition, or None when nothing came back in time.
 async fn bounce_of(sender: &mut Client, to: Jid, token: &str, wait: Duration) -> Option<String> {
-    let mut msg = Message::new_with_type(MessageType::Chat, Some(to));
-    msg.id = Some(Id(token.to_string()));
-    msg.bodies.insert(Lang(String::new()), token.to_string());
-    if let Err(e) = sender.send_stanza(Stanza::Message(msg)).await {
+    if let Err(e) = sender.send_stanza(Stanza::Message(token_message(to, token))).await {
         return Some(format!("nothing: sending failed ({e})"));
     }
     let wait_for = async {
@@ -974,7 +982,7 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
             .map_err(|e| Outcome::fail(e, "Check the federated domain's DNS records (task C.14)"))?;
         let (b, b_jid, _, _) = match c.login_as(&contact, contact_pw.expose(), connector, domain, step).await {
             Ok(b) => b,
-            Err(o) if o.evidence.iter().any(|(k, _)| k == "sasl_condition") => {
+            Err(o) if sasl_condition(&o).is_some() => {
                 return Err(Outcome::fail(
                     format!("cannot log in as the federated contact: {}", o.message),
                     format!("Check the contact's account and its password source in the spec with {domain}'s administrator"),
@@ -1076,7 +1084,11 @@ async fn presence_from(client: &mut Client, from: &BareJid, accept: impl Fn(&Pre
                 let _ = SEEN.try_with(|seen| {
                     let mut seen = seen.lock().expect("not poisoned");
                     if seen.len() < 12 {
-                        seen.push(format!("{me} got {:?}{show} from {from}", p.type_).replace("None", "available"));
+                        let kind = match p.type_ {
+                            PresenceType::None => "available".to_string(),
+                            t => format!("{t:?}"),
+                        };
+                        seen.push(format!("{me} got {kind}{show} from {from}"));
                     }
                 });
             }
