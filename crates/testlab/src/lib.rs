@@ -1,7 +1,8 @@
 //! Test support for imp-verify: the lab of real servers (`fixtures/lab/lab`).
 //!
-//! - [`Lab::shared`]: the default lab (127.0.0.20-29, state in `target/lab`), brought up
-//!   once per test process (idempotent across processes too) and left running. Tests
+//! - [`Lab::shared`]: the default lab (127.0.0.20-29, state in `target/lab`; another
+//!   checkout working beside this one sets `IMPV_LAB_BASE` and `IMPV_LAB_DIR`), brought
+//!   up once per test process (idempotent across processes too) and left running. Tests
 //!   only read from it.
 //! - [`Lab::isolated`]: a lab of its own on a free block of loopback addresses, with its
 //!   own state folder, for tests that inject faults (stop a server, edit a zone, swap a
@@ -22,6 +23,11 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the machine-wide lab locks live.
+fn lock_dir() -> PathBuf {
+    std::env::temp_dir().join("imp-verify-lab-locks")
+}
+
 /// A running lab.
 pub struct Lab {
     /// The lab's state folder (certificates, secrets, configs, logs, `lab.toml`).
@@ -37,9 +43,19 @@ impl Lab {
     pub fn shared() -> &'static Lab {
         static LAB: OnceLock<Lab> = OnceLock::new();
         LAB.get_or_init(|| {
+            let base = std::env::var("IMPV_LAB_BASE")
+                .ok()
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(20);
+            let dir = std::env::var_os("IMPV_LAB_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target/lab"));
+            // Isolated labs of any checkout keep off a shared lab's addresses.
+            let _ = std::fs::create_dir_all(lock_dir());
+            let _ = std::fs::write(lock_dir().join(format!("base-{base}.shared")), b"");
             let lab = Lab {
-                dir: repo_root().join("target/lab"),
-                base: 20,
+                dir,
+                base,
                 owned: false,
                 _lock: None,
             };
@@ -51,13 +67,16 @@ impl Lab {
     /// A lab of the caller's own, on free addresses; `lab down` when dropped.
     pub fn isolated() -> Lab {
         // Locks are machine-wide (several checkouts may test at once); state is per checkout.
-        let locks = std::env::temp_dir().join("imp-verify-lab-locks");
+        let locks = lock_dir();
         std::fs::create_dir_all(&locks).expect("create the lab lock folder");
         let states = repo_root().join("target/labs");
         std::fs::create_dir_all(&states).expect("create target/labs");
         // Blocks of ten addresses: 30-39, ... 220-229 (20-29 is the shared lab, 230-239
         // is tests/lab/run's).
         for base in (30..=220u8).step_by(10) {
+            if locks.join(format!("base-{base}.shared")).exists() {
+                continue;
+            }
             let lock_path = locks.join(format!("base-{base}.lock"));
             let file = OpenOptions::new()
                 .create(true)
