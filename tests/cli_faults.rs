@@ -65,7 +65,10 @@ fn a_closed_port_fails_services_port_for_that_endpoint_only() {
             assert_eq!(c["status"], "fail", "{c}");
             let msg = c["message"].as_str().unwrap();
             assert!(msg.contains("connection refused"), "{msg}");
-            assert!(c["remediation"].as_str().unwrap().contains("Cisco XCP"), "{c}");
+            assert!(
+                c["remediation"].as_str().unwrap().contains("Cisco XCP"),
+                "{c}"
+            );
             assert_eq!(c["tasks"], serde_json::json!(["C.2", "C.10"]));
         } else {
             assert_eq!(c["status"], "pass", "{c}");
@@ -101,12 +104,18 @@ fn a_silent_dns_server_fails_within_the_timeout_and_blocks_the_port_check() {
     assert_eq!(node[0]["status"], "fail", "{}", node[0]);
     let msg = node[0]["message"].as_str().unwrap().to_lowercase();
     assert!(msg.contains("imp1.example.test"), "{msg}");
-    assert!(msg.contains("answer") || msg.contains("timed out") || msg.contains("timeout"), "{msg}");
+    assert!(
+        msg.contains("answer") || msg.contains("timed out") || msg.contains("timeout"),
+        "{msg}"
+    );
     // The port checks could not run: skipped, naming the failed prerequisite.
     for c in checks(&report, "services.port") {
         assert_eq!(c["status"], "skip", "{c}");
         assert!(
-            c["message"].as_str().unwrap().contains("blocked by dns.node [imp1.example.test], which failed"),
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("blocked by dns.node [imp1.example.test], which failed"),
             "{c}"
         );
     }
@@ -132,13 +141,19 @@ fn the_global_deadline_bounds_a_run() {
     ]);
     let took = started.elapsed();
     assert_eq!(code(&out), 1, "{:?}", text(&out));
-    assert!(took < Duration::from_secs(60), "the deadline did not end the run: {took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "the deadline did not end the run: {took:?}"
+    );
     let report = json(&json_path);
     assert_eq!(report["stopped"], "deadline");
     let node = checks(&report, "dns.node");
     let msg = node[0]["message"].as_str().unwrap();
     assert_eq!(node[0]["status"], "fail");
-    assert!(msg.contains("did not finish before the run deadline (1s)"), "{msg}");
+    assert!(
+        msg.contains("did not finish before the run deadline (1s)"),
+        "{msg}"
+    );
     // The port check waited on it and never ran.
     for c in checks(&report, "services.port") {
         assert_eq!(c["status"], "skip", "{c}");
@@ -182,14 +197,20 @@ fn ctrl_c_stops_the_run_writes_the_reports_and_exits_3() {
     let node = checks(&report, "dns.node");
     assert_eq!(node[0]["status"], "skip");
     assert!(node[0]["message"].as_str().unwrap().contains("interrupted"));
-    assert!(junit_path.exists(), "the JUnit report is written on Ctrl-C too");
+    assert!(
+        junit_path.exists(),
+        "the JUnit report is written on Ctrl-C too"
+    );
 }
 
 #[test]
 fn a_removed_record_fails_dns_node_naming_the_name_and_the_resolver() {
     let lab = Lab::isolated();
     lab.edit_zone("lab.test", |z| {
-        z.lines().filter(|l| !l.starts_with("imp2 ")).collect::<Vec<_>>().join("\n")
+        z.lines()
+            .filter(|l| !l.starts_with("imp2 "))
+            .collect::<Vec<_>>()
+            .join("\n")
     });
     let dir = tempfile::tempdir().unwrap();
     let json_path = dir.path().join("r.json");
@@ -208,10 +229,19 @@ fn a_removed_record_fails_dns_node_naming_the_name_and_the_resolver() {
         if c["target"] == "imp2.lab.test" {
             assert_eq!(c["status"], "fail", "{c}");
             let msg = c["message"].as_str().unwrap();
-            assert!(msg.contains("imp2.lab.test does not exist (NXDOMAIN)"), "{msg}");
+            assert!(
+                msg.contains("imp2.lab.test does not exist (NXDOMAIN)"),
+                "{msg}"
+            );
             let evidence = c["evidence"].to_string();
-            assert!(evidence.contains(&format!("{}:53", lab.ip(0))), "{evidence}");
-            assert!(c["remediation"].as_str().unwrap().contains("Add an A (or AAAA) record for imp2.lab.test"));
+            assert!(
+                evidence.contains(&format!("{}:53", lab.ip(0))),
+                "{evidence}"
+            );
+            assert!(c["remediation"]
+                .as_str()
+                .unwrap()
+                .contains("Add an A (or AAAA) record for imp2.lab.test"));
         } else {
             assert_eq!(c["status"], "pass", "{c}");
         }

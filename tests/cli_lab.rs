@@ -23,7 +23,10 @@ fn list_prints_the_table_and_the_plan_for_a_spec() {
     let (o, _) = text(&out);
     assert_eq!(code(&out), 0);
     for id in ["services.port", "dns.node"] {
-        assert!(o.lines().any(|l| l.starts_with(id)), "{id} missing from:\n{o}");
+        assert!(
+            o.lines().any(|l| l.starts_with(id)),
+            "{id} missing from:\n{o}"
+        );
     }
     assert!(o.contains("A.2 A.9 B.2 B.10 C.2 C.10"), "{o}");
 
@@ -36,7 +39,10 @@ fn list_prints_the_table_and_the_plan_for_a_spec() {
     assert!(o.contains("ldap.lab.test:636 (ldaps)"), "{o}");
     // CUCM's services in the lab spec are SIP over TCP only (the presence gateway).
     assert!(o.contains("cucm.lab.test:5060 (sip-tcp)"), "{o}");
-    assert!(!o.contains("cucm.lab.test:5061") && !o.contains("cucm.lab.test:8443"), "{o}");
+    assert!(
+        !o.contains("cucm.lab.test:5061") && !o.contains("cucm.lab.test:8443"),
+        "{o}"
+    );
 }
 
 #[test]
@@ -72,12 +78,25 @@ fn all_passes_on_the_lab_with_consistent_reports_and_no_secret_anywhere() {
     assert!(!all.is_empty());
     for c in all {
         assert_eq!(c["status"], "pass", "{c}");
-        assert!(c["tasks"].as_array().unwrap().iter().all(|t| t.as_str().unwrap().starts_with("C.")));
+        assert!(c["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_str().unwrap().starts_with("C.")));
     }
-    assert_eq!(report["summary"]["total"].as_u64().unwrap() as usize, all.len());
-    assert_eq!(report["summary"]["pass"].as_u64().unwrap() as usize, all.len());
+    assert_eq!(
+        report["summary"]["total"].as_u64().unwrap() as usize,
+        all.len()
+    );
+    assert_eq!(
+        report["summary"]["pass"].as_u64().unwrap() as usize,
+        all.len()
+    );
     assert!(
-        o.contains(&format!("{n} check(s): {n} passed, 0 warned, 0 failed, 0 skipped", n = all.len())),
+        o.contains(&format!(
+            "{n} check(s): {n} passed, 0 warned, 0 failed, 0 skipped",
+            n = all.len()
+        )),
         "{o}"
     );
     let ports = checks(&report, "services.port");
@@ -107,7 +126,11 @@ print(cases, fail, skip)
         .arg(&junit_path)
         .output()
         .expect("python3 runs");
-    assert!(py.status.success(), "junitparser failed (scripts/setup installs it): {}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "junitparser failed (scripts/setup installs it): {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let counts = String::from_utf8_lossy(&py.stdout).trim().to_string();
     assert_eq!(counts, format!("{} 0 0", all.len()));
 

@@ -35,8 +35,16 @@ fn check_spec_reports_each_mistake_with_its_place_and_exits_2() {
         let (_, err) = text(&out);
         assert_eq!(code(&out), 2, "{}: {err}", path.display());
         let located = format!("{}:{place}: error: ", path.display());
-        assert!(err.contains(&located), "{}: expected {located:?} in:\n{err}", path.display());
-        assert!(err.contains(what), "{}: expected {what:?} in:\n{err}", path.display());
+        assert!(
+            err.contains(&located),
+            "{}: expected {located:?} in:\n{err}",
+            path.display()
+        );
+        assert!(
+            err.contains(what),
+            "{}: expected {what:?} in:\n{err}",
+            path.display()
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }
@@ -62,7 +70,9 @@ fn a_bad_spec_stops_a_run_before_any_probe_and_writes_no_report() {
 fn a_missing_spec_file_is_a_clear_error() {
     let out = imp_verify(&["check-spec", "--spec", "/nonexistent/imp-verify.toml"]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("/nonexistent/imp-verify.toml: error: cannot read the spec"));
+    assert!(text(&out)
+        .1
+        .contains("/nonexistent/imp-verify.toml: error: cannot read the spec"));
 }
 
 #[test]
@@ -71,19 +81,59 @@ fn usage_errors_exit_2() {
     assert_eq!(code(&out), 2);
     // A valid spec, a bad selection: the selection is the error.
     let spec = imp_verify_testlab::Lab::shared().spec();
-    let out = imp_verify(&["all", "--only", "task:Z.9", "--spec", spec.to_str().unwrap()]);
+    let out = imp_verify(&[
+        "all",
+        "--only",
+        "task:Z.9",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("unknown task `Z.9`"), "{:?}", text(&out));
-    let out = imp_verify(&["all", "--skip", "nosuch.check.*", "--spec", spec.to_str().unwrap()]);
+    assert!(
+        text(&out).1.contains("unknown task `Z.9`"),
+        "{:?}",
+        text(&out)
+    );
+    let out = imp_verify(&[
+        "all",
+        "--skip",
+        "nosuch.check.*",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("matches no check id"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("matches no check id"),
+        "{:?}",
+        text(&out)
+    );
     // Nothing selected is an error, not a green run.
     let out = imp_verify(&["ha", "--spec", spec.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("nothing to check: the ha area has no checks yet"), "{:?}", text(&out));
-    let out = imp_verify(&["all", "--only", "dns.srv.collab-edge", "--spec", spec.to_str().unwrap()]);
-    assert_eq!(code(&out), 2, "collab-edge is not planned without remote access");
-    assert!(text(&out).1.contains("nothing to check"), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("nothing to check: the ha area has no checks yet"),
+        "{:?}",
+        text(&out)
+    );
+    let out = imp_verify(&[
+        "all",
+        "--only",
+        "dns.srv.collab-edge",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&out),
+        2,
+        "collab-edge is not planned without remote access"
+    );
+    assert!(
+        text(&out).1.contains("nothing to check"),
+        "{:?}",
+        text(&out)
+    );
     let out = imp_verify(&["frobnicate"]);
     assert_eq!(code(&out), 2);
 }

@@ -3,9 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imp_verify_core::catalog;
 use imp_verify_core::event::StopReason;
-use imp_verify_core::{
-    build_plan, Area, Event, Pattern, Plan, Probe, RunOptions, Selection, Spec,
-};
+use imp_verify_core::{build_plan, Area, Event, Pattern, Plan, Probe, RunOptions, Selection, Spec};
 use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -26,7 +24,12 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "imp-verify", version, max_term_width = 100)]
 struct Cli {
     /// The deployment spec.
-    #[arg(long, global = true, default_value = "imp-verify.toml", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "imp-verify.toml",
+        value_name = "PATH"
+    )]
     spec: PathBuf,
 
     #[command(subcommand)]
@@ -181,7 +184,11 @@ fn selection(select: &SelectArgs, area: Option<Area>) -> Result<Selection, ExitC
 }
 
 /// The spec, and the plan of the checks selected in it.
-fn prepare(path: &Path, select: &SelectArgs, area: Option<Area>) -> Result<(Arc<Spec>, Plan), ExitCode> {
+fn prepare(
+    path: &Path,
+    select: &SelectArgs,
+    area: Option<Area>,
+) -> Result<(Arc<Spec>, Plan), ExitCode> {
     let spec = Arc::new(load_spec(path)?);
     let selection = selection(select, area)?;
     let plan = build_plan(&spec, &probes(), &selection).map_err(|e| {
@@ -278,7 +285,10 @@ fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
                 spec.workflow.title()
             ),
         };
-        eprintln!("imp-verify: nothing to check: {why} (see `imp-verify list --spec {}`)", path.display());
+        eprintln!(
+            "imp-verify: nothing to check: {why} (see `imp-verify list --spec {}`)",
+            path.display()
+        );
         return ExitCode::from(2);
     }
 
@@ -310,7 +320,10 @@ fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
         concurrency: args.concurrency,
         ..RunOptions::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("imp-verify: cannot start the async runtime: {e}");

@@ -45,51 +45,114 @@ impl CheckDef {
 pub const TASKS: &[(&str, &str)] = &[
     ("A.1", "Install"),
     ("A.2", "Activate feature services"),
-    ("A.3", "Integrate the LDAP directory with CUCM (secure LDAP connections)"),
-    ("A.4", "Set up end users (node and redundancy group assignment)"),
+    (
+        "A.3",
+        "Integrate the LDAP directory with CUCM (secure LDAP connections)",
+    ),
+    (
+        "A.4",
+        "Set up end users (node and redundancy group assignment)",
+    ),
     ("A.5", "Integrate third-party XMPP clients"),
-    ("A.6", "Integrate LDAP directory clients (sync, certificate, user authentication)"),
+    (
+        "A.6",
+        "Integrate LDAP directory clients (sync, certificate, user authentication)",
+    ),
     ("A.7", "Verify cluster communication and client login"),
-    ("A.8", "Configure high availability and presence redundancy groups"),
+    (
+        "A.8",
+        "Configure high availability and presence redundancy groups",
+    ),
     ("A.9", "Verify services are running and clients can log in"),
-    ("A.10", "Enable secure communication (certificates, SIP and XMPP security)"),
+    (
+        "A.10",
+        "Enable secure communication (certificates, SIP and XMPP security)",
+    ),
     ("A.11", "Verify clients using certificates"),
     ("B.1", "Install"),
     ("B.2", "Activate feature services"),
-    ("B.3", "Integrate the LDAP directory with CUCM (secure LDAP connections)"),
-    ("B.4", "Set up end users (node and redundancy group assignment)"),
+    (
+        "B.3",
+        "Integrate the LDAP directory with CUCM (secure LDAP connections)",
+    ),
+    (
+        "B.4",
+        "Set up end users (node and redundancy group assignment)",
+    ),
     ("B.5", "Integrate third-party XMPP clients"),
-    ("B.6", "Integrate LDAP directory clients (sync, certificate, user authentication)"),
+    (
+        "B.6",
+        "Integrate LDAP directory clients (sync, certificate, user authentication)",
+    ),
     ("B.7", "Verify cluster communication and client login"),
-    ("B.8", "Configure IP Phone presence (SIP publish trunk and its DNS SRV name)"),
-    ("B.9", "Configure high availability and presence redundancy groups"),
+    (
+        "B.8",
+        "Configure IP Phone presence (SIP publish trunk and its DNS SRV name)",
+    ),
+    (
+        "B.9",
+        "Configure high availability and presence redundancy groups",
+    ),
     ("B.10", "Verify services are running and clients can log in"),
-    ("B.11", "Enable secure communication (certificates, SIP and XMPP security)"),
+    (
+        "B.11",
+        "Enable secure communication (certificates, SIP and XMPP security)",
+    ),
     ("B.12", "Verify clients using certificates"),
     ("B.13", "Configure intercluster deployment"),
     ("C.1", "Install"),
     ("C.2", "Activate feature services"),
-    ("C.3", "Integrate the LDAP directory with CUCM (secure LDAP connections)"),
-    ("C.4", "Set up end users (node and redundancy group assignment)"),
+    (
+        "C.3",
+        "Integrate the LDAP directory with CUCM (secure LDAP connections)",
+    ),
+    (
+        "C.4",
+        "Set up end users (node and redundancy group assignment)",
+    ),
     ("C.5", "Integrate third-party XMPP clients"),
-    ("C.6", "Integrate LDAP directory clients (sync, certificate, user authentication)"),
+    (
+        "C.6",
+        "Integrate LDAP directory clients (sync, certificate, user authentication)",
+    ),
     ("C.7", "Verify cluster communication and client login"),
-    ("C.8", "Configure IP Phone presence (SIP publish trunk and its DNS SRV name)"),
-    ("C.9", "Configure high availability and presence redundancy groups"),
+    (
+        "C.8",
+        "Configure IP Phone presence (SIP publish trunk and its DNS SRV name)",
+    ),
+    (
+        "C.9",
+        "Configure high availability and presence redundancy groups",
+    ),
     ("C.10", "Verify services are running and clients can log in"),
-    ("C.11", "Enable secure communication (certificates, SIP and XMPP security)"),
+    (
+        "C.11",
+        "Enable secure communication (certificates, SIP and XMPP security)",
+    ),
     ("C.12", "Verify clients using certificates"),
     ("C.13", "Configure intercluster deployment"),
-    ("C.14", "Deploy federation (interdomain or partitioned intradomain)"),
-    ("C.15", "Verify end-to-end communication across clusters and domains"),
+    (
+        "C.14",
+        "Deploy federation (interdomain or partitioned intradomain)",
+    ),
+    (
+        "C.15",
+        "Verify end-to-end communication across clusters and domains",
+    ),
     ("D.1", "Create and license IM and Presence users"),
-    ("D.2", "Integrate LDAP for Jabber and verify the attribute mapping"),
+    (
+        "D.2",
+        "Integrate LDAP for Jabber and verify the attribute mapping",
+    ),
     ("D.3", "Enhanced IM addressing (IM address scheme)"),
 ];
 
 /// The title of a task reference, if it is one.
 pub fn task_title(task: &str) -> Option<&'static str> {
-    TASKS.iter().find(|(t, _)| *t == task).map(|(_, title)| *title)
+    TASKS
+        .iter()
+        .find(|(t, _)| *t == task)
+        .map(|(_, title)| *title)
 }
 
 /// Every check imp-verify makes.

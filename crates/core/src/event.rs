@@ -48,9 +48,15 @@ pub struct RunSummary {
 #[derive(Debug, Clone)]
 pub enum Event {
     RunStarted(RunInfo),
-    CheckStarted { key: CheckKey },
+    CheckStarted {
+        key: CheckKey,
+    },
     /// A check failed and will be tried again (`--retry-for`).
-    CheckRetrying { key: CheckKey, attempt: u32, outcome: Outcome },
+    CheckRetrying {
+        key: CheckKey,
+        attempt: u32,
+        outcome: Outcome,
+    },
     CheckFinished(CheckResult),
     RunFinished(RunSummary),
 }

@@ -46,9 +46,7 @@ impl Pattern {
         let glob = Glob::new(s).map_err(|e| format!("`{s}`: {e}"))?;
         let m = glob.compile_matcher();
         if !catalog::CHECKS.iter().any(|c| m.is_match(c.id)) {
-            return Err(format!(
-                "`{s}` matches no check id (see `imp-verify list`)"
-            ));
+            return Err(format!("`{s}` matches no check id (see `imp-verify list`)"));
         }
         Ok(Pattern::Id(m))
     }
@@ -110,7 +108,10 @@ impl Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("probe `{probe}` planned check `{id}`, which is not in the check catalog")]
-    UnknownCheck { probe: &'static str, id: &'static str },
+    UnknownCheck {
+        probe: &'static str,
+        id: &'static str,
+    },
     #[error("check {0} is planned twice")]
     Duplicate(CheckKey),
     #[error("checks depend on each other in a cycle through {0}")]
@@ -159,8 +160,11 @@ pub fn build_plan(
 }
 
 fn check_acyclic(checks: &[PlannedCheck]) -> Result<(), PlanError> {
-    let index: HashMap<&CheckKey, usize> =
-        checks.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
+    let index: HashMap<&CheckKey, usize> = checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.key, i))
+        .collect();
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state = vec![0u8; checks.len()];
     fn visit(

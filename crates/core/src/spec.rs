@@ -296,7 +296,11 @@ pub struct RedundancyGroup {
 
 impl RedundancyGroup {
     pub fn node_names(&self) -> Vec<&str> {
-        self.nodes.get_ref().iter().map(|n| n.get_ref().as_str()).collect()
+        self.nodes
+            .get_ref()
+            .iter()
+            .map(|n| n.get_ref().as_str())
+            .collect()
     }
 }
 
@@ -701,7 +705,10 @@ impl Spec {
                 if !is_hostname(&name) {
                     ctx.error(
                         node.fqdn.span(),
-                        format!("`{}` is not a fully qualified host name", node.fqdn.get_ref()),
+                        format!(
+                            "`{}` is not a fully qualified host name",
+                            node.fqdn.get_ref()
+                        ),
                     );
                 }
                 if !fqdns.insert(name) {
@@ -716,7 +723,8 @@ impl Spec {
             .nodes()
             .map(|(_, n)| (n.fqdn.get_ref().to_ascii_lowercase(), n.role))
             .collect();
-        let node_role = |fqdn: &str| -> Option<Role> { roles.get(&fqdn.to_ascii_lowercase()).copied() };
+        let node_role =
+            |fqdn: &str| -> Option<Role> { roles.get(&fqdn.to_ascii_lowercase()).copied() };
         let mut grouped: HashSet<String> = HashSet::new();
         for cluster in &self.clusters {
             for group in &cluster.redundancy_groups {
@@ -736,7 +744,11 @@ impl Spec {
                     if !in_group.insert(m.get_ref().to_ascii_lowercase()) {
                         ctx.error(
                             m.span(),
-                            format!("redundancy group `{}` names `{}` twice", group.name, m.get_ref()),
+                            format!(
+                                "redundancy group `{}` names `{}` twice",
+                                group.name,
+                                m.get_ref()
+                            ),
                         );
                         continue;
                     }
@@ -829,10 +841,8 @@ impl Spec {
         // LDAP
         if let Some(ldap) = &mut self.ldap {
             if ldap.servers.is_empty() {
-                ctx.errors.push(ctx.at(
-                    Some(0..0),
-                    "[ldap] lists no servers".into(),
-                ));
+                ctx.errors
+                    .push(ctx.at(Some(0..0), "[ldap] lists no servers".into()));
             }
             for server in &mut ldap.servers {
                 match parse_ldap_url(server.url.get_ref()) {

@@ -22,8 +22,14 @@ fn each_bad_spec_is_rejected_where_it_says() {
         }
         n += 1;
         let text = std::fs::read(&path).unwrap();
-        let first = String::from_utf8_lossy(&text).lines().next().unwrap_or("").to_string();
-        let expect = first.strip_prefix("# expect: ").expect("first line is `# expect: L:C: text`");
+        let first = String::from_utf8_lossy(&text)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let expect = first
+            .strip_prefix("# expect: ")
+            .expect("first line is `# expect: L:C: text`");
         let mut parts = expect.splitn(3, ':');
         let line: usize = parts.next().unwrap().trim().parse().unwrap();
         let col: usize = parts.next().unwrap().trim().parse().unwrap();
@@ -42,7 +48,12 @@ fn each_bad_spec_is_rejected_where_it_says() {
                         e.message
                     ));
                 }
-                assert!(errors.to_string().contains(&format!("{}:{line}:{col}: error: ", path.display())) || !ok);
+                assert!(
+                    errors
+                        .to_string()
+                        .contains(&format!("{}:{line}:{col}: error: ", path.display()))
+                        || !ok
+                );
             }
         }
     }
@@ -54,14 +65,19 @@ fn each_bad_spec_is_rejected_where_it_says() {
 fn the_example_specs_are_valid() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/specs");
     let mut env = BTreeMap::new();
-    for v in ["IMPV_LDAP_PASSWORD", "IMPV_ALICE_PASSWORD", "IMPV_PARTNER_PASSWORD"] {
+    for v in [
+        "IMPV_LDAP_PASSWORD",
+        "IMPV_ALICE_PASSWORD",
+        "IMPV_PARTNER_PASSWORD",
+    ] {
         env.insert(v.to_string(), "x-not-a-real-password".to_string());
     }
     // example.toml names files that exist only on a real deployment; check everything else.
     let errors = Spec::load_with_env(&dir.join("example.toml"), &env).unwrap_err();
     for e in &errors.0 {
         assert!(
-            e.message.contains("is not a readable file") || e.message.contains("cannot read password file"),
+            e.message.contains("is not a readable file")
+                || e.message.contains("cannot read password file"),
             "unexpected error in example.toml: {e}"
         );
     }

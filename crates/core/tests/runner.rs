@@ -4,7 +4,9 @@
 
 use imp_verify_core::plan::Plan;
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{run, CheckKey, Event, Outcome, PlannedCheck, RunOptions, Status, StopReason};
+use imp_verify_core::{
+    run, CheckKey, Event, Outcome, PlannedCheck, RunOptions, Status, StopReason,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -13,7 +15,10 @@ use tokio::sync::{mpsc, Barrier};
 use tokio_util::sync::CancellationToken;
 
 fn plan(checks: Vec<PlannedCheck>) -> Plan {
-    Plan { workflow: Workflow::A, checks }
+    Plan {
+        workflow: Workflow::A,
+        checks,
+    }
 }
 
 async fn go(p: Plan, options: RunOptions) -> (imp_verify_core::RunReport, Vec<Event>) {
@@ -27,7 +32,15 @@ async fn go_with(
     interrupt: CancellationToken,
 ) -> (imp_verify_core::RunReport, Vec<Event>) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let report = run(p, PathBuf::from("spec.toml"), options, secrets, interrupt, tx).await;
+    let report = run(
+        p,
+        PathBuf::from("spec.toml"),
+        options,
+        secrets,
+        interrupt,
+        tx,
+    )
+    .await;
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
         events.push(e);
@@ -43,32 +56,48 @@ fn status_of(r: &imp_verify_core::RunReport, target: &str) -> (Status, String) {
 #[tokio::test]
 async fn a_failed_prerequisite_skips_its_dependents_naming_it() {
     let p = plan(vec![
-        PlannedCheck::new("dns.node", "imp1", |_| async { Outcome::fail("no A record", "add it") }),
-        PlannedCheck::new("services.port", "imp1:5222", |_| async { Outcome::pass("open") })
-            .after(CheckKey::new("dns.node", "imp1")),
-        PlannedCheck::new("services.port", "imp2:5222", |_| async { Outcome::pass("open") }),
+        PlannedCheck::new("dns.node", "imp1", |_| async {
+            Outcome::fail("no A record", "add it")
+        }),
+        PlannedCheck::new("services.port", "imp1:5222", |_| async {
+            Outcome::pass("open")
+        })
+        .after(CheckKey::new("dns.node", "imp1")),
+        PlannedCheck::new("services.port", "imp2:5222", |_| async {
+            Outcome::pass("open")
+        }),
     ]);
     let (r, events) = go(p, RunOptions::default()).await;
     assert_eq!(status_of(&r, "imp1").0, Status::Fail);
     let (s, msg) = status_of(&r, "imp1:5222");
     assert_eq!(s, Status::Skip);
-    assert!(msg.contains("blocked by dns.node [imp1], which failed"), "{msg}");
+    assert!(
+        msg.contains("blocked by dns.node [imp1], which failed"),
+        "{msg}"
+    );
     assert_eq!(status_of(&r, "imp2:5222").0, Status::Pass);
     assert_eq!(r.summary.counts.fail, 1);
     assert_eq!(r.summary.counts.skip, 1);
     // Every check is reported once, between RunStarted and RunFinished.
     assert!(matches!(events.first(), Some(Event::RunStarted(_))));
     assert!(matches!(events.last(), Some(Event::RunFinished(_))));
-    let finished = events.iter().filter(|e| matches!(e, Event::CheckFinished(_))).count();
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, Event::CheckFinished(_)))
+        .count();
     assert_eq!(finished, 3);
 }
 
 #[tokio::test]
 async fn a_warning_prerequisite_lets_dependents_run() {
     let p = plan(vec![
-        PlannedCheck::new("dns.node", "imp1", |_| async { Outcome::warn("PTR differs", "fix PTR") }),
-        PlannedCheck::new("services.port", "imp1:5222", |_| async { Outcome::pass("open") })
-            .after(CheckKey::new("dns.node", "imp1")),
+        PlannedCheck::new("dns.node", "imp1", |_| async {
+            Outcome::warn("PTR differs", "fix PTR")
+        }),
+        PlannedCheck::new("services.port", "imp1:5222", |_| async {
+            Outcome::pass("open")
+        })
+        .after(CheckKey::new("dns.node", "imp1")),
     ]);
     let (r, _) = go(p, RunOptions::default()).await;
     assert_eq!(status_of(&r, "imp1:5222").0, Status::Pass);
@@ -80,11 +109,17 @@ async fn a_hanging_check_fails_at_its_timeout() {
         std::future::pending::<()>().await;
         Outcome::pass("never")
     })]);
-    let options = RunOptions { check_timeout: Duration::from_millis(200), ..Default::default() };
+    let options = RunOptions {
+        check_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
     let (r, _) = go(p, options).await;
     let (s, msg) = status_of(&r, "silent");
     assert_eq!(s, Status::Fail);
-    assert!(msg.contains("no result within the check timeout (200ms)"), "{msg}");
+    assert!(
+        msg.contains("no result within the check timeout (200ms)"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -94,8 +129,10 @@ async fn the_deadline_ends_the_run_and_accounts_for_every_check() {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Outcome::pass("late")
         }),
-        PlannedCheck::new("services.port", "after-slow", |_| async { Outcome::pass("x") })
-            .after(CheckKey::new("dns.node", "slow")),
+        PlannedCheck::new("services.port", "after-slow", |_| async {
+            Outcome::pass("x")
+        })
+        .after(CheckKey::new("dns.node", "slow")),
     ]);
     let options = RunOptions {
         check_timeout: Duration::from_secs(3600),
@@ -106,7 +143,10 @@ async fn the_deadline_ends_the_run_and_accounts_for_every_check() {
     assert_eq!(r.summary.stopped, Some(StopReason::Deadline));
     let (s, msg) = status_of(&r, "slow");
     assert_eq!(s, Status::Fail);
-    assert!(msg.contains("did not finish before the run deadline"), "{msg}");
+    assert!(
+        msg.contains("did not finish before the run deadline"),
+        "{msg}"
+    );
     let (s, msg) = status_of(&r, "after-slow");
     assert_eq!(s, Status::Skip);
     assert!(msg.contains("deadline"), "{msg}");
@@ -116,17 +156,21 @@ async fn the_deadline_ends_the_run_and_accounts_for_every_check() {
 async fn retry_for_reruns_a_failing_check_until_it_passes() {
     let tries = Arc::new(AtomicU32::new(0));
     let t = tries.clone();
-    let p = plan(vec![PlannedCheck::new("dns.node", "settling", move |ctx| {
-        let t = t.clone();
-        async move {
-            t.fetch_add(1, Ordering::SeqCst);
-            if ctx.attempt < 3 {
-                Outcome::fail("not yet", "wait")
-            } else {
-                Outcome::pass("settled")
+    let p = plan(vec![PlannedCheck::new(
+        "dns.node",
+        "settling",
+        move |ctx| {
+            let t = t.clone();
+            async move {
+                t.fetch_add(1, Ordering::SeqCst);
+                if ctx.attempt < 3 {
+                    Outcome::fail("not yet", "wait")
+                } else {
+                    Outcome::pass("settled")
+                }
             }
-        }
-    })]);
+        },
+    )]);
     let options = RunOptions {
         retry_for: Some(Duration::from_secs(30)),
         retry_interval: Duration::from_millis(10),
@@ -136,7 +180,10 @@ async fn retry_for_reruns_a_failing_check_until_it_passes() {
     assert_eq!(status_of(&r, "settling").0, Status::Pass);
     assert_eq!(tries.load(Ordering::SeqCst), 3);
     assert_eq!(r.results[0].attempts, 3);
-    let retries = events.iter().filter(|e| matches!(e, Event::CheckRetrying { .. })).count();
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e, Event::CheckRetrying { .. }))
+        .count();
     assert_eq!(retries, 2);
 }
 
@@ -168,7 +215,10 @@ async fn a_panicking_check_fails_and_the_run_goes_on() {
     let (r, _) = go(p, RunOptions::default()).await;
     let (s, msg) = status_of(&r, "boom");
     assert_eq!(s, Status::Fail);
-    assert!(msg.contains("internal error: the check panicked: parser exploded"), "{msg}");
+    assert!(
+        msg.contains("internal error: the check panicked: parser exploded"),
+        "{msg}"
+    );
     assert_eq!(status_of(&r, "fine").0, Status::Pass);
 }
 
@@ -180,15 +230,22 @@ async fn independent_checks_run_at_the_same_time() {
     let mut checks = Vec::new();
     for i in 0..3 {
         let b = barrier.clone();
-        checks.push(PlannedCheck::new("services.port", format!("p{i}"), move |_| {
-            let b = b.clone();
-            async move {
-                b.wait().await;
-                Outcome::pass("met")
-            }
-        }));
+        checks.push(PlannedCheck::new(
+            "services.port",
+            format!("p{i}"),
+            move |_| {
+                let b = b.clone();
+                async move {
+                    b.wait().await;
+                    Outcome::pass("met")
+                }
+            },
+        ));
     }
-    let options = RunOptions { check_timeout: Duration::from_secs(5), ..Default::default() };
+    let options = RunOptions {
+        check_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
     let (r, _) = go(plan(checks), options).await;
     assert_eq!(r.summary.counts.pass, 3);
 }
@@ -208,7 +265,10 @@ async fn an_interrupt_marks_what_did_not_finish() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         i2.cancel();
     });
-    let options = RunOptions { check_timeout: Duration::from_secs(3600), ..Default::default() };
+    let options = RunOptions {
+        check_timeout: Duration::from_secs(3600),
+        ..Default::default()
+    };
     let (r, _) = go_with(p, options, vec![], interrupt).await;
     assert_eq!(r.summary.stopped, Some(StopReason::Interrupted));
     assert_eq!(status_of(&r, "quick").0, Status::Pass);
@@ -220,9 +280,16 @@ async fn an_interrupt_marks_what_did_not_finish() {
 #[tokio::test]
 async fn secrets_never_reach_the_events() {
     let p = plan(vec![PlannedCheck::new("dns.node", "leaky", |_| async {
-        Outcome::fail("login with pw=Tr0ub4dor&3 refused", "use Tr0ub4dor&3").with("sent", "Tr0ub4dor&3")
+        Outcome::fail("login with pw=Tr0ub4dor&3 refused", "use Tr0ub4dor&3")
+            .with("sent", "Tr0ub4dor&3")
     })]);
-    let (r, events) = go_with(p, RunOptions::default(), vec!["Tr0ub4dor&3".into()], CancellationToken::new()).await;
+    let (r, events) = go_with(
+        p,
+        RunOptions::default(),
+        vec!["Tr0ub4dor&3".into()],
+        CancellationToken::new(),
+    )
+    .await;
     let all = format!("{r:?} {events:?}");
     assert!(!all.contains("Tr0ub4dor&3"));
     assert!(all.contains("***"));

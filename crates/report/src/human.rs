@@ -218,7 +218,11 @@ fn render(c: &Collected, opts: HumanOptions) -> String {
                     }
                 }
                 if r.tasks.len() > 1 {
-                    let _ = writeln!(s, "         {}", p.dim(&format!("also verifies {}", r.tasks[1..].join(" "))));
+                    let _ = writeln!(
+                        s,
+                        "         {}",
+                        p.dim(&format!("also verifies {}", r.tasks[1..].join(" ")))
+                    );
                 }
             }
         }
@@ -265,6 +269,9 @@ mod tests {
 
     #[test]
     fn control_characters_never_reach_the_terminal() {
-        assert_eq!(clean("ok\x1b[2Jgone\r\n"), "ok\u{fffd}[2Jgone\u{fffd}\u{fffd}");
+        assert_eq!(
+            clean("ok\x1b[2Jgone\r\n"),
+            "ok\u{fffd}[2Jgone\u{fffd}\u{fffd}"
+        );
     }
 }

@@ -32,7 +32,8 @@ impl Reporter for JsonReporter {
     }
 
     fn finish(self: Box<Self>) -> std::io::Result<()> {
-        let mut text = serde_json::to_string_pretty(&self.document()).map_err(std::io::Error::other)?;
+        let mut text =
+            serde_json::to_string_pretty(&self.document()).map_err(std::io::Error::other)?;
         text.push('\n');
         write_atomically(&self.path, text.as_bytes())
     }

@@ -57,8 +57,20 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
 
 fn healthy() -> Vec<CheckResult> {
     vec![
-        result("dns.node", "imp1.lab.test", Outcome::pass("imp1.lab.test resolves to 127.0.0.22; the PTR names it").with("addresses", "127.0.0.22"), 3),
-        result("services.port", "imp1.lab.test:5222 (xmpp-c2s)", Outcome::pass("xmpp-c2s port 5222 accepts connections on 127.0.0.22:5222").metric("connect_ms", 0.4), 1),
+        result(
+            "dns.node",
+            "imp1.lab.test",
+            Outcome::pass("imp1.lab.test resolves to 127.0.0.22; the PTR names it")
+                .with("addresses", "127.0.0.22"),
+            3,
+        ),
+        result(
+            "services.port",
+            "imp1.lab.test:5222 (xmpp-c2s)",
+            Outcome::pass("xmpp-c2s port 5222 accepts connections on 127.0.0.22:5222")
+                .metric("connect_ms", 0.4),
+            1,
+        ),
     ]
 }
 
@@ -95,7 +107,14 @@ fn broken() -> Vec<CheckResult> {
 }
 
 fn human(events: &[Event], color: bool, verbose: bool) -> String {
-    let mut r = HumanReporter::new(Box::new(std::io::sink()), HumanOptions { color, progress: false, verbose });
+    let mut r = HumanReporter::new(
+        Box::new(std::io::sink()),
+        HumanOptions {
+            color,
+            progress: false,
+            verbose,
+        },
+    );
     for e in events {
         r.on_event(e);
     }
@@ -122,7 +141,10 @@ fn human_verbose_shows_evidence_of_passes() {
 #[test]
 fn human_stopped_by_the_deadline() {
     let mut rs = healthy();
-    rs[1].outcome = Outcome::fail("did not finish before the run deadline (1s)", "Give the run a longer --deadline.");
+    rs[1].outcome = Outcome::fail(
+        "did not finish before the run deadline (1s)",
+        "Give the run a longer --deadline.",
+    );
     insta::assert_snapshot!(human(&events(rs, Some(StopReason::Deadline)), false, false));
 }
 
@@ -147,17 +169,34 @@ fn json_document_carries_every_field_in_plan_order() {
     assert_eq!(doc["started_at"], "2026-09-21T14:13:20.000Z");
     assert_eq!(doc["wall_ms"], 1234.0);
     assert_eq!(doc["stopped"], serde_json::Value::Null);
-    assert_eq!(doc["summary"], serde_json::json!({"total": 4, "pass": 1, "warn": 1, "fail": 1, "skip": 1}));
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"total": 4, "pass": 1, "warn": 1, "fail": 1, "skip": 1})
+    );
     let checks = doc["checks"].as_array().unwrap();
     // Plan order, not the order they finished in.
-    let targets: Vec<_> = checks.iter().map(|c| c["target"].as_str().unwrap()).collect();
-    assert_eq!(targets, ["imp2.lab.test", "imp1.lab.test", "imp2.lab.test:5222 (xmpp-c2s)", "imp1.lab.test:5222 (xmpp-c2s)"]);
+    let targets: Vec<_> = checks
+        .iter()
+        .map(|c| c["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "imp2.lab.test",
+            "imp1.lab.test",
+            "imp2.lab.test:5222 (xmpp-c2s)",
+            "imp1.lab.test:5222 (xmpp-c2s)"
+        ]
+    );
     let c = &checks[0];
     assert_eq!(c["id"], "dns.node");
     assert_eq!(c["area"], "dns");
     assert_eq!(c["tasks"], serde_json::json!(["C.1", "C.10"]));
     assert_eq!(c["status"], "fail");
-    assert_eq!(c["evidence"][1], serde_json::json!({"key": "resolver", "value": "127.0.0.20:53"}));
+    assert_eq!(
+        c["evidence"][1],
+        serde_json::json!({"key": "resolver", "value": "127.0.0.20:53"})
+    );
     assert!(c["remediation"].as_str().unwrap().starts_with("Add an A"));
     assert_eq!(c["duration_ms"], 4.0);
     assert_eq!(c["attempts"], 1);
@@ -190,10 +229,22 @@ for suite in xml:
             s += k == "Skipped"
     print(suite.name, n, f, s)
 "#;
-    let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).output().unwrap();
-    assert!(out.status.success(), "junitparser (scripts/setup installs it): {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junitparser (scripts/setup installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim(), "imp-verify.services 2 0 1\nimp-verify.dns 2 1 0");
+    assert_eq!(
+        text.trim(),
+        "imp-verify.services 2 0 1\nimp-verify.dns 2 1 0"
+    );
     let xml = std::fs::read_to_string(&path).unwrap();
     assert!(xml.contains("name=\"dns.node [imp2.lab.test]\""), "{xml}");
     assert!(xml.contains("classname=\"dns.C.1\""), "{xml}");

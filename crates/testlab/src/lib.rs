@@ -188,7 +188,8 @@ impl Lab {
     /// with `edit`; `edit` must change it. Restart the server (`stop`, `start`) to apply.
     pub fn edit_conf(&self, rel: &str, edit: impl Fn(&str) -> String) {
         let path = self.dir.join("conf").join(rel);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let new = edit(&text);
         assert_ne!(new, text, "the edit of {rel} changed nothing");
         std::fs::write(&path, new).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));

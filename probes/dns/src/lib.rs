@@ -62,7 +62,12 @@ impl Probe for DnsProbe {
     }
 }
 
-async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>, workflow: Workflow) -> Outcome {
+async fn check_node(
+    resolver: &Resolver,
+    fqdn: &str,
+    expected: Option<IpAddr>,
+    workflow: Workflow,
+) -> Outcome {
     let task = tasks(workflow, "dns.node");
     let addrs = match resolver.lookup_ip(fqdn).await {
         Ok(a) => a,
@@ -75,10 +80,19 @@ async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>, w
             return Outcome::fail(format!("{fqdn}: {e}"), fix)
                 .with("name", fqdn)
                 .with("resolver", resolver.servers())
-                .with("expected", expected.map(|a| a.to_string()).unwrap_or_else(|| "an A or AAAA record".into()));
+                .with(
+                    "expected",
+                    expected
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "an A or AAAA record".into()),
+                );
         }
     };
-    let shown = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+    let shown = addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     if let Some(want) = expected {
         if !addrs.contains(&want) {
             return Outcome::fail(
@@ -99,7 +113,10 @@ async fn check_node(resolver: &Resolver, fqdn: &str, expected: Option<IpAddr>, w
             Ok(names) => {
                 ptr_seen.push(format!("{ip} -> {}", names.join(", ")));
                 if !names.iter().any(|n| n.eq_ignore_ascii_case(fqdn)) {
-                    ptr_problems.push(format!("the PTR of {ip} names {} instead", names.join(", ")));
+                    ptr_problems.push(format!(
+                        "the PTR of {ip} names {} instead",
+                        names.join(", ")
+                    ));
                 }
             }
             Err(e) => {
@@ -135,7 +152,11 @@ pub(crate) fn tasks(workflow: Workflow, id: &str) -> String {
     if t.is_empty() {
         t = def.tasks.to_vec();
     }
-    format!("task{} {}", if t.len() > 1 { "s" } else { "" }, t.join(", "))
+    format!(
+        "task{} {}",
+        if t.len() > 1 { "s" } else { "" },
+        t.join(", ")
+    )
 }
 
 /// The workflow's task that configures presence redundancy groups (high availability).
@@ -157,7 +178,12 @@ mod tests {
         assert_eq!(tasks(Workflow::C, "dns.srv.sip-trunk"), "task C.8");
         assert_eq!(tasks(Workflow::B, "dns.node"), "tasks B.1, B.10");
         assert_eq!(tasks(Workflow::A, "dns.srv.federation"), "task C.14");
-        for id in ["dns.node", "dns.srv.xmpp-client", "dns.srv.cisco-uds", "dns.srv.sip-trunk"] {
+        for id in [
+            "dns.node",
+            "dns.srv.xmpp-client",
+            "dns.srv.cisco-uds",
+            "dns.srv.sip-trunk",
+        ] {
             assert!(catalog::check(id).is_some(), "{id}");
         }
     }

@@ -5,10 +5,10 @@ use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, R
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::Name;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use hickory_resolver::TokioResolver;
 use imp_verify_core::Spec;
-use hickory_resolver::proto::rr::Name;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -89,7 +89,11 @@ pub struct Srv {
 
 impl fmt::Display for Srv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {} {}.", self.priority, self.weight, self.port, self.target)
+        write!(
+            f,
+            "{} {} {} {}.",
+            self.priority, self.weight, self.port, self.target
+        )
     }
 }
 
@@ -170,7 +174,9 @@ impl Resolver {
     }
 
     fn resolver(&self) -> Result<&TokioResolver, DnsError> {
-        self.inner.as_ref().map_err(|e| DnsError::Config { detail: e.clone() })
+        self.inner
+            .as_ref()
+            .map_err(|e| DnsError::Config { detail: e.clone() })
     }
 
     /// The A and AAAA addresses of `name`.
@@ -379,8 +385,12 @@ mod direct {
         } else {
             "[::]:0".parse().expect("an address")
         };
-        let sock = UdpSocket::bind(bind).await.map_err(|e| no_answer(server, e))?;
-        sock.connect(server).await.map_err(|e| no_answer(server, e))?;
+        let sock = UdpSocket::bind(bind)
+            .await
+            .map_err(|e| no_answer(server, e))?;
+        sock.connect(server)
+            .await
+            .map_err(|e| no_answer(server, e))?;
         let mut buf = vec![0u8; 4096];
         for _attempt in 0..2 {
             sock.send(&q).await.map_err(|e| no_answer(server, e))?;
@@ -406,7 +416,12 @@ mod direct {
         Err(no_answer(server, "no reply before the query timeout"))
     }
 
-    async fn ask_tcp(server: SocketAddr, q: &[u8], id: u16, timeout: Duration) -> Result<Message, DnsError> {
+    async fn ask_tcp(
+        server: SocketAddr,
+        q: &[u8],
+        id: u16,
+        timeout: Duration,
+    ) -> Result<Message, DnsError> {
         let exchange = async {
             let mut s = TcpStream::connect(server).await?;
             let mut framed = (q.len() as u16).to_be_bytes().to_vec();

@@ -28,7 +28,13 @@ pub(crate) struct Expect {
     pub groups: Vec<(String, Vec<String>)>,
 }
 
-fn plan_one(checks: &mut Vec<PlannedCheck>, id: &'static str, target: String, resolver: &Arc<Resolver>, expect: Expect) {
+fn plan_one(
+    checks: &mut Vec<PlannedCheck>,
+    id: &'static str,
+    target: String,
+    resolver: &Arc<Resolver>,
+    expect: Expect,
+) {
     let resolver = resolver.clone();
     checks.push(PlannedCheck::new(id, target, move |ctx| {
         let resolver = resolver.clone();
@@ -38,8 +44,15 @@ fn plan_one(checks: &mut Vec<PlannedCheck>, id: &'static str, target: String, re
             match tokio::time::timeout(budget, check(&resolver, &expect)).await {
                 Ok(o) => o,
                 Err(_) => Outcome::fail(
-                    format!("{}: the DNS server did not answer within {} ms", expect.name, budget.as_millis()),
-                    format!("Check that the DNS servers named in the spec are reachable ({})", expect.task),
+                    format!(
+                        "{}: the DNS server did not answer within {} ms",
+                        expect.name,
+                        budget.as_millis()
+                    ),
+                    format!(
+                        "Check that the DNS servers named in the spec are reachable ({})",
+                        expect.task
+                    ),
                 )
                 .with("name", &expect.name)
                 .with("resolver", resolver.servers()),
@@ -67,66 +80,98 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
         };
         let imp_c2s = nodes(Role::Imp, Service::XmppC2s);
         if !imp_c2s.is_empty() {
-            plan_one(&mut checks, "dns.srv.xmpp-client", format!("_xmpp-client._tcp.{domain}"), resolver, Expect {
-                name: format!("_xmpp-client._tcp.{domain}"),
-                targets: imp_c2s,
-                all_required: false,
-                strangers_fail: true,
-                task: crate::tasks(spec.workflow, "dns.srv.xmpp-client"),
-                ha_task: crate::ha_task(spec.workflow),
-                purpose: "XMPP clients find the IM&P nodes of the domain",
-                groups: Vec::new(),
-            });
-            plan_one(&mut checks, "dns.srv.xmpp-server", format!("_xmpp-server._tcp.{domain}"), resolver, Expect {
-                name: format!("_xmpp-server._tcp.{domain}"),
-                targets: nodes(Role::Imp, Service::XmppS2s),
-                all_required: false,
-                strangers_fail: true,
-                task: crate::tasks(spec.workflow, "dns.srv.xmpp-server"),
-                ha_task: crate::ha_task(spec.workflow),
-                purpose: "federated XMPP servers reach the domain",
-                groups: Vec::new(),
-            });
-            plan_one(&mut checks, "dns.srv.cuplogin", format!("_cuplogin._tcp.{domain}"), resolver, Expect {
-                name: format!("_cuplogin._tcp.{domain}"),
-                targets: nodes(Role::Imp, Service::Https),
-                all_required: false,
-                strangers_fail: true,
-                task: crate::tasks(spec.workflow, "dns.srv.cuplogin"),
-                ha_task: crate::ha_task(spec.workflow),
-                purpose: "Jabber clients discover the IM&P service",
-                groups: Vec::new(),
-            });
+            plan_one(
+                &mut checks,
+                "dns.srv.xmpp-client",
+                format!("_xmpp-client._tcp.{domain}"),
+                resolver,
+                Expect {
+                    name: format!("_xmpp-client._tcp.{domain}"),
+                    targets: imp_c2s,
+                    all_required: false,
+                    strangers_fail: true,
+                    task: crate::tasks(spec.workflow, "dns.srv.xmpp-client"),
+                    ha_task: crate::ha_task(spec.workflow),
+                    purpose: "XMPP clients find the IM&P nodes of the domain",
+                    groups: Vec::new(),
+                },
+            );
+            plan_one(
+                &mut checks,
+                "dns.srv.xmpp-server",
+                format!("_xmpp-server._tcp.{domain}"),
+                resolver,
+                Expect {
+                    name: format!("_xmpp-server._tcp.{domain}"),
+                    targets: nodes(Role::Imp, Service::XmppS2s),
+                    all_required: false,
+                    strangers_fail: true,
+                    task: crate::tasks(spec.workflow, "dns.srv.xmpp-server"),
+                    ha_task: crate::ha_task(spec.workflow),
+                    purpose: "federated XMPP servers reach the domain",
+                    groups: Vec::new(),
+                },
+            );
+            plan_one(
+                &mut checks,
+                "dns.srv.cuplogin",
+                format!("_cuplogin._tcp.{domain}"),
+                resolver,
+                Expect {
+                    name: format!("_cuplogin._tcp.{domain}"),
+                    targets: nodes(Role::Imp, Service::Https),
+                    all_required: false,
+                    strangers_fail: true,
+                    task: crate::tasks(spec.workflow, "dns.srv.cuplogin"),
+                    ha_task: crate::ha_task(spec.workflow),
+                    purpose: "Jabber clients discover the IM&P service",
+                    groups: Vec::new(),
+                },
+            );
         }
         let cucm = nodes(Role::Cucm, Service::Https);
         if !cucm.is_empty() {
-            plan_one(&mut checks, "dns.srv.cisco-uds", format!("_cisco-uds._tcp.{domain}"), resolver, Expect {
-                name: format!("_cisco-uds._tcp.{domain}"),
-                targets: cucm,
-                all_required: false,
-                strangers_fail: true,
-                task: crate::tasks(spec.workflow, "dns.srv.cisco-uds"),
-                ha_task: crate::ha_task(spec.workflow),
-                purpose: "Jabber clients discover CUCM's User Data Services",
-                groups: Vec::new(),
-            });
+            plan_one(
+                &mut checks,
+                "dns.srv.cisco-uds",
+                format!("_cisco-uds._tcp.{domain}"),
+                resolver,
+                Expect {
+                    name: format!("_cisco-uds._tcp.{domain}"),
+                    targets: cucm,
+                    all_required: false,
+                    strangers_fail: true,
+                    task: crate::tasks(spec.workflow, "dns.srv.cisco-uds"),
+                    ha_task: crate::ha_task(spec.workflow),
+                    purpose: "Jabber clients discover CUCM's User Data Services",
+                    groups: Vec::new(),
+                },
+            );
         }
         if spec.remote_access {
-            plan_one(&mut checks, "dns.srv.collab-edge", format!("_collab-edge._tls.{domain}"), resolver, Expect {
-                name: format!("_collab-edge._tls.{domain}"),
-                // Expressway-E is not a node of the spec: any target that resolves will do.
-                targets: Vec::new(),
-                all_required: false,
-                strangers_fail: false,
-                task: crate::tasks(spec.workflow, "dns.srv.collab-edge"),
-                ha_task: crate::ha_task(spec.workflow),
-                purpose: "Jabber clients outside the network find Expressway (remote access)",
-                groups: Vec::new(),
-            });
+            plan_one(
+                &mut checks,
+                "dns.srv.collab-edge",
+                format!("_collab-edge._tls.{domain}"),
+                resolver,
+                Expect {
+                    name: format!("_collab-edge._tls.{domain}"),
+                    // Expressway-E is not a node of the spec: any target that resolves will do.
+                    targets: Vec::new(),
+                    all_required: false,
+                    strangers_fail: false,
+                    task: crate::tasks(spec.workflow, "dns.srv.collab-edge"),
+                    ha_task: crate::ha_task(spec.workflow),
+                    purpose: "Jabber clients outside the network find Expressway (remote access)",
+                    groups: Vec::new(),
+                },
+            );
         }
     }
     for cluster in &spec.clusters {
-        let Some(trunk) = &cluster.sip_trunk else { continue };
+        let Some(trunk) = &cluster.sip_trunk else {
+            continue;
+        };
         for transport in trunk.transports.get_ref() {
             let (prefix, service) = match transport {
                 Transport::Udp => ("_sip._udp", Service::SipTcp),
@@ -158,29 +203,43 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
     }
     for peer in &spec.federation {
         let name = format!("_xmpp-server._tcp.{}", peer.domain);
-        plan_one(&mut checks, "dns.srv.federation", peer.domain.clone(), resolver, Expect {
-            name,
-            targets: Vec::new(),
-            all_required: false,
-            strangers_fail: false,
-            task: crate::tasks(spec.workflow, "dns.srv.federation"),
+        plan_one(
+            &mut checks,
+            "dns.srv.federation",
+            peer.domain.clone(),
+            resolver,
+            Expect {
+                name,
+                targets: Vec::new(),
+                all_required: false,
+                strangers_fail: false,
+                task: crate::tasks(spec.workflow, "dns.srv.federation"),
                 ha_task: crate::ha_task(spec.workflow),
-            purpose: "the federated domain's XMPP servers can be reached over s2s",
-            groups: Vec::new(),
-        });
+                purpose: "the federated domain's XMPP servers can be reached over s2s",
+                groups: Vec::new(),
+            },
+        );
     }
     checks
 }
 
 fn show(records: &[Srv]) -> String {
-    records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")
+    records
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
     let expected_text = if e.targets.is_empty() {
         "at least one record whose target resolves".to_string()
     } else {
-        e.targets.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(", ")
+        e.targets
+            .iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let records = match resolver.lookup_srv(&e.name).await {
         Ok(r) => r,
@@ -201,13 +260,16 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
                 .with("resolver", resolver.servers());
         }
     };
-    let seen: BTreeSet<(String, u16)> = records.iter().map(|r| (r.target.clone(), r.port)).collect();
+    let seen: BTreeSet<(String, u16)> =
+        records.iter().map(|r| (r.target.clone(), r.port)).collect();
     let expected_hosts: BTreeSet<&str> = e.targets.iter().map(|(h, _)| h.as_str()).collect();
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
     // Target "." (RFC 2782): the domain says the service is decidedly not offered.
     if records.iter().any(|r| r.target.is_empty()) {
-        failures.push("a record with target \".\" says the service is not offered in this domain".to_string());
+        failures.push(
+            "a record with target \".\" says the service is not offered in this domain".to_string(),
+        );
     }
     // Strangers and wrong ports.
     for r in records.iter().filter(|r| !r.target.is_empty()) {
@@ -217,7 +279,10 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
                 r.target, r.port, port
             )),
             Some(_) => {}
-            None if e.strangers_fail => failures.push(format!("{} is not a node of the deployment for this record", r.target)),
+            None if e.strangers_fail => failures.push(format!(
+                "{} is not a node of the deployment for this record",
+                r.target
+            )),
             None => {}
         }
     }
@@ -237,7 +302,11 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
     }
     // Every target resolves.
     let mut unresolved = Vec::new();
-    for target in records.iter().map(|r| r.target.clone()).collect::<BTreeSet<_>>() {
+    for target in records
+        .iter()
+        .map(|r| r.target.clone())
+        .collect::<BTreeSet<_>>()
+    {
         if target.is_empty() {
             continue; // "." : the service is decidedly not available
         }
@@ -249,7 +318,16 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
     let mut o = if !failures.is_empty() {
         // Every problem in one message: what fails, then what alone would only warn.
         Outcome::fail(
-            format!("{}: {}", e.name, failures.iter().chain(&warnings).cloned().collect::<Vec<_>>().join("; ")),
+            format!(
+                "{}: {}",
+                e.name,
+                failures
+                    .iter()
+                    .chain(&warnings)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             format!(
                 "Make the SRV records of {} list exactly {} so that {} ({})",
                 e.name, expected_text, e.purpose, e.task
@@ -262,11 +340,21 @@ pub(crate) async fn check(resolver: &Resolver, e: &Expect) -> Outcome {
                 "Add a record for each node so that {} even when one node is down ({}{})",
                 e.purpose,
                 e.task,
-                e.ha_task.map(|t| format!("; high availability, task {t}")).unwrap_or_default()
+                e.ha_task
+                    .map(|t| format!("; high availability, task {t}"))
+                    .unwrap_or_default()
             ),
         )
     } else {
-        Outcome::pass(format!("{} lists {}", e.name, records.iter().map(|r| format!("{}:{}", r.target, r.port)).collect::<Vec<_>>().join(", ")))
+        Outcome::pass(format!(
+            "{} lists {}",
+            e.name,
+            records
+                .iter()
+                .map(|r| format!("{}:{}", r.target, r.port))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     };
     for (group, members) in &e.groups {
         let absent: Vec<&str> = members
@@ -295,7 +383,12 @@ mod tests {
 
     #[test]
     fn records_show_as_zone_lines() {
-        let r = vec![Srv { priority: 10, weight: 50, port: 5222, target: "imp1.lab.test".into() }];
+        let r = vec![Srv {
+            priority: 10,
+            weight: 50,
+            port: 5222,
+            target: "imp1.lab.test".into(),
+        }];
         assert_eq!(show(&r), "10 50 5222 imp1.lab.test.");
     }
 }

@@ -14,7 +14,10 @@ async fn run_dns(lab: &Lab) -> Vec<(String, String, Outcome)> {
     let spec = Arc::new(Spec::load(&lab.spec()).expect("the lab's spec loads"));
     // All at once, as the runner does.
     let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
-        let ctx = imp_verify_core::CheckCtx { timeout: Duration::from_secs(5), attempt: 1 };
+        let ctx = imp_verify_core::CheckCtx {
+            timeout: Duration::from_secs(5),
+            attempt: 1,
+        };
         let o = (c.run)(ctx).await;
         (c.key.id.to_string(), c.key.target.clone(), o)
     });
@@ -24,28 +27,58 @@ async fn run_dns(lab: &Lab) -> Vec<(String, String, Outcome)> {
 fn find<'a>(v: &'a [(String, String, Outcome)], id: &str, target: &str) -> &'a Outcome {
     &v.iter()
         .find(|(i, t, _)| i == id && t == target)
-        .unwrap_or_else(|| panic!("no {id} [{target}] in {:?}", v.iter().map(|(i, t, _)| format!("{i} [{t}]")).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {id} [{target}] in {:?}",
+                v.iter()
+                    .map(|(i, t, _)| format!("{i} [{t}]"))
+                    .collect::<Vec<_>>()
+            )
+        })
         .2
 }
 
 fn evidence(o: &Outcome, key: &str) -> String {
-    o.evidence.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+    o.evidence
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn every_dns_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let results = run_dns(lab).await;
-    let ids: std::collections::BTreeSet<&str> = results.iter().map(|(i, _, _)| i.as_str()).collect();
-    for id in ["dns.node", "dns.srv.xmpp-client", "dns.srv.xmpp-server", "dns.srv.cisco-uds", "dns.srv.cuplogin", "dns.srv.sip-trunk", "dns.srv.federation"] {
+    let ids: std::collections::BTreeSet<&str> =
+        results.iter().map(|(i, _, _)| i.as_str()).collect();
+    for id in [
+        "dns.node",
+        "dns.srv.xmpp-client",
+        "dns.srv.xmpp-server",
+        "dns.srv.cisco-uds",
+        "dns.srv.cuplogin",
+        "dns.srv.sip-trunk",
+        "dns.srv.federation",
+    ] {
         assert!(ids.contains(id), "{id} was not planned");
     }
     for (id, target, o) in &results {
         assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
     }
-    let trunk = find(&results, "dns.srv.sip-trunk", "_sips._tcp.imp-cluster.lab.test");
-    assert_eq!(evidence(trunk, "records"), "10 10 5061 imp1.lab.test.; 10 10 5061 imp2.lab.test.");
-    assert_eq!(evidence(trunk, "redundancy group prg-1"), "both nodes present");
+    let trunk = find(
+        &results,
+        "dns.srv.sip-trunk",
+        "_sips._tcp.imp-cluster.lab.test",
+    );
+    assert_eq!(
+        evidence(trunk, "records"),
+        "10 10 5061 imp1.lab.test.; 10 10 5061 imp2.lab.test."
+    );
+    assert_eq!(
+        evidence(trunk, "redundancy group prg-1"),
+        "both nodes present"
+    );
 }
 
 #[tokio::test]
@@ -80,36 +113,70 @@ async fn wrong_records_fail_each_for_its_own_reason() {
 
     let tls = find(&r, "dns.srv.sip-trunk", "_sips._tcp.imp-cluster.lab.test");
     assert_eq!(tls.status, Status::Fail, "{}", tls.message);
-    assert!(tls.message.contains("imp2.lab.test missing"), "{}", tls.message);
-    assert!(evidence(tls, "redundancy group prg-1").contains("imp2.lab.test absent"), "{tls:?}");
+    assert!(
+        tls.message.contains("imp2.lab.test missing"),
+        "{}",
+        tls.message
+    );
+    assert!(
+        evidence(tls, "redundancy group prg-1").contains("imp2.lab.test absent"),
+        "{tls:?}"
+    );
     assert!(tls.remediation.as_deref().unwrap().contains("task C.8"));
 
     let tcp = find(&r, "dns.srv.sip-trunk", "_sip._tcp.imp-cluster.lab.test");
     assert_eq!(tcp.status, Status::Fail);
-    assert!(tcp.message.contains("ldap.lab.test is not a node of the deployment"), "{}", tcp.message);
+    assert!(
+        tcp.message
+            .contains("ldap.lab.test is not a node of the deployment"),
+        "{}",
+        tcp.message
+    );
 
     let udp = find(&r, "dns.srv.sip-trunk", "_sip._udp.imp-cluster.lab.test");
     assert_eq!(udp.status, Status::Pass, "{}", udp.message);
 
     let client = find(&r, "dns.srv.xmpp-client", "_xmpp-client._tcp.lab.test");
     assert_eq!(client.status, Status::Fail);
-    assert!(client.message.contains("imp1.lab.test is listed with port 5223, the spec expects 5222"), "{}", client.message);
+    assert!(
+        client
+            .message
+            .contains("imp1.lab.test is listed with port 5223, the spec expects 5222"),
+        "{}",
+        client.message
+    );
 
     let cup = find(&r, "dns.srv.cuplogin", "_cuplogin._tcp.lab.test");
     assert_eq!(cup.status, Status::Fail);
-    assert!(cup.message.contains("does not exist (NXDOMAIN)"), "{}", cup.message);
+    assert!(
+        cup.message.contains("does not exist (NXDOMAIN)"),
+        "{}",
+        cup.message
+    );
 
     let uds = find(&r, "dns.srv.cisco-uds", "_cisco-uds._tcp.lab.test");
     assert_eq!(uds.status, Status::Fail);
-    assert!(uds.message.contains("has no SRV record (NODATA)"), "{}", uds.message);
+    assert!(
+        uds.message.contains("has no SRV record (NODATA)"),
+        "{}",
+        uds.message
+    );
 
     let ptr = find(&r, "dns.node", "imp2.lab.test");
     assert_eq!(ptr.status, Status::Warn, "{}", ptr.message);
-    assert!(ptr.message.contains("names somewhere-else.lab.test instead"), "{}", ptr.message);
+    assert!(
+        ptr.message
+            .contains("names somewhere-else.lab.test instead"),
+        "{}",
+        ptr.message
+    );
 
     // What was not touched still passes.
     assert_eq!(find(&r, "dns.node", "imp1.lab.test").status, Status::Pass);
-    assert_eq!(find(&r, "dns.srv.federation", "partner.test").status, Status::Pass);
+    assert_eq!(
+        find(&r, "dns.srv.federation", "partner.test").status,
+        Status::Pass
+    );
 }
 
 #[tokio::test]
@@ -131,7 +198,11 @@ async fn a_missing_node_of_xmpp_client_warns_and_a_stopped_server_is_told_apart(
     let node = find(&r, "dns.node", "imp1.lab.test");
     assert_eq!(node.status, Status::Fail);
     let m = node.message.to_lowercase();
-    assert!(m.contains("did not answer") || m.contains("no reply"), "{}", node.message);
+    assert!(
+        m.contains("did not answer") || m.contains("no reply"),
+        "{}",
+        node.message
+    );
     assert!(!m.contains("nxdomain"), "{}", node.message);
 }
 
@@ -155,37 +226,70 @@ fn spec_with(dns: &str) -> Spec {
         "workflow = \"A\"\ndomains = [\"example.test\"]\n[dns]\nservers = [\"{dns}\"]\ntimeout = \"300ms\"\n\
          [[clusters]]\nname = \"c\"\ndomain = \"example.test\"\n[[clusters.nodes]]\nfqdn = \"imp1.example.test\"\nrole = \"imp\"\n"
     );
-    Spec::parse(&text, std::path::Path::new("t.toml"), &std::collections::BTreeMap::new()).unwrap()
+    Spec::parse(
+        &text,
+        std::path::Path::new("t.toml"),
+        &std::collections::BTreeMap::new(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
 async fn absent_silent_and_malformed_are_three_different_answers() {
     // Silent.
     let silent = fake_dns(|_| None);
-    let e = Resolver::from_spec(&spec_with(&silent)).lookup_srv("_xmpp-client._tcp.example.test").await.unwrap_err();
+    let e = Resolver::from_spec(&spec_with(&silent))
+        .lookup_srv("_xmpp-client._tcp.example.test")
+        .await
+        .unwrap_err();
     assert!(matches!(e, DnsError::NoAnswer { .. }), "{e:?}");
     // Garbage: the query's id, then bytes that are no DNS message.
-    let garbage = fake_dns(|q| Some([&q[..2], &[0x81, 0x80, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef][..]].concat()));
+    let garbage = fake_dns(|q| {
+        Some(
+            [
+                &q[..2],
+                &[0x81, 0x80, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef][..],
+            ]
+            .concat(),
+        )
+    });
     let r = Resolver::from_spec(&spec_with(&garbage));
-    let e = r.lookup_srv("_xmpp-client._tcp.example.test").await.unwrap_err();
+    let e = r
+        .lookup_srv("_xmpp-client._tcp.example.test")
+        .await
+        .unwrap_err();
     assert!(matches!(e, DnsError::Malformed { .. }), "{e:?}");
     let e = r.reverse("127.0.0.22".parse().unwrap()).await.unwrap_err();
     assert!(matches!(e, DnsError::Malformed { .. }), "{e:?}");
     // Absent: the lab's real server, a name that does not exist.
     let lab = Lab::shared();
     let spec = Spec::load(&lab.spec()).unwrap();
-    let e = Resolver::from_spec(&spec).lookup_srv("_nothing._tcp.lab.test").await.unwrap_err();
+    let e = Resolver::from_spec(&spec)
+        .lookup_srv("_nothing._tcp.lab.test")
+        .await
+        .unwrap_err();
     assert!(matches!(e, DnsError::NxDomain { .. }), "{e:?}");
-    assert_eq!(e.to_string(), "_nothing._tcp.lab.test does not exist (NXDOMAIN)");
+    assert_eq!(
+        e.to_string(),
+        "_nothing._tcp.lab.test does not exist (NXDOMAIN)"
+    );
     // The three say different things.
-    assert!(DnsError::NoAnswer { detail: "x".into() }.to_string().contains("did not answer"));
-    assert!(DnsError::Malformed { detail: "x".into() }.to_string().contains("malformed"));
+    assert!(DnsError::NoAnswer { detail: "x".into() }
+        .to_string()
+        .contains("did not answer"));
+    assert!(DnsError::Malformed { detail: "x".into() }
+        .to_string()
+        .contains("malformed"));
 }
 
 /// The lab's spec with `remote_access = true`, loaded from a copy.
 fn with_remote_access(lab: &Lab) -> Spec {
     let text = std::fs::read_to_string(lab.spec()).unwrap();
-    let text = text.replacen("workflow = \"C\"", "workflow = \"C\"\nremote_access = true", 1);
+    let text = text.replacen(
+        "workflow = \"C\"",
+        "workflow = \"C\"\nremote_access = true",
+        1,
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spec.toml");
     std::fs::write(&path, text).unwrap();
@@ -195,7 +299,10 @@ fn with_remote_access(lab: &Lab) -> Spec {
 async fn run_spec(spec: Spec) -> Vec<(String, String, Outcome)> {
     let spec = Arc::new(spec);
     let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
-        let ctx = imp_verify_core::CheckCtx { timeout: Duration::from_secs(5), attempt: 1 };
+        let ctx = imp_verify_core::CheckCtx {
+            timeout: Duration::from_secs(5),
+            attempt: 1,
+        };
         let o = (c.run)(ctx).await;
         (c.key.id.to_string(), c.key.target.clone(), o)
     });
@@ -209,10 +316,21 @@ async fn federation_server_and_remote_access_records() {
     let r = run_spec(with_remote_access(&lab)).await;
     let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
     assert_eq!(edge.status, Status::Fail, "{}", edge.message);
-    assert!(edge.message.contains("_collab-edge._tls.lab.test does not exist (NXDOMAIN)"), "{}", edge.message);
-    assert!(edge.remediation.as_deref().unwrap().contains("task C.10"), "{edge:?}");
+    assert!(
+        edge.message
+            .contains("_collab-edge._tls.lab.test does not exist (NXDOMAIN)"),
+        "{}",
+        edge.message
+    );
+    assert!(
+        edge.remediation.as_deref().unwrap().contains("task C.10"),
+        "{edge:?}"
+    );
     // Without remote access it is not planned at all.
-    assert!(!run_dns(&lab).await.iter().any(|(i, _, _)| i == "dns.srv.collab-edge"));
+    assert!(!run_dns(&lab)
+        .await
+        .iter()
+        .any(|(i, _, _)| i == "dns.srv.collab-edge"));
 
     // Expressway-E records: one target resolves, one does not.
     lab.edit_zone("lab.test", |z| {
@@ -222,7 +340,12 @@ async fn federation_server_and_remote_access_records() {
         )
     });
     // partner.test loses its s2s record; lab.test's s2s record gets a stranger.
-    lab.edit_zone("partner.test", |z| z.lines().filter(|l| !l.starts_with("_xmpp-server")).collect::<Vec<_>>().join("\n"));
+    lab.edit_zone("partner.test", |z| {
+        z.lines()
+            .filter(|l| !l.starts_with("_xmpp-server"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     lab.edit_zone("lab.test", |z| {
         z.lines()
             .map(|l| {
@@ -238,30 +361,74 @@ async fn federation_server_and_remote_access_records() {
     let r = run_spec(with_remote_access(&lab)).await;
     let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
     assert_eq!(edge.status, Status::Fail, "{}", edge.message);
-    assert!(edge.message.contains("target ghost.lab.test does not resolve"), "{}", edge.message);
-    assert!(!edge.message.contains("edge.lab.test does not"), "{}", edge.message);
-    assert_eq!(evidence(edge, "records"), "10 0 8443 edge.lab.test.; 20 0 8443 ghost.lab.test.");
+    assert!(
+        edge.message
+            .contains("target ghost.lab.test does not resolve"),
+        "{}",
+        edge.message
+    );
+    assert!(
+        !edge.message.contains("edge.lab.test does not"),
+        "{}",
+        edge.message
+    );
+    assert_eq!(
+        evidence(edge, "records"),
+        "10 0 8443 edge.lab.test.; 20 0 8443 ghost.lab.test."
+    );
 
     let fed = find(&r, "dns.srv.federation", "partner.test");
     assert_eq!(fed.status, Status::Fail, "{}", fed.message);
-    assert!(fed.message.contains("_xmpp-server._tcp.partner.test does not exist (NXDOMAIN)"), "{}", fed.message);
-    assert!(fed.remediation.as_deref().unwrap().contains("task C.14"), "{fed:?}");
+    assert!(
+        fed.message
+            .contains("_xmpp-server._tcp.partner.test does not exist (NXDOMAIN)"),
+        "{}",
+        fed.message
+    );
+    assert!(
+        fed.remediation.as_deref().unwrap().contains("task C.14"),
+        "{fed:?}"
+    );
 
     let s2s = find(&r, "dns.srv.xmpp-server", "_xmpp-server._tcp.lab.test");
     assert_eq!(s2s.status, Status::Fail, "{}", s2s.message);
-    assert!(s2s.message.contains("xmpp.partner.test is not a node of the deployment"), "{}", s2s.message);
-    assert!(s2s.message.contains("imp2.lab.test missing"), "{}", s2s.message);
-    assert_eq!(evidence(s2s, "records"), "10 0 5269 imp1.lab.test.; 20 0 5269 xmpp.partner.test.");
+    assert!(
+        s2s.message
+            .contains("xmpp.partner.test is not a node of the deployment"),
+        "{}",
+        s2s.message
+    );
+    assert!(
+        s2s.message.contains("imp2.lab.test missing"),
+        "{}",
+        s2s.message
+    );
+    assert_eq!(
+        evidence(s2s, "records"),
+        "10 0 5269 imp1.lab.test.; 20 0 5269 xmpp.partner.test."
+    );
 
     // The ghost goes: remote access passes. The partner now says "no s2s here" (".").
-    lab.edit_zone("lab.test", |z| z.lines().filter(|l| !l.contains("ghost")).collect::<Vec<_>>().join("\n"));
-    lab.edit_zone("partner.test", |z| format!("{z}\n_xmpp-server._tcp SRV 0 0 0 .\n"));
+    lab.edit_zone("lab.test", |z| {
+        z.lines()
+            .filter(|l| !l.contains("ghost"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    lab.edit_zone("partner.test", |z| {
+        format!("{z}\n_xmpp-server._tcp SRV 0 0 0 .\n")
+    });
     let r = run_spec(with_remote_access(&lab)).await;
     let edge = find(&r, "dns.srv.collab-edge", "_collab-edge._tls.lab.test");
     assert_eq!(edge.status, Status::Pass, "{}", edge.message);
     let fed = find(&r, "dns.srv.federation", "partner.test");
     assert_eq!(fed.status, Status::Fail, "{}", fed.message);
-    assert!(fed.message.contains("target \".\" says the service is not offered"), "{}", fed.message);
+    assert!(
+        fed.message
+            .contains("target \".\" says the service is not offered"),
+        "{}",
+        fed.message
+    );
     assert!(!fed.message.contains("not a node"), "{}", fed.message);
 }
 
@@ -269,18 +436,47 @@ async fn federation_server_and_remote_access_records() {
 async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
     async fn node(dns: &str) -> Outcome {
         let spec = Arc::new(spec_with(dns));
-        let c = DnsProbe.plan(&spec).into_iter().find(|c| c.key.id == "dns.node").unwrap();
-        (c.run)(imp_verify_core::CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await
+        let c = DnsProbe
+            .plan(&spec)
+            .into_iter()
+            .find(|c| c.key.id == "dns.node")
+            .unwrap();
+        (c.run)(imp_verify_core::CheckCtx {
+            timeout: Duration::from_secs(5),
+            attempt: 1,
+        })
+        .await
     }
     let silent = node(&fake_dns(|_| None)).await;
     assert_eq!(silent.status, Status::Fail);
-    assert!(silent.message.contains("the DNS server did not answer"), "{}", silent.message);
-    assert!(silent.remediation.as_deref().unwrap().contains("reachable"), "{silent:?}");
-    assert!(silent.remediation.as_deref().unwrap().contains("tasks A.1, A.9"), "{silent:?}");
+    assert!(
+        silent.message.contains("the DNS server did not answer"),
+        "{}",
+        silent.message
+    );
+    assert!(
+        silent.remediation.as_deref().unwrap().contains("reachable"),
+        "{silent:?}"
+    );
+    assert!(
+        silent
+            .remediation
+            .as_deref()
+            .unwrap()
+            .contains("tasks A.1, A.9"),
+        "{silent:?}"
+    );
 
-    let garbage = node(&fake_dns(|q| Some([&q[..2], &[0x81, 0x80, 0xff, 0xff, 0xde, 0xad][..]].concat()))).await;
+    let garbage = node(&fake_dns(|q| {
+        Some([&q[..2], &[0x81, 0x80, 0xff, 0xff, 0xde, 0xad][..]].concat())
+    }))
+    .await;
     assert_eq!(garbage.status, Status::Fail);
-    assert!(garbage.message.contains("the DNS answer is malformed"), "{}", garbage.message);
+    assert!(
+        garbage.message.contains("the DNS answer is malformed"),
+        "{}",
+        garbage.message
+    );
 
     // REFUSED from the server: a third message, neither absent nor silent.
     let refused = node(&fake_dns(|q| {
@@ -291,9 +487,17 @@ async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
     }))
     .await;
     assert_eq!(refused.status, Status::Fail);
-    assert!(refused.message.contains("the DNS server answered REFUSED"), "{}", refused.message);
+    assert!(
+        refused.message.contains("the DNS server answered REFUSED"),
+        "{}",
+        refused.message
+    );
     for o in [&silent, &garbage, &refused] {
-        assert!(!o.message.contains("NXDOMAIN") && !o.message.contains("NODATA"), "{}", o.message);
+        assert!(
+            !o.message.contains("NXDOMAIN") && !o.message.contains("NODATA"),
+            "{}",
+            o.message
+        );
     }
 }
 
@@ -305,7 +509,8 @@ async fn large_answers_come_over_tcp_and_a_wrong_address_fails() {
     let resolver = Resolver::from_spec(&Spec::load(&lab.spec()).unwrap());
     let e = resolver.lookup_srv("_big._tcp.lab.test").await.unwrap_err();
     assert!(matches!(e, DnsError::NxDomain { .. }), "{e:?}");
-    let long = |i: usize| format!("a-rather-long-host-name-that-fills-the-datagram-{i:02}.lab.test.");
+    let long =
+        |i: usize| format!("a-rather-long-host-name-that-fills-the-datagram-{i:02}.lab.test.");
     lab.edit_zone("lab.test", |z| {
         let mut out = String::new();
         for l in z.lines() {
@@ -344,11 +549,21 @@ async fn large_answers_come_over_tcp_and_a_wrong_address_fails() {
     let imp1 = find(&r, "dns.node", "imp1.lab.test");
     assert_eq!(imp1.status, Status::Fail, "{}", imp1.message);
     assert!(
-        imp1.message.contains(&format!("imp1.lab.test resolves to {}, not to {} as the spec says", lab.ip(9), lab.ip(2))),
+        imp1.message.contains(&format!(
+            "imp1.lab.test resolves to {}, not to {} as the spec says",
+            lab.ip(9),
+            lab.ip(2)
+        )),
         "{}",
         imp1.message
     );
-    assert!(imp1.remediation.as_deref().unwrap().contains("tasks C.1, C.10"), "{imp1:?}");
+    assert!(
+        imp1.remediation
+            .as_deref()
+            .unwrap()
+            .contains("tasks C.1, C.10"),
+        "{imp1:?}"
+    );
     let cucm = find(&r, "dns.node", "cucm.lab.test");
     assert_eq!(cucm.status, Status::Pass, "{}", cucm.message);
 }
@@ -356,7 +571,11 @@ async fn large_answers_come_over_tcp_and_a_wrong_address_fails() {
 #[tokio::test]
 async fn a_closed_dns_port_is_no_answer_not_absence() {
     // A port nobody listens on: ICMP port unreachable, "connection refused".
-    let port = UdpSocket::bind("127.0.0.9:0").unwrap().local_addr().unwrap().port();
+    let port = UdpSocket::bind("127.0.0.9:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let r = Resolver::from_spec(&spec_with(&format!("127.0.0.9:{port}")));
     let e = r.lookup_ip("imp1.example.test").await.unwrap_err();
     assert!(matches!(e, DnsError::NoAnswer { .. }), "{e:?}");

@@ -17,7 +17,9 @@ use imp_probe_tls::TlsInspector;
 use imp_verify_core::spec::{AddressScheme, LdapServer, LdapSpec, Spec, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, PerAttempt, PlannedCheck, Probe};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream};
+use ldap3::{
+    LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,7 +71,9 @@ struct Ctx {
 }
 
 fn ldap_spec(spec: &Spec) -> &LdapSpec {
-    spec.ldap.as_ref().expect("the ldap probe plans only when the spec has [ldap]")
+    spec.ldap
+        .as_ref()
+        .expect("the ldap probe plans only when the spec has [ldap]")
 }
 
 /// Turns an ldap3 error into what happened, in words.
@@ -79,7 +83,11 @@ fn describe(e: &LdapError) -> String {
             "{} ({}){}",
             rc_name(result.rc),
             result.rc,
-            if result.text.is_empty() { String::new() } else { format!(": {}", result.text) }
+            if result.text.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", result.text)
+            }
         ),
         LdapError::Timeout { .. } => "no answer in time".into(),
         other => {
@@ -127,7 +135,12 @@ impl Ctx {
         let addr = SocketAddr::new(*ips.first().ok_or("no address")?, server.port);
         let tcp = tokio::time::timeout(budget, tokio::net::TcpStream::connect(addr))
             .await
-            .map_err(|_| format!("no TCP connection to {addr} within {} ms", budget.as_millis()))?
+            .map_err(|_| {
+                format!(
+                    "no TCP connection to {addr} within {} ms",
+                    budget.as_millis()
+                )
+            })?
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let std = tcp.into_std().map_err(|e| e.to_string())?;
         let mut settings = LdapConnSettings::new()
@@ -160,7 +173,12 @@ impl Ctx {
         let r = ldap
             .simple_bind(&ldap_spec.bind_dn, ldap_spec.password().expose())
             .await
-            .map_err(|e| Outcome::fail(format!("the bind was not answered: {}", describe(&e)), format!("Check the directory server (task {secure})")))?;
+            .map_err(|e| {
+                Outcome::fail(
+                    format!("the bind was not answered: {}", describe(&e)),
+                    format!("Check the directory server (task {secure})"),
+                )
+            })?;
         if r.rc != 0 {
             return Err(bind_failure(&ldap_spec.bind_dn, r.rc, &r.text, secure));
         }
@@ -192,21 +210,50 @@ impl Ctx {
         let base = ldap
             .search(&s.base, Scope::Base, "(objectClass=*)", vec!["1.1"])
             .await
-            .map_err(|e| Outcome::fail(format!("searching the base {} failed: {}", s.base, describe(&e)), "Check the directory server"))?;
+            .map_err(|e| {
+                Outcome::fail(
+                    format!("searching the base {} failed: {}", s.base, describe(&e)),
+                    "Check the directory server",
+                )
+            })?;
         let base_rc = base.1.rc;
         if base_rc != 0 {
-            return Ok(Directory { base_rc, base_text: base.1.text.clone(), entries: Vec::new(), took: started.elapsed(), truncated: false });
+            return Ok(Directory {
+                base_rc,
+                base_text: base.1.text.clone(),
+                entries: Vec::new(),
+                took: started.elapsed(),
+                truncated: false,
+            });
         }
         let a = &s.attributes;
-        let mut attrs: Vec<String> = vec![a.user_id.clone(), a.mail.clone(), a.directory_uri.clone(), a.display_name.clone(), a.phone.clone()];
+        let mut attrs: Vec<String> = vec![
+            a.user_id.clone(),
+            a.mail.clone(),
+            a.directory_uri.clone(),
+            a.display_name.clone(),
+            a.phone.clone(),
+        ];
         attrs.sort();
         attrs.dedup();
-        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(500))];
-        ldap.with_search_options(SearchOptions::new().sizelimit(MAX_ENTRIES as i32 + 1).timelimit(budget.as_secs().max(1) as i32));
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(500)),
+        ];
+        ldap.with_search_options(
+            SearchOptions::new()
+                .sizelimit(MAX_ENTRIES as i32 + 1)
+                .timelimit(budget.as_secs().max(1) as i32),
+        );
         let mut stream = ldap
             .streaming_search_with(adapters, &s.base, Scope::Subtree, &s.user_filter, attrs)
             .await
-            .map_err(|e| Outcome::fail(format!("the user search failed: {}", describe(&e)), "Check the user filter and the service account's rights"))?;
+            .map_err(|e| {
+                Outcome::fail(
+                    format!("the user search failed: {}", describe(&e)),
+                    "Check the user filter and the service account's rights",
+                )
+            })?;
         let mut entries = Vec::new();
         let mut truncated = false;
         loop {
@@ -217,24 +264,46 @@ impl Ctx {
                         break;
                     }
                     // ldap3 panics on an entry it cannot parse: a hostile server's fault, not ours.
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e))) {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        SearchEntry::construct(e)
+                    })) {
                         Ok(entry) => entries.push(entry),
-                        Err(_) => return Err(Outcome::fail("the server sent an entry that does not parse", "Check the directory server")),
+                        Err(_) => {
+                            return Err(Outcome::fail(
+                                "the server sent an entry that does not parse",
+                                "Check the directory server",
+                            ))
+                        }
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Err(Outcome::fail(format!("the user search broke off: {}", describe(&e)), "Check the directory server")),
+                Err(e) => {
+                    return Err(Outcome::fail(
+                        format!("the user search broke off: {}", describe(&e)),
+                        "Check the directory server",
+                    ))
+                }
             }
         }
         let end = stream.finish().await;
         if end.rc != 0 && end.rc != 4 && !truncated {
             return Err(Outcome::fail(
-                format!("the user search ended with {} ({})", rc_name(end.rc), end.rc),
+                format!(
+                    "the user search ended with {} ({})",
+                    rc_name(end.rc),
+                    end.rc
+                ),
                 "Check the user filter and the service account's rights",
             ));
         }
         let _ = ldap.unbind().await;
-        Ok(Directory { base_rc, base_text: String::new(), entries, took: started.elapsed(), truncated: truncated || end.rc == 4 })
+        Ok(Directory {
+            base_rc,
+            base_text: String::new(),
+            entries,
+            took: started.elapsed(),
+            truncated: truncated || end.rc == 4,
+        })
     }
 }
 
@@ -286,7 +355,9 @@ fn bind_failure(dn: &str, rc: u32, text: &str, task: &str) -> Outcome {
             format!("Check the service account (task {task})"),
         ),
     };
-    Outcome::fail(msg, fix).with("bind_dn", dn).with("result_code", format!("{rc} {}", rc_name(rc)))
+    Outcome::fail(msg, fix)
+        .with("bind_dn", dn)
+        .with("result_code", format!("{rc} {}", rc_name(rc)))
 }
 
 fn server_target(s: &LdapServer) -> String {
@@ -302,7 +373,9 @@ impl Probe for LdapProbe {
     }
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
-        let Some(ldap) = &spec.ldap else { return Vec::new() };
+        let Some(ldap) = &spec.ldap else {
+            return Vec::new();
+        };
         let ctx = Arc::new(Ctx::new(spec));
         let mut checks = Vec::new();
         for (i, server) in ldap.servers.iter().enumerate() {
@@ -388,14 +461,22 @@ async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
     let run = async {
         let mut ldap = c.session(server, budget).await?;
         let r = ldap
-            .search("", Scope::Base, "(objectClass=*)", vec!["namingContexts", "supportedLDAPVersion"])
+            .search(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["namingContexts", "supportedLDAPVersion"],
+            )
             .await
             .map_err(|e| describe(&e))?;
         let (entries, _) = r.success().map_err(|e| describe(&e))?;
         let contexts = entries
             .into_iter()
             .next()
-            .and_then(|e| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e))).ok())
+            .and_then(|e| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e)))
+                    .ok()
+            })
             .and_then(|e| e.attrs.get("namingContexts").cloned())
             .unwrap_or_default()
             .join(", ");
@@ -428,7 +509,9 @@ async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
             Outcome::fail(format!("{}: {e}", server.url.get_ref()), fix)
         }
     };
-    o.with("server", server.url.get_ref()).with("transport", mode).with("trust_anchors", &c.trust)
+    o.with("server", server.url.get_ref())
+        .with("transport", mode)
+        .with("trust_anchors", &c.trust)
 }
 
 async fn check_bind(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
@@ -442,7 +525,10 @@ async fn check_bind(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
             Outcome::pass(format!("the service account {} binds", s.bind_dn))
                 .with("server", server.url.get_ref())
                 .with("bind_dn", &s.bind_dn)
-                .metric("bind_ms", (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0)
+                .metric(
+                    "bind_ms",
+                    (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+                )
         }
         Ok(Err(o)) => o.with("server", server.url.get_ref()),
         Err(_) => Outcome::fail(
@@ -466,7 +552,13 @@ fn check_base(c: &Ctx, d: Directory) -> Outcome {
     }
     if d.base_rc != 0 {
         return Outcome::fail(
-            format!("the search base {} cannot be read: {} ({}) {}", s.base, rc_name(d.base_rc), d.base_rc, d.base_text),
+            format!(
+                "the search base {} cannot be read: {} ({}) {}",
+                s.base,
+                rc_name(d.base_rc),
+                d.base_rc,
+                d.base_text
+            ),
             format!("Give the service account read access to the search base (task {integrate})"),
         )
         .with("base", &s.base);
@@ -479,19 +571,30 @@ fn check_base(c: &Ctx, d: Directory) -> Outcome {
         .with("base", &s.base)
         .with("filter", &s.user_filter);
     }
-    Outcome::pass(format!("{} exists; the user filter returns {} entries", s.base, d.entries.len()))
-        .with("base", &s.base)
-        .with("filter", &s.user_filter)
-        .metric("entries", d.entries.len() as f64)
-        .metric("search_ms", (d.took.as_secs_f64() * 10_000.0).round() / 10.0)
+    Outcome::pass(format!(
+        "{} exists; the user filter returns {} entries",
+        s.base,
+        d.entries.len()
+    ))
+    .with("base", &s.base)
+    .with("filter", &s.user_filter)
+    .metric("entries", d.entries.len() as f64)
+    .metric(
+        "search_ms",
+        (d.took.as_secs_f64() * 10_000.0).round() / 10.0,
+    )
 }
 
 fn check_sync(c: &Ctx, d: Directory) -> Outcome {
     let s = ldap_spec(&c.spec);
     let (_, integrate) = tasks(c.spec.workflow);
     let uid_attr = &s.attributes.user_id;
-    let found: std::collections::BTreeSet<String> =
-        d.entries.iter().filter_map(|e| first(e, uid_attr)).map(|u| u.to_ascii_lowercase()).collect();
+    let found: std::collections::BTreeSet<String> = d
+        .entries
+        .iter()
+        .filter_map(|e| first(e, uid_attr))
+        .map(|u| u.to_ascii_lowercase())
+        .collect();
     let missing: Vec<&str> = s
         .expected_users
         .iter()
@@ -521,7 +624,12 @@ fn check_sync(c: &Ctx, d: Directory) -> Outcome {
 fn check_mapping(c: &Ctx, d: Directory) -> Outcome {
     let s = ldap_spec(&c.spec);
     let a = &s.attributes;
-    let domains: Vec<String> = c.spec.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+    let domains: Vec<String> = c
+        .spec
+        .domains
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
     let directory_uri = c.spec.im_address_scheme == AddressScheme::DirectoryUri;
     let mut problems = Vec::new();
     let by_uid: BTreeMap<String, &SearchEntry> = d
@@ -530,8 +638,14 @@ fn check_mapping(c: &Ctx, d: Directory) -> Outcome {
         .filter_map(|e| first(e, &a.user_id).map(|u| (u.to_ascii_lowercase(), e)))
         .collect();
     for user in &s.expected_users {
-        let Some(e) = by_uid.get(&user.to_ascii_lowercase()) else { continue }; // ldap.sync reports it
-        let mut needed = vec![("user id", &a.user_id), ("display name", &a.display_name), ("phone", &a.phone)];
+        let Some(e) = by_uid.get(&user.to_ascii_lowercase()) else {
+            continue;
+        }; // ldap.sync reports it
+        let mut needed = vec![
+            ("user id", &a.user_id),
+            ("display name", &a.display_name),
+            ("phone", &a.phone),
+        ];
         if directory_uri {
             needed.push(("directory URI", &a.directory_uri));
         }
@@ -543,15 +657,26 @@ fn check_mapping(c: &Ctx, d: Directory) -> Outcome {
         let address = if directory_uri {
             first(e, &a.directory_uri).map(|m| m.to_ascii_lowercase())
         } else {
-            Some(format!("{}@{}", user.to_ascii_lowercase(), domains.first().cloned().unwrap_or_default()))
+            Some(format!(
+                "{}@{}",
+                user.to_ascii_lowercase(),
+                domains.first().cloned().unwrap_or_default()
+            ))
         };
         if let Some(addr) = address {
             let ok = addr
                 .split_once('@')
-                .map(|(l, dom)| !l.is_empty() && !l.contains(|ch: char| ch.is_whitespace() || "\"&'/:<>@".contains(ch)) && domains.iter().any(|d| d == dom))
+                .map(|(l, dom)| {
+                    !l.is_empty()
+                        && !l.contains(|ch: char| ch.is_whitespace() || "\"&'/:<>@".contains(ch))
+                        && domains.iter().any(|d| d == dom)
+                })
                 .unwrap_or(false);
             if !ok {
-                problems.push(format!("{user}: the IM address {addr} is not an address in {}", domains.join(", ")));
+                problems.push(format!(
+                    "{user}: the IM address {addr} is not an address in {}",
+                    domains.join(", ")
+                ));
             }
         }
     }
@@ -583,7 +708,14 @@ fn check_mapping(c: &Ctx, d: Directory) -> Outcome {
             format!("Fill in the missing attributes and make user ids and directory URIs unique in the directory (IM&P rejects duplicates), or correct the attribute mapping of the LDAP directory configuration (tasks {integrate}, D.2)"),
         )
     };
-    o.with("mapping", mapping).with("address_scheme", if directory_uri { "directory-uri" } else { "userid@domain" })
+    o.with("mapping", mapping).with(
+        "address_scheme",
+        if directory_uri {
+            "directory-uri"
+        } else {
+            "userid@domain"
+        },
+    )
 }
 
 /// What the directory says of a test user: the outcome of looking it up with the
@@ -593,7 +725,12 @@ fn check_mapping(c: &Ctx, d: Directory) -> Outcome {
 pub enum DirectoryUser {
     /// The user's entry, and the LDAP result of binding as it with the spec's password
     /// (0 success, 49 invalidCredentials, ...; [`rc_name`] names it).
-    Found { dn: String, bind_rc: u32, bind_text: String, took: Duration },
+    Found {
+        dn: String,
+        bind_rc: u32,
+        bind_text: String,
+        took: Duration,
+    },
     /// No entry under `base` matches `filter` and the user id.
     Missing { base: String, filter: String },
 }
@@ -602,11 +739,18 @@ pub enum DirectoryUser {
 /// service account, certificate verified against the spec's CA) and binds as it with
 /// its own password, all within `budget`. `Err` says, in words, why the directory could
 /// not be asked (no `[ldap]` in the spec, unreachable, service account refused...).
-pub async fn look_up_test_user(spec: &Arc<Spec>, uid: &str, budget: Duration) -> Result<DirectoryUser, String> {
+pub async fn look_up_test_user(
+    spec: &Arc<Spec>,
+    uid: &str,
+    budget: Duration,
+) -> Result<DirectoryUser, String> {
     if spec.ldap.is_none() {
         return Err("the spec has no [ldap] directory".into());
     }
-    Ctx::new(spec).user_bind(uid, budget).await.map_err(|o| o.message)
+    Ctx::new(spec)
+        .user_bind(uid, budget)
+        .await
+        .map_err(|o| o.message)
 }
 
 impl Ctx {
@@ -619,23 +763,48 @@ impl Ctx {
             .test_users
             .iter()
             .find(|u| u.user_id == uid)
-            .ok_or_else(|| Outcome::fail(format!("{uid} is not a test user of the spec"), "Name a test user of the spec"))?;
+            .ok_or_else(|| {
+                Outcome::fail(
+                    format!("{uid} is not a test user of the spec"),
+                    "Name a test user of the spec",
+                )
+            })?;
         let server = &s.servers[0];
         let run = async {
             let mut ldap = self.bound(server, budget).await?;
-            let filter = format!("(&{}({}={}))", s.user_filter, s.attributes.user_id, ldap3::ldap_escape(uid));
+            let filter = format!(
+                "(&{}({}={}))",
+                s.user_filter,
+                s.attributes.user_id,
+                ldap3::ldap_escape(uid)
+            );
             let (entries, _) = ldap
                 .search(&s.base, Scope::Subtree, &filter, vec!["1.1"])
                 .await
                 .and_then(|r| r.success())
-                .map_err(|e| Outcome::fail(format!("looking {uid} up failed: {}", describe(&e)), format!("Check the directory (task {integrate})")))?;
+                .map_err(|e| {
+                    Outcome::fail(
+                        format!("looking {uid} up failed: {}", describe(&e)),
+                        format!("Check the directory (task {integrate})"),
+                    )
+                })?;
             let Some(entry) = entries.into_iter().next() else {
                 let _ = ldap.unbind().await;
-                return Ok(DirectoryUser::Missing { base: s.base.clone(), filter: s.user_filter.clone() });
+                return Ok(DirectoryUser::Missing {
+                    base: s.base.clone(),
+                    filter: s.user_filter.clone(),
+                });
             };
-            let dn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(entry)))
-                .map_err(|_| Outcome::fail("the server sent an entry that does not parse", "Check the directory server"))?
-                .dn;
+            let dn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                SearchEntry::construct(entry)
+            }))
+            .map_err(|_| {
+                Outcome::fail(
+                    "the server sent an entry that does not parse",
+                    "Check the directory server",
+                )
+            })?
+            .dn;
             let _ = ldap.unbind().await;
             let mut user_ldap = self
                 .session(server, budget)
@@ -645,13 +814,26 @@ impl Ctx {
             let r = user_ldap
                 .simple_bind(&dn, user.password().expose())
                 .await
-                .map_err(|e| Outcome::fail(format!("the bind was not answered: {}", describe(&e)), "Check the directory server"))?;
+                .map_err(|e| {
+                    Outcome::fail(
+                        format!("the bind was not answered: {}", describe(&e)),
+                        "Check the directory server",
+                    )
+                })?;
             let _ = user_ldap.unbind().await;
-            Ok(DirectoryUser::Found { dn, bind_rc: r.rc, bind_text: r.text, took: started.elapsed() })
+            Ok(DirectoryUser::Found {
+                dn,
+                bind_rc: r.rc,
+                bind_text: r.text,
+                took: started.elapsed(),
+            })
         };
         match tokio::time::timeout(budget, run).await {
             Ok(r) => r,
-            Err(_) => Err(Outcome::fail(format!("no answer within {} ms", budget.as_millis()), "Check the directory server's load")),
+            Err(_) => Err(Outcome::fail(
+                format!("no answer within {} ms", budget.as_millis()),
+                "Check the directory server's load",
+            )),
         }
     }
 }
@@ -692,39 +874,93 @@ async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
     let server = &s.servers[0];
     let run = async {
         let mut ldap = c.bound(server, budget).await?;
-        ldap.with_search_options(SearchOptions::new().sizelimit(50).timelimit(budget.as_secs().max(1) as i32));
-        let attrs = vec![a.user_id.as_str(), a.display_name.as_str(), a.phone.as_str(), a.mail.as_str()];
-        let own = format!("(&{}({}={}))", s.user_filter, a.user_id, ldap3::ldap_escape(uid));
+        ldap.with_search_options(
+            SearchOptions::new()
+                .sizelimit(50)
+                .timelimit(budget.as_secs().max(1) as i32),
+        );
+        let attrs = vec![
+            a.user_id.as_str(),
+            a.display_name.as_str(),
+            a.phone.as_str(),
+            a.mail.as_str(),
+        ];
+        let own = format!(
+            "(&{}({}={}))",
+            s.user_filter,
+            a.user_id,
+            ldap3::ldap_escape(uid)
+        );
         let (entries, _) = ldap
             .search(&s.base, Scope::Subtree, &own, attrs.clone())
             .await
             .and_then(|r| r.success())
-            .map_err(|e| Outcome::fail(format!("looking {uid} up failed: {}", describe(&e)), "Check the directory"))?;
+            .map_err(|e| {
+                Outcome::fail(
+                    format!("looking {uid} up failed: {}", describe(&e)),
+                    "Check the directory",
+                )
+            })?;
         let me = entries
             .into_iter()
             .next()
-            .map(|e| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e))))
+            .map(|e| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e)))
+            })
             .transpose()
-            .map_err(|_| Outcome::fail("the server sent an entry that does not parse", "Check the directory server"))?
-            .ok_or_else(|| Outcome::fail(format!("{uid} is not in the directory"), "See ldap.sync"))?;
+            .map_err(|_| {
+                Outcome::fail(
+                    "the server sent an entry that does not parse",
+                    "Check the directory server",
+                )
+            })?
+            .ok_or_else(|| {
+                Outcome::fail(format!("{uid} is not in the directory"), "See ldap.sync")
+            })?;
         let name = first(&me, &a.display_name).unwrap_or_default().to_string();
         let phone = first(&me, &a.phone).unwrap_or_default().to_string();
         let prefix: String = name.chars().take(3).collect();
         let mut seen = Vec::new();
         let mut worst = Duration::ZERO;
         for (how, filter) in [
-            ("display-name prefix", format!("(&{}({}={}*))", s.user_filter, a.display_name, ldap3::ldap_escape(&prefix))),
-            ("phone number", format!("(&{}({}={}))", s.user_filter, a.phone, ldap3::ldap_escape(&phone))),
+            (
+                "display-name prefix",
+                format!(
+                    "(&{}({}={}*))",
+                    s.user_filter,
+                    a.display_name,
+                    ldap3::ldap_escape(&prefix)
+                ),
+            ),
+            (
+                "phone number",
+                format!(
+                    "(&{}({}={}))",
+                    s.user_filter,
+                    a.phone,
+                    ldap3::ldap_escape(&phone)
+                ),
+            ),
         ] {
-            if prefix.is_empty() && how.starts_with("display") || phone.is_empty() && how.starts_with("phone") {
-                return Err(Outcome::fail(format!("{uid} has no {how} to search by"), "See ldap.mapping"));
+            if prefix.is_empty() && how.starts_with("display")
+                || phone.is_empty() && how.starts_with("phone")
+            {
+                return Err(Outcome::fail(
+                    format!("{uid} has no {how} to search by"),
+                    "See ldap.mapping",
+                ));
             }
             let started = Instant::now();
             let (entries, _) = ldap
                 .search(&s.base, Scope::Subtree, &filter, attrs.clone())
                 .await
                 .and_then(|r| r.non_error())
-                .map_err(|e| Outcome::fail(format!("the search by {how} failed: {}", describe(&e)), "Check the directory"))?;
+                .map_err(|e| {
+                    Outcome::fail(
+                        format!("the search by {how} failed: {}", describe(&e)),
+                        "Check the directory",
+                    )
+                })?;
             worst = worst.max(started.elapsed());
             let hit = entries.into_iter().any(|e| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e)))
@@ -732,7 +968,10 @@ async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
                     .map(|e| e.dn == me.dn && first(&e, &a.display_name).is_some())
                     .unwrap_or(false)
             });
-            seen.push(format!("{how} {filter}: {}", if hit { "found" } else { "NOT found" }));
+            seen.push(format!(
+                "{how} {filter}: {}",
+                if hit { "found" } else { "NOT found" }
+            ));
             if !hit {
                 return Err(Outcome::fail(
                     format!("a contact search by {how} ({filter}) does not return {uid}"),
@@ -745,11 +984,19 @@ async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
         Ok((name, phone, seen, worst))
     };
     match tokio::time::timeout(budget, run).await {
-        Ok(Ok((name, phone, seen, worst))) => Outcome::pass(format!("searches by name prefix and by phone find {uid} ({name}, {phone})"))
-            .with("searches", seen.join("; "))
-            .metric("search_ms", (worst.as_secs_f64() * 10_000.0).round() / 10.0),
+        Ok(Ok((name, phone, seen, worst))) => Outcome::pass(format!(
+            "searches by name prefix and by phone find {uid} ({name}, {phone})"
+        ))
+        .with("searches", seen.join("; "))
+        .metric("search_ms", (worst.as_secs_f64() * 10_000.0).round() / 10.0),
         Ok(Err(o)) => o,
-        Err(_) => Outcome::fail(format!("the contact searches took longer than {} ms", budget.as_millis()), "Check the directory's indexes and load (task D.2)"),
+        Err(_) => Outcome::fail(
+            format!(
+                "the contact searches took longer than {} ms",
+                budget.as_millis()
+            ),
+            "Check the directory's indexes and load (task D.2)",
+        ),
     }
     .with("server", server.url.get_ref())
 }

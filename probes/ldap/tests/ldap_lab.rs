@@ -19,14 +19,21 @@ type Results = Vec<(String, String, Outcome)>;
 async fn run(spec: &Path, timeout: Duration) -> Results {
     let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
     let runs = LdapProbe.plan(&spec).into_iter().map(|c| async move {
-        let o = (c.run)(CheckCtx { timeout, attempt: 1 }).await;
+        let o = (c.run)(CheckCtx {
+            timeout,
+            attempt: 1,
+        })
+        .await;
         (c.key.id.to_string(), c.key.target.clone(), o)
     });
     futures::future::join_all(runs).await
 }
 
 fn get<'a>(r: &'a Results, id: &str, target: &str) -> &'a Outcome {
-    &r.iter().find(|(i, t, _)| i == id && t == target).unwrap_or_else(|| panic!("no {id} [{target}]")).2
+    &r.iter()
+        .find(|(i, t, _)| i == id && t == target)
+        .unwrap_or_else(|| panic!("no {id} [{target}]"))
+        .2
 }
 
 /// A copy of the lab's spec with `edit` applied, in `dir`.
@@ -40,15 +47,30 @@ fn spec_variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathB
 /// Runs ldapmodify as the lab's directory administrator.
 fn ldapmodify(lab: &Lab, ldif: &str) {
     let mut child = Command::new("ldapmodify")
-        .args(["-x", "-H", &format!("ldaps://{}", lab.ip(1)), "-D", "cn=admin,dc=lab,dc=test", "-y"])
+        .args([
+            "-x",
+            "-H",
+            &format!("ldaps://{}", lab.ip(1)),
+            "-D",
+            "cn=admin,dc=lab,dc=test",
+            "-y",
+        ])
         .arg(lab.dir.join("secrets/ldap-admin.password"))
         .env("LDAPTLS_CACERT", lab.dir.join("pki/ca.crt"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "ldapmodify failed for:\n{ldif}");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "ldapmodify failed for:\n{ldif}"
+    );
 }
 
 fn no_secret(lab: &Lab, r: &Results) {
@@ -59,13 +81,19 @@ fn no_secret(lab: &Lab, r: &Results) {
 async fn every_ldap_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = run(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 * 2 + 3 + 4 * 2, "2 servers x (connect, bind), base/sync/mapping, 4 users x (auth, search)");
+    assert_eq!(
+        r.len(),
+        2 * 2 + 3 + 4 * 2,
+        "2 servers x (connect, bind), base/sync/mapping, 4 users x (auth, search)"
+    );
     for (id, t, o) in &r {
         assert_eq!(o.status, Status::Pass, "{id} [{t}]: {}", o.message);
     }
     let sync = get(&r, "ldap.sync", "ou=people,dc=lab,dc=test");
     assert_eq!(sync.metrics["entries"], 30.0);
-    assert!(get(&r, "ldap.contact-search", "alice").metrics.contains_key("search_ms"));
+    assert!(get(&r, "ldap.contact-search", "alice")
+        .metrics
+        .contains_key("search_ms"));
     no_secret(lab, &r);
 }
 
@@ -75,19 +103,40 @@ async fn a_wrong_service_password_an_untrusted_ca_and_a_missing_base_fail_where_
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("wrong.password"), "not-the-password").unwrap();
     let wrong_pw = spec_variant(lab, dir.path(), |t| {
-        t.replace(&format!("{}/secrets/ldap-service.password", lab.dir.display()), &dir.path().join("wrong.password").display().to_string())
+        t.replace(
+            &format!("{}/secrets/ldap-service.password", lab.dir.display()),
+            &dir.path().join("wrong.password").display().to_string(),
+        )
     });
     let r = run(&wrong_pw, Duration::from_secs(10)).await;
     let bind = get(&r, "ldap.bind", "ldaps://ldap.lab.test:636");
     assert_eq!(bind.status, Status::Fail);
-    assert!(bind.message.contains("invalidCredentials (49)"), "{}", bind.message);
-    assert_eq!(get(&r, "ldap.connect", "ldaps://ldap.lab.test:636").status, Status::Pass);
+    assert!(
+        bind.message.contains("invalidCredentials (49)"),
+        "{}",
+        bind.message
+    );
+    assert_eq!(
+        get(&r, "ldap.connect", "ldaps://ldap.lab.test:636").status,
+        Status::Pass
+    );
     no_secret(lab, &r);
 
     // Another CA: the directory's certificate does not verify.
     let other = tempfile::tempdir().unwrap();
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=Other CA"])
+        .args([
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Other CA",
+        ])
         .arg("-keyout")
         .arg(other.path().join("ca.key"))
         .arg("-out")
@@ -98,70 +147,136 @@ async fn a_wrong_service_password_an_untrusted_ca_and_a_missing_base_fail_where_
     assert!(ok.success());
     let dir2 = tempfile::tempdir().unwrap();
     let foreign = spec_variant(lab, dir2.path(), |t| {
-        t.replace(&format!("{}/pki/ca.crt", lab.dir.display()), &other.path().join("ca.crt").display().to_string())
+        t.replace(
+            &format!("{}/pki/ca.crt", lab.dir.display()),
+            &other.path().join("ca.crt").display().to_string(),
+        )
     });
     let r = run(&foreign, Duration::from_secs(10)).await;
     for server in ["ldaps://ldap.lab.test:636", "ldap://ldap.lab.test:389"] {
         let c = get(&r, "ldap.connect", server);
         assert_eq!(c.status, Status::Fail, "{server}");
-        assert!(c.message.contains("not signed by the deployment's CA"), "{}", c.message);
-        assert!(c.remediation.as_deref().unwrap().contains("task C.6"), "{:?}", c.remediation);
+        assert!(
+            c.message.contains("not signed by the deployment's CA"),
+            "{}",
+            c.message
+        );
+        assert!(
+            c.remediation.as_deref().unwrap().contains("task C.6"),
+            "{:?}",
+            c.remediation
+        );
     }
 
     // Cleartext, allowed by the spec: the connection warns; the server refuses the bind.
     let dir4 = tempfile::tempdir().unwrap();
-    let clear = spec_variant(lab, dir4.path(), |t| t.replace("url = \"ldap://ldap.lab.test:389\"\nstarttls = true", "url = \"ldap://ldap.lab.test:389\"\nallow_cleartext = true"));
+    let clear = spec_variant(lab, dir4.path(), |t| {
+        t.replace(
+            "url = \"ldap://ldap.lab.test:389\"\nstarttls = true",
+            "url = \"ldap://ldap.lab.test:389\"\nallow_cleartext = true",
+        )
+    });
     let r = run(&clear, Duration::from_secs(10)).await;
     let c = get(&r, "ldap.connect", "ldap://ldap.lab.test:389");
     assert_eq!(c.status, Status::Warn, "{}", c.message);
     assert!(c.message.contains("answers in cleartext"), "{}", c.message);
     let b = get(&r, "ldap.bind", "ldap://ldap.lab.test:389");
     assert_eq!(b.status, Status::Fail);
-    assert!(b.message.contains("confidentialityRequired (13)"), "{}", b.message);
+    assert!(
+        b.message.contains("confidentialityRequired (13)"),
+        "{}",
+        b.message
+    );
 
     let dir3 = tempfile::tempdir().unwrap();
-    let no_base = spec_variant(lab, dir3.path(), |t| t.replace("base = \"ou=people,dc=lab,dc=test\"", "base = \"ou=nobody,dc=lab,dc=test\""));
+    let no_base = spec_variant(lab, dir3.path(), |t| {
+        t.replace(
+            "base = \"ou=people,dc=lab,dc=test\"",
+            "base = \"ou=nobody,dc=lab,dc=test\"",
+        )
+    });
     let r = run(&no_base, Duration::from_secs(10)).await;
     let base = get(&r, "ldap.base", "ou=nobody,dc=lab,dc=test");
     assert_eq!(base.status, Status::Fail);
-    assert!(base.message.contains("does not exist: noSuchObject (32)"), "{}", base.message);
+    assert!(
+        base.message.contains("does not exist: noSuchObject (32)"),
+        "{}",
+        base.message
+    );
 }
 
 #[tokio::test]
 async fn directory_faults_fail_sync_mapping_and_user_auth() {
     let lab = Lab::isolated();
     // bob is gone; carol lost her phone; dave got alice's mail.
-    ldapmodify(&lab, "dn: uid=bob,ou=people,dc=lab,dc=test\nchangetype: delete\n");
-    ldapmodify(&lab, "dn: uid=carol,ou=people,dc=lab,dc=test\nchangetype: modify\ndelete: telephoneNumber\n");
+    ldapmodify(
+        &lab,
+        "dn: uid=bob,ou=people,dc=lab,dc=test\nchangetype: delete\n",
+    );
+    ldapmodify(
+        &lab,
+        "dn: uid=carol,ou=people,dc=lab,dc=test\nchangetype: modify\ndelete: telephoneNumber\n",
+    );
     ldapmodify(&lab, "dn: uid=dave,ou=people,dc=lab,dc=test\nchangetype: modify\nreplace: mail\nmail: alice@lab.test\n");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("wrong.password"), "not-alices-password").unwrap();
     let spec = spec_variant(&lab, dir.path(), |t| {
-        t.replace(&format!("{}/secrets/alice.password", lab.dir.display()), &dir.path().join("wrong.password").display().to_string())
+        t.replace(
+            &format!("{}/secrets/alice.password", lab.dir.display()),
+            &dir.path().join("wrong.password").display().to_string(),
+        )
     });
     let r = run(&spec, Duration::from_secs(10)).await;
 
     let sync = get(&r, "ldap.sync", "ou=people,dc=lab,dc=test");
     assert_eq!(sync.status, Status::Fail);
-    assert!(sync.message.contains("1 of the expected users is not found") && sync.message.ends_with(": bob"), "{}", sync.message);
+    assert!(
+        sync.message
+            .contains("1 of the expected users is not found")
+            && sync.message.ends_with(": bob"),
+        "{}",
+        sync.message
+    );
     assert_eq!(sync.metrics["entries"], 29.0);
 
     let mapping = get(&r, "ldap.mapping", "ou=people,dc=lab,dc=test");
     assert_eq!(mapping.status, Status::Fail);
-    assert!(mapping.message.contains("carol (uid=carol,ou=people,dc=lab,dc=test) has no phone (telephoneNumber)"), "{}", mapping.message);
+    assert!(
+        mapping
+            .message
+            .contains("carol (uid=carol,ou=people,dc=lab,dc=test) has no phone (telephoneNumber)"),
+        "{}",
+        mapping.message
+    );
     assert!(mapping.message.contains("duplicate directory URI (mail) alice@lab.test on uid=alice,ou=people,dc=lab,dc=test and uid=dave,ou=people,dc=lab,dc=test"), "{}", mapping.message);
 
     let alice = get(&r, "ldap.user-auth", "alice");
     assert_eq!(alice.status, Status::Fail);
-    assert!(alice.message.contains("alice's password is refused: invalidCredentials (49)"), "{}", alice.message);
+    assert!(
+        alice
+            .message
+            .contains("alice's password is refused: invalidCredentials (49)"),
+        "{}",
+        alice.message
+    );
     let bob = get(&r, "ldap.user-auth", "bob");
     assert_eq!(bob.status, Status::Fail);
-    assert!(bob.message.contains("bob is not in the directory"), "{}", bob.message);
+    assert!(
+        bob.message.contains("bob is not in the directory"),
+        "{}",
+        bob.message
+    );
     assert_eq!(get(&r, "ldap.user-auth", "carol").status, Status::Pass);
 
     let search = get(&r, "ldap.contact-search", "carol");
     assert_eq!(search.status, Status::Fail);
-    assert!(search.message.contains("carol has no phone number to search by"), "{}", search.message);
+    assert!(
+        search
+            .message
+            .contains("carol has no phone number to search by"),
+        "{}",
+        search.message
+    );
     assert_eq!(get(&r, "ldap.contact-search", "alice").status, Status::Pass);
     no_secret(&lab, &r);
 }
@@ -186,14 +301,29 @@ async fn a_hostile_directory_fails_the_connection_within_the_timeout() {
         });
         let dir = tempfile::tempdir().unwrap();
         let spec = spec_variant(lab, dir.path(), |t| {
-            let t = t.replace("url = \"ldaps://ldap.lab.test:636\"", &format!("url = \"ldaps://127.0.0.9:{port}\""));
-            t.replace("url = \"ldap://ldap.lab.test:389\"\nstarttls = true", &format!("url = \"ldap://127.0.0.9:{port}\"\nstarttls = true"))
+            let t = t.replace(
+                "url = \"ldaps://ldap.lab.test:636\"",
+                &format!("url = \"ldaps://127.0.0.9:{port}\""),
+            );
+            t.replace(
+                "url = \"ldap://ldap.lab.test:389\"\nstarttls = true",
+                &format!("url = \"ldap://127.0.0.9:{port}\"\nstarttls = true"),
+            )
         });
         let started = Instant::now();
         let r = run(&spec, Duration::from_secs(2)).await;
-        assert!(started.elapsed() < Duration::from_secs(10), "{behaviour}: took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{behaviour}: took {:?}",
+            started.elapsed()
+        );
         for (id, t, o) in r.iter().filter(|(i, _, _)| i == "ldap.connect") {
-            assert_eq!(o.status, Status::Fail, "{behaviour} {id} [{t}]: {}", o.message);
+            assert_eq!(
+                o.status,
+                Status::Fail,
+                "{behaviour} {id} [{t}]: {}",
+                o.message
+            );
         }
     }
 }

@@ -51,9 +51,19 @@ impl Probe for ServicesProbe {
         }
         if let Some(ldap) = &spec.ldap {
             for server in &ldap.servers {
-                let service = if server.ldaps { Service::Ldaps } else { Service::Ldap };
+                let service = if server.ldaps {
+                    Service::Ldaps
+                } else {
+                    Service::Ldap
+                };
                 let pinned = server.host.parse::<IpAddr>().ok();
-                checks.push(port_check(&resolver, &server.host, pinned, server.port, service));
+                checks.push(port_check(
+                    &resolver,
+                    &server.host,
+                    pinned,
+                    server.port,
+                    service,
+                ));
             }
         }
         checks
@@ -61,13 +71,30 @@ impl Probe for ServicesProbe {
 }
 
 /// The `services.port` check of one endpoint.
-fn port_check(resolver: &Arc<Resolver>, host: &str, pinned: Option<IpAddr>, port: u16, service: Service) -> PlannedCheck {
+fn port_check(
+    resolver: &Arc<Resolver>,
+    host: &str,
+    pinned: Option<IpAddr>,
+    port: u16,
+    service: Service,
+) -> PlannedCheck {
     let host = host.to_string();
     let resolver = resolver.clone();
     PlannedCheck::new(PORT, port_target(&host, port, service.name()), move |ctx| {
         let host = host.clone();
         let resolver = resolver.clone();
-        async move { probe_port(&resolver, &host, pinned, port, service.name(), hint(service), ctx.timeout).await }
+        async move {
+            probe_port(
+                &resolver,
+                &host,
+                pinned,
+                port,
+                service.name(),
+                hint(service),
+                ctx.timeout,
+            )
+            .await
+        }
     })
 }
 
@@ -102,13 +129,11 @@ async fn probe_port(
                 )
                 .with("host", host)
             }
-            Err(e) => {
-                return Outcome::fail(
-                    format!("cannot resolve {host}: {e}"),
-                    "Add an A or AAAA record for the host, or pin its address in the spec (task A.1)",
-                )
-                .with("host", host)
-            }
+            Err(e) => return Outcome::fail(
+                format!("cannot resolve {host}: {e}"),
+                "Add an A or AAAA record for the host, or pin its address in the spec (task A.1)",
+            )
+            .with("host", host),
         },
     };
     // Leave a little of the check's time for reporting.
@@ -145,7 +170,11 @@ async fn probe_port(
     if addrs.len() > 1 {
         o = o.with(
             "addresses_tried",
-            addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+            addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     o

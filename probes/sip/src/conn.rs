@@ -72,32 +72,60 @@ impl Request {
 impl Conn {
     /// A UDP "connection" to `peer` (a connected socket: only the peer's datagrams).
     pub async fn udp(peer: SocketAddr) -> Result<Conn, String> {
-        let bind: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-        let sock = tokio::net::UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
+        let bind: SocketAddr = if peer.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|e| e.to_string())?;
         sock.connect(peer).await.map_err(|e| e.to_string())?;
         let local = sock.local_addr().map_err(|e| e.to_string())?;
         Ok(Conn::new(Wire::Udp(sock), "udp", local, peer))
     }
 
     /// A stream connection (`tcp`, or `tls` after the handshake).
-    pub fn stream(io: Box<dyn Io>, transport: &'static str, local: SocketAddr, peer: SocketAddr) -> Conn {
+    pub fn stream(
+        io: Box<dyn Io>,
+        transport: &'static str,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Conn {
         Conn::new(Wire::Stream(io), transport, local, peer)
     }
 
     fn new(wire: Wire, transport: &'static str, local: SocketAddr, peer: SocketAddr) -> Conn {
-        Conn { wire, transport, local, peer, buf: Vec::new(), dialogs: HashSet::new(), notifies: VecDeque::new(), strays: Vec::new(), passed_over: Vec::new(), seq: 0 }
+        Conn {
+            wire,
+            transport,
+            local,
+            peer,
+            buf: Vec::new(),
+            dialogs: HashSet::new(),
+            notifies: VecDeque::new(),
+            strays: Vec::new(),
+            passed_over: Vec::new(),
+            seq: 0,
+        }
     }
 
     /// A unique token for tags, Call-IDs and branches of this connection.
     pub fn token(&mut self) -> String {
         self.seq += 1;
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         format!("{:x}{:x}{}", n, std::process::id(), self.seq)
     }
 
     /// Our Contact URI.
     pub fn contact(&self) -> String {
-        format!("<sip:imp-verify@{};transport={}>", self.local, self.transport)
+        format!(
+            "<sip:imp-verify@{};transport={}>",
+            self.local, self.transport
+        )
     }
 
     /// Accepts the NOTIFYs of a subscription with this Call-ID from now on.
@@ -124,7 +152,10 @@ impl Conn {
             text.push_str("\r\n");
         }
         match &req.body {
-            Some((ty, body)) => text.push_str(&format!("Content-Type: {ty}\r\nContent-Length: {}\r\n\r\n{body}", body.len())),
+            Some((ty, body)) => text.push_str(&format!(
+                "Content-Type: {ty}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )),
             None => text.push_str("Content-Length: 0\r\n\r\n"),
         }
         text.into_bytes()
@@ -149,14 +180,20 @@ impl Conn {
                 match tokio::time::timeout_at(until, s.recv(&mut buf)).await {
                     Err(_) => Ok(None),
                     Ok(Err(e)) => Err(format!("{e} (nothing listens on {}?)", self.peer)),
-                    Ok(Ok(n)) => Message::parse(&buf[..n]).map(Some).map_err(|e| format!("a malformed message: {e}")),
+                    Ok(Ok(n)) => Message::parse(&buf[..n])
+                        .map(Some)
+                        .map_err(|e| format!("a malformed message: {e}")),
                 }
             }
             Wire::Stream(s) => {
                 let mut chunk = [0u8; 4096];
                 loop {
-                    if let Some(raw) = next_message(&mut self.buf).map_err(|e| format!("a malformed message: {e}"))? {
-                        return Message::parse(&raw).map(Some).map_err(|e| format!("a malformed message: {e}"));
+                    if let Some(raw) = next_message(&mut self.buf)
+                        .map_err(|e| format!("a malformed message: {e}"))?
+                    {
+                        return Message::parse(&raw)
+                            .map(Some)
+                            .map_err(|e| format!("a malformed message: {e}"));
                     }
                     match tokio::time::timeout_at(until, s.read(&mut chunk)).await {
                         Err(_) => return Ok(None),
@@ -206,7 +243,11 @@ impl Conn {
     /// Sends `req` and waits for its final response until `until`; returns it with the
     /// number of transmissions. Provisional responses, other transactions' responses
     /// and the peer's own requests (answered) do not end the wait.
-    pub async fn transact(&mut self, req: &Request, until: Instant) -> Result<(Message, u32), String> {
+    pub async fn transact(
+        &mut self,
+        req: &Request,
+        until: Instant,
+    ) -> Result<(Message, u32), String> {
         let branch = format!("z9hG4bK-impv-{}", self.token());
         let bytes = self.render(req, &branch);
         let cseq = format!("{} {}", req.cseq, req.method);
@@ -218,7 +259,11 @@ impl Conn {
         loop {
             self.send(&bytes).await?;
             sent += 1;
-            let resend_at = if udp { (Instant::now() + interval).min(until) } else { until };
+            let resend_at = if udp {
+                (Instant::now() + interval).min(until)
+            } else {
+                until
+            };
             while let Some(m) = self.recv(resend_at).await? {
                 if m.method().is_some() {
                     self.serve(m).await?;
@@ -243,7 +288,12 @@ impl Conn {
 
     /// The next NOTIFY of the subscription `call_id` that satisfies `want`, with the time
     /// it arrived, waiting until `until`. NOTIFYs that do not satisfy it are dropped.
-    pub async fn notify(&mut self, call_id: &str, until: Instant, want: impl Fn(&Message) -> bool) -> Result<Option<(Message, Instant)>, String> {
+    pub async fn notify(
+        &mut self,
+        call_id: &str,
+        until: Instant,
+        want: impl Fn(&Message) -> bool,
+    ) -> Result<Option<(Message, Instant)>, String> {
         loop {
             while let Some((m, at)) = self.notifies.pop_front() {
                 if m.call_id() == call_id && want(&m) {
@@ -251,7 +301,10 @@ impl Conn {
                 }
                 if self.passed_over.len() < 8 {
                     let state = m.header("Subscription-State").unwrap_or("?").to_string();
-                    self.passed_over.push(format!("{state}: {}", crate::message::read_pidf(&m.body).summary()));
+                    self.passed_over.push(format!(
+                        "{state}: {}",
+                        crate::message::read_pidf(&m.body).summary()
+                    ));
                 }
             }
             match self.recv(until).await? {

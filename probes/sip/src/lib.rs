@@ -48,7 +48,9 @@ pub struct SipResponse {
 /// Parses one SIP response; `Err` says why it is not one (never panics).
 pub fn parse_response(bytes: &[u8]) -> Result<SipResponse, String> {
     let m = Message::parse(bytes)?;
-    let code = m.code().ok_or_else(|| format!("not a SIP response: `{}`", m.first_line()))?;
+    let code = m
+        .code()
+        .ok_or_else(|| format!("not a SIP response: `{}`", m.first_line()))?;
     Ok(response_of(&m, code))
 }
 
@@ -59,16 +61,29 @@ fn response_of(m: &Message, code: u16) -> SipResponse {
         call_id: m.call_id().to_string(),
         cseq: m.cseq().to_string(),
         branch: m.branch().to_string(),
-        server: m.header("Server").or(m.header("User-Agent")).unwrap_or("").to_string(),
+        server: m
+            .header("Server")
+            .or(m.header("User-Agent"))
+            .unwrap_or("")
+            .to_string(),
     }
 }
 
 /// Sends OPTIONS on `conn` and waits for the final response until `until`.
-async fn options(conn: &mut Conn, host: &str, domain: &str, until: Instant) -> Result<(SipResponse, u32), String> {
+async fn options(
+    conn: &mut Conn,
+    host: &str,
+    domain: &str,
+    until: Instant,
+) -> Result<(SipResponse, u32), String> {
     let t = conn.token();
     let req = Request {
         method: "OPTIONS",
-        uri: format!("sip:{host}:{};transport={}", conn.peer.port(), conn.transport),
+        uri: format!(
+            "sip:{host}:{};transport={}",
+            conn.peer.port(),
+            conn.transport
+        ),
         from: format!("<sip:imp-verify@{domain}>;tag=impv{t}"),
         to: format!("<sip:{host}:{}>", conn.peer.port()),
         call_id: format!("impv-{t}@{}", conn.local.ip()),
@@ -144,13 +159,21 @@ impl Probe for SipProbe {
         });
         let mut checks = Vec::new();
         for cluster in &spec.clusters {
-            let Some(t) = &cluster.sip_trunk else { continue };
+            let Some(t) = &cluster.sip_trunk else {
+                continue;
+            };
             let trunk = Arc::new(Trunk {
                 domain: cluster.domain.get_ref().clone(),
                 srv_name: t.srv_name.clone(),
-                subjects: t.tls_peer_subjects.iter().map(|s| s.to_ascii_lowercase()).collect(),
+                subjects: t
+                    .tls_peer_subjects
+                    .iter()
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect(),
                 client: match (&t.client_cert, &t.client_key) {
-                    (Some(c), Some(k)) => Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref())),
+                    (Some(c), Some(k)) => {
+                        Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref()))
+                    }
                     _ => None,
                 },
                 presentity: t.presentity.clone(),
@@ -161,7 +184,11 @@ impl Probe for SipProbe {
                 .find(|p| t.transports.get_ref().contains(p));
             for node in cluster.nodes.iter().filter(|n| n.role == Role::Imp) {
                 for &transport in t.transports.get_ref() {
-                    let service = if transport == Transport::Tls { Service::SipTls } else { Service::SipTcp };
+                    let service = if transport == Transport::Tls {
+                        Service::SipTls
+                    } else {
+                        Service::SipTcp
+                    };
                     let port = node.port(service);
                     let host = node.fqdn().to_string();
                     let name = transport_name(transport);
@@ -182,8 +209,15 @@ impl Probe for SipProbe {
                     })
                     .after(CheckKey::new("dns.srv.sip-trunk", srv));
                     if transport != Transport::Udp {
-                        let svc = if transport == Transport::Tls { "sip-tls" } else { "sip-tcp" };
-                        check = check.after(CheckKey::new("services.port", format!("{host}:{port} ({svc})")));
+                        let svc = if transport == Transport::Tls {
+                            "sip-tls"
+                        } else {
+                            "sip-tcp"
+                        };
+                        check = check.after(CheckKey::new(
+                            "services.port",
+                            format!("{host}:{port} ({svc})"),
+                        ));
                     }
                     checks.push(check);
                     if transport == Transport::Tls {
@@ -193,19 +227,29 @@ impl Probe for SipProbe {
                                 let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
                                 async move { check_tls_peer(&c, &tr, &h, port, cx).await }
                             })
-                            .after(CheckKey::new("services.port", format!("{host}:{port} (sip-tls)"))),
+                            .after(CheckKey::new(
+                                "services.port",
+                                format!("{host}:{port} (sip-tls)"),
+                            )),
                         );
                     }
                 }
                 if let (Some(transport), Some(presentity)) = (preferred, trunk.presentity.clone()) {
-                    let port = node.port(if transport == Transport::Tls { Service::SipTls } else { Service::SipTcp });
+                    let port = node.port(if transport == Transport::Tls {
+                        Service::SipTls
+                    } else {
+                        Service::SipTcp
+                    });
                     let host = node.fqdn().to_string();
                     let target = format!("{} {host}:{port}", transport_name(transport));
-                    let (c, tr, h, p) = (ctx.clone(), trunk.clone(), host.clone(), presentity.clone());
+                    let (c, tr, h, p) =
+                        (ctx.clone(), trunk.clone(), host.clone(), presentity.clone());
                     checks.push(
                         PlannedCheck::new("sip.publish", target.clone(), move |cx| {
                             let (c, tr, h, p) = (c.clone(), tr.clone(), h.clone(), p.clone());
-                            async move { presence::check_publish(&c, &tr, transport, &h, port, &p, cx).await }
+                            async move {
+                                presence::check_publish(&c, &tr, transport, &h, port, &p, cx).await
+                            }
                         })
                         .after(CheckKey::new("sip.options", target.clone())),
                     );
@@ -213,7 +257,10 @@ impl Probe for SipProbe {
                     checks.push(
                         PlannedCheck::new("sip.presence-e2e", target.clone(), move |cx| {
                             let (c, tr, h, p) = (c.clone(), tr.clone(), h.clone(), p.clone());
-                            async move { presence::check_presence_e2e(&c, &tr, transport, &h, port, &p, cx).await }
+                            async move {
+                                presence::check_presence_e2e(&c, &tr, transport, &h, port, &p, cx)
+                                    .await
+                            }
                         })
                         .after(CheckKey::new("sip.publish", target)),
                     );
@@ -227,8 +274,14 @@ impl Probe for SipProbe {
                     .into_iter()
                     .find(|p| t.transports.get_ref().contains(p))
                     .unwrap_or(Transport::Tcp);
-                let service = if transport == Transport::Tls { Service::SipTls } else { Service::SipTcp };
-                let port = node.map(|n| n.port(service)).unwrap_or(service.default_port());
+                let service = if transport == Transport::Tls {
+                    Service::SipTls
+                } else {
+                    Service::SipTcp
+                };
+                let port = node
+                    .map(|n| n.port(service))
+                    .unwrap_or(service.default_port());
                 let target = format!("{} {gw}:{port}", transport_name(transport));
                 let (c, tr, h) = (ctx.clone(), trunk.clone(), gw.clone());
                 let mut check = PlannedCheck::new("sip.presence-gateway", target, move |cx| {
@@ -236,7 +289,10 @@ impl Probe for SipProbe {
                     async move { check_gateway(&c, &tr, transport, &h, port, cx).await }
                 });
                 if transport != Transport::Udp {
-                    check = check.after(CheckKey::new("services.port", format!("{gw}:{port} ({})", service.name())));
+                    check = check.after(CheckKey::new(
+                        "services.port",
+                        format!("{gw}:{port} ({})", service.name()),
+                    ));
                 }
                 checks.push(check);
             }
@@ -251,13 +307,26 @@ async fn tls_connect(
     trunk: &Trunk,
     host: &str,
     addr: SocketAddr,
-) -> Result<(tokio_rustls::client::TlsStream<tokio::net::TcpStream>, imp_probe_tls::TlsFacts, SocketAddr), String> {
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        imp_probe_tls::TlsFacts,
+        SocketAddr,
+    ),
+    String,
+> {
     let client = match &trunk.client {
         Some(Ok(id)) => Some(id),
-        Some(Err(e)) => return Err(format!("the trunk's client certificate cannot be used: {e}")),
+        Some(Err(e)) => {
+            return Err(format!(
+                "the trunk's client certificate cannot be used: {e}"
+            ))
+        }
         None => None,
     };
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let (mut stream, mut facts) = c
         .inspector
@@ -270,12 +339,20 @@ async fn tls_connect(
 
 /// A connection to a trunk target on `transport`; over TLS with the trunk's client
 /// certificate, and refused unless the node's certificate verifies.
-async fn connect(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16) -> Result<Conn, String> {
+async fn connect(
+    c: &Ctx,
+    trunk: &Trunk,
+    transport: Transport,
+    host: &str,
+    port: u16,
+) -> Result<Conn, String> {
     let addr = c.addr(host, port).await?;
     match transport {
         Transport::Udp => Conn::udp(addr).await,
         Transport::Tcp => {
-            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
             let local = tcp.local_addr().map_err(|e| e.to_string())?;
             Ok(Conn::stream(Box::new(tcp), "tcp", local, addr))
         }
@@ -284,7 +361,11 @@ async fn connect(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port:
             if !facts.verified() {
                 return Err(format!(
                     "the TLS connection is not trusted: {} (see sip.tls-peer)",
-                    facts.verify_error.clone().or(facts.handshake_error.clone()).unwrap_or_default()
+                    facts
+                        .verify_error
+                        .clone()
+                        .or(facts.handshake_error.clone())
+                        .unwrap_or_default()
                 ));
             }
             Ok(Conn::stream(Box::new(tls), "tls", local, addr))
@@ -292,18 +373,30 @@ async fn connect(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port:
     }
 }
 
-async fn check_options(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, cx: CheckCtx) -> Outcome {
+async fn check_options(
+    c: &Ctx,
+    trunk: &Trunk,
+    transport: Transport,
+    host: &str,
+    port: u16,
+    cx: CheckCtx,
+) -> Outcome {
     let (trunk_task, secure) = tasks(c.spec.workflow);
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
     let run = async {
         let mut conn = connect(c, trunk, transport, host, port).await?;
         let addr = conn.peer;
-        options(&mut conn, host, &trunk.domain, Instant::now() + budget).await.map(|(r, sent)| (r, sent, addr))
+        options(&mut conn, host, &trunk.domain, Instant::now() + budget)
+            .await
+            .map(|(r, sent)| (r, sent, addr))
     };
     let out = match tokio::time::timeout(budget, run).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no final response to OPTIONS within {} ms", budget.as_millis())),
+        Err(_) => Err(format!(
+            "no final response to OPTIONS within {} ms",
+            budget.as_millis()
+        )),
     };
     let name = transport_name(transport);
     match out {
@@ -332,7 +425,14 @@ async fn check_options(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str,
 }
 
 /// `sip.presence-gateway`: the CUCM node named as presence gateway answers OPTIONS.
-async fn check_gateway(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, cx: CheckCtx) -> Outcome {
+async fn check_gateway(
+    c: &Ctx,
+    trunk: &Trunk,
+    transport: Transport,
+    host: &str,
+    port: u16,
+    cx: CheckCtx,
+) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
@@ -342,22 +442,40 @@ async fn check_gateway(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str,
         // CUCM's own, not IM&P's.
         let mut conn = if transport == Transport::Tls {
             let addr = c.addr(host, port).await?;
-            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
             let local = tcp.local_addr().map_err(|e| e.to_string())?;
-            let (tls, facts) = c.inspector.handshake(tcp, host, None).await.map_err(|e| format!("{addr}: {e}"))?;
+            let (tls, facts) = c
+                .inspector
+                .handshake(tcp, host, None)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
             if !facts.verified() {
-                return Err(format!("the TLS connection is not trusted: {}", facts.verify_error.clone().or(facts.handshake_error.clone()).unwrap_or_default()));
+                return Err(format!(
+                    "the TLS connection is not trusted: {}",
+                    facts
+                        .verify_error
+                        .clone()
+                        .or(facts.handshake_error.clone())
+                        .unwrap_or_default()
+                ));
             }
             Conn::stream(Box::new(tls), "tls", local, addr)
         } else {
             connect(c, trunk, transport, host, port).await?
         };
         let addr = conn.peer;
-        options(&mut conn, host, &trunk.domain, Instant::now() + budget).await.map(|(r, sent)| (r, sent, addr))
+        options(&mut conn, host, &trunk.domain, Instant::now() + budget)
+            .await
+            .map(|(r, sent)| (r, sent, addr))
     };
     let out = match tokio::time::timeout(budget, run).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no final response to OPTIONS within {} ms", budget.as_millis())),
+        Err(_) => Err(format!(
+            "no final response to OPTIONS within {} ms",
+            budget.as_millis()
+        )),
     };
     let fix = format!(
         "On IM&P (Presence > Gateways) the presence gateway must be {host} with the trunk's transport and port; on {host} the Cisco CallManager service must run and its SIP trunk to IM&P must accept the IM&P nodes (task {task})"
@@ -365,17 +483,32 @@ async fn check_gateway(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str,
     match out {
         Ok((r, sent, addr)) => {
             let o = if r.code == 200 {
-                Outcome::pass(format!("the presence gateway {host} answers OPTIONS over {name}: {} {}", r.code, r.reason))
+                Outcome::pass(format!(
+                    "the presence gateway {host} answers OPTIONS over {name}: {} {}",
+                    r.code, r.reason
+                ))
             } else {
-                Outcome::fail(format!("the presence gateway {host} answers OPTIONS over {name} with {} {}", r.code, r.reason), fix)
+                Outcome::fail(
+                    format!(
+                        "the presence gateway {host} answers OPTIONS over {name} with {} {}",
+                        r.code, r.reason
+                    ),
+                    fix,
+                )
             };
             o.with("target", addr)
                 .with("status_line", format!("SIP/2.0 {} {}", r.code, r.reason))
                 .with("server", &r.server)
                 .with("transmissions", sent)
-                .metric("options_ms", (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0)
+                .metric(
+                    "options_ms",
+                    (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+                )
         }
-        Err(e) => Outcome::fail(format!("the presence gateway {host}:{port} over {name}: {e}"), fix),
+        Err(e) => Outcome::fail(
+            format!("the presence gateway {host}:{port} over {name}: {e}"),
+            fix,
+        ),
     }
     .with("transport", name)
 }
@@ -390,10 +523,27 @@ async fn check_tls_peer(c: &Ctx, trunk: &Trunk, host: &str, port: u16, cx: Check
     };
     let facts = match tokio::time::timeout(budget, run).await {
         Ok(Ok(f)) => f,
-        Ok(Err(e)) => return Outcome::fail(e, format!("Check the node's SIP TLS listener (task {secure})")),
-        Err(_) => return Outcome::fail(format!("no TLS session with {host}:{port} within {} ms", budget.as_millis()), format!("Check the node's SIP TLS listener (task {secure})")),
+        Ok(Err(e)) => {
+            return Outcome::fail(
+                e,
+                format!("Check the node's SIP TLS listener (task {secure})"),
+            )
+        }
+        Err(_) => {
+            return Outcome::fail(
+                format!(
+                    "no TLS session with {host}:{port} within {} ms",
+                    budget.as_millis()
+                ),
+                format!("Check the node's SIP TLS listener (task {secure})"),
+            )
+        }
     };
-    let client = if trunk.client.is_some() { "presented" } else { "none configured" };
+    let client = if trunk.client.is_some() {
+        "presented"
+    } else {
+        "none configured"
+    };
     if let Some(e) = &facts.handshake_error {
         return Outcome::fail(
             format!("{host} does not accept the trunk's client certificate: {e}"),
@@ -402,15 +552,24 @@ async fn check_tls_peer(c: &Ctx, trunk: &Trunk, host: &str, port: u16, cx: Check
         .with("client_certificate", client);
     }
     let Some(cert) = facts.chain.first().and_then(|c| view(c).ok()) else {
-        return Outcome::fail(format!("{host} sent no certificate that parses"), format!("Check the node's certificate (task {secure})"));
+        return Outcome::fail(
+            format!("{host} sent no certificate that parses"),
+            format!("Check the node's certificate (task {secure})"),
+        );
     };
     let cn = cert
         .subject
         .split(',')
         .find_map(|p| p.trim().strip_prefix("CN=").map(|s| s.to_ascii_lowercase()))
         .unwrap_or_default();
-    let names: Vec<String> = std::iter::once(cn.clone()).chain(cert.names.dns.iter().cloned()).filter(|n| !n.is_empty()).collect();
-    let matched: Vec<&String> = names.iter().filter(|n| trunk.subjects.contains(n)).collect();
+    let names: Vec<String> = std::iter::once(cn.clone())
+        .chain(cert.names.dns.iter().cloned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let matched: Vec<&String> = names
+        .iter()
+        .filter(|n| trunk.subjects.contains(n))
+        .collect();
     let o = if trunk.subjects.is_empty() {
         Outcome::warn(
             format!("{host} accepted the trunk's client certificate, but the spec lists no TLS peer subjects to compare its certificate with"),
@@ -427,11 +586,17 @@ async fn check_tls_peer(c: &Ctx, trunk: &Trunk, host: &str, port: u16, cx: Check
         )
     } else if !facts.verified() {
         Outcome::fail(
-            format!("{host}'s certificate does not verify: {}", facts.verify_error.clone().unwrap_or_default()),
+            format!(
+                "{host}'s certificate does not verify: {}",
+                facts.verify_error.clone().unwrap_or_default()
+            ),
             format!("See the tls.* checks of sip-tls on this node (task {secure})"),
         )
     } else {
-        Outcome::pass(format!("{host} accepts the trunk's client certificate and presents {} (a TLS peer subject)", matched[0]))
+        Outcome::pass(format!(
+            "{host} accepts the trunk's client certificate and presents {} (a TLS peer subject)",
+            matched[0]
+        ))
     };
     o.with("subject", &cert.subject)
         .with("names", cert.names.dns.join(", "))
@@ -448,7 +613,15 @@ mod tests {
     fn responses_parse_and_garbage_does_not_panic() {
         let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-x;rport=5099\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: abc@1\r\nCSeq: 1 OPTIONS\r\nServer: lab\r\nContent-Length: 0\r\n\r\n";
         let r = parse_response(ok).unwrap();
-        assert_eq!((r.code, r.reason.as_str(), r.branch.as_str(), r.call_id.as_str()), (200, "OK", "z9hG4bK-x", "abc@1"));
+        assert_eq!(
+            (
+                r.code,
+                r.reason.as_str(),
+                r.branch.as_str(),
+                r.call_id.as_str()
+            ),
+            (200, "OK", "z9hG4bK-x", "abc@1")
+        );
         let mut state = 0x2545F4914F6CDD1Du64;
         for len in [0usize, 1, 7, 64, 512, 4096] {
             for _ in 0..200 {

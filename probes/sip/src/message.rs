@@ -38,7 +38,10 @@ impl Message {
     /// Parses one whole message; `Err` says why it is not one (never panics).
     pub fn parse(bytes: &[u8]) -> Result<Message, String> {
         if bytes.len() > MAX_MESSAGE {
-            return Err(format!("a {}-byte message (more than {MAX_MESSAGE})", bytes.len()));
+            return Err(format!(
+                "a {}-byte message (more than {MAX_MESSAGE})",
+                bytes.len()
+            ));
         }
         std::panic::catch_unwind(|| rsip::SipMessage::try_from(bytes))
             .map_err(|_| "the message broke the SIP parser".to_string())?
@@ -62,17 +65,28 @@ impl Message {
                 headers.push((long_name(k.trim()).to_string(), v.trim().to_string()));
             }
         }
-        Ok(Message { start, headers, body: bytes[body_start..].to_vec() })
+        Ok(Message {
+            start,
+            headers,
+            body: bytes[body_start..].to_vec(),
+        })
     }
 
     /// The first value of a header (compact forms are read as their long names).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header, in order (a comma-joined Via counts as several).
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The status code, if this is a response.
@@ -126,18 +140,26 @@ impl Message {
 /// The `tag` parameter of a From or To value.
 pub fn tag(v: &str) -> Option<&str> {
     let params = v.rsplit_once('>').map(|(_, p)| p).unwrap_or(v);
-    params.split(';').find_map(|p| p.trim().strip_prefix("tag="))
+    params
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("tag="))
 }
 
 /// Takes one whole message off the front of a stream buffer: `Ok(None)` if more bytes
 /// are needed, `Err` if the bytes can never make a message within the bounds.
 pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     // Keep-alive CRLFs between messages (RFC 5626) are not messages.
-    let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+    let skip = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
     buf.drain(..skip);
     let Some(end) = find(buf, b"\r\n\r\n") else {
         if buf.len() > MAX_MESSAGE {
-            return Err(format!("{} bytes without the end of a message's headers", buf.len()));
+            return Err(format!(
+                "{} bytes without the end of a message's headers",
+                buf.len()
+            ));
         }
         return Ok(None);
     };
@@ -146,14 +168,20 @@ pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     for line in head.split("\r\n").skip(1) {
         if let Some((k, v)) = line.split_once(':') {
             if long_name(k.trim()).eq_ignore_ascii_case("Content-Length") {
-                len = Some(v.trim().parse::<usize>().map_err(|_| format!("a Content-Length of `{}`", v.trim()))?);
+                len = Some(
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("a Content-Length of `{}`", v.trim()))?,
+                );
             }
         }
     }
     // Over a stream, Content-Length is mandatory (RFC 3261 section 18.3); none means 0.
     let len = len.unwrap_or(0);
     if len > MAX_MESSAGE || end + 4 + len > MAX_MESSAGE {
-        return Err(format!("a message announcing {len} bytes of body (at most {MAX_MESSAGE} in all)"));
+        return Err(format!(
+            "a message announcing {len} bytes of body (at most {MAX_MESSAGE} in all)"
+        ));
     }
     if buf.len() < end + 4 + len {
         return Ok(None);
@@ -194,7 +222,13 @@ impl Pidf {
         let t: Vec<String> = self
             .tuples
             .iter()
-            .map(|t| format!("{} ({})", t.basic.as_deref().unwrap_or("?"), t.note.as_deref().unwrap_or("")))
+            .map(|t| {
+                format!(
+                    "{} ({})",
+                    t.basic.as_deref().unwrap_or("?"),
+                    t.note.as_deref().unwrap_or("")
+                )
+            })
             .collect();
         t.join("; ")
     }
@@ -219,12 +253,18 @@ pub fn read_pidf(body: &[u8]) -> Pidf {
         match local {
             "tuple" => pidf.tuples.push(Tuple::default()),
             "basic" | "note" => {
-                let content = rest[..rest.find('<').unwrap_or(rest.len())].trim().to_string();
+                let content = rest[..rest.find('<').unwrap_or(rest.len())]
+                    .trim()
+                    .to_string();
                 if pidf.tuples.is_empty() {
                     pidf.tuples.push(Tuple::default());
                 }
                 let t = pidf.tuples.last_mut().expect("a tuple");
-                let slot = if local == "basic" { &mut t.basic } else { &mut t.note };
+                let slot = if local == "basic" {
+                    &mut t.basic
+                } else {
+                    &mut t.note
+                };
                 if slot.is_none() {
                     *slot = Some(content);
                 }
@@ -262,15 +302,28 @@ mod tests {
         let one = next_message(&mut buf).unwrap().unwrap();
         assert_eq!(buf, b"SIP/2.0 200", "only the first message is taken");
         let m = Message::parse(&one).unwrap();
-        assert_eq!((m.method(), m.call_id(), m.cseq(), m.branch(), m.to_tag()), (Some("NOTIFY"), "c1", "2 NOTIFY", "z9hG4bK1", Some("a")));
-        let t = Tuple { basic: Some("open".into()), note: Some("imp-verify x1".into()) };
+        assert_eq!(
+            (m.method(), m.call_id(), m.cseq(), m.branch(), m.to_tag()),
+            (Some("NOTIFY"), "c1", "2 NOTIFY", "z9hG4bK1", Some("a"))
+        );
+        let t = Tuple {
+            basic: Some("open".into()),
+            note: Some("imp-verify x1".into()),
+        };
         assert_eq!(read_pidf(&m.body), Pidf { tuples: vec![t] });
-        assert_eq!(next_message(&mut buf).unwrap(), None, "a partial message waits for more bytes");
+        assert_eq!(
+            next_message(&mut buf).unwrap(),
+            None,
+            "a partial message waits for more bytes"
+        );
     }
 
     #[test]
     fn framing_refuses_oversized_and_nonsense_lengths() {
-        assert!(next_message(&mut b"SIP/2.0 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec()).is_err());
+        assert!(
+            next_message(&mut b"SIP/2.0 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec())
+                .is_err()
+        );
         assert!(next_message(&mut b"SIP/2.0 200 OK\r\nl: -1\r\n\r\n".to_vec()).is_err());
         assert!(next_message(&mut vec![b'a'; MAX_MESSAGE + 1]).is_err());
         let mut keepalive = b"\r\n\r\n".to_vec();
@@ -281,11 +334,24 @@ mod tests {
     #[test]
     fn pidf_reading_is_tolerant() {
         let p = read_pidf(b"<p:presence xmlns:p='x'><p:tuple><p:status><p:basic> closed </p:basic></p:status></p:tuple><dm:note/></p:presence>");
-        assert_eq!(p.tuples, vec![Tuple { basic: Some("closed".into()), note: None }]);
+        assert_eq!(
+            p.tuples,
+            vec![Tuple {
+                basic: Some("closed".into()),
+                note: None
+            }]
+        );
         // An aggregated document: one tuple per publication.
-        let two = format!("{}{}", pidf("sip:a@b", "t1", "open", "one"), pidf("sip:a@b", "t2", "closed", "two"));
+        let two = format!(
+            "{}{}",
+            pidf("sip:a@b", "t1", "open", "one"),
+            pidf("sip:a@b", "t2", "closed", "two")
+        );
         let p = read_pidf(two.as_bytes());
-        assert_eq!(p.with_note("two").and_then(|t| t.basic.as_deref()), Some("closed"));
+        assert_eq!(
+            p.with_note("two").and_then(|t| t.basic.as_deref()),
+            Some("closed")
+        );
         assert_eq!(p.summary(), "open (one); closed (two)");
         assert_eq!(read_pidf(b"<<<>>></"), Pidf::default());
         assert_eq!(read_pidf(&[0xff, b'<', 0xfe]), Pidf::default());

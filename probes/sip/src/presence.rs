@@ -22,7 +22,10 @@ struct Failure {
 }
 
 fn fail(message: impl Into<String>, hint: &'static str) -> Failure {
-    Failure { message: message.into(), hint }
+    Failure {
+        message: message.into(),
+        hint,
+    }
 }
 
 /// The state of one presentity's publication on a connection.
@@ -68,7 +71,13 @@ impl Session {
 
     /// One PUBLISH: a new state (`body`), a refresh (`None`), or a removal (`expires` 0);
     /// returns the final response. Records the new entity tag of a 2xx.
-    async fn publish(&mut self, step: &str, body: Option<String>, expires: u32, until: Instant) -> Result<Message, Failure> {
+    async fn publish(
+        &mut self,
+        step: &str,
+        body: Option<String>,
+        expires: u32,
+        until: Instant,
+    ) -> Result<Message, Failure> {
         self.cseq += 1;
         let mut extra = vec!["Event: presence".to_string(), format!("Expires: {expires}")];
         if let Some(etag) = &self.etag {
@@ -84,13 +93,21 @@ impl Session {
             extra,
             body: body.map(|b| ("application/pidf+xml", b)),
         };
-        let (m, _) = self.conn.transact(&req, until).await.map_err(|e| fail(format!("{step}: {e}"), "listen"))?;
+        let (m, _) = self
+            .conn
+            .transact(&req, until)
+            .await
+            .map_err(|e| fail(format!("{step}: {e}"), "listen"))?;
         self.note(&format!("{step}_status"), m.first_line());
         let code = m.code().unwrap_or(0);
         if !(200..300).contains(&code) {
             return Err(fail(
                 format!("{step}: `{}` answered {}", req.line(), m.first_line()),
-                if code == 405 || code == 501 { "method" } else { "publish" },
+                if code == 405 || code == 501 {
+                    "method"
+                } else {
+                    "publish"
+                },
             ));
         }
         if expires > 0 {
@@ -99,7 +116,14 @@ impl Session {
                     self.note(&format!("{step}_sip_etag"), etag);
                     self.etag = Some(etag.to_string());
                 }
-                _ => return Err(fail(format!("{step}: the 2xx to PUBLISH carries no SIP-ETag (RFC 3903 requires one)"), "publish")),
+                _ => {
+                    return Err(fail(
+                        format!(
+                        "{step}: the 2xx to PUBLISH carries no SIP-ETag (RFC 3903 requires one)"
+                    ),
+                        "publish",
+                    ))
+                }
             }
         } else {
             self.etag = None;
@@ -112,11 +136,21 @@ impl Session {
         let (call_id, from_tag, to, cseq) = match &mut self.subscription {
             Some(s) => {
                 s.cseq += 1;
-                (s.call_id.clone(), s.from_tag.clone(), format!("<{}>;tag={}", self.presentity, s.to_tag), s.cseq)
+                (
+                    s.call_id.clone(),
+                    s.from_tag.clone(),
+                    format!("<{}>;tag={}", self.presentity, s.to_tag),
+                    s.cseq,
+                )
             }
             None => {
                 let t = self.conn.token();
-                (format!("impv-sub-{t}@{}", self.conn.local.ip()), format!("impvw{t}"), format!("<{}>", self.presentity), 1)
+                (
+                    format!("impv-sub-{t}@{}", self.conn.local.ip()),
+                    format!("impvw{t}"),
+                    format!("<{}>", self.presentity),
+                    1,
+                )
             }
         };
         self.conn.expect_dialog(&call_id);
@@ -127,21 +161,45 @@ impl Session {
             to,
             call_id: call_id.clone(),
             cseq,
-            extra: vec!["Event: presence".into(), "Accept: application/pidf+xml".into(), format!("Expires: {expires}")],
+            extra: vec![
+                "Event: presence".into(),
+                "Accept: application/pidf+xml".into(),
+                format!("Expires: {expires}"),
+            ],
             body: None,
         };
-        let step = if expires == 0 { "unsubscribe" } else { "subscribe" };
-        let (m, _) = self.conn.transact(&req, until).await.map_err(|e| fail(format!("{step}: {e}"), "listen"))?;
+        let step = if expires == 0 {
+            "unsubscribe"
+        } else {
+            "subscribe"
+        };
+        let (m, _) = self
+            .conn
+            .transact(&req, until)
+            .await
+            .map_err(|e| fail(format!("{step}: {e}"), "listen"))?;
         self.note(&format!("{step}_status"), m.first_line());
         let code = m.code().unwrap_or(0);
         if !(200..300).contains(&code) {
-            return Err(fail(format!("{step}: `{}` answered {}", req.line(), m.first_line()), if code == 405 || code == 501 { "method" } else { "subscribe" }));
+            return Err(fail(
+                format!("{step}: `{}` answered {}", req.line(), m.first_line()),
+                if code == 405 || code == 501 {
+                    "method"
+                } else {
+                    "subscribe"
+                },
+            ));
         }
         if expires == 0 {
             self.subscription = None;
         } else if self.subscription.is_none() {
             let to_tag = m.to_tag().unwrap_or("").to_string();
-            self.subscription = Some(Subscription { call_id, from_tag, to_tag, cseq });
+            self.subscription = Some(Subscription {
+                call_id,
+                from_tag,
+                to_tag,
+                cseq,
+            });
         }
         Ok(m)
     }
@@ -149,10 +207,16 @@ impl Session {
     /// Removes what this session still holds; best effort within `until`.
     async fn clean_up(&mut self, until: Instant) {
         if self.subscription.is_some() && self.subscribe(0, until).await.is_err() {
-            self.note("cleanup", "the subscription could not be ended; it expires on its own");
+            self.note(
+                "cleanup",
+                "the subscription could not be ended; it expires on its own",
+            );
         }
         if self.etag.is_some() && self.publish("remove", None, 0, until).await.is_err() {
-            self.note("cleanup", format!("the publication could not be removed; it expires within {EXPIRES} s"));
+            self.note(
+                "cleanup",
+                format!("the publication could not be removed; it expires within {EXPIRES} s"),
+            );
         }
     }
 }
@@ -168,17 +232,42 @@ fn remediation(hint: &str, task: &str, host: &str) -> String {
 }
 
 /// Connects to the node and starts a session for the presentity, within `budget`.
-async fn open(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, presentity: &str, budget: Duration) -> Result<Session, Outcome> {
+async fn open(
+    c: &Ctx,
+    trunk: &Trunk,
+    transport: Transport,
+    host: &str,
+    port: u16,
+    presentity: &str,
+    budget: Duration,
+) -> Result<Session, Outcome> {
     let (task, _) = tasks(c.spec.workflow);
     match tokio::time::timeout(budget, connect(c, trunk, transport, host, port)).await {
         Ok(Ok(conn)) => Ok(Session::new(conn, presentity, &trunk.domain)),
-        Ok(Err(e)) => Err(Outcome::fail(format!("{host}:{port}: {e}"), remediation("listen", task, host))),
-        Err(_) => Err(Outcome::fail(format!("no connection to {host}:{port} within {} ms", budget.as_millis()), remediation("listen", task, host))),
+        Ok(Err(e)) => Err(Outcome::fail(
+            format!("{host}:{port}: {e}"),
+            remediation("listen", task, host),
+        )),
+        Err(_) => Err(Outcome::fail(
+            format!(
+                "no connection to {host}:{port} within {} ms",
+                budget.as_millis()
+            ),
+            remediation("listen", task, host),
+        )),
     }
 }
 
 /// `sip.publish`: PUBLISH a state, refresh it with SIP-If-Match, remove it (Expires 0).
-pub(crate) async fn check_publish(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, presentity: &str, cx: CheckCtx) -> Outcome {
+pub(crate) async fn check_publish(
+    c: &Ctx,
+    trunk: &Trunk,
+    transport: Transport,
+    host: &str,
+    port: u16,
+    presentity: &str,
+    cx: CheckCtx,
+) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
@@ -190,15 +279,34 @@ pub(crate) async fn check_publish(c: &Ctx, trunk: &Trunk, transport: Transport, 
     let main_until = started + budget.mul_f32(0.8);
     let token = session.conn.token();
     let steps = async {
-        let body = pidf(&session.presentity, &format!("impv-{token}"), "open", &format!("imp-verify {token} on the phone"));
+        let body = pidf(
+            &session.presentity,
+            &format!("impv-{token}"),
+            "open",
+            &format!("imp-verify {token} on the phone"),
+        );
         let t0 = Instant::now();
-        session.publish("publish", Some(body), EXPIRES, main_until).await?;
+        session
+            .publish("publish", Some(body), EXPIRES, main_until)
+            .await?;
         let publish_ms = ms(t0.elapsed());
-        session.publish("refresh", None, EXPIRES, main_until).await?;
+        session
+            .publish("refresh", None, EXPIRES, main_until)
+            .await?;
         session.publish("remove", None, 0, main_until).await?;
         Ok::<f64, Failure>(publish_ms)
     };
-    let result = tokio::time::timeout_at(main_until.into(), steps).await.unwrap_or_else(|_| Err(fail(format!("the exchange did not finish within {} ms", budget.mul_f32(0.8).as_millis()), "listen")));
+    let result = tokio::time::timeout_at(main_until.into(), steps)
+        .await
+        .unwrap_or_else(|_| {
+            Err(fail(
+                format!(
+                    "the exchange did not finish within {} ms",
+                    budget.mul_f32(0.8).as_millis()
+                ),
+                "listen",
+            ))
+        });
     session.clean_up(until).await;
     let request_line = format!("PUBLISH {} SIP/2.0", session.presentity);
     let o = match result {
@@ -214,7 +322,15 @@ pub(crate) async fn check_publish(c: &Ctx, trunk: &Trunk, transport: Transport, 
 
 /// `sip.presence-e2e`: a watcher subscribes to the presentity, sees the published
 /// state, sees a changed state, unsubscribes.
-pub(crate) async fn check_presence_e2e(c: &Ctx, trunk: &Trunk, transport: Transport, host: &str, port: u16, presentity: &str, cx: CheckCtx) -> Outcome {
+pub(crate) async fn check_presence_e2e(
+    c: &Ctx,
+    trunk: &Trunk,
+    transport: Transport,
+    host: &str,
+    port: u16,
+    presentity: &str,
+    cx: CheckCtx,
+) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
@@ -229,27 +345,81 @@ pub(crate) async fn check_presence_e2e(c: &Ctx, trunk: &Trunk, transport: Transp
     let second = format!("imp-verify {token} on the phone");
     let steps = async {
         let entity = session.presentity.clone();
-        session.publish("publish", Some(pidf(&entity, &format!("impv-{token}"), "open", &first)), EXPIRES, main_until).await?;
+        session
+            .publish(
+                "publish",
+                Some(pidf(&entity, &format!("impv-{token}"), "open", &first)),
+                EXPIRES,
+                main_until,
+            )
+            .await?;
         session.subscribe(EXPIRES, main_until).await?;
-        let call_id = session.subscription.as_ref().map(|s| s.call_id.clone()).unwrap_or_default();
+        let call_id = session
+            .subscription
+            .as_ref()
+            .map(|s| s.call_id.clone())
+            .unwrap_or_default();
         let carries = |want: &str| {
             let want = want.to_string();
             move |m: &Message| read_pidf(&m.body).with_note(&want).is_some()
         };
-        let Some((n, _)) = session.conn.notify(&call_id, main_until, carries(&first)).await.map_err(|e| fail(format!("waiting for the first NOTIFY: {e}"), "notify"))? else {
-            return Err(fail(format!("no NOTIFY carrying the published state (note `{first}`) arrived"), "notify"));
+        let Some((n, _)) = session
+            .conn
+            .notify(&call_id, main_until, carries(&first))
+            .await
+            .map_err(|e| fail(format!("waiting for the first NOTIFY: {e}"), "notify"))?
+        else {
+            return Err(fail(
+                format!("no NOTIFY carrying the published state (note `{first}`) arrived"),
+                "notify",
+            ));
         };
-        let t = read_pidf(&n.body).with_note(&first).cloned().unwrap_or_default();
-        session.note("notify_state", format!("{} ({first})", t.basic.unwrap_or_default()));
-        session.note("subscription_state", n.header("Subscription-State").unwrap_or("").to_string());
+        let t = read_pidf(&n.body)
+            .with_note(&first)
+            .cloned()
+            .unwrap_or_default();
+        session.note(
+            "notify_state",
+            format!("{} ({first})", t.basic.unwrap_or_default()),
+        );
+        session.note(
+            "subscription_state",
+            n.header("Subscription-State").unwrap_or("").to_string(),
+        );
         let t0 = Instant::now();
-        session.publish("change", Some(pidf(&entity, &format!("impv-{token}"), "closed", &second)), EXPIRES, main_until).await?;
-        let Some((n, at)) = session.conn.notify(&call_id, main_until, carries(&second)).await.map_err(|e| fail(format!("waiting for the NOTIFY of the change: {e}"), "notify"))? else {
-            return Err(fail(format!("the watcher got no NOTIFY of the changed state (note `{second}`)"), "notify"));
+        session
+            .publish(
+                "change",
+                Some(pidf(&entity, &format!("impv-{token}"), "closed", &second)),
+                EXPIRES,
+                main_until,
+            )
+            .await?;
+        let Some((n, at)) = session
+            .conn
+            .notify(&call_id, main_until, carries(&second))
+            .await
+            .map_err(|e| {
+                fail(
+                    format!("waiting for the NOTIFY of the change: {e}"),
+                    "notify",
+                )
+            })?
+        else {
+            return Err(fail(
+                format!("the watcher got no NOTIFY of the changed state (note `{second}`)"),
+                "notify",
+            ));
         };
         let propagation = ms(at.saturating_duration_since(t0));
-        let t = read_pidf(&n.body).with_note(&second).cloned().unwrap_or_default();
-        session.note("changed_state", format!("{} ({second})", t.basic.clone().unwrap_or_default()));
+        let t = read_pidf(&n.body)
+            .with_note(&second)
+            .cloned()
+            .unwrap_or_default();
+        session.note(
+            "changed_state",
+            format!("{} ({second})", t.basic.clone().unwrap_or_default()),
+        );
         if t.basic.as_deref() != Some("closed") {
             return Err(fail(format!("the NOTIFY of the change carries basic status `{}`, not the published `closed`", t.basic.unwrap_or_default()), "notify"));
         }
@@ -257,12 +427,35 @@ pub(crate) async fn check_presence_e2e(c: &Ctx, trunk: &Trunk, transport: Transp
         // The final NOTIFY (Subscription-State: terminated) is answered; waiting for it
         // is evidence, not a condition.
         let wait = (Instant::now() + Duration::from_millis(500)).min(main_until);
-        let terminated = session.conn.notify(&call_id, wait, |m| m.header("Subscription-State").is_some_and(|s| s.starts_with("terminated"))).await;
-        session.note("final_notify", if matches!(terminated, Ok(Some(_))) { "Subscription-State: terminated" } else { "none within 500 ms" });
+        let terminated = session
+            .conn
+            .notify(&call_id, wait, |m| {
+                m.header("Subscription-State")
+                    .is_some_and(|s| s.starts_with("terminated"))
+            })
+            .await;
+        session.note(
+            "final_notify",
+            if matches!(terminated, Ok(Some(_))) {
+                "Subscription-State: terminated"
+            } else {
+                "none within 500 ms"
+            },
+        );
         session.publish("remove", None, 0, main_until).await?;
         Ok::<f64, Failure>(propagation)
     };
-    let result = tokio::time::timeout_at(main_until.into(), steps).await.unwrap_or_else(|_| Err(fail(format!("the exchange did not finish within {} ms", budget.mul_f32(0.8).as_millis()), "notify")));
+    let result = tokio::time::timeout_at(main_until.into(), steps)
+        .await
+        .unwrap_or_else(|_| {
+            Err(fail(
+                format!(
+                    "the exchange did not finish within {} ms",
+                    budget.mul_f32(0.8).as_millis()
+                ),
+                "notify",
+            ))
+        });
     session.clean_up(until).await;
     let o = match result {
         Ok(propagation) => Outcome::pass(format!(
@@ -272,11 +465,18 @@ pub(crate) async fn check_presence_e2e(c: &Ctx, trunk: &Trunk, transport: Transp
         .metric("presence_propagation_ms", propagation),
         Err(f) => Outcome::fail(format!("{host}: {}", f.message), remediation(f.hint, task, host)),
     };
-    evidence(o, &session, transport, host).with("request_line", format!("SUBSCRIBE {} SIP/2.0", session.presentity))
+    evidence(o, &session, transport, host).with(
+        "request_line",
+        format!("SUBSCRIBE {} SIP/2.0", session.presentity),
+    )
 }
 
 fn evidence(mut o: Outcome, s: &Session, transport: Transport, host: &str) -> Outcome {
-    o = o.with("target", s.conn.peer).with("transport", super::transport_name(transport)).with("node", host).with("presentity", &s.presentity);
+    o = o
+        .with("target", s.conn.peer)
+        .with("transport", super::transport_name(transport))
+        .with("node", host)
+        .with("presentity", &s.presentity);
     for (k, v) in &s.evidence {
         o = o.with(k, v);
     }

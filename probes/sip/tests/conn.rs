@@ -15,7 +15,10 @@ async fn read_one(s: &mut TcpStream, buf: &mut Vec<u8>) -> Message {
             return Message::parse(&raw).unwrap();
         }
         let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await.expect("the client answers").unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("the client answers")
+            .unwrap();
         assert!(n > 0, "the client closed");
         buf.extend_from_slice(&chunk[..n]);
     }
@@ -34,7 +37,10 @@ async fn pair() -> (Conn, TcpStream) {
     let client = TcpStream::connect(peer_addr).await.unwrap();
     let local = client.local_addr().unwrap();
     let (server, _) = listener.accept().await.unwrap();
-    (Conn::stream(Box::new(client), "tcp", local, peer_addr), server)
+    (
+        Conn::stream(Box::new(client), "tcp", local, peer_addr),
+        server,
+    )
 }
 
 #[tokio::test]
@@ -48,12 +54,40 @@ async fn strays_are_answered_and_never_taken_for_the_response() {
             format!("SIP/2.0 {code}\r\nVia: SIP/2.0/TCP 127.0.0.1;branch={branch}\r\nFrom: <sip:alice@lab.test>;tag=a\r\nTo: <sip:alice@lab.test>;tag=b\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nSIP-ETag: etag-{code}\r\nContent-Length: 0\r\n\r\n")
         };
         let mut script = String::new();
-        script.push_str(&request("NOTIFY", "stale-from-an-older-run", 7, &pidf("sip:alice@lab.test", "old", "open", "old run")));
+        script.push_str(&request(
+            "NOTIFY",
+            "stale-from-an-older-run",
+            7,
+            &pidf("sip:alice@lab.test", "old", "open", "old run"),
+        ));
         script.push_str(&request("OPTIONS", "keepalive", 1, ""));
-        script.push_str(&echo("200 OK", "z9hG4bK-someone-else", publish.call_id(), publish.cseq()));
-        script.push_str(&echo("200 OK", publish.branch(), "another-call", publish.cseq()));
-        script.push_str(&echo("100 Trying", publish.branch(), publish.call_id(), publish.cseq()));
-        script.push_str(&echo("200 OK", publish.branch(), publish.call_id(), publish.cseq()).replace("etag-200 OK", "the-real-etag"));
+        script.push_str(&echo(
+            "200 OK",
+            "z9hG4bK-someone-else",
+            publish.call_id(),
+            publish.cseq(),
+        ));
+        script.push_str(&echo(
+            "200 OK",
+            publish.branch(),
+            "another-call",
+            publish.cseq(),
+        ));
+        script.push_str(&echo(
+            "100 Trying",
+            publish.branch(),
+            publish.call_id(),
+            publish.cseq(),
+        ));
+        script.push_str(
+            &echo(
+                "200 OK",
+                publish.branch(),
+                publish.call_id(),
+                publish.cseq(),
+            )
+            .replace("etag-200 OK", "the-real-etag"),
+        );
         peer.write_all(script.as_bytes()).await.unwrap();
         let a = read_one(&mut peer, &mut buf).await;
         let b = read_one(&mut peer, &mut buf).await;
@@ -69,12 +103,31 @@ async fn strays_are_answered_and_never_taken_for_the_response() {
         extra: vec!["Event: presence".into(), "Expires: 60".into()],
         body: None,
     };
-    let (resp, sent) = conn.transact(&req, Instant::now() + Duration::from_secs(5)).await.unwrap();
-    assert_eq!((resp.code(), resp.header("SIP-ETag"), sent), (Some(200), Some("the-real-etag"), 1));
-    assert_eq!(conn.strays, vec!["NOTIFY answered 481".to_string(), "OPTIONS answered 200".to_string()]);
+    let (resp, sent) = conn
+        .transact(&req, Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.code(), resp.header("SIP-ETag"), sent),
+        (Some(200), Some("the-real-etag"), 1)
+    );
+    assert_eq!(
+        conn.strays,
+        vec![
+            "NOTIFY answered 481".to_string(),
+            "OPTIONS answered 200".to_string()
+        ]
+    );
     let (a, b) = peer_task.await.unwrap();
-    assert_eq!((a.code(), a.call_id(), a.cseq()), (Some(481), "stale-from-an-older-run", "7 NOTIFY"));
-    assert_eq!(a.branch(), "z9hG4bK-peer-stale-from-an-older-run-7", "the answer carries the request's Via");
+    assert_eq!(
+        (a.code(), a.call_id(), a.cseq()),
+        (Some(481), "stale-from-an-older-run", "7 NOTIFY")
+    );
+    assert_eq!(
+        a.branch(),
+        "z9hG4bK-peer-stale-from-an-older-run-7",
+        "the answer carries the request's Via"
+    );
     assert_eq!((b.code(), b.call_id()), (Some(200), "keepalive"));
 }
 
@@ -83,8 +136,18 @@ async fn a_subscription_takes_only_the_notify_it_waits_for_and_answers_all() {
     let (mut conn, mut peer) = pair().await;
     conn.expect_dialog("sub-1");
     let peer_task = tokio::spawn(async move {
-        let mut script = request("NOTIFY", "sub-1", 1, &pidf("sip:alice@lab.test", "t", "open", "before"));
-        script.push_str(&request("NOTIFY", "sub-1", 2, &pidf("sip:alice@lab.test", "t", "closed", "after")));
+        let mut script = request(
+            "NOTIFY",
+            "sub-1",
+            1,
+            &pidf("sip:alice@lab.test", "t", "open", "before"),
+        );
+        script.push_str(&request(
+            "NOTIFY",
+            "sub-1",
+            2,
+            &pidf("sip:alice@lab.test", "t", "closed", "after"),
+        ));
         peer.write_all(script.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
         let a = read_one(&mut peer, &mut buf).await;
@@ -92,16 +155,31 @@ async fn a_subscription_takes_only_the_notify_it_waits_for_and_answers_all() {
         (a, b, peer)
     });
     let (n, _) = conn
-        .notify("sub-1", Instant::now() + Duration::from_secs(5), |m| imp_probe_sip::read_pidf(&m.body).with_note("after").is_some())
+        .notify("sub-1", Instant::now() + Duration::from_secs(5), |m| {
+            imp_probe_sip::read_pidf(&m.body)
+                .with_note("after")
+                .is_some()
+        })
         .await
         .unwrap()
         .expect("the NOTIFY of the change");
     assert_eq!(n.cseq(), "2 NOTIFY");
-    assert_eq!(conn.passed_over, vec!["active;expires=60: open (before)".to_string()]);
+    assert_eq!(
+        conn.passed_over,
+        vec!["active;expires=60: open (before)".to_string()]
+    );
     let (a, b, _peer) = peer_task.await.unwrap();
-    assert_eq!((a.code(), a.cseq(), b.code(), b.cseq()), (Some(200), "1 NOTIFY", Some(200), "2 NOTIFY"));
+    assert_eq!(
+        (a.code(), a.cseq(), b.code(), b.cseq()),
+        (Some(200), "1 NOTIFY", Some(200), "2 NOTIFY")
+    );
     // Nothing more comes: the wait ends at its deadline with None, not an error.
     let started = Instant::now();
-    let none = conn.notify("sub-1", Instant::now() + Duration::from_millis(300), |_| true).await.unwrap();
+    let none = conn
+        .notify("sub-1", Instant::now() + Duration::from_millis(300), |_| {
+            true
+        })
+        .await
+        .unwrap();
     assert!(none.is_none() && started.elapsed() < Duration::from_secs(2));
 }

@@ -20,12 +20,26 @@ async fn sip(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
     let probes: Vec<Box<dyn Probe>> = vec![Box::new(SipProbe)];
     let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = RunOptions { check_timeout: timeout, ..Default::default() };
-    run(plan, spec.path.clone(), options, spec.secret_values(), CancellationToken::new(), tx).await.results
+    let options = RunOptions {
+        check_timeout: timeout,
+        ..Default::default()
+    };
+    run(
+        plan,
+        spec.path.clone(),
+        options,
+        spec.secret_values(),
+        CancellationToken::new(),
+        tx,
+    )
+    .await
+    .results
 }
 
 fn get<'a>(r: &'a [CheckResult], id: &str, target: &str) -> &'a CheckResult {
-    r.iter().find(|c| c.key.id == id && c.key.target == target).unwrap_or_else(|| panic!("no {id} [{target}]"))
+    r.iter()
+        .find(|c| c.key.id == id && c.key.target == target)
+        .unwrap_or_else(|| panic!("no {id} [{target}]"))
 }
 
 fn variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
@@ -38,29 +52,64 @@ fn variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
 async fn every_sip_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = sip(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 * 3 + 2 + 2 + 2 + 1, "2 nodes x 3 transports, 2 TLS peers, 2 publish, 2 e2e, 1 gateway");
+    assert_eq!(
+        r.len(),
+        2 * 3 + 2 + 2 + 2 + 1,
+        "2 nodes x 3 transports, 2 TLS peers, 2 publish, 2 e2e, 1 gateway"
+    );
     for c in &r {
-        assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
+        assert_eq!(
+            c.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            c.key,
+            c.outcome.message
+        );
     }
     let udp = get(&r, "sip.options", "udp imp1.lab.test:5060");
-    assert!(udp.outcome.evidence.iter().any(|(k, v)| k == "status_line" && v == "SIP/2.0 200 OK"));
+    assert!(udp
+        .outcome
+        .evidence
+        .iter()
+        .any(|(k, v)| k == "status_line" && v == "SIP/2.0 200 OK"));
     assert!(udp.outcome.metrics.contains_key("options_ms"));
     let publish = get(&r, "sip.publish", "tls imp1.lab.test:5061");
     for step in ["publish", "refresh", "remove"] {
-        assert_eq!(ev(publish, &format!("{step}_status")), "SIP/2.0 200 OK", "{step}");
+        assert_eq!(
+            ev(publish, &format!("{step}_status")),
+            "SIP/2.0 200 OK",
+            "{step}"
+        );
     }
-    assert_ne!(ev(publish, "publish_sip_etag"), ev(publish, "refresh_sip_etag"), "a refresh gets a new entity tag");
+    assert_ne!(
+        ev(publish, "publish_sip_etag"),
+        ev(publish, "refresh_sip_etag"),
+        "a refresh gets a new entity tag"
+    );
     let e2e = get(&r, "sip.presence-e2e", "tls imp2.lab.test:5061");
     assert!(e2e.outcome.metrics["presence_propagation_ms"] > 0.0);
-    assert!(ev(e2e, "notify_state").starts_with("open (imp-verify "), "{}", ev(e2e, "notify_state"));
-    assert!(ev(e2e, "changed_state").starts_with("closed (imp-verify "), "{}", ev(e2e, "changed_state"));
+    assert!(
+        ev(e2e, "notify_state").starts_with("open (imp-verify "),
+        "{}",
+        ev(e2e, "notify_state")
+    );
+    assert!(
+        ev(e2e, "changed_state").starts_with("closed (imp-verify "),
+        "{}",
+        ev(e2e, "changed_state")
+    );
     assert_eq!(ev(e2e, "final_notify"), "Subscription-State: terminated");
     let gw = get(&r, "sip.presence-gateway", "tcp cucm.lab.test:5060");
     assert_eq!(ev(gw, "server"), "lab-cucm-sip");
 }
 
 fn ev<'a>(c: &'a CheckResult, key: &str) -> &'a str {
-    c.outcome.evidence.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("{}: no evidence {key}: {:?}", c.key, c.outcome.evidence))
+    c.outcome
+        .evidence
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{}: no evidence {key}: {:?}", c.key, c.outcome.evidence))
 }
 
 #[tokio::test]
@@ -68,22 +117,37 @@ async fn publish_and_presence_work_over_udp_and_tcp_too() {
     let lab = Lab::shared();
     for transport in ["udp", "tcp"] {
         let dir = tempfile::tempdir().unwrap();
-        let spec = variant(lab, dir.path(), |t| t.replace("transports = [\"udp\", \"tcp\", \"tls\"]", &format!("transports = [\"{transport}\"]")));
+        let spec = variant(lab, dir.path(), |t| {
+            t.replace(
+                "transports = [\"udp\", \"tcp\", \"tls\"]",
+                &format!("transports = [\"{transport}\"]"),
+            )
+        });
         let r = sip(&spec, Duration::from_secs(10)).await;
         for node in ["imp1", "imp2"] {
             let target = format!("{transport} {node}.lab.test:5060");
             for id in ["sip.publish", "sip.presence-e2e"] {
                 let c = get(&r, id, &target);
-                assert_eq!(c.outcome.status, Status::Pass, "{id} [{target}]: {}", c.outcome.message);
+                assert_eq!(
+                    c.outcome.status,
+                    Status::Pass,
+                    "{id} [{target}]: {}",
+                    c.outcome.message
+                );
             }
         }
-        let gw = get(&r, "sip.presence-gateway", &format!("{transport} cucm.lab.test:5060"));
+        let gw = get(
+            &r,
+            "sip.presence-gateway",
+            &format!("{transport} cucm.lab.test:5060"),
+        );
         assert_eq!(gw.outcome.status, Status::Pass, "{}", gw.outcome.message);
     }
 }
 
 #[tokio::test]
-async fn a_refused_publish_an_unauthorized_watcher_and_a_stopped_gateway_fail_for_their_own_reasons() {
+async fn a_refused_publish_an_unauthorized_watcher_and_a_stopped_gateway_fail_for_their_own_reasons(
+) {
     let lab = Lab::isolated();
     // imp1's SIP proxy no longer passes PUBLISH to the presence engine.
     lab.edit_conf("imp1-sip/kamailio.cfg", |t| {
@@ -104,31 +168,85 @@ async fn a_refused_publish_an_unauthorized_watcher_and_a_stopped_gateway_fail_fo
     lab.start("imp2-sip");
     let started = Instant::now();
     let r = sip(&lab.spec(), Duration::from_secs(4)).await;
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 
     let publish = get(&r, "sip.publish", "tls imp1.lab.test:5061");
-    assert_eq!(publish.outcome.status, Status::Fail, "{}", publish.outcome.message);
-    assert!(publish.outcome.message.contains("PUBLISH sip:alice@lab.test SIP/2.0` answered SIP/2.0 405 Method Not Allowed"), "{}", publish.outcome.message);
+    assert_eq!(
+        publish.outcome.status,
+        Status::Fail,
+        "{}",
+        publish.outcome.message
+    );
+    assert!(
+        publish.outcome.message.contains(
+            "PUBLISH sip:alice@lab.test SIP/2.0` answered SIP/2.0 405 Method Not Allowed"
+        ),
+        "{}",
+        publish.outcome.message
+    );
     let fix = publish.outcome.remediation.as_deref().unwrap();
-    assert!(fix.contains("refuses the method") && fix.contains("C.8"), "{fix}");
+    assert!(
+        fix.contains("refuses the method") && fix.contains("C.8"),
+        "{fix}"
+    );
     let e2e = get(&r, "sip.presence-e2e", "tls imp1.lab.test:5061");
     assert_eq!(e2e.outcome.status, Status::Skip, "{}", e2e.outcome.message);
-    assert!(e2e.outcome.message.contains("sip.publish"), "{}", e2e.outcome.message);
-    assert_eq!(get(&r, "sip.options", "tls imp1.lab.test:5061").outcome.status, Status::Pass);
+    assert!(
+        e2e.outcome.message.contains("sip.publish"),
+        "{}",
+        e2e.outcome.message
+    );
+    assert_eq!(
+        get(&r, "sip.options", "tls imp1.lab.test:5061")
+            .outcome
+            .status,
+        Status::Pass
+    );
 
-    assert_eq!(get(&r, "sip.publish", "tls imp2.lab.test:5061").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "sip.publish", "tls imp2.lab.test:5061")
+            .outcome
+            .status,
+        Status::Pass
+    );
     let e2e = get(&r, "sip.presence-e2e", "tls imp2.lab.test:5061");
     assert_eq!(e2e.outcome.status, Status::Fail, "{}", e2e.outcome.message);
-    assert!(e2e.outcome.message.contains("no NOTIFY carrying the published state"), "{}", e2e.outcome.message);
-    assert!(ev(e2e, "other_notifies").contains("pending"), "{}", ev(e2e, "other_notifies"));
+    assert!(
+        e2e.outcome
+            .message
+            .contains("no NOTIFY carrying the published state"),
+        "{}",
+        e2e.outcome.message
+    );
+    assert!(
+        ev(e2e, "other_notifies").contains("pending"),
+        "{}",
+        ev(e2e, "other_notifies")
+    );
     // What the check made was removed although it failed.
     assert_eq!(ev(e2e, "unsubscribe_status"), "SIP/2.0 200 OK");
     assert_eq!(ev(e2e, "remove_status"), "SIP/2.0 200 OK");
 
     let gw = get(&r, "sip.presence-gateway", "tcp cucm.lab.test:5060");
     assert_eq!(gw.outcome.status, Status::Fail, "{}", gw.outcome.message);
-    assert!(gw.outcome.message.contains("presence gateway cucm.lab.test:5060") && gw.outcome.message.contains("refused"), "{}", gw.outcome.message);
-    assert!(gw.outcome.remediation.as_deref().unwrap().contains("Presence > Gateways"));
+    assert!(
+        gw.outcome
+            .message
+            .contains("presence gateway cucm.lab.test:5060")
+            && gw.outcome.message.contains("refused"),
+        "{}",
+        gw.outcome.message
+    );
+    assert!(gw
+        .outcome
+        .remediation
+        .as_deref()
+        .unwrap()
+        .contains("Presence > Gateways"));
 }
 
 #[tokio::test]
@@ -137,17 +255,39 @@ async fn a_stopped_node_fails_its_own_targets_only() {
     lab.stop("imp2-sip");
     let started = Instant::now();
     let r = sip(&lab.spec(), Duration::from_secs(4)).await;
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     for t in ["udp", "tcp", "tls"] {
         let port = if t == "tls" { 5061 } else { 5060 };
         let down = get(&r, "sip.options", &format!("{t} imp2.lab.test:{port}"));
-        assert_eq!(down.outcome.status, Status::Fail, "{t}: {}", down.outcome.message);
-        assert!(down.outcome.remediation.as_deref().unwrap().contains("C.8"), "{:?}", down.outcome.remediation);
+        assert_eq!(
+            down.outcome.status,
+            Status::Fail,
+            "{t}: {}",
+            down.outcome.message
+        );
+        assert!(
+            down.outcome.remediation.as_deref().unwrap().contains("C.8"),
+            "{:?}",
+            down.outcome.remediation
+        );
         let up = get(&r, "sip.options", &format!("{t} imp1.lab.test:{port}"));
-        assert_eq!(up.outcome.status, Status::Pass, "{t}: {}", up.outcome.message);
+        assert_eq!(
+            up.outcome.status,
+            Status::Pass,
+            "{t}: {}",
+            up.outcome.message
+        );
     }
     let tcp = get(&r, "sip.options", "tcp imp2.lab.test:5060");
-    assert!(tcp.outcome.message.contains("cannot connect") && tcp.outcome.message.contains("refused"), "{}", tcp.outcome.message);
+    assert!(
+        tcp.outcome.message.contains("cannot connect") && tcp.outcome.message.contains("refused"),
+        "{}",
+        tcp.outcome.message
+    );
 }
 
 #[tokio::test]
@@ -155,17 +295,37 @@ async fn subjects_that_do_not_match_and_an_untrusted_client_certificate_fail_the
     let lab = Lab::shared();
     let dir = tempfile::tempdir().unwrap();
     let wrong_subjects = variant(lab, dir.path(), |t| {
-        t.replace("tls_peer_subjects = [\"imp1.lab.test\", \"imp2.lab.test\"]", "tls_peer_subjects = [\"imp9.lab.test\"]")
+        t.replace(
+            "tls_peer_subjects = [\"imp1.lab.test\", \"imp2.lab.test\"]",
+            "tls_peer_subjects = [\"imp9.lab.test\"]",
+        )
     });
     let r = sip(&wrong_subjects, Duration::from_secs(10)).await;
     let peer = get(&r, "sip.tls-peer", "tls imp1.lab.test:5061");
     assert_eq!(peer.outcome.status, Status::Fail);
-    assert!(peer.outcome.message.contains("matches none of the TLS peer subjects imp9.lab.test"), "{}", peer.outcome.message);
+    assert!(
+        peer.outcome
+            .message
+            .contains("matches none of the TLS peer subjects imp9.lab.test"),
+        "{}",
+        peer.outcome.message
+    );
 
     // A client certificate from a CA the nodes do not trust.
     let other = tempfile::tempdir().unwrap();
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=cucm.lab.test"])
+        .args([
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=cucm.lab.test",
+        ])
         .arg("-keyout")
         .arg(other.path().join("c.key"))
         .arg("-out")
@@ -176,17 +336,34 @@ async fn subjects_that_do_not_match_and_an_untrusted_client_certificate_fail_the
     assert!(ok.success());
     let dir2 = tempfile::tempdir().unwrap();
     let untrusted = variant(lab, dir2.path(), |t| {
-        t.replace(&format!("{}/pki/cucm.lab.test.crt", lab.dir.display()), &other.path().join("c.crt").display().to_string())
-            .replace(&format!("{}/pki/cucm.lab.test.key", lab.dir.display()), &other.path().join("c.key").display().to_string())
+        t.replace(
+            &format!("{}/pki/cucm.lab.test.crt", lab.dir.display()),
+            &other.path().join("c.crt").display().to_string(),
+        )
+        .replace(
+            &format!("{}/pki/cucm.lab.test.key", lab.dir.display()),
+            &other.path().join("c.key").display().to_string(),
+        )
     });
     let r = sip(&untrusted, Duration::from_secs(10)).await;
     let peer = get(&r, "sip.tls-peer", "tls imp2.lab.test:5061");
     assert_eq!(peer.outcome.status, Status::Fail);
-    assert!(peer.outcome.message.contains("does not accept the trunk's client certificate"), "{}", peer.outcome.message);
+    assert!(
+        peer.outcome
+            .message
+            .contains("does not accept the trunk's client certificate"),
+        "{}",
+        peer.outcome.message
+    );
     let tls = get(&r, "sip.options", "tls imp2.lab.test:5061");
     assert_eq!(tls.outcome.status, Status::Fail, "{}", tls.outcome.message);
     // UDP and TCP do not use the certificate.
-    assert_eq!(get(&r, "sip.options", "tcp imp2.lab.test:5060").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "sip.options", "tcp imp2.lab.test:5060")
+            .outcome
+            .status,
+        Status::Pass
+    );
 }
 
 #[tokio::test]
@@ -205,7 +382,11 @@ async fn hostile_tcp_servers_fail_within_the_timeout_without_panic() {
                         let _ = s.write_all(b"\x00\x01\x02 HTTP/1.1 200 OK\r\n\r\n");
                     }
                     "drip" => {
-                        for b in b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP x;branch=nope\r\n".iter().cycle().take(400) {
+                        for b in b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP x;branch=nope\r\n"
+                            .iter()
+                            .cycle()
+                            .take(400)
+                        {
                             if s.write_all(&[*b]).is_err() {
                                 break;
                             }
@@ -234,14 +415,26 @@ async fn hostile_tcp_servers_fail_within_the_timeout_without_panic() {
         });
         let started = Instant::now();
         let r = sip(&spec, Duration::from_secs(2)).await;
-        assert!(started.elapsed() < Duration::from_secs(10), "{behaviour}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{behaviour}: {:?}",
+            started.elapsed()
+        );
         let c = get(&r, "sip.options", &format!("tcp imp1.lab.test:{port}"));
-        assert_eq!(c.outcome.status, Status::Fail, "{behaviour}: {}", c.outcome.message);
+        assert_eq!(
+            c.outcome.status,
+            Status::Fail,
+            "{behaviour}: {}",
+            c.outcome.message
+        );
         let m = &c.outcome.message;
         match behaviour {
             "garbage" => assert!(m.contains("malformed"), "{m}"),
             "huge" => assert!(m.contains("announcing"), "{m}"),
-            _ => assert!(m.contains("no final response to OPTIONS"), "{behaviour}: {m}"),
+            _ => assert!(
+                m.contains("no final response to OPTIONS"),
+                "{behaviour}: {m}"
+            ),
         }
     }
 }

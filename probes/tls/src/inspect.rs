@@ -52,7 +52,10 @@ pub struct TlsError {
 
 impl TlsError {
     fn new(message: String) -> Self {
-        TlsError { message, facts: None }
+        TlsError {
+            message,
+            facts: None,
+        }
     }
 }
 
@@ -80,7 +83,8 @@ impl ClientIdentity {
         if chain.is_empty() {
             return Err(format!("{}: no certificate in it", cert.display()));
         }
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        let key =
+            PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
         Ok(ClientIdentity { chain, key })
     }
 }
@@ -124,7 +128,12 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -133,11 +142,18 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -169,7 +185,10 @@ impl TlsInspector {
                         match c {
                             Ok(c) => {
                                 if let Err(e) = roots.add(c) {
-                                    problems.push(format!("{}: a certificate is not usable as a trust anchor: {e}", path.display()));
+                                    problems.push(format!(
+                                        "{}: a certificate is not usable as a trust anchor: {e}",
+                                        path.display()
+                                    ));
                                 }
                             }
                             Err(e) => problems.push(format!("{}: {e}", path.display())),
@@ -190,7 +209,8 @@ impl TlsInspector {
         }
         let trust_problem = if roots.is_empty() {
             Some(if problems.is_empty() {
-                "the spec names no CA bundle (tls.ca_bundle), so no certificate can be verified".to_string()
+                "the spec names no CA bundle (tls.ca_bundle), so no certificate can be verified"
+                    .to_string()
             } else {
                 problems.join("; ")
             })
@@ -201,7 +221,11 @@ impl TlsInspector {
             roots: Arc::new(roots),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             trust_problem,
-            trust_source: if sources.is_empty() { "none".into() } else { sources.join(" + ") },
+            trust_source: if sources.is_empty() {
+                "none".into()
+            } else {
+                sources.join(" + ")
+            },
             expiry_warning_days: spec.tls.expiry_warning_days,
         }
     }
@@ -243,7 +267,9 @@ impl TlsInspector {
         let config = match client {
             Some(id) => builder
                 .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-                .map_err(|e| TlsError::new(format!("the client certificate cannot be used: {e}")))?,
+                .map_err(|e| {
+                    TlsError::new(format!("the client certificate cannot be used: {e}"))
+                })?,
             None => builder.with_no_client_auth(),
         };
         let name = ServerName::try_from(server_name.to_string())
@@ -290,7 +316,12 @@ impl TlsInspector {
     }
 
     /// Chain to the trust anchors at `now`, then the name.
-    fn verify(&self, chain: &[CertificateDer<'static>], name: &ServerName<'_>, now: UnixTime) -> Result<(), String> {
+    fn verify(
+        &self,
+        chain: &[CertificateDer<'static>],
+        name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<(), String> {
         self.verify_chain(chain, now)?;
         let ee = chain.first().ok_or("the server sent no certificate")?;
         let parsed = rustls::server::ParsedCertificate::try_from(ee).map_err(|e| e.to_string())?;
@@ -356,13 +387,25 @@ pub(crate) const NO_MODERN_TLS: &str = "the server offers neither TLS 1.2 nor TL
 
 fn describe_io(e: &std::io::Error) -> String {
     let text = e.to_string();
-    if ["ProtocolVersion", "protocol version", "PeerIncompatible"].iter().any(|a| text.contains(a)) {
+    if ["ProtocolVersion", "protocol version", "PeerIncompatible"]
+        .iter()
+        .any(|a| text.contains(a))
+    {
         format!("{NO_MODERN_TLS} ({text})")
     } else if text.contains("CertificateRequired") || text.contains("certificate required") {
         format!("the server requires a client certificate and refused the handshake ({text})")
-    } else if ["BadCertificate", "UnknownCA", "UnsupportedCertificate", "CertificateRevoked", "CertificateExpired", "CertificateUnknown", "AccessDenied", "bad certificate"]
-        .iter()
-        .any(|a| text.contains(a))
+    } else if [
+        "BadCertificate",
+        "UnknownCA",
+        "UnsupportedCertificate",
+        "CertificateRevoked",
+        "CertificateExpired",
+        "CertificateUnknown",
+        "AccessDenied",
+        "bad certificate",
+    ]
+    .iter()
+    .any(|a| text.contains(a))
     {
         format!("the server refused the client certificate ({text})")
     } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -423,7 +466,9 @@ fn other_name_text(value: &[u8]) -> Option<String> {
         v = der_inner(v)?;
     }
     match v.first() {
-        Some(0x0c) | Some(0x16) => der_inner(v).and_then(|b| std::str::from_utf8(b).ok()).map(String::from),
+        Some(0x0c) | Some(0x16) => der_inner(v)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(String::from),
         _ => None,
     }
 }
@@ -476,7 +521,8 @@ fn rfc3339(unix: i64) -> String {
 
 /// Parses the server's own certificate.
 pub fn view(der: &CertificateDer<'_>) -> Result<CertView, String> {
-    let (_, cert) = X509Certificate::from_der(der.as_ref()).map_err(|e| format!("the certificate does not parse: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(der.as_ref())
+        .map_err(|e| format!("the certificate does not parse: {e}"))?;
     let mut names = Names::default();
     let mut server_auth = false;
     let mut client_auth = false;
@@ -547,7 +593,12 @@ pub fn view(der: &CertificateDer<'_>) -> Result<CertView, String> {
         other => (other.to_string(), true),
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
-    let sha256 = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+    let sha256 = digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
     Ok(CertView {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
@@ -582,7 +633,9 @@ fn dns_covers(pattern: &str, name: &str) -> bool {
     let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if let Some(rest) = pattern.strip_prefix("*.") {
-        name.split_once('.').map(|(_, n)| n == rest).unwrap_or(false)
+        name.split_once('.')
+            .map(|(_, n)| n == rest)
+            .unwrap_or(false)
     } else {
         pattern == name
     }
@@ -594,20 +647,48 @@ impl TlsInspector {
     pub fn judge(&self, facts: &TlsFacts, expect: &Expectation) -> Vec<(&'static str, Outcome)> {
         let task = expect.task;
         let Some(ee) = facts.chain.first() else {
-            let o = || Outcome::fail("the server sent no certificate", format!("Install a certificate signed by the deployment's CA on this service (task {task})"));
-            return ["tls.chain", "tls.names", "tls.validity", "tls.usage", "tls.strength"].into_iter().map(|id| (id, o())).collect();
+            let o = || {
+                Outcome::fail("the server sent no certificate", format!("Install a certificate signed by the deployment's CA on this service (task {task})"))
+            };
+            return [
+                "tls.chain",
+                "tls.names",
+                "tls.validity",
+                "tls.usage",
+                "tls.strength",
+            ]
+            .into_iter()
+            .map(|id| (id, o()))
+            .collect();
         };
         let v = match view(ee) {
             Ok(v) => v,
             Err(e) => {
-                let o = || Outcome::fail(e.clone(), format!("Replace the certificate with a well-formed one (task {task})"));
-                return ["tls.chain", "tls.names", "tls.validity", "tls.usage", "tls.strength"].into_iter().map(|id| (id, o())).collect();
+                let o = || {
+                    Outcome::fail(
+                        e.clone(),
+                        format!("Replace the certificate with a well-formed one (task {task})"),
+                    )
+                };
+                return [
+                    "tls.chain",
+                    "tls.names",
+                    "tls.validity",
+                    "tls.usage",
+                    "tls.strength",
+                ]
+                .into_iter()
+                .map(|id| (id, o()))
+                .collect();
             }
         };
         vec![
             ("tls.chain", self.judge_chain(facts, &v, task)),
             ("tls.names", judge_names(&v, expect)),
-            ("tls.validity", judge_validity(&v, self.expiry_warning_days, task)),
+            (
+                "tls.validity",
+                judge_validity(&v, self.expiry_warning_days, task),
+            ),
             ("tls.usage", judge_usage(&v, expect)),
             ("tls.strength", judge_strength(facts, &v, task)),
         ]
@@ -668,7 +749,9 @@ fn judge_names(v: &CertView, e: &Expectation) -> Outcome {
             || v.names.xmpp_addr.iter().any(|a| a == domain)
             || v.names.srv_name.contains(&srv);
         if !covered {
-            missing.push(format!("the XMPP domain {domain} (as DNS name, id-on-xmppAddr or SRVName {srv})"));
+            missing.push(format!(
+                "the XMPP domain {domain} (as DNS name, id-on-xmppAddr or SRVName {srv})"
+            ));
         }
     }
     let wanted = {
@@ -690,7 +773,10 @@ fn judge_names(v: &CertView, e: &Expectation) -> Outcome {
 }
 
 fn judge_validity(v: &CertView, margin_days: u32, task: &str) -> Outcome {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let days_left = (v.not_after - now).div_euclid(86_400);
     let o = if now < v.not_before {
         Outcome::fail(
@@ -699,16 +785,26 @@ fn judge_validity(v: &CertView, margin_days: u32, task: &str) -> Outcome {
         )
     } else if now > v.not_after {
         Outcome::fail(
-            format!("the certificate expired {}, {} day(s) ago", rfc3339(v.not_after), -days_left),
+            format!(
+                "the certificate expired {}, {} day(s) ago",
+                rfc3339(v.not_after),
+                -days_left
+            ),
             format!("Renew the certificate and upload it to the node (task {task})"),
         )
     } else if days_left < margin_days as i64 {
         Outcome::warn(
-            format!("the certificate expires {}, in {days_left} day(s) (warning margin {margin_days})", rfc3339(v.not_after)),
+            format!(
+                "the certificate expires {}, in {days_left} day(s) (warning margin {margin_days})",
+                rfc3339(v.not_after)
+            ),
             format!("Renew the certificate before it expires (task {task})"),
         )
     } else {
-        Outcome::pass(format!("valid until {} ({days_left} days left)", rfc3339(v.not_after)))
+        Outcome::pass(format!(
+            "valid until {} ({days_left} days left)",
+            rfc3339(v.not_after)
+        ))
     };
     with_cert(o, v)
         .with("expiry_warning_days", margin_days)
@@ -741,8 +837,15 @@ fn judge_usage(v: &CertView, e: &Expectation) -> Outcome {
             need.push("clientAuth (the node also presents this certificate as a client: XMPP s2s, SIP mutual TLS)");
         }
         Outcome::fail(
-            format!("the certificate lacks the extended key usage {}", need.join(" and ")),
-            format!("Reissue the certificate with the extended key usages serverAuth{} (task {})", if e.client_auth { " and clientAuth" } else { "" }, e.task),
+            format!(
+                "the certificate lacks the extended key usage {}",
+                need.join(" and ")
+            ),
+            format!(
+                "Reissue the certificate with the extended key usages serverAuth{} (task {})",
+                if e.client_auth { " and clientAuth" } else { "" },
+                e.task
+            ),
         )
     };
     with_cert(o, v).with("extended_key_usage", shown)
@@ -751,7 +854,10 @@ fn judge_usage(v: &CertView, e: &Expectation) -> Outcome {
 fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
     let mut problems = Vec::new();
     if !v.key_ok {
-        problems.push(format!("a weak key ({}; at least RSA 2048 or EC 256 bits)", v.key));
+        problems.push(format!(
+            "a weak key ({}; at least RSA 2048 or EC 256 bits)",
+            v.key
+        ));
     }
     if !v.signature_ok {
         problems.push(format!("a weak signature algorithm ({})", v.signature));
@@ -761,7 +867,10 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
         problems.push(format!("protocol {}", facts.version));
     }
     let o = if problems.is_empty() {
-        Outcome::pass(format!("{}, {}, {} ({})", v.key, v.signature, facts.version, facts.cipher))
+        Outcome::pass(format!(
+            "{}, {}, {} ({})",
+            v.key, v.signature, facts.version, facts.cipher
+        ))
     } else {
         Outcome::fail(
             format!("the certificate has {}", problems.join(" and ")),
@@ -837,26 +946,65 @@ mod tests {
 
     fn names(dns: &[&str], xmpp_addr: &[&str], srv_name: &[&str]) -> Names {
         let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-        Names { dns: v(dns), ip: vec![], xmpp_addr: v(xmpp_addr), srv_name: v(srv_name) }
+        Names {
+            dns: v(dns),
+            ip: vec![],
+            xmpp_addr: v(xmpp_addr),
+            srv_name: v(srv_name),
+        }
     }
 
     #[test]
     fn the_xmpp_domain_is_covered_by_dns_xmpp_addr_or_the_right_srv_name() {
         let ok = |n: Names, srv| judge_names(&cert(n), &xmpp(srv)).status;
         use imp_verify_core::Status::{Fail, Pass};
-        assert_eq!(ok(names(&["imp1.lab.test", "lab.test"], &[], &[]), "_xmpp-client"), Pass);
-        assert_eq!(ok(names(&["imp1.lab.test"], &["lab.test"], &[]), "_xmpp-client"), Pass);
-        assert_eq!(ok(names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]), "_xmpp-client"), Pass);
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test", "lab.test"], &[], &[]),
+                "_xmpp-client"
+            ),
+            Pass
+        );
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test"], &["lab.test"], &[]),
+                "_xmpp-client"
+            ),
+            Pass
+        );
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
+                "_xmpp-client"
+            ),
+            Pass
+        );
         // An SRVName is for one service only (RFC 4985, RFC 7590).
-        assert_eq!(ok(names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]), "_xmpp-server"), Fail);
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
+                "_xmpp-server"
+            ),
+            Fail
+        );
         // A wildcard covers the node but not the domain itself.
         assert_eq!(ok(names(&["*.lab.test"], &[], &[]), "_xmpp-client"), Fail);
         // The domain alone does not name the node.
-        let o = judge_names(&cert(names(&["lab.test"], &["lab.test"], &[])), &xmpp("_xmpp-client"));
+        let o = judge_names(
+            &cert(names(&["lab.test"], &["lab.test"], &[])),
+            &xmpp("_xmpp-client"),
+        );
         assert_eq!(o.status, Fail);
-        assert!(o.message.contains("DNS name imp1.lab.test"), "{}", o.message);
+        assert!(
+            o.message.contains("DNS name imp1.lab.test"),
+            "{}",
+            o.message
+        );
         assert!(!o.message.contains("XMPP domain"), "{}", o.message);
-        let o = judge_names(&cert(names(&["imp1.lab.test"], &[], &[])), &xmpp("_xmpp-server"));
+        let o = judge_names(
+            &cert(names(&["imp1.lab.test"], &[], &[])),
+            &xmpp("_xmpp-server"),
+        );
         assert!(o.message.contains("the XMPP domain lab.test (as DNS name, id-on-xmppAddr or SRVName _xmpp-server.lab.test)"), "{}", o.message);
         assert!(o.remediation.as_deref().unwrap().contains("task C.11"));
     }

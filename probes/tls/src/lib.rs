@@ -12,7 +12,10 @@
 mod inspect;
 pub mod starttls;
 
-pub use inspect::{await_refusal, view, CertView, ClientIdentity, Expectation, Names, TlsError, TlsFacts, TlsInspector};
+pub use inspect::{
+    await_refusal, view, CertView, ClientIdentity, Expectation, Names, TlsError, TlsFacts,
+    TlsInspector,
+};
 /// The TLS crate the inspector's types come from, for callers that name them.
 pub use rustls;
 
@@ -25,7 +28,13 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// The five checks of an endpoint, in report order.
-pub const CHECKS: [&str; 5] = ["tls.chain", "tls.names", "tls.validity", "tls.usage", "tls.strength"];
+pub const CHECKS: [&str; 5] = [
+    "tls.chain",
+    "tls.names",
+    "tls.validity",
+    "tls.usage",
+    "tls.strength",
+];
 
 /// How TLS starts at an endpoint.
 #[derive(Debug, Clone)]
@@ -99,7 +108,9 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
         let domain = cluster.domain.get_ref().to_ascii_lowercase();
         let trunk_client = match &cluster.sip_trunk {
             Some(t) => match (&t.client_cert, &t.client_key) {
-                (Some(c), Some(k)) => Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref())?),
+                (Some(c), Some(k)) => {
+                    Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref())?)
+                }
                 _ => None,
             },
             None => None,
@@ -110,7 +121,10 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
                 let (name, start, server_name, xmpp, client_auth, client) = match service {
                     Service::XmppC2s => (
                         "xmpp-c2s",
-                        Start::Xmpp { domain: domain.clone(), namespace: "jabber:client" },
+                        Start::Xmpp {
+                            domain: domain.clone(),
+                            namespace: "jabber:client",
+                        },
                         domain.clone(),
                         Some((domain.clone(), "_xmpp-client")),
                         false,
@@ -118,15 +132,23 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
                     ),
                     Service::XmppS2s => (
                         "xmpp-s2s",
-                        Start::Xmpp { domain: domain.clone(), namespace: "jabber:server" },
+                        Start::Xmpp {
+                            domain: domain.clone(),
+                            namespace: "jabber:server",
+                        },
                         domain.clone(),
                         Some((domain.clone(), "_xmpp-server")),
                         true,
                         None,
                     ),
-                    Service::SipTls if node.role == Role::Imp => {
-                        ("sip-tls", Start::Direct, fqdn.clone(), None, true, trunk_client.clone())
-                    }
+                    Service::SipTls if node.role == Role::Imp => (
+                        "sip-tls",
+                        Start::Direct,
+                        fqdn.clone(),
+                        None,
+                        true,
+                        trunk_client.clone(),
+                    ),
                     Service::SipTls => ("sip-tls", Start::Direct, fqdn.clone(), None, false, None),
                     Service::Https => ("https", Start::Direct, fqdn.clone(), None, false, None),
                     Service::Ldaps => ("ldaps", Start::Direct, fqdn.clone(), None, false, None),
@@ -161,7 +183,11 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
                 host: host.clone(),
                 port: server.port,
                 address: host.parse().ok(),
-                start: if server.ldaps { Start::Direct } else { Start::Ldap },
+                start: if server.ldaps {
+                    Start::Direct
+                } else {
+                    Start::Ldap
+                },
                 server_name: host.clone(),
                 expect: Expectation {
                     dns_names: vec![host.clone()],
@@ -192,14 +218,27 @@ pub async fn inspect_endpoint(
         Some(ip) => vec![ip],
         None => tokio::time::timeout_at(deadline, resolver.lookup_ip(&ep.host))
             .await
-            .map_err(|_| format!("no DNS answer for {} {within} (resolver {})", ep.host, resolver.servers()))?
+            .map_err(|_| {
+                format!(
+                    "no DNS answer for {} {within} (resolver {})",
+                    ep.host,
+                    resolver.servers()
+                )
+            })?
             .map_err(|e| format!("cannot resolve {}: {e}", ep.host))?,
     };
-    let ip = *ips.first().ok_or_else(|| format!("{} has no address", ep.host))?;
+    let ip = *ips
+        .first()
+        .ok_or_else(|| format!("{} has no address", ep.host))?;
     let addr = SocketAddr::new(ip, ep.port);
     let mut tcp = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
         .await
-        .map_err(|_| format!("no TCP connection to {}:{} ({addr}) {within}", ep.host, ep.port))?
+        .map_err(|_| {
+            format!(
+                "no TCP connection to {}:{} ({addr}) {within}",
+                ep.host, ep.port
+            )
+        })?
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     match &ep.start {
         Start::Direct => {}
@@ -276,9 +315,19 @@ impl Probe for TlsProbe {
             let shared: Arc<PerAttempt<Judged>> = Arc::new(PerAttempt::default());
             let port_key = imp_probe_services::port_key(&ep.host, ep.port, ep.service);
             for id in CHECKS {
-                let (ep, shared, inspector, resolver) = (ep.clone(), shared.clone(), inspector.clone(), resolver.clone());
+                let (ep, shared, inspector, resolver) = (
+                    ep.clone(),
+                    shared.clone(),
+                    inspector.clone(),
+                    resolver.clone(),
+                );
                 let check = PlannedCheck::new(id, ep.target(), move |ctx: CheckCtx| {
-                    let (ep, shared, inspector, resolver) = (ep.clone(), shared.clone(), inspector.clone(), resolver.clone());
+                    let (ep, shared, inspector, resolver) = (
+                        ep.clone(),
+                        shared.clone(),
+                        inspector.clone(),
+                        resolver.clone(),
+                    );
                     async move { verdict(id, &ep, &shared, &inspector, &resolver, ctx).await }
                 });
                 checks.push(check.after(port_key.clone()));
@@ -299,10 +348,12 @@ async fn verdict(
     let budget = ctx.timeout.mul_f32(0.8);
     let judged = shared
         .get_or_init(ctx.attempt, || async {
-            inspect_endpoint(inspector, resolver, ep, budget).await.map(|facts| {
-                let v = inspector.judge(&facts, &ep.expect);
-                (facts, v)
-            })
+            inspect_endpoint(inspector, resolver, ep, budget)
+                .await
+                .map(|facts| {
+                    let v = inspector.judge(&facts, &ep.expect);
+                    (facts, v)
+                })
         })
         .await;
     match &judged {
@@ -312,13 +363,25 @@ async fn verdict(
                 .find(|(i, _)| *i == id)
                 .map(|(_, o)| o.clone())
                 .expect("judge gives every check");
-            o.with("server_name", &facts.server_name)
-                .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" })
+            o.with("server_name", &facts.server_name).with(
+                "client_certificate",
+                if ep.client.is_some() {
+                    "presented"
+                } else {
+                    "none"
+                },
+            )
         }
         // No TLS 1.2 or newer: a strength problem too, and the only thing to judge.
-        Err(why) if id == "tls.chain" || (id == "tls.strength" && why.contains(inspect::NO_MODERN_TLS)) => {
+        Err(why)
+            if id == "tls.chain"
+                || (id == "tls.strength" && why.contains(inspect::NO_MODERN_TLS)) =>
+        {
             let fix = if why.contains(inspect::NO_MODERN_TLS) {
-                format!("Enable TLS 1.2 (or 1.3) on the service and retire older versions (task {})", ep.expect.task)
+                format!(
+                    "Enable TLS 1.2 (or 1.3) on the service and retire older versions (task {})",
+                    ep.expect.task
+                )
             } else {
                 format!(
                     "Check that the service offers TLS{} and accepts this client (task {})",
@@ -332,7 +395,14 @@ async fn verdict(
             };
             Outcome::fail(why.clone(), fix)
                 .with("endpoint", ep.target())
-                .with("client_certificate", if ep.client.is_some() { "presented" } else { "none" })
+                .with(
+                    "client_certificate",
+                    if ep.client.is_some() {
+                        "presented"
+                    } else {
+                        "none"
+                    },
+                )
         }
         Err(_) => Outcome::skip(format!(
             "no certificate to judge: the TLS handshake failed (see tls.chain [{}])",
@@ -341,4 +411,3 @@ async fn verdict(
         .with("blocked_by", format!("tls.chain [{}]", ep.target())),
     }
 }
-

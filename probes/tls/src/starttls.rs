@@ -25,12 +25,25 @@ pub enum PreludeError {
 impl std::fmt::Display for PreludeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PreludeError::Closed(seen) => write!(f, "the server closed the connection before TLS (it had sent: {seen})"),
-            PreludeError::TooLarge(n) => write!(f, "the server sent {n} bytes without the expected answer"),
-            PreludeError::NoStarttls(features) => write!(f, "the server offers no STARTTLS (stream features: {features})"),
-            PreludeError::SaslWithoutTls(features) => write!(f, "the server offers authentication without TLS (stream features: {features})"),
+            PreludeError::Closed(seen) => write!(
+                f,
+                "the server closed the connection before TLS (it had sent: {seen})"
+            ),
+            PreludeError::TooLarge(n) => {
+                write!(f, "the server sent {n} bytes without the expected answer")
+            }
+            PreludeError::NoStarttls(features) => write!(
+                f,
+                "the server offers no STARTTLS (stream features: {features})"
+            ),
+            PreludeError::SaslWithoutTls(features) => write!(
+                f,
+                "the server offers authentication without TLS (stream features: {features})"
+            ),
             PreludeError::Refused(what) => write!(f, "the server refused STARTTLS: {what}"),
-            PreludeError::Garbage(what) => write!(f, "the server's answer is not the protocol's: {what}"),
+            PreludeError::Garbage(what) => {
+                write!(f, "the server's answer is not the protocol's: {what}")
+            }
             PreludeError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -41,7 +54,9 @@ pub const MAX_PRELUDE: usize = 64 * 1024;
 
 fn shown(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Reads until `done(buffer)` says what was received is complete.
@@ -55,7 +70,10 @@ async fn read_until<S: AsyncRead + Unpin>(
         if buf.len() > MAX_PRELUDE {
             return Err(PreludeError::TooLarge(buf.len()));
         }
-        let n = io.read(&mut chunk).await.map_err(|e| PreludeError::Io(e.to_string()))?;
+        let n = io
+            .read(&mut chunk)
+            .await
+            .map_err(|e| PreludeError::Io(e.to_string()))?;
         if n == 0 {
             return Err(PreludeError::Closed(shown(buf)));
         }
@@ -79,7 +97,9 @@ pub async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(
     let header = format!(
         "<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' xmlns='{namespace}' xmlns:stream='http://etherx.jabber.org/streams'>"
     );
-    io.write_all(header.as_bytes()).await.map_err(|e| PreludeError::Io(e.to_string()))?;
+    io.write_all(header.as_bytes())
+        .await
+        .map_err(|e| PreludeError::Io(e.to_string()))?;
     let mut buf = Vec::new();
     read_until(io, &mut buf, |b| {
         contains(b, b"</stream:features>")
@@ -100,7 +120,10 @@ pub async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|e| PreludeError::Io(e.to_string()))?;
     let mut answer = Vec::new();
-    read_until(io, &mut answer, |b| contains(b, b"<proceed") || contains(b, b"<failure") || contains(b, b"</stream:")).await?;
+    read_until(io, &mut answer, |b| {
+        contains(b, b"<proceed") || contains(b, b"<failure") || contains(b, b"</stream:")
+    })
+    .await?;
     if contains(&answer, b"<proceed") {
         Ok(features)
     } else {
@@ -111,7 +134,9 @@ pub async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(
 /// Whether what arrived so far can be the start of an XML stream (the first byte that
 /// is not white space is `<`); garbage is told at once instead of at the timeout.
 fn looks_like_xml(b: &[u8]) -> bool {
-    b.iter().find(|c| !c.is_ascii_whitespace()).is_none_or(|c| *c == b'<')
+    b.iter()
+        .find(|c| !c.is_ascii_whitespace())
+        .is_none_or(|c| *c == b'<')
 }
 
 /// The `<stream:features>` element of what the server sent, or why there is none.
@@ -124,10 +149,18 @@ pub fn features_of(received: &[u8]) -> Result<String, PreludeError> {
         // No features at all.
         return Ok(shown(text[a..a + "<stream:features/>".len()].as_bytes()));
     }
-    match (text.find("<stream:features"), text.find("</stream:features>")) {
-        (Some(a), Some(b)) if b > a => Ok(shown(text[a..b + "</stream:features>".len()].as_bytes())),
+    match (
+        text.find("<stream:features"),
+        text.find("</stream:features>"),
+    ) {
+        (Some(a), Some(b)) if b > a => {
+            Ok(shown(text[a..b + "</stream:features>".len()].as_bytes()))
+        }
         _ if !text.contains("<stream:stream") => Err(PreludeError::Garbage(shown(received))),
-        _ => Err(PreludeError::Garbage(format!("no stream features in {}", shown(received)))),
+        _ => Err(PreludeError::Garbage(format!(
+            "no stream features in {}",
+            shown(received)
+        ))),
     }
 }
 
@@ -137,16 +170,21 @@ pub const LDAP_STARTTLS_REQUEST: &[u8] = &[
     0x02, 0x01, 0x01, // messageID 1
     0x77, 0x18, // ExtendedRequest [APPLICATION 23]
     0x80, 0x16, // requestName [0], the OID 1.3.6.1.4.1.1466.20037
-    b'1', b'.', b'3', b'.', b'6', b'.', b'1', b'.', b'4', b'.', b'1', b'.', b'1', b'4', b'6', b'6', b'.', b'2', b'0',
-    b'0', b'3', b'7',
+    b'1', b'.', b'3', b'.', b'6', b'.', b'1', b'.', b'4', b'.', b'1', b'.', b'1', b'4', b'6', b'6',
+    b'.', b'2', b'0', b'0', b'3', b'7',
 ];
 
 /// LDAP: sends the StartTLS extended request and reads its response.
 pub async fn ldap<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S) -> Result<(), PreludeError> {
-    io.write_all(LDAP_STARTTLS_REQUEST).await.map_err(|e| PreludeError::Io(e.to_string()))?;
+    io.write_all(LDAP_STARTTLS_REQUEST)
+        .await
+        .map_err(|e| PreludeError::Io(e.to_string()))?;
     let mut buf = Vec::new();
     // A response that does not start as an LDAPMessage is judged at its first byte.
-    read_until(io, &mut buf, |b| ber_complete(b).is_some() || b.first().is_some_and(|&t| t != 0x30)).await?;
+    read_until(io, &mut buf, |b| {
+        ber_complete(b).is_some() || b.first().is_some_and(|&t| t != 0x30)
+    })
+    .await?;
     ldap_starttls_result(&buf)
 }
 
@@ -202,7 +240,10 @@ pub fn ldap_starttls_result(b: &[u8]) -> Result<(), PreludeError> {
     if code == 0 {
         Ok(())
     } else {
-        Err(PreludeError::Refused(format!("LDAP result {code} ({})", ldap_result_name(code))))
+        Err(PreludeError::Refused(format!(
+            "LDAP result {code} ({})",
+            ldap_result_name(code)
+        )))
     }
 }
 
@@ -235,24 +276,39 @@ mod tests {
         let ok = b"<?xml version='1.0'?><stream:stream from='lab.test' id='x'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>";
         assert!(features_of(ok).unwrap().contains("xmpp-tls"));
         let err = b"<stream:stream><stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>";
-        assert!(matches!(features_of(err), Err(PreludeError::Refused(s)) if s.contains("host-unknown")));
-        assert!(matches!(features_of(b"\x00\x01HTTP/1.1 400 Bad Request"), Err(PreludeError::Garbage(_))));
+        assert!(
+            matches!(features_of(err), Err(PreludeError::Refused(s)) if s.contains("host-unknown"))
+        );
+        assert!(matches!(
+            features_of(b"\x00\x01HTTP/1.1 400 Bad Request"),
+            Err(PreludeError::Garbage(_))
+        ));
     }
 
     #[test]
     fn ldap_responses_parse_bounded() {
         // Success: 30 0c 02 01 01 78 07 0a 01 00 04 00 04 00
-        let ok = [0x30, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00];
+        let ok = [
+            0x30, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
+        ];
         assert_eq!(ber_complete(&ok), Some(ok.len()));
         assert_eq!(ldap_starttls_result(&ok), Ok(()));
         let mut refused = ok;
         refused[9] = 53;
         assert_eq!(
             ldap_starttls_result(&refused),
-            Err(PreludeError::Refused("LDAP result 53 (unwillingToPerform)".into()))
+            Err(PreludeError::Refused(
+                "LDAP result 53 (unwillingToPerform)".into()
+            ))
         );
         // Truncated, garbage, lying lengths: errors, no panic.
-        for bad in [&ok[..5], &[0xff, 0xff, 0xff][..], &[][..], &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff][..], &[0x30, 0x02, 0x02, 0x7f][..]] {
+        for bad in [
+            &ok[..5],
+            &[0xff, 0xff, 0xff][..],
+            &[][..],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff][..],
+            &[0x30, 0x02, 0x02, 0x7f][..],
+        ] {
             assert!(ldap_starttls_result(bad).is_err(), "{bad:02x?}");
         }
         assert_eq!(ber_complete(&ok[..5]), None);
@@ -261,7 +317,10 @@ mod tests {
     #[test]
     fn the_request_is_well_formed() {
         assert_eq!(LDAP_STARTTLS_REQUEST.len(), 2 + 0x1d);
-        assert_eq!(ber_complete(LDAP_STARTTLS_REQUEST), Some(LDAP_STARTTLS_REQUEST.len()));
+        assert_eq!(
+            ber_complete(LDAP_STARTTLS_REQUEST),
+            Some(LDAP_STARTTLS_REQUEST.len())
+        );
     }
 
     /// Runs the XMPP prelude against a server that sends `script` (each part after
@@ -276,9 +335,12 @@ mod tests {
             }
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         });
-        tokio::time::timeout(std::time::Duration::from_secs(5), xmpp(&mut client, "lab.test", "jabber:client"))
-            .await
-            .expect("the prelude decides without waiting for the server to close")
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            xmpp(&mut client, "lab.test", "jabber:client"),
+        )
+        .await
+        .expect("the prelude decides without waiting for the server to close")
     }
 
     #[tokio::test]
@@ -291,8 +353,14 @@ mod tests {
         .await;
         assert!(ok.unwrap().contains("xmpp-tls"));
         // Empty features (self-closing): no STARTTLS, decided at once.
-        let e = xmpp_against(&[b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><stream:features/>"]).await;
-        assert!(matches!(e, Err(PreludeError::NoStarttls(ref f)) if f == "<stream:features/>"), "{e:?}");
+        let e = xmpp_against(&[
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><stream:features/>",
+        ])
+        .await;
+        assert!(
+            matches!(e, Err(PreludeError::NoStarttls(ref f)) if f == "<stream:features/>"),
+            "{e:?}"
+        );
         // SASL offered without TLS.
         let e = xmpp_against(&[b"<stream:stream><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"]).await;
         assert!(matches!(e, Err(PreludeError::SaslWithoutTls(_))), "{e:?}");
@@ -302,20 +370,32 @@ mod tests {
             b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>",
         ])
         .await;
-        assert!(matches!(e, Err(PreludeError::Refused(ref s)) if s.contains("failure")), "{e:?}");
+        assert!(
+            matches!(e, Err(PreludeError::Refused(ref s)) if s.contains("failure")),
+            "{e:?}"
+        );
         // A stream error instead of features (unknown host).
         let e = xmpp_against(&[b"<stream:stream><stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"]).await;
-        assert!(matches!(e, Err(PreludeError::Refused(ref s)) if s.contains("host-unknown")), "{e:?}");
+        assert!(
+            matches!(e, Err(PreludeError::Refused(ref s)) if s.contains("host-unknown")),
+            "{e:?}"
+        );
         // Not XMPP at all: told at once.
         let e = xmpp_against(&[b"SSH-2.0-OpenSSH_9.2\r\n"]).await;
-        assert!(matches!(e, Err(PreludeError::Garbage(ref s)) if s.contains("SSH-2.0")), "{e:?}");
+        assert!(
+            matches!(e, Err(PreludeError::Garbage(ref s)) if s.contains("SSH-2.0")),
+            "{e:?}"
+        );
         // XML, then the server goes away.
         let (mut client, mut server) = tokio::io::duplex(1024);
         tokio::spawn(async move {
             let _ = server.write_all(b"<stream:stream>").await;
         });
         let e = xmpp(&mut client, "lab.test", "jabber:client").await;
-        assert!(matches!(e, Err(PreludeError::Closed(ref s)) if s.contains("<stream:stream>")), "{e:?}");
+        assert!(
+            matches!(e, Err(PreludeError::Closed(ref s)) if s.contains("<stream:stream>")),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]
@@ -328,14 +408,19 @@ mod tests {
             let _ = server.write_all(b"HTTP/1.1 400").await;
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         });
-        let e = tokio::time::timeout(std::time::Duration::from_secs(5), ldap(&mut client)).await.expect("decided at once");
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), ldap(&mut client))
+            .await
+            .expect("decided at once");
         assert!(matches!(e, Err(PreludeError::Garbage(_))), "{e:?}");
         // slapd's success answer, one byte a write.
         let (mut client, mut server) = tokio::io::duplex(1024);
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             let _ = server.read(&mut buf).await;
-            for b in [0x30u8, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00] {
+            for b in [
+                0x30u8, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04,
+                0x00,
+            ] {
                 let _ = server.write_all(&[b]).await;
                 tokio::task::yield_now().await;
             }
@@ -376,7 +461,12 @@ mod tests {
             let _ = server.write_all(&junk).await;
             let _ = server.shutdown().await;
         });
-        let e = xmpp(&mut client, "lab.test", "jabber:client").await.unwrap_err();
-        assert!(matches!(e, PreludeError::TooLarge(n) if n > MAX_PRELUDE), "{e:?}");
+        let e = xmpp(&mut client, "lab.test", "jabber:client")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, PreludeError::TooLarge(n) if n > MAX_PRELUDE),
+            "{e:?}"
+        );
     }
 }

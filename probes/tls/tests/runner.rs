@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks() {
     let lab = Lab::shared();
     let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
-    let probes: Vec<Box<dyn Probe>> = vec![Box::new(ServicesProbe), Box::new(DnsProbe), Box::new(TlsProbe)];
+    let probes: Vec<Box<dyn Probe>> = vec![
+        Box::new(ServicesProbe),
+        Box::new(DnsProbe),
+        Box::new(TlsProbe),
+    ];
     let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
 
     // Coordination: each tls.* check depends on exactly its endpoint's services.port.
@@ -36,7 +40,10 @@ async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks(
     let report = run(
         plan,
         spec.path.clone(),
-        RunOptions { check_timeout: Duration::from_secs(5), ..RunOptions::default() },
+        RunOptions {
+            check_timeout: Duration::from_secs(5),
+            ..RunOptions::default()
+        },
         vec![],
         Default::default(),
         tx,
@@ -44,12 +51,22 @@ async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks(
     .await;
     let wall = started.elapsed();
     for r in &report.results {
-        assert_eq!(r.outcome.status, Status::Pass, "{}: {}", r.key, r.outcome.message);
+        assert_eq!(
+            r.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            r.key,
+            r.outcome.message
+        );
     }
     let sum: Duration = report.results.iter().map(|r| r.duration).sum();
     eprintln!(
         "{} checks (services, dns, tls) in {wall:?} wall, {sum:?} summed; slowest: {:?}",
         report.results.len(),
-        report.results.iter().max_by_key(|r| r.duration).map(|r| (r.key.to_string(), r.duration))
+        report
+            .results
+            .iter()
+            .max_by_key(|r| r.duration)
+            .map(|r| (r.key.to_string(), r.duration))
     );
 }

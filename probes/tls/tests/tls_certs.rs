@@ -2,8 +2,8 @@
 //! `s_server` serving a certificate wrong in one way (each check fails for its own
 //! reason), a lab node given an expired certificate, and a server that never answers.
 
-use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start, TlsInspector, TlsProbe};
 use imp_probe_dns::Resolver;
+use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start, TlsInspector, TlsProbe};
 use imp_verify_core::spec::Spec;
 use imp_verify_core::{CheckCtx, Outcome, Probe, Status};
 use imp_verify_testlab::{repo_root, Lab};
@@ -45,9 +45,18 @@ fn serve(dir: &Path, kind: &str) -> Server {
 }
 
 fn serve_with(dir: &Path, kind: &str, extra: &[&str]) -> Server {
-    let port = TcpListener::bind("127.0.0.9:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.9:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("openssl")
-        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.9:{port}")])
+        .args([
+            "s_server",
+            "-quiet",
+            "-accept",
+            &format!("127.0.0.9:{port}"),
+        ])
         .arg("-cert")
         .arg(dir.join(format!("{kind}.crt")))
         .arg("-key")
@@ -92,7 +101,9 @@ async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Vec<(&'static str, Outcome)
     let resolver = Resolver::from_spec(&spec);
     let server = serve(dir, kind);
     let ep = endpoint(server.port);
-    let facts = inspect_endpoint(&inspector, &resolver, &ep, Duration::from_secs(5)).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let facts = inspect_endpoint(&inspector, &resolver, &ep, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
     inspector.judge(&facts, &ep.expect)
 }
 
@@ -106,9 +117,16 @@ fn only(v: &[(&'static str, Outcome)], failing: &[(&str, Status, &str)]) {
         match failing.iter().find(|(f, _, _)| f == id) {
             Some((_, status, text)) => {
                 assert_eq!(o.status, *status, "{id}: {}", o.message);
-                assert!(o.message.contains(text), "{id}: expected {text:?} in {:?}", o.message);
+                assert!(
+                    o.message.contains(text),
+                    "{id}: expected {text:?} in {:?}",
+                    o.message
+                );
                 assert!(o.remediation.is_some(), "{id} has no fix");
-                assert!(o.evidence.iter().any(|(k, _)| k == "sha256"), "{id} shows no fingerprint");
+                assert!(
+                    o.evidence.iter().any(|(k, _)| k == "sha256"),
+                    "{id} shows no fingerprint"
+                );
             }
             None => assert_eq!(o.status, Status::Pass, "{id}: {}", o.message),
         }
@@ -121,18 +139,55 @@ async fn each_bad_certificate_fails_its_own_check() {
     let dir = bad_certs(lab);
     let d = dir.path();
     only(&judge(lab, d, "good").await, &[]);
-    only(&judge(lab, d, "expired").await, &[("tls.validity", Status::Fail, "the certificate expired")]);
-    only(&judge(lab, d, "notyet").await, &[("tls.validity", Status::Fail, "not valid yet")]);
-    only(&judge(lab, d, "expiring").await, &[("tls.validity", Status::Warn, "day(s) (warning margin 30)")]);
-    only(&judge(lab, d, "selfsigned").await, &[("tls.chain", Status::Fail, "self-signed")]);
-    only(&judge(lab, d, "foreign").await, &[("tls.chain", Status::Fail, "issuer (O=somebody else, CN=Foreign CA) is not the deployment's CA")]);
-    only(&judge(lab, d, "wrongname").await, &[("tls.names", Status::Fail, "does not cover DNS name imp1.lab.test")]);
-    only(&judge(lab, d, "noclientauth").await, &[("tls.usage", Status::Fail, "lacks the extended key usage clientAuth")]);
+    only(
+        &judge(lab, d, "expired").await,
+        &[("tls.validity", Status::Fail, "the certificate expired")],
+    );
+    only(
+        &judge(lab, d, "notyet").await,
+        &[("tls.validity", Status::Fail, "not valid yet")],
+    );
+    only(
+        &judge(lab, d, "expiring").await,
+        &[("tls.validity", Status::Warn, "day(s) (warning margin 30)")],
+    );
+    only(
+        &judge(lab, d, "selfsigned").await,
+        &[("tls.chain", Status::Fail, "self-signed")],
+    );
+    only(
+        &judge(lab, d, "foreign").await,
+        &[(
+            "tls.chain",
+            Status::Fail,
+            "issuer (O=somebody else, CN=Foreign CA) is not the deployment's CA",
+        )],
+    );
+    only(
+        &judge(lab, d, "wrongname").await,
+        &[(
+            "tls.names",
+            Status::Fail,
+            "does not cover DNS name imp1.lab.test",
+        )],
+    );
+    only(
+        &judge(lab, d, "noclientauth").await,
+        &[(
+            "tls.usage",
+            Status::Fail,
+            "lacks the extended key usage clientAuth",
+        )],
+    );
     // SHA-1 is refused by the chain verifier too: both say so.
     only(
         &judge(lab, d, "sha1").await,
         &[
-            ("tls.strength", Status::Fail, "weak signature algorithm (sha1WithRSAEncryption)"),
+            (
+                "tls.strength",
+                Status::Fail,
+                "weak signature algorithm (sha1WithRSAEncryption)",
+            ),
             ("tls.chain", Status::Fail, "does not verify"),
         ],
     );
@@ -140,7 +195,11 @@ async fn each_bad_certificate_fails_its_own_check() {
     let v = judge(lab, d, "rsa1024").await;
     let s = get(&v, "tls.strength");
     assert_eq!(s.status, Status::Fail);
-    assert!(s.message.contains("weak key (RSA 1024 bits"), "{}", s.message);
+    assert!(
+        s.message.contains("weak key (RSA 1024 bits"),
+        "{}",
+        s.message
+    );
     assert_eq!(get(&v, "tls.names").status, Status::Pass);
     assert_eq!(get(&v, "tls.validity").status, Status::Pass);
 }
@@ -151,7 +210,11 @@ async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails
     let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
     let run = |spec: Arc<Spec>| async move {
         let runs = TlsProbe.plan(&spec).into_iter().map(|c| async move {
-            let o = (c.run)(CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await;
+            let o = (c.run)(CheckCtx {
+                timeout: Duration::from_secs(5),
+                attempt: 1,
+            })
+            .await;
             (c.key.id, c.key.target.clone(), o)
         });
         futures::future::join_all(runs).await
@@ -176,8 +239,14 @@ async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails
     let cfg = std::fs::read_to_string(&tls_cfg).unwrap();
     let pki = lab.dir.join("pki").display().to_string();
     let cfg = cfg
-        .replace(&format!("{pki}/imp2.lab.test.crt"), &dir.path().join("expired.crt").display().to_string())
-        .replace(&format!("{pki}/imp2.lab.test.key"), &dir.path().join("expired.key").display().to_string());
+        .replace(
+            &format!("{pki}/imp2.lab.test.crt"),
+            &dir.path().join("expired.crt").display().to_string(),
+        )
+        .replace(
+            &format!("{pki}/imp2.lab.test.key"),
+            &dir.path().join("expired.key").display().to_string(),
+        );
     std::fs::write(&tls_cfg, cfg).unwrap();
     lab.stop("imp2-sip");
     lab.start("imp2-sip");
@@ -222,23 +291,63 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for c in TlsProbe.plan(&spec) {
-        outcomes.push((c.key.id, c.key.target.clone(), (c.run)(CheckCtx { timeout: Duration::from_secs(1), attempt: 1 }).await));
+        outcomes.push((
+            c.key.id,
+            c.key.target.clone(),
+            (c.run)(CheckCtx {
+                timeout: Duration::from_secs(1),
+                attempt: 1,
+            })
+            .await,
+        ));
     }
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     // Five checks an endpoint, one connection (one handshake) an endpoint.
     assert_eq!(outcomes.len(), 10);
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
-    let chain = |target: &str| &outcomes.iter().find(|(i, t, _)| *i == "tls.chain" && t == target).unwrap().2;
+    let chain = |target: &str| {
+        &outcomes
+            .iter()
+            .find(|(i, t, _)| *i == "tls.chain" && t == target)
+            .unwrap()
+            .2
+    };
     let sip = chain(&format!("sip-tls imp1.lab.test:{port}"));
     assert_eq!(sip.status, Status::Fail);
-    assert!(sip.message.contains("no TLS handshake with imp1.lab.test:"), "{}", sip.message);
+    assert!(
+        sip.message.contains("no TLS handshake with imp1.lab.test:"),
+        "{}",
+        sip.message
+    );
     assert!(sip.message.contains("within 800 ms"), "{}", sip.message);
-    assert!(sip.message.contains("did not answer the handshake"), "{}", sip.message);
+    assert!(
+        sip.message.contains("did not answer the handshake"),
+        "{}",
+        sip.message
+    );
     let xmpp = chain(&format!("xmpp-c2s imp1.lab.test:{port}"));
     assert_eq!(xmpp.status, Status::Fail);
-    assert!(xmpp.message.contains("XMPP STARTTLS with imp1.lab.test:"), "{}", xmpp.message);
-    assert!(xmpp.message.contains("not done within 800 ms"), "{}", xmpp.message);
-    assert!(xmpp.remediation.as_deref().unwrap().contains("through STARTTLS"), "{xmpp:?}");
+    assert!(
+        xmpp.message.contains("XMPP STARTTLS with imp1.lab.test:"),
+        "{}",
+        xmpp.message
+    );
+    assert!(
+        xmpp.message.contains("not done within 800 ms"),
+        "{}",
+        xmpp.message
+    );
+    assert!(
+        xmpp.remediation
+            .as_deref()
+            .unwrap()
+            .contains("through STARTTLS"),
+        "{xmpp:?}"
+    );
     for (id, target, o) in &outcomes {
         if *id != "tls.chain" {
             assert_eq!(o.status, Status::Skip, "{id} [{target}]: {}", o.message);
@@ -253,10 +362,21 @@ fn the_lab_node_certificate_shows_its_xmpp_identities() {
     let lab = Lab::shared();
     let der = CertificateDer::from_pem_file(lab.dir.join("pki/imp1.lab.test.crt")).unwrap();
     let v = imp_probe_tls::view(&der).unwrap();
-    assert_eq!(v.names.dns, ["imp1.lab.test", "lab.test", "conference.lab.test", "imp-cluster.lab.test"]);
+    assert_eq!(
+        v.names.dns,
+        [
+            "imp1.lab.test",
+            "lab.test",
+            "conference.lab.test",
+            "imp-cluster.lab.test"
+        ]
+    );
     assert_eq!(v.names.ip, [lab.ip(2).to_string()]);
     assert_eq!(v.names.xmpp_addr, ["lab.test"]);
-    assert_eq!(v.names.srv_name, ["_xmpp-client.lab.test", "_xmpp-server.lab.test"]);
+    assert_eq!(
+        v.names.srv_name,
+        ["_xmpp-client.lab.test", "_xmpp-server.lab.test"]
+    );
     assert_eq!(v.key, "RSA 2048 bits");
     assert_eq!(v.signature, "sha256WithRSAEncryption");
     assert!(v.server_auth && v.client_auth && v.key_ok && v.signature_ok && !v.self_signed);
@@ -268,7 +388,18 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
     // No certificate is ever seen: any will do, and no lab is needed.
     let dir = tempfile::tempdir().unwrap();
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=imp1.lab.test"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=imp1.lab.test",
+        ])
         .arg("-keyout")
         .arg(dir.path().join("old.key"))
         .arg("-out")
@@ -293,14 +424,28 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
     let spec = Arc::new(Spec::load(&spec_path).unwrap());
     let mut outcomes = Vec::new();
     for c in TlsProbe.plan(&spec) {
-        outcomes.push((c.key.id, (c.run)(CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await));
+        outcomes.push((
+            c.key.id,
+            (c.run)(CheckCtx {
+                timeout: Duration::from_secs(5),
+                attempt: 1,
+            })
+            .await,
+        ));
     }
     for (id, o) in &outcomes {
         match *id {
             "tls.chain" | "tls.strength" => {
                 assert_eq!(o.status, Status::Fail, "{id}: {}", o.message);
-                assert!(o.message.contains("neither TLS 1.2 nor TLS 1.3"), "{id}: {}", o.message);
-                assert!(o.remediation.as_deref().unwrap().contains("task B.11"), "{id}: {o:?}");
+                assert!(
+                    o.message.contains("neither TLS 1.2 nor TLS 1.3"),
+                    "{id}: {}",
+                    o.message
+                );
+                assert!(
+                    o.remediation.as_deref().unwrap().contains("task B.11"),
+                    "{id}: {o:?}"
+                );
             }
             _ => assert_eq!(o.status, Status::Skip, "{id}: {}", o.message),
         }

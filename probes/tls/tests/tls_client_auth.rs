@@ -18,7 +18,11 @@ async fn sip_tls(spec: Spec) -> Vec<(&'static str, String, Outcome)> {
         .into_iter()
         .filter(|c| c.key.target.starts_with("sip-tls "))
         .map(|c| async move {
-            let o = (c.run)(CheckCtx { timeout: Duration::from_secs(5), attempt: 1 }).await;
+            let o = (c.run)(CheckCtx {
+                timeout: Duration::from_secs(5),
+                attempt: 1,
+            })
+            .await;
             (c.key.id, c.key.target.clone(), o)
         });
     futures::future::join_all(runs).await
@@ -59,9 +63,16 @@ async fn sip_tls_without_the_trunk_certificate_fails_the_chain_check_and_still_j
     for (id, target, o) in &results {
         if *id == "tls.chain" {
             assert_eq!(o.status, Status::Fail, "{target}: {}", o.message);
-            assert!(o.message.contains("requires a client certificate"), "{target}: {}", o.message);
+            assert!(
+                o.message.contains("requires a client certificate"),
+                "{target}: {}",
+                o.message
+            );
             let fix = o.remediation.as_deref().unwrap_or_default();
-            assert!(fix.contains("client certificate") && fix.contains("C.11"), "{fix}");
+            assert!(
+                fix.contains("client certificate") && fix.contains("C.11"),
+                "{fix}"
+            );
         } else {
             assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
         }
@@ -74,7 +85,18 @@ async fn sip_tls_with_a_client_certificate_the_server_does_not_trust_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (crt, key) = (dir.path().join("self.crt"), dir.path().join("self.key"));
     let ok = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=cucm.lab.test"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=cucm.lab.test",
+        ])
         .args(["-addext", "extendedKeyUsage=clientAuth,serverAuth"])
         .arg("-keyout")
         .arg(&key)
@@ -89,7 +111,11 @@ async fn sip_tls_with_a_client_certificate_the_server_does_not_trust_fails() {
     for (id, target, o) in &results {
         if *id == "tls.chain" {
             assert_eq!(o.status, Status::Fail, "{target}: {}", o.message);
-            assert!(o.message.contains("refused the client certificate"), "{target}: {}", o.message);
+            assert!(
+                o.message.contains("refused the client certificate"),
+                "{target}: {}",
+                o.message
+            );
         } else {
             assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
         }

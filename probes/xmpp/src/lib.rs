@@ -71,7 +71,10 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<S> {
         if self.read >= MAX_STREAM_BYTES {
             return std::task::Poll::Ready(Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("the server sent more than {} MiB on one connection (an enormous stanza?)", MAX_STREAM_BYTES >> 20),
+                format!(
+                    "the server sent more than {} MiB on one connection (an enormous stanza?)",
+                    MAX_STREAM_BYTES >> 20
+                ),
             )));
         }
         let before = buf.filled().len();
@@ -83,13 +86,23 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<S> {
 }
 
 impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<S> {
-    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
         std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
     }
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_flush(cx)
     }
-    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -109,14 +122,21 @@ impl std::fmt::Debug for NodeConnector {
 }
 
 impl ServerConnector for NodeConnector {
-    type Stream = tokio::io::BufStream<Capped<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
+    type Stream =
+        tokio::io::BufStream<Capped<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
 
     async fn connect(
         &self,
         _jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error> {
+    ) -> Result<
+        (
+            PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
         let err = |m: String| tokio_xmpp::Error::Connection(Box::new(ConnectError(m)));
         let mut tcp = tokio::net::TcpStream::connect(self.addr)
             .await
@@ -170,7 +190,10 @@ struct Ctx {
 
 impl Ctx {
     async fn connector(&self, node_fqdn: &str) -> Result<NodeConnector, String> {
-        let (cluster, node) = self.spec.node(node_fqdn).ok_or_else(|| format!("{node_fqdn} is not in the spec"))?;
+        let (cluster, node) = self
+            .spec
+            .node(node_fqdn)
+            .ok_or_else(|| format!("{node_fqdn} is not in the spec"))?;
         let ip = match node.address {
             Some(ip) => ip,
             None => *self
@@ -195,7 +218,9 @@ impl Ctx {
             .lookup_srv(&format!("_xmpp-client._tcp.{domain}"))
             .await
             .map_err(|e| format!("cannot find the XMPP server of {domain}: {e}"))?;
-        let first = srv.first().ok_or_else(|| format!("{domain} publishes no XMPP client service"))?;
+        let first = srv
+            .first()
+            .ok_or_else(|| format!("{domain} publishes no XMPP client service"))?;
         let ip = *self
             .resolver
             .lookup_ip(&first.target)
@@ -211,13 +236,27 @@ impl Ctx {
     }
 
     /// Logs `user` in on `node`: the online client and how long it took, or why not.
-    async fn login(&self, user: &TestUser, node: &str, budget: Duration) -> Result<(Session, Jid, Duration, String), Outcome> {
+    async fn login(
+        &self,
+        user: &TestUser,
+        node: &str,
+        budget: Duration,
+    ) -> Result<(Session, Jid, Duration, String), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
-        let connector = self
-            .connector(node)
-            .await
-            .map_err(|e| Outcome::fail(e, format!("See dns.node and xmpp.connect (task {login_task})")))?;
-        self.login_as(&self.spec.jid_of(user), user.password().expose(), connector, node, budget).await
+        let connector = self.connector(node).await.map_err(|e| {
+            Outcome::fail(
+                e,
+                format!("See dns.node and xmpp.connect (task {login_task})"),
+            )
+        })?;
+        self.login_as(
+            &self.spec.jid_of(user),
+            user.password().expose(),
+            connector,
+            node,
+            budget,
+        )
+        .await
     }
 
     /// Logs `jid_text` in through `connector` (labelled `node` in messages).
@@ -230,29 +269,45 @@ impl Ctx {
         budget: Duration,
     ) -> Result<(Session, Jid, Duration, String), Outcome> {
         let (login_task, _) = tasks(self.spec.workflow);
-        let jid: BareJid = jid_text
-            .parse()
-            .map_err(|e| Outcome::fail(format!("`{jid_text}` is not a JID: {e}"), "Correct the JID in the spec"))?;
+        let jid: BareJid = jid_text.parse().map_err(|e| {
+            Outcome::fail(
+                format!("`{jid_text}` is not a JID: {e}"),
+                "Correct the JID in the spec",
+            )
+        })?;
         let started = Instant::now();
-        let timeouts = Timeouts { read_timeout: budget, response_timeout: budget };
+        let timeouts = Timeouts {
+            read_timeout: budget,
+            response_timeout: budget,
+        };
         // Authenticate once by hand first: tokio-xmpp's client retries a refused login
         // quietly, while the administrator needs the server's reason.
-        let local = jid.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let local = jid
+            .node()
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default();
         let mut offered: Vec<String> = Vec::new();
         let preflight = async {
-            let (pending, binding) = connector.connect(&Jid::from(jid.clone()), "jabber:client", timeouts).await?;
+            let (pending, binding) = connector
+                .connect(&Jid::from(jid.clone()), "jabber:client", timeouts)
+                .await?;
             let (features, stream) = pending.recv_features().await?;
             offered = features.sasl_mechanisms.iter().cloned().collect();
             // The strongest mechanism both sides have, as tokio-xmpp orders them; never
             // ANONYMOUS, which would "log in" without the user's credentials.
-            let Some(mechanism) = MECHANISMS.iter().find(|m| features.sasl_mechanisms.contains(**m)) else {
+            let Some(mechanism) = MECHANISMS
+                .iter()
+                .find(|m| features.sasl_mechanisms.contains(**m))
+            else {
                 return Err(tokio_xmpp::Error::Auth(AuthError::NoMechanism));
             };
             let creds = sasl::common::Credentials::default()
                 .with_username(local)
                 .with_password(password)
                 .with_channel_binding(binding);
-            tokio_xmpp::client_login(stream, [mechanism.to_string()].into(), creds).await.map(|_| mechanism.to_string())
+            tokio_xmpp::client_login(stream, [mechanism.to_string()].into(), creds)
+                .await
+                .map(|_| mechanism.to_string())
         };
         let mechanism = match tokio::time::timeout(budget, preflight).await {
             Ok(Ok(m)) => m,
@@ -265,7 +320,9 @@ impl Ctx {
             }
         };
         let jid_bare = jid.clone();
-        let mut client = Session(Some(Client::new_with_connector(jid, password, connector, timeouts)));
+        let mut client = Session(Some(Client::new_with_connector(
+            jid, password, connector, timeouts,
+        )));
         let first = tokio::time::timeout(budget, client.next()).await;
         match first {
             Ok(Some(Event::Online { bound_jid, .. })) => {
@@ -274,7 +331,12 @@ impl Ctx {
                 client
                     .send_stanza(Stanza::Presence(Presence::new(PresenceType::None)))
                     .await
-                    .map_err(|e| Outcome::fail(format!("{jid_text} on {node}: sending presence failed: {e}"), "Check the node"))?;
+                    .map_err(|e| {
+                        Outcome::fail(
+                            format!("{jid_text} on {node}: sending presence failed: {e}"),
+                            "Check the node",
+                        )
+                    })?;
                 // The server reflects the presence back once the session is available.
                 let reflected = tokio::time::timeout(budget, async {
                     while let Some(ev) = client.next().await {
@@ -356,10 +418,19 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
                     format!("Check the node's SASL configuration and its logs (task {task})"),
                 ),
             };
-            (format!("{jid} is refused on {node}: SASL {}: {what}", sasl_name(cond)), fix)
+            (
+                format!(
+                    "{jid} is refused on {node}: SASL {}: {what}",
+                    sasl_name(cond)
+                ),
+                fix,
+            )
         }
         tokio_xmpp::Error::Auth(AuthError::NoMechanism) => (
-            format!("{node} offers none of {} to clients over TLS", MECHANISMS.join(", ")),
+            format!(
+                "{node} offers none of {} to clients over TLS",
+                MECHANISMS.join(", ")
+            ),
             format!("Enable PLAIN or SCRAM-SHA-1/256 for clients (task {task})"),
         ),
         tokio_xmpp::Error::Connection(c) => (
@@ -368,11 +439,18 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
         ),
         tokio_xmpp::Error::Io(io) => {
             let text = io.to_string();
-            let what = if io.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("close_notify") || text.contains("closed") {
+            let what = if io.kind() == std::io::ErrorKind::UnexpectedEof
+                || text.contains("close_notify")
+                || text.contains("closed")
+            {
                 "the server closed the connection during login".to_string()
             } else if let Some(i) = text.find("StreamError") {
                 // tokio-xmpp's debug form of a received <stream:error/>: name the condition.
-                let cond = text[i..].split("condition: ").nth(1).and_then(|c| c.split([',', ' ', '}']).next()).unwrap_or("?");
+                let cond = text[i..]
+                    .split("condition: ")
+                    .nth(1)
+                    .and_then(|c| c.split([',', ' ', '}']).next())
+                    .unwrap_or("?");
                 format!("the server ended the stream during login with the stream error {cond}")
             } else {
                 format!("the stream broke during login: {text}")
@@ -384,7 +462,10 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
             format!("Check the node's XMPP services (task {task})"),
         ),
     };
-    let mut o = Outcome::fail(msg, fix).with("jid", jid).with("node", node).with("error", e);
+    let mut o = Outcome::fail(msg, fix)
+        .with("jid", jid)
+        .with("node", node)
+        .with("error", e);
     if let tokio_xmpp::Error::Auth(AuthError::Fail(cond)) = e {
         o = o.with("sasl_condition", sasl_name(cond));
     }
@@ -394,7 +475,10 @@ fn login_failure(jid: &str, node: &str, e: &tokio_xmpp::Error, task: &str) -> Ou
 /// The SASL condition a login failure carries (from [`login_failure`]), if the server
 /// refused the authentication.
 fn sasl_condition(o: &Outcome) -> Option<&str> {
-    o.evidence.iter().find(|(k, _)| k == "sasl_condition").map(|(_, v)| v.as_str())
+    o.evidence
+        .iter()
+        .find(|(k, _)| k == "sasl_condition")
+        .map(|(_, v)| v.as_str())
 }
 
 /// A client that ends its stream when it goes: a check cut off by its timeout drops its
@@ -426,13 +510,17 @@ async fn close(mut c: Client) {
 impl std::ops::Deref for Session {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.0.as_ref().expect("a session is used only until it ends")
+        self.0
+            .as_ref()
+            .expect("a session is used only until it ends")
     }
 }
 
 impl std::ops::DerefMut for Session {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("a session is used only until it ends")
+        self.0
+            .as_mut()
+            .expect("a session is used only until it ends")
     }
 }
 
@@ -468,7 +556,13 @@ fn sasl_name(c: &tokio_xmpp::parsers::sasl::DefinedCondition) -> &'static str {
 /// A login refused with not-authorized says nothing of why (servers do not tell a wrong
 /// password from a missing account). When the spec has the directory IM&P authenticates
 /// against, ask it: is the user there, and does it take the same password?
-async fn explain_refusal(c: &Ctx, user: &TestUser, node: &str, o: Outcome, budget: Duration) -> Outcome {
+async fn explain_refusal(
+    c: &Ctx,
+    user: &TestUser,
+    node: &str,
+    o: Outcome,
+    budget: Duration,
+) -> Outcome {
     if sasl_condition(&o) != Some("not-authorized") || c.spec.ldap.is_none() {
         return o;
     }
@@ -504,7 +598,12 @@ async fn explain_refusal(c: &Ctx, user: &TestUser, node: &str, o: Outcome, budge
             format!("not asked: {e}"),
         ),
     };
-    Outcome { message: msg, remediation: Some(fix), ..o }.with("directory", seen)
+    Outcome {
+        message: msg,
+        remediation: Some(fix),
+        ..o
+    }
+    .with("directory", seen)
 }
 
 /// The probe.
@@ -524,12 +623,20 @@ impl Probe for XmppProbe {
         let mut checks = Vec::new();
         let imp_nodes: Vec<String> = spec
             .nodes()
-            .filter(|(_, n)| n.role == imp_verify_core::spec::Role::Imp && n.service_ports().iter().any(|(s, _)| *s == Service::XmppC2s))
+            .filter(|(_, n)| {
+                n.role == imp_verify_core::spec::Role::Imp
+                    && n.service_ports()
+                        .iter()
+                        .any(|(s, _)| *s == Service::XmppC2s)
+            })
             .map(|(_, n)| n.fqdn().to_string())
             .collect();
         for node in &imp_nodes {
             let (c, n) = (ctx.clone(), node.clone());
-            let port = spec.node(node).map(|(_, nd)| nd.port(Service::XmppC2s)).unwrap_or(5222);
+            let port = spec
+                .node(node)
+                .map(|(_, nd)| nd.port(Service::XmppC2s))
+                .unwrap_or(5222);
             checks.push(
                 PlannedCheck::new("xmpp.connect", node.clone(), move |cx| {
                     let (c, n) = (c.clone(), n.clone());
@@ -553,21 +660,29 @@ impl Probe for XmppProbe {
                 .after(CheckKey::new("xmpp.connect", home.clone())),
             );
             // The failover target: the peer of the home node in its redundancy group.
-            let peer = spec.clusters.iter().flat_map(|c| c.redundancy_groups.iter()).find_map(|g| {
-                let names = g.node_names();
-                names
-                    .iter()
-                    .position(|n| n.eq_ignore_ascii_case(&home))
-                    .map(|i| names[1 - i.min(1)].to_string())
-                    .filter(|p| !p.eq_ignore_ascii_case(&home))
-            });
+            let peer = spec
+                .clusters
+                .iter()
+                .flat_map(|c| c.redundancy_groups.iter())
+                .find_map(|g| {
+                    let names = g.node_names();
+                    names
+                        .iter()
+                        .position(|n| n.eq_ignore_ascii_case(&home))
+                        .map(|i| names[1 - i.min(1)].to_string())
+                        .filter(|p| !p.eq_ignore_ascii_case(&home))
+                });
             if let Some(peer) = peer {
                 let (c, uid, p) = (ctx.clone(), user.user_id.clone(), peer.clone());
                 checks.push(
-                    PlannedCheck::new("xmpp.ha", format!("{} on {}", user.user_id, peer), move |cx| {
-                        let (c, uid, p) = (c.clone(), uid.clone(), p.clone());
-                        async move { check_login(&c, &uid, &p, cx).await }
-                    })
+                    PlannedCheck::new(
+                        "xmpp.ha",
+                        format!("{} on {}", user.user_id, peer),
+                        move |cx| {
+                            let (c, uid, p) = (c.clone(), uid.clone(), p.clone());
+                            async move { check_login(&c, &uid, &p, cx).await }
+                        },
+                    )
                     // Not after the home login: failover must work when the home node is down.
                     .after(CheckKey::new("xmpp.connect", peer.clone())),
                 );
@@ -581,32 +696,78 @@ impl Probe for XmppProbe {
                 .filter(|u| u.home_node.get_ref().eq_ignore_ascii_case(node))
                 .collect();
             if let [a, b, ..] = users.as_slice() {
-                let (c, from, to, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
-                checks.push(
-                    PlannedCheck::new("xmpp.im", format!("{} to {} on {}", a.user_id, b.user_id, node), move |cx| {
-                        let (c, from, to, n) = (c.clone(), from.clone(), to.clone(), n.clone());
-                        async move { check_im(&c, &from, &to, &n, cx).await }
-                    })
-                    .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
-                    .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                let (c, from, to, n) = (
+                    ctx.clone(),
+                    a.user_id.clone(),
+                    b.user_id.clone(),
+                    node.clone(),
                 );
-                let (c, ua, ub, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
                 checks.push(
-                    PlannedCheck::new("xmpp.muc", format!("{} and {} on {}", a.user_id, b.user_id, node), move |cx| {
-                        let (c, ua, ub, n) = (c.clone(), ua.clone(), ub.clone(), n.clone());
-                        async move { check_muc(&c, &ua, &ub, &n, cx).await }
-                    })
-                    .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
-                    .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                    PlannedCheck::new(
+                        "xmpp.im",
+                        format!("{} to {} on {}", a.user_id, b.user_id, node),
+                        move |cx| {
+                            let (c, from, to, n) = (c.clone(), from.clone(), to.clone(), n.clone());
+                            async move { check_im(&c, &from, &to, &n, cx).await }
+                        },
+                    )
+                    .after(CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", a.user_id, node),
+                    ))
+                    .after(CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", b.user_id, node),
+                    )),
                 );
-                let (c, watched, watcher, n) = (ctx.clone(), a.user_id.clone(), b.user_id.clone(), node.clone());
+                let (c, ua, ub, n) = (
+                    ctx.clone(),
+                    a.user_id.clone(),
+                    b.user_id.clone(),
+                    node.clone(),
+                );
                 checks.push(
-                    PlannedCheck::new("xmpp.presence", format!("{} sees {} on {}", b.user_id, a.user_id, node), move |cx| {
-                        let (c, watched, watcher, n) = (c.clone(), watched.clone(), watcher.clone(), n.clone());
-                        async move { check_presence(&c, &watched, &watcher, &n, cx).await }
-                    })
-                    .after(CheckKey::new("xmpp.login", format!("{} on {}", a.user_id, node)))
-                    .after(CheckKey::new("xmpp.login", format!("{} on {}", b.user_id, node))),
+                    PlannedCheck::new(
+                        "xmpp.muc",
+                        format!("{} and {} on {}", a.user_id, b.user_id, node),
+                        move |cx| {
+                            let (c, ua, ub, n) = (c.clone(), ua.clone(), ub.clone(), n.clone());
+                            async move { check_muc(&c, &ua, &ub, &n, cx).await }
+                        },
+                    )
+                    .after(CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", a.user_id, node),
+                    ))
+                    .after(CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", b.user_id, node),
+                    )),
+                );
+                let (c, watched, watcher, n) = (
+                    ctx.clone(),
+                    a.user_id.clone(),
+                    b.user_id.clone(),
+                    node.clone(),
+                );
+                checks.push(
+                    PlannedCheck::new(
+                        "xmpp.presence",
+                        format!("{} sees {} on {}", b.user_id, a.user_id, node),
+                        move |cx| {
+                            let (c, watched, watcher, n) =
+                                (c.clone(), watched.clone(), watcher.clone(), n.clone());
+                            async move { check_presence(&c, &watched, &watcher, &n, cx).await }
+                        },
+                    )
+                    .after(CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", a.user_id, node),
+                    ))
+                    .after(CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", b.user_id, node),
+                    )),
                 );
             }
         }
@@ -617,24 +778,41 @@ impl Probe for XmppProbe {
                 .iter()
                 .find(|u| {
                     let home = u.home_node.get_ref();
-                    cluster.nodes.iter().any(|n| n.fqdn().eq_ignore_ascii_case(home)) && imp_nodes.iter().any(|n| n.eq_ignore_ascii_case(home))
+                    cluster
+                        .nodes
+                        .iter()
+                        .any(|n| n.fqdn().eq_ignore_ascii_case(home))
+                        && imp_nodes.iter().any(|n| n.eq_ignore_ascii_case(home))
                 })
                 .map(|u| u.user_id.clone())
         };
         for (i, ci) in spec.clusters.iter().enumerate() {
             for cj in spec.clusters.iter().skip(i + 1) {
-                let (Some(a), Some(b)) = (first_of(ci), first_of(cj)) else { continue };
+                let (Some(a), Some(b)) = (first_of(ci), first_of(cj)) else {
+                    continue;
+                };
                 let login_key = |id: &str| {
-                    let u = spec.test_users.iter().find(|u| u.user_id == id).expect("a test user");
-                    CheckKey::new("xmpp.login", format!("{} on {}", u.user_id, u.home_node.get_ref()))
+                    let u = spec
+                        .test_users
+                        .iter()
+                        .find(|u| u.user_id == id)
+                        .expect("a test user");
+                    CheckKey::new(
+                        "xmpp.login",
+                        format!("{} on {}", u.user_id, u.home_node.get_ref()),
+                    )
                 };
                 let (ka, kb) = (login_key(&a), login_key(&b));
                 let (c, ua, ub) = (ctx.clone(), a.clone(), b.clone());
                 checks.push(
-                    PlannedCheck::new("xmpp.intercluster", format!("{a} ({}) and {b} ({})", ci.name, cj.name), move |cx| {
-                        let (c, ua, ub) = (c.clone(), ua.clone(), ub.clone());
-                        async move { check_intercluster(&c, &ua, &ub, cx).await }
-                    })
+                    PlannedCheck::new(
+                        "xmpp.intercluster",
+                        format!("{a} ({}) and {b} ({})", ci.name, cj.name),
+                        move |cx| {
+                            let (c, ua, ub) = (c.clone(), ua.clone(), ub.clone());
+                            async move { check_intercluster(&c, &ua, &ub, cx).await }
+                        },
+                    )
                     .after(ka)
                     .after(kb),
                 );
@@ -653,7 +831,10 @@ impl Probe for XmppProbe {
                 .map(|u| u.get_ref().clone())
                 .or_else(|| spec.test_users.first().map(|u| u.user_id.clone()));
             if let Some(u) = local.and_then(|u| spec.test_users.iter().find(|t| t.user_id == u)) {
-                check = check.after(CheckKey::new("xmpp.login", format!("{} on {}", u.user_id, u.home_node.get_ref())));
+                check = check.after(CheckKey::new(
+                    "xmpp.login",
+                    format!("{} on {}", u.user_id, u.home_node.get_ref()),
+                ));
             }
             checks.push(check);
         }
@@ -711,20 +892,29 @@ async fn check_connect(c: &Ctx, node: &str, cx: CheckCtx) -> Outcome {
 }
 
 async fn check_login(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
-    let user = c.spec.test_users.iter().find(|u| u.user_id == uid).expect("planned from the spec");
+    let user = c
+        .spec
+        .test_users
+        .iter()
+        .find(|u| u.user_id == uid)
+        .expect("planned from the spec");
     let budget = cx.timeout.mul_f32(0.8);
     let started = Instant::now();
     match c.login(user, node, budget).await {
         Ok((client, bound, took, mechanism)) => {
             client.end().await;
-            Outcome::pass(format!("{uid} logs in on {node} with {mechanism} and binds {bound}"))
-                .with("jid", bound)
-                .with("node", node)
-                .with("sasl_mechanism", mechanism)
-                .metric("login_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0)
+            Outcome::pass(format!(
+                "{uid} logs in on {node} with {mechanism} and binds {bound}"
+            ))
+            .with("jid", bound)
+            .with("node", node)
+            .with("sasl_mechanism", mechanism)
+            .metric("login_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0)
         }
         Err(o) => {
-            let left = budget.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
+            let left = budget
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(500));
             explain_refusal(c, user, node, o, left).await
         }
     }
@@ -734,7 +924,13 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
     let budget = cx.timeout.mul_f32(0.8);
     // Each login has a third of the time, so that a slow one ends on its own terms.
     let step = budget / 3;
-    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let user = |id: &str| {
+        c.spec
+            .test_users
+            .iter()
+            .find(|u| u.user_id == id)
+            .expect("planned from the spec")
+    };
     let (a, b) = (user(from), user(to));
     // Every session is ended, whatever happens (tokio-xmpp's worker panics on a dropped client).
     let mut sessions: Vec<Session> = Vec::new();
@@ -743,12 +939,19 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
         sessions.push(sender);
         let (receiver, _, _, _) = c.login(b, node, step).await?;
         sessions.push(receiver);
-        let to_jid: Jid = c.spec.jid_of(b).parse().map_err(|e| Outcome::fail(format!("{e}"), "Correct the spec"))?;
+        let to_jid: Jid = c
+            .spec
+            .jid_of(b)
+            .parse()
+            .map_err(|e| Outcome::fail(format!("{e}"), "Correct the spec"))?;
         // Unique per run, so that concurrent or repeated runs never see each other's message.
         let token = format!(
             "imp-verify-{}-{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
         );
         let mut msg = Message::new_with_type(MessageType::Chat, Some(to_jid));
         msg.id = Some(Id(token.clone()));
@@ -760,11 +963,18 @@ async fn check_im(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Ou
             .map_err(|e| Outcome::fail(format!("sending failed: {e}"), "Check the node"))?;
         loop {
             match sessions[1].next().await {
-                Some(Event::Stanza(Stanza::Message(m))) if m.id.as_ref().map(|i| i.0.as_str()) == Some(token.as_str()) => {
+                Some(Event::Stanza(Stanza::Message(m)))
+                    if m.id.as_ref().map(|i| i.0.as_str()) == Some(token.as_str()) =>
+                {
                     return Ok((m.bodies.values().any(|b| *b == token), sent.elapsed()));
                 }
                 Some(_) => continue,
-                None => return Err(Outcome::fail(format!("{to}'s stream ended before the message arrived"), "Check the node's XMPP router")),
+                None => {
+                    return Err(Outcome::fail(
+                        format!("{to}'s stream ended before the message arrived"),
+                        "Check the node's XMPP router",
+                    ))
+                }
             }
         }
     };
@@ -794,7 +1004,12 @@ fn token_message(to: Jid, token: &str) -> Message {
     msg
 }
 
-async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &str) -> Result<Duration, String> {
+async fn deliver(
+    sender: &mut Client,
+    receiver: &mut Client,
+    to: Jid,
+    token: &str,
+) -> Result<Duration, String> {
     let sent = Instant::now();
     sender
         .send_stanza(Stanza::Message(token_message(to, token)))
@@ -822,13 +1037,18 @@ async fn deliver(sender: &mut Client, receiver: &mut Client, to: Jid, token: &st
 /// Sends `to` a message from `sender` and waits up to `wait` for the server to bounce it:
 /// the error condition, or None when nothing came back in time.
 async fn bounce_of(sender: &mut Client, to: Jid, token: &str, wait: Duration) -> Option<String> {
-    if let Err(e) = sender.send_stanza(Stanza::Message(token_message(to, token))).await {
+    if let Err(e) = sender
+        .send_stanza(Stanza::Message(token_message(to, token)))
+        .await
+    {
         return Some(format!("nothing: sending failed ({e})"));
     }
     let wait_for = async {
         while let Some(ev) = sender.next().await {
             if let Event::Stanza(Stanza::Message(m)) = ev {
-                if m.id.as_ref().map(|i| i.0.as_str()) == Some(token) && m.type_ == MessageType::Error {
+                if m.id.as_ref().map(|i| i.0.as_str()) == Some(token)
+                    && m.type_ == MessageType::Error
+                {
                     return Some(error_condition(&m));
                 }
             }
@@ -843,7 +1063,11 @@ fn error_condition(m: &Message) -> String {
     m.payloads
         .iter()
         .find(|p| p.name() == "error")
-        .and_then(|e| e.children().find(|c| c.name() != "text").map(|c| c.name().to_string()))
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.name() != "text")
+                .map(|c| c.name().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -851,7 +1075,10 @@ fn unique_token(tag: &str) -> String {
     format!(
         "imp-verify-{tag}-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
     )
 }
 
@@ -868,16 +1095,35 @@ struct Conversation {
 /// An error names the leg that failed: `outbound`, `inbound`, or whose presence.
 /// Both rosters are cleared first (a leftover subscription would keep a request from
 /// reaching its contact) and afterwards.
-async fn converse(a: &mut Client, b: &mut Client, a_jid: &BareJid, b_jid: &BareJid, set: &(dyn Fn(&'static str) + Sync)) -> Result<Conversation, (String, String)> {
+async fn converse(
+    a: &mut Client,
+    b: &mut Client,
+    a_jid: &BareJid,
+    b_jid: &BareJid,
+    set: &(dyn Fn(&'static str) + Sync),
+) -> Result<Conversation, (String, String)> {
     unroster(a, b_jid).await;
     unroster(b, a_jid).await;
     set("waiting for a message to cross outbound");
-    let out = deliver(a, b, b_jid.clone().into(), &unique_token("out")).await.map_err(|e| ("outbound".to_string(), e))?;
+    let out = deliver(a, b, b_jid.clone().into(), &unique_token("out"))
+        .await
+        .map_err(|e| ("outbound".to_string(), e))?;
     set("waiting for a message to cross inbound");
-    let back = deliver(b, a, a_jid.clone().into(), &unique_token("in")).await.map_err(|e| ("inbound".to_string(), e))?;
-    let b_sees_a = watch(a, b, a_jid, b_jid, set).await.map_err(|e| (format!("{b_jid} watching {a_jid}'s presence"), e))?;
-    let a_sees_b = watch(b, a, b_jid, a_jid, set).await.map_err(|e| (format!("{a_jid} watching {b_jid}'s presence"), e))?;
-    Ok(Conversation { out, back, b_sees_a, a_sees_b })
+    let back = deliver(b, a, a_jid.clone().into(), &unique_token("in"))
+        .await
+        .map_err(|e| ("inbound".to_string(), e))?;
+    let b_sees_a = watch(a, b, a_jid, b_jid, set)
+        .await
+        .map_err(|e| (format!("{b_jid} watching {a_jid}'s presence"), e))?;
+    let a_sees_b = watch(b, a, b_jid, a_jid, set)
+        .await
+        .map_err(|e| (format!("{a_jid} watching {b_jid}'s presence"), e))?;
+    Ok(Conversation {
+        out,
+        back,
+        b_sees_a,
+        a_sees_b,
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -890,21 +1136,42 @@ impl Conversation {
             .metric(format!("{prefix}_back_ms"), ms(self.back))
             .metric(format!("{prefix}_presence_away_ms"), ms(self.b_sees_a.0))
             .metric(format!("{prefix}_presence_back_ms"), ms(self.b_sees_a.1))
-            .metric(format!("{prefix}_presence_away_reverse_ms"), ms(self.a_sees_b.0))
-            .metric(format!("{prefix}_presence_back_reverse_ms"), ms(self.a_sees_b.1))
+            .metric(
+                format!("{prefix}_presence_away_reverse_ms"),
+                ms(self.a_sees_b.0),
+            )
+            .metric(
+                format!("{prefix}_presence_back_reverse_ms"),
+                ms(self.a_sees_b.1),
+            )
     }
 }
 
 /// `xmpp.intercluster`: a test user of one cluster and one of another exchange messages
 /// both ways and see each other's availability change (task B.13/C.13).
 async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Outcome {
-    let task = if c.spec.workflow == Workflow::B { "B.13" } else { "C.13" };
+    let task = if c.spec.workflow == Workflow::B {
+        "B.13"
+    } else {
+        "C.13"
+    };
     let budget = cx.timeout.mul_f32(0.8);
     let step = budget / 4;
-    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let user = |id: &str| {
+        c.spec
+            .test_users
+            .iter()
+            .find(|u| u.user_id == id)
+            .expect("planned from the spec")
+    };
     let (a, b) = (user(a_id), user(b_id));
     let (a_node, b_node) = (a.home_node.get_ref().clone(), b.home_node.get_ref().clone());
-    let cluster_of = |node: &str| c.spec.node(node).map(|(cl, _)| cl.name.clone()).unwrap_or_default();
+    let cluster_of = |node: &str| {
+        c.spec
+            .node(node)
+            .map(|(cl, _)| cl.name.clone())
+            .unwrap_or_default()
+    };
     let (a_cluster, b_cluster) = (cluster_of(&a_node), cluster_of(&b_node));
     let mut sessions: Vec<Session> = Vec::new();
     let stage = std::sync::Mutex::new("logging in");
@@ -926,7 +1193,10 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
     let (result, seen) = recording(tokio::time::timeout(budget, run)).await;
     let stuck = *stage.lock().expect("not poisoned");
     if let [x, y] = sessions.as_mut_slice() {
-        if let (Ok(ja), Ok(jb)) = (c.spec.jid_of(a).parse::<BareJid>(), c.spec.jid_of(b).parse::<BareJid>()) {
+        if let (Ok(ja), Ok(jb)) = (
+            c.spec.jid_of(a).parse::<BareJid>(),
+            c.spec.jid_of(b).parse::<BareJid>(),
+        ) {
             unroster(x, &jb).await;
             unroster(y, &ja).await;
         }
@@ -957,7 +1227,12 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
 async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
     let budget = cx.timeout.mul_f32(0.8);
     let step = budget / 4;
-    let peer = c.spec.federation.iter().find(|p| p.domain == domain).expect("planned from the spec");
+    let peer = c
+        .spec
+        .federation
+        .iter()
+        .find(|p| p.domain == domain)
+        .expect("planned from the spec");
     let local = match &peer.local_user {
         Some(u) => c.spec.test_users.iter().find(|t| t.user_id == *u.get_ref()),
         None => c.spec.test_users.first(),
@@ -976,10 +1251,9 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
     let run = async {
         let (a, a_jid, _, _) = c.login(local, &home, step).await?;
         sessions.push(a);
-        let connector = c
-            .peer_connector(domain)
-            .await
-            .map_err(|e| Outcome::fail(e, "Check the federated domain's DNS records (task C.14)"))?;
+        let connector = c.peer_connector(domain).await.map_err(|e| {
+            Outcome::fail(e, "Check the federated domain's DNS records (task C.14)")
+        })?;
         let (b, b_jid, _, _) = match c.login_as(&contact, contact_pw.expose(), connector, domain, step).await {
             Ok(b) => b,
             Err(o) if sasl_condition(&o).is_some() => {
@@ -1010,15 +1284,26 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         };
         sessions.push(b);
         let (first, second) = sessions.split_at_mut(1);
-        let conv = converse(&mut first[0], &mut second[0], &a_jid.to_bare(), &b_jid.to_bare(), &set)
-            .await
-            .map_err(|(leg, why)| fed_failure(domain, &a_jid.to_string(), &contact)((leg.as_str(), why)))?;
+        let conv = converse(
+            &mut first[0],
+            &mut second[0],
+            &a_jid.to_bare(),
+            &b_jid.to_bare(),
+            &set,
+        )
+        .await
+        .map_err(|(leg, why)| {
+            fed_failure(domain, &a_jid.to_string(), &contact)((leg.as_str(), why))
+        })?;
         Ok((a_jid, conv))
     };
     let (result, seen) = recording(tokio::time::timeout(budget, run)).await;
     let stuck = *stage.lock().expect("not poisoned");
     if let [x, y] = sessions.as_mut_slice() {
-        if let (Ok(ja), Ok(jb)) = (c.spec.jid_of(local).parse::<BareJid>(), contact.parse::<BareJid>()) {
+        if let (Ok(ja), Ok(jb)) = (
+            c.spec.jid_of(local).parse::<BareJid>(),
+            contact.parse::<BareJid>(),
+        ) {
             unroster(x, &jb).await;
             unroster(y, &ja).await;
         }
@@ -1051,9 +1336,17 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
     .with("contact", contact.clone())
 }
 
-fn fed_failure<'a>(domain: &'a str, local: &'a str, contact: &'a str) -> impl Fn((&str, String)) -> Outcome + 'a {
+fn fed_failure<'a>(
+    domain: &'a str,
+    local: &'a str,
+    contact: &'a str,
+) -> impl Fn((&str, String)) -> Outcome + 'a {
     move |(direction, why)| {
-        let (from, to) = if direction == "outbound" { (local, contact) } else { (contact, local) };
+        let (from, to) = if direction == "outbound" {
+            (local, contact)
+        } else {
+            (contact, local)
+        };
         if direction != "outbound" && direction != "inbound" {
             return Outcome::fail(
                 format!("messages cross, but presence does not: {direction}: {why}"),
@@ -1068,7 +1361,11 @@ fn fed_failure<'a>(domain: &'a str, local: &'a str, contact: &'a str) -> impl Fn
 }
 
 /// Waits on `client` for a presence from `from` (bare JID match) that `accept` takes.
-async fn presence_from(client: &mut Client, from: &BareJid, accept: impl Fn(&Presence) -> bool) -> Result<(), String> {
+async fn presence_from(
+    client: &mut Client,
+    from: &BareJid,
+    accept: impl Fn(&Presence) -> bool,
+) -> Result<(), String> {
     while let Some(ev) = client.next().await {
         if let Event::Stanza(Stanza::Presence(p)) = ev {
             let sender = p.from.as_ref().map(|j| j.to_bare());
@@ -1077,10 +1374,23 @@ async fn presence_from(client: &mut Client, from: &BareJid, accept: impl Fn(&Pre
             }
             // Not the one awaited: kept as evidence if it concerns the same contact or a
             // subscription (others' availability, from concurrent checks, is noise).
-            if sender.as_ref() == Some(from) || !matches!(p.type_, PresenceType::None | PresenceType::Unavailable) {
-                let me = client.bound_jid().map(|j| j.to_bare().to_string()).unwrap_or_default();
-                let show = p.show.as_ref().map(|s| format!(" {s:?}").to_lowercase()).unwrap_or_default();
-                let from = p.from.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "the server".into());
+            if sender.as_ref() == Some(from)
+                || !matches!(p.type_, PresenceType::None | PresenceType::Unavailable)
+            {
+                let me = client
+                    .bound_jid()
+                    .map(|j| j.to_bare().to_string())
+                    .unwrap_or_default();
+                let show = p
+                    .show
+                    .as_ref()
+                    .map(|s| format!(" {s:?}").to_lowercase())
+                    .unwrap_or_default();
+                let from = p
+                    .from
+                    .as_ref()
+                    .map(|j| j.to_string())
+                    .unwrap_or_else(|| "the server".into());
                 let _ = SEEN.try_with(|seen| {
                     let mut seen = seen.lock().expect("not poisoned");
                     if seen.len() < 12 {
@@ -1137,7 +1447,9 @@ async fn unroster(client: &mut Client, contact: &BareJid) {
             approved: None,
         }],
     };
-    let _ = client.send_stanza(Stanza::Iq(Iq::from_set(unique_token("unroster"), roster))).await;
+    let _ = client
+        .send_stanza(Stanza::Iq(Iq::from_set(unique_token("unroster"), roster)))
+        .await;
 }
 
 /// The cluster-communication task of the workflow (A.7, B.7, C.7; D.1 for IM-only).
@@ -1164,38 +1476,68 @@ fn presence_hint(stage: &str, task: &str) -> String {
 /// The watcher `b` subscribes to `a`'s presence, `a` approves, and `b` sees `a` become
 /// available, go away and come back; returns the two propagation times. `set` names the
 /// step under way, for the message of a timeout.
-async fn watch(a: &mut Client, b: &mut Client, a_bare: &BareJid, b_bare: &BareJid, set: &(dyn Fn(&'static str) + Sync)) -> Result<(Duration, Duration), String> {
+async fn watch(
+    a: &mut Client,
+    b: &mut Client,
+    a_bare: &BareJid,
+    b_bare: &BareJid,
+    set: &(dyn Fn(&'static str) + Sync),
+) -> Result<(Duration, Duration), String> {
     use tokio_xmpp::parsers::presence::Show;
     set("waiting for the subscription request to reach the watched user");
-    b.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribe).with_to(a_bare.clone())))
-        .await
-        .map_err(|e| e.to_string())?;
+    b.send_stanza(Stanza::Presence(
+        Presence::new(PresenceType::Subscribe).with_to(a_bare.clone()),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
     presence_from(a, b_bare, |p| p.type_ == PresenceType::Subscribe).await?;
     set("waiting for the approved subscription to bring the watched user's presence");
-    a.send_stanza(Stanza::Presence(Presence::new(PresenceType::Subscribed).with_to(b_bare.clone())))
-        .await
-        .map_err(|e| e.to_string())?;
+    a.send_stanza(Stanza::Presence(
+        Presence::new(PresenceType::Subscribed).with_to(b_bare.clone()),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
     presence_from(b, a_bare, |p| p.type_ == PresenceType::None).await?;
     set("waiting for the watcher to see the change to away");
     let t0 = Instant::now();
-    a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None).with_show(Show::Away)))
-        .await
-        .map_err(|e| e.to_string())?;
-    presence_from(b, a_bare, |p| p.type_ == PresenceType::None && p.show == Some(Show::Away)).await?;
+    a.send_stanza(Stanza::Presence(
+        Presence::new(PresenceType::None).with_show(Show::Away),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    presence_from(b, a_bare, |p| {
+        p.type_ == PresenceType::None && p.show == Some(Show::Away)
+    })
+    .await?;
     let to_away = t0.elapsed();
     set("waiting for the watcher to see the change back to available");
     let t1 = Instant::now();
     a.send_stanza(Stanza::Presence(Presence::new(PresenceType::None)))
         .await
         .map_err(|e| e.to_string())?;
-    presence_from(b, a_bare, |p| p.type_ == PresenceType::None && p.show.is_none()).await?;
+    presence_from(b, a_bare, |p| {
+        p.type_ == PresenceType::None && p.show.is_none()
+    })
+    .await?;
     Ok((to_away, t1.elapsed()))
 }
 
-async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: CheckCtx) -> Outcome {
+async fn check_presence(
+    c: &Ctx,
+    watched: &str,
+    watcher: &str,
+    node: &str,
+    cx: CheckCtx,
+) -> Outcome {
     let budget = cx.timeout.mul_f32(0.8);
     let step = budget / 4;
-    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
+    let user = |id: &str| {
+        c.spec
+            .test_users
+            .iter()
+            .find(|u| u.user_id == id)
+            .expect("planned from the spec")
+    };
     let (a_user, b_user) = (user(watched), user(watcher));
     let a_bare: BareJid = match c.spec.jid_of(a_user).parse() {
         Ok(j) => j,
@@ -1235,11 +1577,20 @@ async fn check_presence(c: &Ctx, watched: &str, watcher: &str, node: &str, cx: C
             away.as_secs_f64() * 1000.0,
             back.as_secs_f64() * 1000.0
         ))
-        .metric("presence_away_ms", (away.as_secs_f64() * 10_000.0).round() / 10.0)
-        .metric("presence_back_ms", (back.as_secs_f64() * 10_000.0).round() / 10.0),
+        .metric(
+            "presence_away_ms",
+            (away.as_secs_f64() * 10_000.0).round() / 10.0,
+        )
+        .metric(
+            "presence_back_ms",
+            (back.as_secs_f64() * 10_000.0).round() / 10.0,
+        ),
         Ok(Err(o)) => o,
         Err(_) => Outcome::fail(
-            format!("{watcher} did not see {watched}'s availability within {} ms: stuck {stuck}", budget.as_millis()),
+            format!(
+                "{watcher} did not see {watched}'s availability within {} ms: stuck {stuck}",
+                budget.as_millis()
+            ),
             presence_hint(stuck, &comm_task(c.spec.workflow)),
         )
         .with("presence_seen", seen_evidence(&seen)),
@@ -1252,12 +1603,23 @@ const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
-async fn iq_get(client: &mut Client, to: Jid, payload: tokio_xmpp::minidom::Element) -> Result<tokio_xmpp::minidom::Element, String> {
+async fn iq_get(
+    client: &mut Client,
+    to: Jid,
+    payload: tokio_xmpp::minidom::Element,
+) -> Result<tokio_xmpp::minidom::Element, String> {
     use tokio_xmpp::{IqRequest, IqResponse};
-    match client.send_iq(Some(to.clone()), IqRequest::Get(payload)).await.await {
+    match client
+        .send_iq(Some(to.clone()), IqRequest::Get(payload))
+        .await
+        .await
+    {
         Ok(IqResponse::Result(Some(e))) => Ok(e),
         Ok(IqResponse::Result(None)) => Err(format!("{to} answered with an empty result")),
-        Ok(IqResponse::Error(e)) => Err(format!("{to} answered with an error: {:?}", e.defined_condition)),
+        Ok(IqResponse::Error(e)) => Err(format!(
+            "{to} answered with an error: {:?}",
+            e.defined_condition
+        )),
         Err(e) => Err(format!("no answer from {to}: {e:?}")),
     }
 }
@@ -1266,30 +1628,54 @@ async fn iq_get(client: &mut Client, to: Jid, payload: tokio_xmpp::minidom::Elem
 async fn find_muc(client: &mut Client, domain: &str) -> Result<String, String> {
     use tokio_xmpp::minidom::Element;
     let domain_jid: Jid = domain.parse().map_err(|e| format!("{e}"))?;
-    let items = iq_get(client, domain_jid, Element::builder("query", NS_DISCO_ITEMS).build()).await?;
+    let items = iq_get(
+        client,
+        domain_jid,
+        Element::builder("query", NS_DISCO_ITEMS).build(),
+    )
+    .await?;
     let mut seen = Vec::new();
     for item in items.children().filter(|c| c.name() == "item") {
-        let Some(jid) = item.attr("jid") else { continue };
+        let Some(jid) = item.attr("jid") else {
+            continue;
+        };
         seen.push(jid.to_string());
-        let Ok(item_jid) = jid.parse::<Jid>() else { continue };
-        let info = iq_get(client, item_jid, Element::builder("query", NS_DISCO_INFO).build()).await?;
-        let is_muc = info
-            .children()
-            .any(|c| c.name() == "identity" && c.attr("category") == Some("conference") && c.attr("type") == Some("text"));
+        let Ok(item_jid) = jid.parse::<Jid>() else {
+            continue;
+        };
+        let info = iq_get(
+            client,
+            item_jid,
+            Element::builder("query", NS_DISCO_INFO).build(),
+        )
+        .await?;
+        let is_muc = info.children().any(|c| {
+            c.name() == "identity"
+                && c.attr("category") == Some("conference")
+                && c.attr("type") == Some("text")
+        });
         if is_muc {
             return Ok(jid.to_string());
         }
     }
     Err(format!(
         "service discovery of {domain} lists no group chat service (items: {})",
-        if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+        if seen.is_empty() {
+            "none".to_string()
+        } else {
+            seen.join(", ")
+        }
     ))
 }
 
 async fn join(client: &mut Client, occupant: &Jid) -> Result<(), String> {
     let mut p = Presence::new(PresenceType::None).with_to(occupant.clone());
-    p.payloads.push(tokio_xmpp::minidom::Element::builder("x", NS_MUC).build());
-    client.send_stanza(Stanza::Presence(p)).await.map_err(|e| e.to_string())?;
+    p.payloads
+        .push(tokio_xmpp::minidom::Element::builder("x", NS_MUC).build());
+    client
+        .send_stanza(Stanza::Presence(p))
+        .await
+        .map_err(|e| e.to_string())?;
     while let Some(ev) = client.next().await {
         if let Event::Stanza(Stanza::Presence(p)) = ev {
             if p.from.as_ref() == Some(occupant) {
@@ -1310,7 +1696,11 @@ async fn destroy(client: &mut Client, room: &Jid) -> Result<(), String> {
     let q = Element::builder("query", NS_MUC_OWNER)
         .append(Element::builder("destroy", NS_MUC_OWNER).build())
         .build();
-    match client.send_iq(Some(room.clone()), IqRequest::Set(q)).await.await {
+    match client
+        .send_iq(Some(room.clone()), IqRequest::Set(q))
+        .await
+        .await
+    {
         Ok(IqResponse::Result(_)) => Ok(()),
         Ok(IqResponse::Error(e)) => Err(format!("{:?}", e.defined_condition)),
         Err(e) => Err(format!("{e:?}")),
@@ -1320,8 +1710,18 @@ async fn destroy(client: &mut Client, room: &Jid) -> Result<(), String> {
 async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) -> Outcome {
     let budget = cx.timeout.mul_f32(0.8);
     let step = budget / 4;
-    let user = |id: &str| c.spec.test_users.iter().find(|u| u.user_id == id).expect("planned from the spec");
-    let domain = c.spec.node(node).map(|(cl, _)| cl.domain.get_ref().clone()).unwrap_or_default();
+    let user = |id: &str| {
+        c.spec
+            .test_users
+            .iter()
+            .find(|u| u.user_id == id)
+            .expect("planned from the spec")
+    };
+    let domain = c
+        .spec
+        .node(node)
+        .map(|(cl, _)| cl.domain.get_ref().clone())
+        .unwrap_or_default();
     let mut sessions: Vec<Session> = Vec::new();
     let room_cell: std::sync::Mutex<Option<Jid>> = std::sync::Mutex::new(None);
     let stage = std::sync::Mutex::new("logging in");
@@ -1333,13 +1733,21 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
         sessions.push(b);
         let (a, b) = sessions.split_at_mut(1);
         let (a, b) = (&mut a[0], &mut b[0]);
-        let fail = |e: String| Outcome::fail(e, "Check the node's group chat (Text Conference Manager) service and its persistent chat settings (task A.7)");
+        let fail = |e: String| {
+            Outcome::fail(e, "Check the node's group chat (Text Conference Manager) service and its persistent chat settings (task A.7)")
+        };
         set("discovering the group chat service");
         let service = find_muc(a, &domain).await.map_err(fail)?;
         let token = unique_token("room").to_ascii_lowercase();
-        let room: Jid = format!("{token}@{service}").parse().map_err(|e| fail(format!("{e}")))?;
+        let room: Jid = format!("{token}@{service}")
+            .parse()
+            .map_err(|e| fail(format!("{e}")))?;
         *room_cell.lock().expect("not poisoned") = Some(room.clone());
-        let occupant = |nick: &str| -> Result<Jid, Outcome> { format!("{token}@{service}/{nick}").parse().map_err(|e| fail(format!("{e}"))) };
+        let occupant = |nick: &str| -> Result<Jid, Outcome> {
+            format!("{token}@{service}/{nick}")
+                .parse()
+                .map_err(|e| fail(format!("{e}")))
+        };
         let (a_nick, b_nick) = (occupant(a_id)?, occupant(b_id)?);
         set("creating the room");
         join(a, &a_nick).await.map_err(fail)?;
@@ -1350,13 +1758,16 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
         m.id = Some(Id(token.clone()));
         m.bodies.insert(Lang(String::new()), token.clone());
         let sent = Instant::now();
-        a.send_stanza(Stanza::Message(m)).await.map_err(|e| fail(e.to_string()))?;
+        a.send_stanza(Stanza::Message(m))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let mut seen_by = 0;
         while seen_by < 2 {
             let ev = tokio::select! { e = a.next() => e, e = b.next() => e };
             match ev {
                 Some(Event::Stanza(Stanza::Message(m)))
-                    if m.type_ == MessageType::Groupchat && m.bodies.values().any(|v| *v == token) =>
+                    if m.type_ == MessageType::Groupchat
+                        && m.bodies.values().any(|v| *v == token) =>
                 {
                     seen_by += 1
                 }
@@ -1366,7 +1777,9 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
         }
         let rtt = sent.elapsed();
         set("destroying the room");
-        destroy(a, &room).await.map_err(|e| fail(format!("the room could not be destroyed: {e}")))?;
+        destroy(a, &room)
+            .await
+            .map_err(|e| fail(format!("the room could not be destroyed: {e}")))?;
         *room_cell.lock().expect("not poisoned") = None;
         Ok((service, rtt))
     };

@@ -20,12 +20,26 @@ async fn xmpp(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
     let probes: Vec<Box<dyn Probe>> = vec![Box::new(XmppProbe)];
     let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = RunOptions { check_timeout: timeout, ..Default::default() };
-    run(plan, spec.path.clone(), options, spec.secret_values(), CancellationToken::new(), tx).await.results
+    let options = RunOptions {
+        check_timeout: timeout,
+        ..Default::default()
+    };
+    run(
+        plan,
+        spec.path.clone(),
+        options,
+        spec.secret_values(),
+        CancellationToken::new(),
+        tx,
+    )
+    .await
+    .results
 }
 
 fn get<'a>(r: &'a [CheckResult], id: &str, target: &str) -> &'a CheckResult {
-    r.iter().find(|c| c.key.id == id && c.key.target == target).unwrap_or_else(|| panic!("no {id} [{target}]"))
+    r.iter()
+        .find(|c| c.key.id == id && c.key.target == target)
+        .unwrap_or_else(|| panic!("no {id} [{target}]"))
 }
 
 fn variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
@@ -54,27 +68,62 @@ async fn every_xmpp_check_passes_on_the_lab() {
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
     assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain");
     for c in &r {
-        assert_eq!(c.outcome.status, Status::Pass, "{}: {}", c.key, c.outcome.message);
+        assert_eq!(
+            c.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            c.key,
+            c.outcome.message
+        );
     }
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert!(im.outcome.metrics.contains_key("im_rtt_ms"));
     // The lab's nodes authenticate against LDAP: PLAIN (inside TLS) is what they offer.
     let login = get(&r, "xmpp.login", "alice on imp1.lab.test");
-    assert!(login.outcome.evidence.iter().any(|(k, v)| k == "sasl_mechanism" && v == "PLAIN"), "{:?}", login.outcome.evidence);
+    assert!(
+        login
+            .outcome
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "sasl_mechanism" && v == "PLAIN"),
+        "{:?}",
+        login.outcome.evidence
+    );
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
-    assert!(p.outcome.metrics.contains_key("presence_away_ms") && p.outcome.metrics.contains_key("presence_back_ms"));
+    assert!(
+        p.outcome.metrics.contains_key("presence_away_ms")
+            && p.outcome.metrics.contains_key("presence_back_ms")
+    );
     let fed = get(&r, "xmpp.federation", "partner.test");
-    for m in ["federation_out_ms", "federation_back_ms", "federation_presence_away_ms", "federation_presence_away_reverse_ms"] {
-        assert!(fed.outcome.metrics.contains_key(m), "{m}: {:?}", fed.outcome.metrics);
+    for m in [
+        "federation_out_ms",
+        "federation_back_ms",
+        "federation_presence_away_ms",
+        "federation_presence_away_reverse_ms",
+    ] {
+        assert!(
+            fed.outcome.metrics.contains_key(m),
+            "{m}: {:?}",
+            fed.outcome.metrics
+        );
     }
-    assert!(fed.outcome.message.contains("each sees the other's availability change"), "{}", fed.outcome.message);
+    assert!(
+        fed.outcome
+            .message
+            .contains("each sees the other's availability change"),
+        "{}",
+        fed.outcome.message
+    );
     no_secret(lab, &r);
 }
 
 /// The lab's spec with a second cluster: the partner server (its own domain) plays a
 /// cluster of the deployment, erin its test user; no federation section.
 fn two_clusters(lab: &Lab, t: String) -> String {
-    let t = t.replace("domains = [\"lab.test\"]", "domains = [\"lab.test\", \"partner.test\"]");
+    let t = t.replace(
+        "domains = [\"lab.test\"]",
+        "domains = [\"lab.test\", \"partner.test\"]",
+    );
     let t = &t[..t.find("[[federation]]").expect("the lab spec federates")];
     format!(
         "{t}\n[[clusters]]\nname = \"partner-cluster\"\ndomain = \"partner.test\"\n\n[[clusters.nodes]]\nfqdn = \"xmpp.partner.test\"\naddress = \"{}\"\nrole = \"imp\"\nservices = [\"xmpp-c2s\", \"xmpp-s2s\"]\n\n[[test_users]]\nuser_id = \"erin\"\nhome_node = \"xmpp.partner.test\"\npassword_file = \"{}\"\n",
@@ -89,14 +138,30 @@ async fn users_of_two_clusters_exchange_messages_and_presence() {
     let dir = tempfile::tempdir().unwrap();
     let spec = variant(lab, dir.path(), |t| two_clusters(lab, t));
     let r = xmpp(&spec, Duration::from_secs(10)).await;
-    let ic = get(&r, "xmpp.intercluster", "alice (lab-cluster) and erin (partner-cluster)");
+    let ic = get(
+        &r,
+        "xmpp.intercluster",
+        "alice (lab-cluster) and erin (partner-cluster)",
+    );
     assert_eq!(ic.outcome.status, Status::Pass, "{}", ic.outcome.message);
-    for m in ["intercluster_out_ms", "intercluster_back_ms", "intercluster_presence_away_ms", "intercluster_presence_back_reverse_ms"] {
+    for m in [
+        "intercluster_out_ms",
+        "intercluster_back_ms",
+        "intercluster_presence_away_ms",
+        "intercluster_presence_back_reverse_ms",
+    ] {
         assert!(ic.outcome.metrics[m] > 0.0, "{m}");
     }
-    assert_eq!(r.iter().filter(|c| c.key.id == "xmpp.intercluster").count(), 1, "one pair of clusters");
+    assert_eq!(
+        r.iter().filter(|c| c.key.id == "xmpp.intercluster").count(),
+        1,
+        "one pair of clusters"
+    );
     // One cluster only: no intercluster check at all.
-    assert!(xmpp(&lab.spec(), Duration::from_secs(10)).await.iter().all(|c| c.key.id != "xmpp.intercluster"));
+    assert!(xmpp(&lab.spec(), Duration::from_secs(10))
+        .await
+        .iter()
+        .all(|c| c.key.id != "xmpp.intercluster"));
 }
 
 #[tokio::test]
@@ -107,33 +172,72 @@ async fn a_watched_user_who_never_gets_the_request_fails_presence_on_its_timeout
     // alice blocks bob (XEP-0191): the server drops bob's subscription request silently.
     let out = std::process::Command::new("python3")
         .current_dir(imp_verify_testlab::repo_root())
-        .args(["tests/lab/xmpp.py", "block", &lab.ip(2).to_string(), "lab.test", "alice"])
+        .args([
+            "tests/lab/xmpp.py",
+            "block",
+            &lab.ip(2).to_string(),
+            "lab.test",
+            "alice",
+        ])
         .arg(&pw)
         .arg(&ca)
         .arg("bob@lab.test")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let started = Instant::now();
     let r = xmpp(&lab.spec(), Duration::from_secs(4)).await;
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
     assert_eq!(p.outcome.status, Status::Fail, "{}", p.outcome.message);
-    assert!(p.outcome.message.contains("within 3200 ms: stuck waiting for the subscription request to reach the watched user"), "{}", p.outcome.message);
+    assert!(
+        p.outcome.message.contains(
+            "within 3200 ms: stuck waiting for the subscription request to reach the watched user"
+        ),
+        "{}",
+        p.outcome.message
+    );
     let fix = p.outcome.remediation.as_deref().unwrap();
-    assert!(fix.contains("never delivered the subscription request") && fix.contains("C.7"), "{fix}");
+    assert!(
+        fix.contains("never delivered the subscription request") && fix.contains("C.7"),
+        "{fix}"
+    );
     // What alice's client got meanwhile (the federation check's request from erin, as
     // it runs at the same time), but nothing from bob.
-    let seen = p.outcome.evidence.iter().find(|(k, _)| k == "presence_seen").map(|(_, v)| v.as_str());
-    assert!(seen.is_some_and(|v| !v.contains("bob@")), "{:?}", p.outcome.evidence);
+    let seen = p
+        .outcome
+        .evidence
+        .iter()
+        .find(|(k, _)| k == "presence_seen")
+        .map(|(_, v)| v.as_str());
+    assert!(
+        seen.is_some_and(|v| !v.contains("bob@")),
+        "{:?}",
+        p.outcome.evidence
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     // The other node's pair is the control.
-    assert_eq!(get(&r, "xmpp.presence", "dave sees carol on imp2.lab.test").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "xmpp.presence", "dave sees carol on imp2.lab.test")
+            .outcome
+            .status,
+        Status::Pass
+    );
 }
 
 #[tokio::test]
 async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
     let lab = Lab::shared();
-    for mode in ["close-mid-login", "stream-error", "enormous", "drip", "anonymous-only"] {
+    for mode in [
+        "close-mid-login",
+        "stream-error",
+        "enormous",
+        "drip",
+        "anonymous-only",
+    ] {
         let mut server = std::process::Command::new("python3")
             .current_dir(imp_verify_testlab::repo_root())
             .args(["tests/lab/hostile_xmpp.py", mode, "127.0.0.9"])
@@ -143,7 +247,11 @@ async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
         let port: u16 = line.trim().parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let spec = imp1_at(lab, dir.path(), port);
@@ -154,23 +262,53 @@ async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
         eprintln!("{mode}: {:?}", started.elapsed());
         let _ = server.kill();
         let _ = server.wait();
-        assert!(started.elapsed() < Duration::from_secs(15), "{mode}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{mode}: {:?}",
+            started.elapsed()
+        );
         let c = get(&r, "xmpp.login", "alice on imp1.lab.test");
-        assert_eq!(c.outcome.status, Status::Fail, "{mode}: {}", c.outcome.message);
+        assert_eq!(
+            c.outcome.status,
+            Status::Fail,
+            "{mode}: {}",
+            c.outcome.message
+        );
         let m = &c.outcome.message;
         match mode {
-            "close-mid-login" => assert!(m.contains("the server closed the connection during login"), "{m}"),
+            "close-mid-login" => assert!(
+                m.contains("the server closed the connection during login"),
+                "{m}"
+            ),
             "stream-error" => assert!(m.contains("stream error InternalServerError"), "{m}"),
             "enormous" => assert!(m.contains("more than 8 MiB on one connection"), "{m}"),
             // Never a login without the user's credentials.
             "anonymous-only" => {
-                assert!(m.contains("offers none of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN to clients over TLS"), "{m}");
-                assert!(c.outcome.evidence.iter().any(|(k, v)| k == "offered_mechanisms" && v == "ANONYMOUS"), "{:?}", c.outcome.evidence);
+                assert!(
+                    m.contains(
+                        "offers none of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN to clients over TLS"
+                    ),
+                    "{m}"
+                );
+                assert!(
+                    c.outcome
+                        .evidence
+                        .iter()
+                        .any(|(k, v)| k == "offered_mechanisms" && v == "ANONYMOUS"),
+                    "{:?}",
+                    c.outcome.evidence
+                );
             }
             _ => assert!(m.contains("within"), "{mode}: {m}"),
         }
         // The healthy node is untouched.
-        assert_eq!(get(&r, "xmpp.login", "carol on imp2.lab.test").outcome.status, Status::Pass, "{mode}");
+        assert_eq!(
+            get(&r, "xmpp.login", "carol on imp2.lab.test")
+                .outcome
+                .status,
+            Status::Pass,
+            "{mode}"
+        );
         no_secret(lab, &r);
     }
 }
@@ -180,23 +318,44 @@ async fn federation_fails_with_the_servers_reason_when_s2s_cannot_find_the_peer(
     let lab = Lab::isolated();
     // partner.test's s2s records go: lab.test's server cannot reach it (its clients still can).
     lab.edit_zone("partner.test", |z| {
-        z.lines().filter(|l| !l.starts_with("_xmpp-server._tcp")).collect::<Vec<_>>().join("\n")
+        z.lines()
+            .filter(|l| !l.starts_with("_xmpp-server._tcp"))
+            .collect::<Vec<_>>()
+            .join("\n")
     });
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
     let fed = get(&r, "xmpp.federation", "partner.test");
     assert_eq!(fed.outcome.status, Status::Fail, "{}", fed.outcome.message);
     let m = &fed.outcome.message;
-    assert!(m.contains("(outbound)") && m.contains("remote-server-not-found"), "{m}");
+    assert!(
+        m.contains("(outbound)") && m.contains("remote-server-not-found"),
+        "{m}"
+    );
     assert!(fed.outcome.remediation.as_deref().unwrap().contains("C.14"));
     // Everything inside the domain still works.
-    assert_eq!(get(&r, "xmpp.im", "alice to bob on imp1.lab.test").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "xmpp.im", "alice to bob on imp1.lab.test")
+            .outcome
+            .status,
+        Status::Pass
+    );
     // The same server, as a second cluster: the intercluster check fails for the same reason.
     let dir = tempfile::tempdir().unwrap();
     let spec = variant(&lab, dir.path(), |t| two_clusters(&lab, t));
     let r = xmpp(&spec, Duration::from_secs(10)).await;
-    let ic = get(&r, "xmpp.intercluster", "alice (lab-cluster) and erin (partner-cluster)");
+    let ic = get(
+        &r,
+        "xmpp.intercluster",
+        "alice (lab-cluster) and erin (partner-cluster)",
+    );
     assert_eq!(ic.outcome.status, Status::Fail, "{}", ic.outcome.message);
-    assert!(ic.outcome.message.contains("outbound failed: the server bounced it: remote-server-not-found"), "{}", ic.outcome.message);
+    assert!(
+        ic.outcome
+            .message
+            .contains("outbound failed: the server bounced it: remote-server-not-found"),
+        "{}",
+        ic.outcome.message
+    );
     assert!(ic.outcome.remediation.as_deref().unwrap().contains("C.13"));
 }
 
@@ -210,10 +369,22 @@ async fn a_stopped_federated_server_is_named_and_the_local_side_of_s2s_asked() {
     let m = &fed.outcome.message;
     assert!(m.contains("partner.test's XMPP server does not take the federated contact's login (erin@partner.test on partner.test: cannot connect to"), "{m}");
     assert!(m.contains("cannot reach it over s2s either: a message to erin@partner.test bounced with remote-server-not-found"), "{m}");
-    assert!(fed.outcome.evidence.iter().any(|(k, v)| k == "s2s_probe" && v == "bounced: remote-server-not-found"), "{:?}", fed.outcome.evidence);
+    assert!(
+        fed.outcome
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "s2s_probe" && v == "bounced: remote-server-not-found"),
+        "{:?}",
+        fed.outcome.evidence
+    );
     assert!(fed.outcome.remediation.as_deref().unwrap().contains("C.14"));
     // Inside the domain all is well.
-    assert_eq!(get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test")
+            .outcome
+            .status,
+        Status::Pass
+    );
 }
 
 #[tokio::test]
@@ -240,7 +411,12 @@ async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_t
         "{}",
         bob.outcome.message
     );
-    assert!(bob.outcome.remediation.as_deref().unwrap().contains("Correct the test user's password"));
+    assert!(bob
+        .outcome
+        .remediation
+        .as_deref()
+        .unwrap()
+        .contains("Correct the test user's password"));
     let zed = get(&r, "xmpp.login", "zed on imp2.lab.test");
     assert_eq!(zed.outcome.status, Status::Fail);
     assert!(
@@ -248,15 +424,35 @@ async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_t
         "{}",
         zed.outcome.message
     );
-    assert!(zed.outcome.remediation.as_deref().unwrap().contains("Add the user to the directory"));
+    assert!(zed
+        .outcome
+        .remediation
+        .as_deref()
+        .unwrap()
+        .contains("Add the user to the directory"));
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert_eq!(im.outcome.status, Status::Skip);
-    assert!(im.outcome.message.contains("blocked by xmpp.login [bob on imp1.lab.test], which failed"), "{}", im.outcome.message);
+    assert!(
+        im.outcome
+            .message
+            .contains("blocked by xmpp.login [bob on imp1.lab.test], which failed"),
+        "{}",
+        im.outcome.message
+    );
     // The failover login meets the same refusal on the peer.
     let ha = get(&r, "xmpp.ha", "bob on imp2.lab.test");
     assert_eq!(ha.outcome.status, Status::Fail);
-    assert!(ha.outcome.message.contains("refused on imp2.lab.test"), "{}", ha.outcome.message);
-    assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Pass);
+    assert!(
+        ha.outcome.message.contains("refused on imp2.lab.test"),
+        "{}",
+        ha.outcome.message
+    );
+    assert_eq!(
+        get(&r, "xmpp.login", "alice on imp1.lab.test")
+            .outcome
+            .status,
+        Status::Pass
+    );
     no_secret(lab, &r);
 }
 
@@ -267,7 +463,10 @@ async fn a_user_the_directory_accepts_but_the_node_refuses_and_a_directory_down_
     // enabled" set is empty, while the directory still takes every password.
     lab.edit_conf("imp1-xmpp/prosody.cfg.lua", |t| {
         assert!(t.contains("ldap_filter = \"(uid=$user)\""));
-        t.replace("ldap_filter = \"(uid=$user)\"", "ldap_filter = \"(&(uid=$user)(employeeType=im-and-presence))\"")
+        t.replace(
+            "ldap_filter = \"(uid=$user)\"",
+            "ldap_filter = \"(&(uid=$user)(employeeType=im-and-presence))\"",
+        )
     });
     lab.stop("imp1-xmpp");
     lab.start("imp1-xmpp");
@@ -275,11 +474,29 @@ async fn a_user_the_directory_accepts_but_the_node_refuses_and_a_directory_down_
     let alice = get(&r, "xmpp.login", "alice on imp1.lab.test");
     assert_eq!(alice.outcome.status, Status::Fail);
     let m = &alice.outcome.message;
-    assert!(m.contains("SASL not-authorized, though the directory accepts the same password for uid=alice,"), "{m}");
-    assert!(alice.outcome.remediation.as_deref().unwrap().contains("licensed and enabled for IM and Presence"));
+    assert!(
+        m.contains(
+            "SASL not-authorized, though the directory accepts the same password for uid=alice,"
+        ),
+        "{m}"
+    );
+    assert!(alice
+        .outcome
+        .remediation
+        .as_deref()
+        .unwrap()
+        .contains("licensed and enabled for IM and Presence"));
     // imp2 is unchanged: alice fails over onto it.
-    assert_eq!(get(&r, "xmpp.ha", "alice on imp2.lab.test").outcome.status, Status::Pass);
-    assert_eq!(get(&r, "xmpp.login", "carol on imp2.lab.test").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "xmpp.ha", "alice on imp2.lab.test").outcome.status,
+        Status::Pass
+    );
+    assert_eq!(
+        get(&r, "xmpp.login", "carol on imp2.lab.test")
+            .outcome
+            .status,
+        Status::Pass
+    );
 
     // The directory stops: the nodes refuse everyone, and the check says why it cannot tell more.
     lab.stop("ldap");
@@ -287,26 +504,54 @@ async fn a_user_the_directory_accepts_but_the_node_refuses_and_a_directory_down_
     let carol = get(&r, "xmpp.login", "carol on imp2.lab.test");
     assert_eq!(carol.outcome.status, Status::Fail);
     let m = &carol.outcome.message;
-    assert!(m.contains("SASL not-authorized, and the directory could not be asked (cannot connect to "), "{m}");
-    assert!(carol.outcome.remediation.as_deref().unwrap().contains("See ldap.connect and ldap.bind"));
-    assert!(carol.outcome.evidence.iter().any(|(k, v)| k == "directory" && v.starts_with("not asked")));
+    assert!(
+        m.contains("SASL not-authorized, and the directory could not be asked (cannot connect to "),
+        "{m}"
+    );
+    assert!(carol
+        .outcome
+        .remediation
+        .as_deref()
+        .unwrap()
+        .contains("See ldap.connect and ldap.bind"));
+    assert!(carol
+        .outcome
+        .evidence
+        .iter()
+        .any(|(k, v)| k == "directory" && v.starts_with("not asked")));
     no_secret(&lab, &r);
 }
 
 #[tokio::test]
-async fn a_stopped_node_fails_its_connect_blocks_failover_onto_it_and_its_users_fail_over_to_the_peer() {
+async fn a_stopped_node_fails_its_connect_blocks_failover_onto_it_and_its_users_fail_over_to_the_peer(
+) {
     let lab = Lab::isolated();
     lab.stop("imp2-xmpp");
     let r = xmpp(&lab.spec(), Duration::from_secs(5)).await;
     let c = get(&r, "xmpp.connect", "imp2.lab.test");
     assert_eq!(c.outcome.status, Status::Fail);
-    assert!(c.outcome.message.contains("cannot connect to"), "{}", c.outcome.message);
+    assert!(
+        c.outcome.message.contains("cannot connect to"),
+        "{}",
+        c.outcome.message
+    );
     for target in ["alice on imp2.lab.test", "bob on imp2.lab.test"] {
         let ha = get(&r, "xmpp.ha", target);
         assert_eq!(ha.outcome.status, Status::Skip, "{target}");
-        assert!(ha.outcome.message.contains("blocked by xmpp.connect [imp2.lab.test]"), "{}", ha.outcome.message);
+        assert!(
+            ha.outcome
+                .message
+                .contains("blocked by xmpp.connect [imp2.lab.test]"),
+            "{}",
+            ha.outcome.message
+        );
     }
-    assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Pass);
+    assert_eq!(
+        get(&r, "xmpp.login", "alice on imp1.lab.test")
+            .outcome
+            .status,
+        Status::Pass
+    );
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert_eq!(im.outcome.status, Status::Pass, "{}", im.outcome.message);
     let ha = get(&r, "xmpp.ha", "carol on imp1.lab.test");
@@ -337,18 +582,35 @@ async fn hostile_servers_fail_the_connect_within_the_timeout() {
         let spec = imp1_at(lab, dir.path(), port);
         let started = Instant::now();
         let r = xmpp(&spec, Duration::from_secs(2)).await;
-        assert!(started.elapsed() < Duration::from_secs(15), "{behaviour}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{behaviour}: {:?}",
+            started.elapsed()
+        );
         let c = get(&r, "xmpp.connect", "imp1.lab.test");
-        assert_eq!(c.outcome.status, Status::Fail, "{behaviour}: {}", c.outcome.message);
+        assert_eq!(
+            c.outcome.status,
+            Status::Fail,
+            "{behaviour}: {}",
+            c.outcome.message
+        );
         let m = &c.outcome.message;
         match behaviour {
             "no-starttls" => assert!(m.contains("offers authentication without TLS"), "{m}"),
             "huge" => assert!(m.contains("without the expected answer"), "{m}"),
             "silence" => assert!(m.contains("within"), "{m}"),
-            _ => assert!(m.contains("not the protocol's") || m.contains("closed"), "{behaviour}: {m}"),
+            _ => assert!(
+                m.contains("not the protocol's") || m.contains("closed"),
+                "{behaviour}: {m}"
+            ),
         }
         // Nobody logs in on a node that failed its connect.
-        assert_eq!(get(&r, "xmpp.login", "alice on imp1.lab.test").outcome.status, Status::Skip);
+        assert_eq!(
+            get(&r, "xmpp.login", "alice on imp1.lab.test")
+                .outcome
+                .status,
+            Status::Skip
+        );
     }
 }
 
@@ -359,7 +621,11 @@ async fn group_chat_fails_when_the_node_has_no_muc_service() {
     let text = std::fs::read_to_string(&cfg).unwrap();
     let without: String = text
         .lines()
-        .filter(|l| !l.starts_with("Component \"conference.") && !l.trim_start().starts_with("muc_room_locking") && !l.trim_start().starts_with("restrict_room_creation"))
+        .filter(|l| {
+            !l.starts_with("Component \"conference.")
+                && !l.trim_start().starts_with("muc_room_locking")
+                && !l.trim_start().starts_with("restrict_room_creation")
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(text, without, "the MUC component was in the config");
@@ -369,8 +635,17 @@ async fn group_chat_fails_when_the_node_has_no_muc_service() {
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
     let muc = get(&r, "xmpp.muc", "alice and bob on imp1.lab.test");
     assert_eq!(muc.outcome.status, Status::Fail, "{}", muc.outcome.message);
-    assert!(muc.outcome.message.contains("lists no group chat service"), "{}", muc.outcome.message);
+    assert!(
+        muc.outcome.message.contains("lists no group chat service"),
+        "{}",
+        muc.outcome.message
+    );
     // The other node still has its service.
     let other = get(&r, "xmpp.muc", "carol and dave on imp2.lab.test");
-    assert_eq!(other.outcome.status, Status::Pass, "{}", other.outcome.message);
+    assert_eq!(
+        other.outcome.status,
+        Status::Pass,
+        "{}",
+        other.outcome.message
+    );
 }
