@@ -227,7 +227,7 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
                 "{:<21} {:<9} {:<52} {}",
                 c.id,
                 c.area.as_str(),
-                c.tasks.join(" "),
+                c.all_task_labels().join(" "),
                 c.description
             );
         }

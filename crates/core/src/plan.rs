@@ -116,11 +116,19 @@ pub enum PlanError {
     Duplicate(CheckKey),
     #[error("checks depend on each other in a cycle through {0}")]
     Cycle(CheckKey),
+    #[error("check {check} waits for {prerequisite}, which no probe plans")]
+    UnknownPrerequisite {
+        /// The check whose prerequisite is dangling.
+        check: CheckKey,
+        /// The key it names.
+        prerequisite: CheckKey,
+    },
 }
 
 /// Asks every probe for its checks and keeps those that apply to the spec's workflow
-/// and the selection. Prerequisites that are not in the plan are dropped (a check whose
-/// prerequisite the user left out runs on its own).
+/// and the selection. A prerequisite that was planned but left out (by the workflow or
+/// the selection) is dropped: the check runs on its own. A prerequisite that no probe
+/// planned at all is a bug (a misspelt key) and refused.
 pub fn build_plan(
     spec: &Arc<Spec>,
     probes: &[Box<dyn Probe>],
@@ -128,16 +136,26 @@ pub fn build_plan(
 ) -> Result<Plan, PlanError> {
     let workflow = spec.workflow;
     let mut checks = Vec::new();
+    let mut planned = HashSet::new();
+    let mut edges = Vec::new();
     for probe in probes {
         for c in probe.plan(spec) {
             let def = catalog::check(c.key.id).ok_or(PlanError::UnknownCheck {
                 probe: probe.name(),
                 id: c.key.id,
             })?;
+            planned.insert(c.key.clone());
+            edges.extend(c.depends_on.iter().map(|d| (c.key.clone(), d.clone())));
             if def.applies_to(workflow) && selection.selects(def, workflow) {
                 checks.push(c);
             }
         }
+    }
+    if let Some((check, prerequisite)) = edges.into_iter().find(|(_, d)| !planned.contains(d)) {
+        return Err(PlanError::UnknownPrerequisite {
+            check,
+            prerequisite,
+        });
     }
     // Stable order: catalog order, then target as planned.
     let order: HashMap<&str, usize> = catalog::CHECKS

@@ -4,12 +4,13 @@
 //! checks it must wait for, and an async function that performs it. The runner decides
 //! when to call that function, bounds it with the check timeout, and reports.
 
+use crate::catalog::{self, Task};
 use crate::model::{CheckKey, Outcome};
-use crate::spec::Spec;
+use crate::spec::{Spec, Workflow};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the runner tells a check when it calls it.
 #[derive(Debug, Clone)]
@@ -19,6 +20,51 @@ pub struct CheckCtx {
     pub timeout: Duration,
     /// 1 for the first attempt, more with `--retry-for`.
     pub attempt: u32,
+    /// The run's workflow: the one whose task numbers the check's messages name.
+    pub workflow: Workflow,
+    /// When this attempt started.
+    pub started: Instant,
+}
+
+impl CheckCtx {
+    /// The share of the timeout a check's own steps may use, so that a step that hangs
+    /// is named by the check before the runner's timeout cuts it off (80%).
+    pub fn budget(&self) -> Duration {
+        self.timeout.mul_f32(0.8)
+    }
+
+    /// The instant by which the check's own steps must have finished
+    /// (`started + budget`).
+    pub fn budget_deadline(&self) -> Instant {
+        self.started + self.budget()
+    }
+
+    /// What is left of the budget now (zero when it is spent).
+    pub fn remaining(&self) -> Duration {
+        self.budget_deadline()
+            .saturating_duration_since(Instant::now())
+    }
+
+    /// `tasks` as this run's workflow numbers them, to end a remediation:
+    /// `" (task C.2)"` (see [`catalog::cite`]).
+    pub fn cite(&self, tasks: &[Task]) -> String {
+        catalog::cite(self.workflow, tasks)
+    }
+
+    /// A context for calling a check body outside the runner (tests, tools).
+    pub fn standalone(timeout: Duration, workflow: Workflow) -> CheckCtx {
+        CheckCtx {
+            timeout,
+            attempt: 1,
+            workflow,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// A duration in milliseconds rounded to 0.1 ms, as checks report their metrics.
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// A boxed check future.

@@ -8,6 +8,7 @@ use crate::event::{Event, RunInfo, RunSummary, StopReason};
 use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
+use crate::spec::Workflow;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -116,6 +117,7 @@ pub async fn run(
             events: events.clone(),
             run_start: start,
             secrets: secrets.clone(),
+            workflow: plan.workflow,
         };
         handles.push(tokio::spawn(async move {
             let (mut outcome, attempts, ran_for) = run_one(&ctx, &check.key, check.run, deps).await;
@@ -171,6 +173,7 @@ struct TaskCtx {
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
     secrets: Arc<Vec<String>>,
+    workflow: Workflow,
 }
 
 impl TaskCtx {
@@ -222,7 +225,7 @@ async fn run_one(
     loop {
         attempt += 1;
         let outcome = tokio::select! {
-            o = attempt_once(&body, ctx.options.check_timeout, attempt) => o,
+            o = attempt_once(&body, ctx.options.check_timeout, attempt, ctx.workflow) => o,
             _ = ctx.stop.cancelled() => {
                 let o = match ctx.reason() {
                     Some(StopReason::Deadline) => Outcome::fail(
@@ -265,8 +268,18 @@ async fn run_one(
 }
 
 /// One attempt, bounded by the timeout, with the check's panics caught.
-async fn attempt_once(body: &CheckFn, timeout: Duration, attempt: u32) -> Outcome {
-    let fut = body(CheckCtx { timeout, attempt });
+async fn attempt_once(
+    body: &CheckFn,
+    timeout: Duration,
+    attempt: u32,
+    workflow: Workflow,
+) -> Outcome {
+    let fut = body(CheckCtx {
+        timeout,
+        attempt,
+        workflow,
+        started: Instant::now(),
+    });
     let handle = tokio::spawn(fut);
     let abort = handle.abort_handle();
     match tokio::time::timeout(timeout, handle).await {

@@ -143,30 +143,16 @@ async fn check_node(
 }
 
 /// The tasks of `workflow` that check `id` verifies, as a fix names them: `task C.8`,
-/// `tasks C.1, C.10` (every task of the check if none is of this workflow).
+/// `tasks C.1, C.10`.
 pub(crate) fn tasks(workflow: Workflow, id: &str) -> String {
-    let Some(def) = catalog::check(id) else {
-        return String::new();
-    };
-    let mut t = def.tasks_in(workflow);
-    if t.is_empty() {
-        t = def.tasks.to_vec();
-    }
-    format!(
-        "task{} {}",
-        if t.len() > 1 { "s" } else { "" },
-        t.join(", ")
-    )
+    catalog::check(id)
+        .map(|def| catalog::named(workflow, def.tasks))
+        .unwrap_or_default()
 }
 
 /// The workflow's task that configures presence redundancy groups (high availability).
 pub(crate) fn ha_task(workflow: Workflow) -> Option<&'static str> {
-    match workflow {
-        Workflow::A => Some("A.8"),
-        Workflow::B => Some("B.9"),
-        Workflow::C => Some("C.9"),
-        Workflow::D => None,
-    }
+    catalog::Task::HighAvailability.label(workflow)
 }
 
 #[cfg(test)]
@@ -177,7 +163,7 @@ mod tests {
     fn fixes_name_the_tasks_of_the_spec_workflow() {
         assert_eq!(tasks(Workflow::C, "dns.srv.sip-trunk"), "task C.8");
         assert_eq!(tasks(Workflow::B, "dns.node"), "tasks B.1, B.10");
-        assert_eq!(tasks(Workflow::A, "dns.srv.federation"), "task C.14");
+        assert_eq!(tasks(Workflow::A, "dns.srv.federation"), "");
         for id in [
             "dns.node",
             "dns.srv.xmpp-client",

@@ -14,10 +14,10 @@ async fn run_dns(lab: &Lab) -> Vec<(String, String, Outcome)> {
     let spec = Arc::new(Spec::load(&lab.spec()).expect("the lab's spec loads"));
     // All at once, as the runner does.
     let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
-        let ctx = imp_verify_core::CheckCtx {
-            timeout: Duration::from_secs(5),
-            attempt: 1,
-        };
+        let ctx = imp_verify_core::CheckCtx::standalone(
+            Duration::from_secs(5),
+            imp_verify_core::spec::Workflow::C,
+        );
         let o = (c.run)(ctx).await;
         (c.key.id.to_string(), c.key.target.clone(), o)
     });
@@ -299,10 +299,10 @@ fn with_remote_access(lab: &Lab) -> Spec {
 async fn run_spec(spec: Spec) -> Vec<(String, String, Outcome)> {
     let spec = Arc::new(spec);
     let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
-        let ctx = imp_verify_core::CheckCtx {
-            timeout: Duration::from_secs(5),
-            attempt: 1,
-        };
+        let ctx = imp_verify_core::CheckCtx::standalone(
+            Duration::from_secs(5),
+            imp_verify_core::spec::Workflow::C,
+        );
         let o = (c.run)(ctx).await;
         (c.key.id.to_string(), c.key.target.clone(), o)
     });
@@ -441,10 +441,10 @@ async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
             .into_iter()
             .find(|c| c.key.id == "dns.node")
             .unwrap();
-        (c.run)(imp_verify_core::CheckCtx {
-            timeout: Duration::from_secs(5),
-            attempt: 1,
-        })
+        (c.run)(imp_verify_core::CheckCtx::standalone(
+            Duration::from_secs(5),
+            imp_verify_core::spec::Workflow::C,
+        ))
         .await
     }
     let silent = node(&fake_dns(|_| None)).await;

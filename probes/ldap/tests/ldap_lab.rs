@@ -19,10 +19,10 @@ type Results = Vec<(String, String, Outcome)>;
 async fn run(spec: &Path, timeout: Duration) -> Results {
     let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
     let runs = LdapProbe.plan(&spec).into_iter().map(|c| async move {
-        let o = (c.run)(CheckCtx {
+        let o = (c.run)(CheckCtx::standalone(
             timeout,
-            attempt: 1,
-        })
+            imp_verify_core::spec::Workflow::C,
+        ))
         .await;
         (c.key.id.to_string(), c.key.target.clone(), o)
     });

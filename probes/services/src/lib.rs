@@ -1,12 +1,13 @@
 //! imp-verify probe `services`: every service port of every node accepts a TCP
-//! connection (check `services.port`, tasks A.2 and A.9: feature and network services
-//! are activated and running).
+//! connection (check `services.port`, tasks "activate feature services" and "verify
+//! services are running": A.2 and A.9 in workflow A).
 //!
 //! The ports come from the spec: each node's services (by role, or as listed) with
 //! their ports, and each LDAP server's URL.
 
 use imp_probe_dns::Resolver;
-use imp_verify_core::spec::{Service, Spec};
+use imp_verify_core::catalog::{cite, Task};
+use imp_verify_core::spec::{Service, Spec, Workflow};
 use imp_verify_core::{CheckKey, Outcome, PlannedCheck, Probe};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
@@ -90,7 +91,8 @@ fn port_check(
                 pinned,
                 port,
                 service.name(),
-                hint(service),
+                &hint(service, ctx.workflow),
+                ctx.workflow,
                 ctx.timeout,
             )
             .await
@@ -98,14 +100,16 @@ fn port_check(
     })
 }
 
-/// What to do when a service's port does not answer, in the administrator's words.
-fn hint(service: Service) -> &'static str {
+/// What to do when a service's port does not answer, in the administrator's words,
+/// naming the tasks of the run's workflow.
+fn hint(service: Service, w: Workflow) -> String {
+    use Task::*;
     match service {
-        Service::XmppC2s => "Check that the Cisco XCP Connection Manager and Cisco XCP Router services are activated and running on the node (task A.2), and that no firewall blocks the port",
-        Service::XmppS2s => "Check that the Cisco XCP XMPP Federation Connection Manager is activated and running on the node (tasks A.2, C.14), and that no firewall blocks the port",
-        Service::SipTcp | Service::SipTls => "Check that the Cisco SIP Proxy and Cisco Presence Engine services are running on the node (task A.2) and that the listener for this transport is enabled",
-        Service::Https => "Check that the Cisco Tomcat service is running on the node (task A.2)",
-        Service::Ldap | Service::Ldaps => "Check that the directory server is running and listens on this port (tasks A.3, A.6)",
+        Service::XmppC2s => format!("Check that the Cisco XCP Connection Manager and Cisco XCP Router services are activated and running on the node{}, and that no firewall blocks the port", cite(w, &[ActivateServices])),
+        Service::XmppS2s => format!("Check that the Cisco XCP XMPP Federation Connection Manager is activated and running on the node{}, and that no firewall blocks the port", cite(w, &[ActivateServices, Federation])),
+        Service::SipTcp | Service::SipTls => format!("Check that the Cisco SIP Proxy and Cisco Presence Engine services are running on the node{} and that the listener for this transport is enabled", cite(w, &[ActivateServices])),
+        Service::Https => format!("Check that the Cisco Tomcat service is running on the node{}", cite(w, &[ActivateServices])),
+        Service::Ldap | Service::Ldaps => format!("Check that the directory server is running and listens on this port{}", cite(w, &[SecureLdap, LdapClients, LdapForJabber])),
     }
 }
 
@@ -116,8 +120,10 @@ async fn probe_port(
     port: u16,
     service: &str,
     hint: &str,
+    workflow: Workflow,
     timeout: Duration,
 ) -> Outcome {
+    let install = cite(workflow, &[Task::Install]);
     let addrs: Vec<IpAddr> = match pinned {
         Some(ip) => vec![ip],
         None => match resolver.lookup_ip(host).await {
@@ -125,15 +131,19 @@ async fn probe_port(
             Ok(_) => {
                 return Outcome::fail(
                     format!("{host} has no address to connect to {service} on"),
-                    "Add an A or AAAA record for the host (task A.1)",
+                    format!("Add an A or AAAA record for the host{install}"),
                 )
                 .with("host", host)
             }
-            Err(e) => return Outcome::fail(
-                format!("cannot resolve {host}: {e}"),
-                "Add an A or AAAA record for the host, or pin its address in the spec (task A.1)",
-            )
-            .with("host", host),
+            Err(e) => {
+                return Outcome::fail(
+                    format!("cannot resolve {host}: {e}"),
+                    format!(
+                    "Add an A or AAAA record for the host, or pin its address in the spec{install}"
+                ),
+                )
+                .with("host", host)
+            }
         },
     };
     // Leave a little of the check's time for reporting.

@@ -18,6 +18,7 @@
 
 use imp_probe_dns::Resolver;
 use imp_probe_tls::{await_refusal, view, ClientIdentity, TlsInspector, REFUSAL_WAIT};
+use imp_verify_core::catalog::{self, Task};
 use imp_verify_core::spec::{Role, Service, Spec, Transport, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
 use std::net::SocketAddr;
@@ -97,12 +98,17 @@ async fn options(
 
 fn tasks(w: Workflow) -> (&'static str, &'static str) {
     // (IP Phone presence / SIP publish trunk, secure communication)
-    match w {
-        Workflow::A => ("A.9", "A.10"),
-        Workflow::B => ("B.8", "B.11"),
-        Workflow::C => ("C.8", "C.11"),
-        Workflow::D => ("D.1", "D.2"),
-    }
+    (
+        catalog::first_label(
+            w,
+            &[
+                Task::IpPhonePresence,
+                Task::VerifyServices,
+                Task::LicenseUsers,
+            ],
+        ),
+        catalog::first_label(w, &[Task::SecureCommunication, Task::LdapForJabber]),
+    )
 }
 
 struct Trunk {

@@ -20,6 +20,7 @@ pub use inspect::{
 pub use rustls;
 
 use imp_probe_dns::Resolver;
+use imp_verify_core::catalog::{self, Task};
 use imp_verify_core::spec::{Role, Service, Spec, Workflow};
 use imp_verify_core::{CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
 use std::net::{IpAddr, SocketAddr};
@@ -82,22 +83,12 @@ impl Endpoint {
 
 /// The task of "enable secure communication" in a workflow (A.10, B.11, C.11).
 fn secure_task(w: Workflow) -> &'static str {
-    match w {
-        Workflow::A => "A.10",
-        Workflow::B => "B.11",
-        Workflow::C => "C.11",
-        Workflow::D => "D.2",
-    }
+    catalog::first_label(w, &[Task::SecureCommunication, Task::LdapForJabber])
 }
 
 /// The task of "integrate LDAP directory clients" (LDAP server certificate) in a workflow.
 fn ldap_task(w: Workflow) -> &'static str {
-    match w {
-        Workflow::A => "A.6",
-        Workflow::B => "B.6",
-        Workflow::C => "C.6",
-        Workflow::D => "D.2",
-    }
+    catalog::first_label(w, &[Task::LdapClients, Task::LdapForJabber])
 }
 
 /// The TLS endpoints the spec implies.

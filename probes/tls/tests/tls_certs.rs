@@ -210,10 +210,10 @@ async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails
     let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
     let run = |spec: Arc<Spec>| async move {
         let runs = TlsProbe.plan(&spec).into_iter().map(|c| async move {
-            let o = (c.run)(CheckCtx {
-                timeout: Duration::from_secs(5),
-                attempt: 1,
-            })
+            let o = (c.run)(CheckCtx::standalone(
+                Duration::from_secs(5),
+                imp_verify_core::spec::Workflow::C,
+            ))
             .await;
             (c.key.id, c.key.target.clone(), o)
         });
@@ -294,10 +294,10 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         outcomes.push((
             c.key.id,
             c.key.target.clone(),
-            (c.run)(CheckCtx {
-                timeout: Duration::from_secs(1),
-                attempt: 1,
-            })
+            (c.run)(CheckCtx::standalone(
+                Duration::from_secs(1),
+                imp_verify_core::spec::Workflow::C,
+            ))
             .await,
         ));
     }
@@ -426,10 +426,10 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
     for c in TlsProbe.plan(&spec) {
         outcomes.push((
             c.key.id,
-            (c.run)(CheckCtx {
-                timeout: Duration::from_secs(5),
-                attempt: 1,
-            })
+            (c.run)(CheckCtx::standalone(
+                Duration::from_secs(5),
+                imp_verify_core::spec::Workflow::C,
+            ))
             .await,
         ));
     }

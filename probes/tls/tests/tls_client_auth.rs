@@ -18,10 +18,10 @@ async fn sip_tls(spec: Spec) -> Vec<(&'static str, String, Outcome)> {
         .into_iter()
         .filter(|c| c.key.target.starts_with("sip-tls "))
         .map(|c| async move {
-            let o = (c.run)(CheckCtx {
-                timeout: Duration::from_secs(5),
-                attempt: 1,
-            })
+            let o = (c.run)(CheckCtx::standalone(
+                Duration::from_secs(5),
+                imp_verify_core::spec::Workflow::C,
+            ))
             .await;
             (c.key.id, c.key.target.clone(), o)
         });

@@ -1,0 +1,83 @@
+//! `build_plan`: prerequisites are typed keys, and one that names no planned check is
+//! refused instead of silently dropped.
+
+use imp_verify_core::plan::PlanError;
+use imp_verify_core::{
+    build_plan, CheckKey, Outcome, Pattern, PlannedCheck, Probe, Selection, Spec,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const SPEC: &str = r#"
+workflow = "A"
+domains = ["example.com"]
+
+[[clusters]]
+name = "c1"
+domain = "example.com"
+
+[[clusters.nodes]]
+fqdn = "imp1.example.com"
+role = "imp"
+"#;
+
+fn spec() -> Arc<Spec> {
+    let env: BTreeMap<String, String> = BTreeMap::new();
+    Arc::new(Spec::parse(SPEC, Path::new("t.toml"), &env).expect("a valid spec"))
+}
+
+/// A probe that plans `services.port` on `a` and `dns.node` on `b` after `dep`.
+struct Fake {
+    dep: CheckKey,
+}
+
+impl Probe for Fake {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    fn plan(&self, _spec: &Arc<Spec>) -> Vec<PlannedCheck> {
+        vec![
+            PlannedCheck::new("services.port", "a", |_| async { Outcome::pass("ok") }),
+            PlannedCheck::new("dns.node", "b", |_| async { Outcome::pass("ok") })
+                .after(self.dep.clone()),
+        ]
+    }
+}
+
+fn probes(dep: CheckKey) -> Vec<Box<dyn Probe>> {
+    vec![Box::new(Fake { dep })]
+}
+
+#[test]
+fn a_prerequisite_no_probe_plans_is_refused() {
+    let misspelt = CheckKey::new("services.port", "A");
+    let err = build_plan(&spec(), &probes(misspelt), &Selection::default())
+        .err()
+        .expect("refused");
+    match err {
+        PlanError::UnknownPrerequisite {
+            check,
+            prerequisite,
+        } => {
+            assert_eq!(check, CheckKey::new("dns.node", "b"));
+            assert_eq!(prerequisite, CheckKey::new("services.port", "A"));
+        }
+        other => panic!("wrong error: {other}"),
+    }
+}
+
+#[test]
+fn a_planned_prerequisite_is_kept_and_a_deselected_one_dropped() {
+    let dep = CheckKey::new("services.port", "a");
+    let plan = build_plan(&spec(), &probes(dep.clone()), &Selection::default()).unwrap();
+    assert_eq!(plan.checks[1].depends_on, vec![dep.clone()]);
+
+    let skip_ports = Selection {
+        skip: vec![Pattern::parse("services.port").unwrap()],
+        ..Selection::default()
+    };
+    let plan = build_plan(&spec(), &probes(dep), &skip_ports).unwrap();
+    assert_eq!(plan.checks.len(), 1);
+    assert!(plan.checks[0].depends_on.is_empty());
+}
