@@ -8,11 +8,11 @@
 use imp_probe_dns::Resolver;
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::{Service, Spec, Workflow};
-use imp_verify_core::{CheckKey, Outcome, PlannedCheck, Probe};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpStream;
 
 /// The check id.
@@ -92,8 +92,7 @@ fn port_check(
                 port,
                 service.name(),
                 &hint(service, ctx.workflow),
-                ctx.workflow,
-                ctx.timeout,
+                &ctx,
             )
             .await
         }
@@ -120,10 +119,10 @@ async fn probe_port(
     port: u16,
     service: &str,
     hint: &str,
-    workflow: Workflow,
-    timeout: Duration,
+    ctx: &CheckCtx,
 ) -> Outcome {
-    let install = cite(workflow, &[Task::Install]);
+    let install = ctx.cite(&[Task::Install]);
+    let timeout = ctx.timeout;
     let addrs: Vec<IpAddr> = match pinned {
         Some(ip) => vec![ip],
         None => match resolver.lookup_ip(host).await {
