@@ -124,15 +124,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 10s or 2m: {e}"))
 }
 
-/// Every probe, in the order their checks are listed.
-fn probes() -> Vec<Box<dyn Probe>> {
+/// Every probe, in the order their checks are listed, sharing the run's network
+/// toolkit (one resolver, one TLS inspector: the CA bundle read once).
+fn probes(spec: &Spec) -> Vec<Box<dyn Probe>> {
+    let net = imp_verify_net::Net::from_spec(spec);
     vec![
-        Box::new(imp_probe_services::ServicesProbe),
-        Box::new(imp_probe_dns::DnsProbe),
-        Box::new(imp_probe_tls::TlsProbe),
+        Box::new(imp_probe_services::ServicesProbe::new(net.clone())),
+        Box::new(imp_probe_dns::DnsProbe::new(net.clone())),
+        Box::new(imp_probe_tls::TlsProbe::new(net.clone())),
         Box::new(imp_probe_ldap::LdapProbe),
         Box::new(imp_probe_xmpp::XmppProbe),
-        Box::new(imp_probe_sip::SipProbe),
+        Box::new(imp_probe_sip::SipProbe::new(net)),
     ]
 }
 
@@ -191,7 +193,7 @@ fn prepare(
 ) -> Result<(Arc<Spec>, Plan), ExitCode> {
     let spec = Arc::new(load_spec(path)?);
     let selection = selection(select, area)?;
-    let plan = build_plan(&spec, &probes(), &selection).map_err(|e| {
+    let plan = build_plan(&spec, &probes(&spec), &selection).map_err(|e| {
         eprintln!("imp-verify: internal error: {e}");
         ExitCode::from(2)
     })?;

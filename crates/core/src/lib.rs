@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod event;
+pub mod keys;
 pub mod model;
 pub mod plan;
 pub mod probe;

@@ -96,6 +96,20 @@ impl PlannedCheck {
         }
     }
 
+    /// Plans the check `key` (built by its constructor in [`crate::keys`]), performed
+    /// by `f`.
+    pub fn keyed<F, Fut>(key: CheckKey, f: F) -> Self
+    where
+        F: Fn(CheckCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        PlannedCheck {
+            key,
+            depends_on: Vec::new(),
+            run: Arc::new(move |ctx| Box::pin(f(ctx))),
+        }
+    }
+
     /// Adds a prerequisite.
     pub fn after(mut self, key: CheckKey) -> Self {
         if !self.depends_on.contains(&key) {

@@ -1,5 +1,5 @@
-//! imp-verify probe `dns`: the DNS records an IM and Presence deployment needs, and the
-//! [`Resolver`] the other probes resolve through.
+//! imp-verify probe `dns`: the DNS records an IM and Presence deployment needs, asked
+//! through the run's resolver (`imp_verify_net::Resolver`).
 //!
 //! Checks: `dns.node` (each node FQDN resolves, to the spec's address if given, and the
 //! address's PTR names the node); `dns.srv.*` (the SRV records clients, federated
@@ -9,19 +9,27 @@
 
 #![warn(missing_docs)]
 
-mod resolver;
 mod srv;
 
-pub use resolver::{reverse_name, DnsError, Resolver, Srv};
+use imp_verify_net::{Net, Resolver};
 
 use imp_verify_core::catalog;
 use imp_verify_core::spec::{Spec, Workflow};
-use imp_verify_core::{Outcome, PlannedCheck, Probe};
+use imp_verify_core::{keys, Outcome, PlannedCheck, Probe};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The probe.
-pub struct DnsProbe;
+pub struct DnsProbe {
+    net: Arc<Net>,
+}
+
+impl DnsProbe {
+    /// The probe, with the run's network toolkit.
+    pub fn new(net: Arc<Net>) -> Self {
+        DnsProbe { net }
+    }
+}
 
 impl Probe for DnsProbe {
     fn name(&self) -> &'static str {
@@ -29,19 +37,19 @@ impl Probe for DnsProbe {
     }
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
-        let resolver = Arc::new(Resolver::from_spec(spec));
+        let resolver = self.net.resolver.clone();
         let workflow = spec.workflow;
         let mut checks = Vec::new();
         for (_, node) in spec.nodes() {
             let fqdn = node.fqdn().to_string();
             let expected = node.address;
             let resolver = resolver.clone();
-            checks.push(PlannedCheck::new("dns.node", fqdn.clone(), move |ctx| {
+            checks.push(PlannedCheck::keyed(keys::dns_node(&fqdn), move |ctx| {
                 let fqdn = fqdn.clone();
                 let resolver = resolver.clone();
                 async move {
                     // Within the check's time, so that a silent server is named as such.
-                    let budget = ctx.timeout.mul_f32(0.8);
+                    let budget = ctx.budget();
                     match tokio::time::timeout(budget, check_node(&resolver, &fqdn, expected, workflow)).await {
                         Ok(outcome) => outcome,
                         Err(_) => Outcome::fail(

@@ -1,9 +1,9 @@
 //! The SRV records of a deployment: client and server XMPP, Jabber service discovery,
 //! remote access, the SIP publish trunk's cluster-wide name, federation peers.
 
-use crate::resolver::{DnsError, Resolver, Srv};
 use imp_verify_core::spec::{Role, Service, Spec, Transport};
 use imp_verify_core::{Outcome, PlannedCheck};
+use imp_verify_net::{DnsError, Resolver, Srv};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -40,7 +40,7 @@ fn plan_one(
         let resolver = resolver.clone();
         let expect = expect.clone();
         async move {
-            let budget = ctx.timeout.mul_f32(0.8);
+            let budget = ctx.budget();
             match tokio::time::timeout(budget, check(&resolver, &expect)).await {
                 Ok(o) => o,
                 Err(_) => Outcome::fail(

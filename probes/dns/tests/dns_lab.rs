@@ -1,9 +1,10 @@
 //! The DNS probe against the lab's real Knot server: every check passes on the healthy
 //! lab, and each fails (or warns) for its own reason when a record is wrong.
 
-use imp_probe_dns::{DnsError, DnsProbe, Resolver};
+use imp_probe_dns::DnsProbe;
 use imp_verify_core::spec::Spec;
 use imp_verify_core::{Outcome, Probe, Status};
+use imp_verify_net::{DnsError, Net, Resolver};
 use imp_verify_testlab::Lab;
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -13,14 +14,17 @@ use std::time::Duration;
 async fn run_dns(lab: &Lab) -> Vec<(String, String, Outcome)> {
     let spec = Arc::new(Spec::load(&lab.spec()).expect("the lab's spec loads"));
     // All at once, as the runner does.
-    let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
-        let ctx = imp_verify_core::CheckCtx::standalone(
-            Duration::from_secs(5),
-            imp_verify_core::spec::Workflow::C,
-        );
-        let o = (c.run)(ctx).await;
-        (c.key.id.to_string(), c.key.target.clone(), o)
-    });
+    let runs = DnsProbe::new(Net::from_spec(&spec))
+        .plan(&spec)
+        .into_iter()
+        .map(|c| async move {
+            let ctx = imp_verify_core::CheckCtx::standalone(
+                Duration::from_secs(5),
+                imp_verify_core::spec::Workflow::C,
+            );
+            let o = (c.run)(ctx).await;
+            (c.key.id.to_string(), c.key.target.clone(), o)
+        });
     futures::future::join_all(runs).await
 }
 
@@ -298,14 +302,17 @@ fn with_remote_access(lab: &Lab) -> Spec {
 
 async fn run_spec(spec: Spec) -> Vec<(String, String, Outcome)> {
     let spec = Arc::new(spec);
-    let runs = DnsProbe.plan(&spec).into_iter().map(|c| async move {
-        let ctx = imp_verify_core::CheckCtx::standalone(
-            Duration::from_secs(5),
-            imp_verify_core::spec::Workflow::C,
-        );
-        let o = (c.run)(ctx).await;
-        (c.key.id.to_string(), c.key.target.clone(), o)
-    });
+    let runs = DnsProbe::new(Net::from_spec(&spec))
+        .plan(&spec)
+        .into_iter()
+        .map(|c| async move {
+            let ctx = imp_verify_core::CheckCtx::standalone(
+                Duration::from_secs(5),
+                imp_verify_core::spec::Workflow::C,
+            );
+            let o = (c.run)(ctx).await;
+            (c.key.id.to_string(), c.key.target.clone(), o)
+        });
     futures::future::join_all(runs).await
 }
 
@@ -436,7 +443,7 @@ async fn federation_server_and_remote_access_records() {
 async fn dns_node_tells_a_silent_server_from_a_malformed_answer() {
     async fn node(dns: &str) -> Outcome {
         let spec = Arc::new(spec_with(dns));
-        let c = DnsProbe
+        let c = DnsProbe::new(Net::from_spec(&spec))
             .plan(&spec)
             .into_iter()
             .find(|c| c.key.id == "dns.node")

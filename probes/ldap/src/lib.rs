@@ -12,10 +12,10 @@
 //! no password is sent over a connection that is not TLS unless the spec allows
 //! cleartext for that server explicitly (and then the check warns).
 
-use imp_probe_dns::Resolver;
-use imp_probe_tls::TlsInspector;
 use imp_verify_core::spec::{AddressScheme, LdapServer, LdapSpec, Spec, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, PerAttempt, PlannedCheck, Probe};
+use imp_verify_net::tls::TlsInspector;
+use imp_verify_net::Resolver;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{
     LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream,
@@ -381,7 +381,7 @@ impl Probe for LdapProbe {
         for (i, server) in ldap.servers.iter().enumerate() {
             let target = server_target(server);
             let service = if server.ldaps { "ldaps" } else { "ldap" };
-            let port_key = imp_probe_services::port_key(&server.host, server.port, service);
+            let port_key = imp_verify_core::keys::services_port(&server.host, server.port, service);
             let c = ctx.clone();
             checks.push(
                 PlannedCheck::new("ldap.connect", target.clone(), move |cx| {

@@ -5,32 +5,27 @@
 //! The ports come from the spec: each node's services (by role, or as listed) with
 //! their ports, and each LDAP server's URL.
 
-use imp_probe_dns::Resolver;
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::{Service, Spec, Workflow};
-use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
+use imp_verify_core::{keys, CheckCtx, Outcome, PlannedCheck, Probe};
+use imp_verify_net::{Net, Resolver};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpStream;
 
-/// The check id.
-pub const PORT: &str = "services.port";
-
-/// The target string of `services.port` for a host, port and service name, as other
-/// probes use it to depend on this check: `imp1.lab.test:5222 (xmpp-c2s)`.
-pub fn port_target(host: &str, port: u16, service: &str) -> String {
-    format!("{host}:{port} ({service})")
-}
-
-/// The key of the `services.port` check of an endpoint.
-pub fn port_key(host: &str, port: u16, service: &str) -> CheckKey {
-    CheckKey::new(PORT, port_target(host, port, service))
-}
-
 /// The probe.
-pub struct ServicesProbe;
+pub struct ServicesProbe {
+    net: Arc<Net>,
+}
+
+impl ServicesProbe {
+    /// The probe, with the run's network toolkit.
+    pub fn new(net: Arc<Net>) -> Self {
+        ServicesProbe { net }
+    }
+}
 
 impl Probe for ServicesProbe {
     fn name(&self) -> &'static str {
@@ -38,14 +33,14 @@ impl Probe for ServicesProbe {
     }
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
-        let resolver = Arc::new(Resolver::from_spec(spec));
+        let resolver = self.net.resolver.clone();
         let mut checks = Vec::new();
         for (_, node) in spec.nodes() {
             for (service, port) in node.service_ports() {
                 let mut check = port_check(&resolver, node.fqdn(), node.address, port, service);
                 if node.address.is_none() {
                     // Without a pinned address the port can only be reached through DNS.
-                    check = check.after(CheckKey::new("dns.node", node.fqdn()));
+                    check = check.after(keys::dns_node(node.fqdn()));
                 }
                 checks.push(check);
             }
@@ -81,22 +76,25 @@ fn port_check(
 ) -> PlannedCheck {
     let host = host.to_string();
     let resolver = resolver.clone();
-    PlannedCheck::new(PORT, port_target(&host, port, service.name()), move |ctx| {
-        let host = host.clone();
-        let resolver = resolver.clone();
-        async move {
-            probe_port(
-                &resolver,
-                &host,
-                pinned,
-                port,
-                service.name(),
-                &hint(service, ctx.workflow),
-                &ctx,
-            )
-            .await
-        }
-    })
+    PlannedCheck::keyed(
+        keys::services_port(&host, port, service.name()),
+        move |ctx| {
+            let host = host.clone();
+            let resolver = resolver.clone();
+            async move {
+                probe_port(
+                    &resolver,
+                    &host,
+                    pinned,
+                    port,
+                    service.name(),
+                    &hint(service, ctx.workflow),
+                    &ctx,
+                )
+                .await
+            }
+        },
+    )
 }
 
 /// What to do when a service's port does not answer, in the administrator's words,

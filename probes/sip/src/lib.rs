@@ -16,14 +16,14 @@
 //! bounded ([`message`]); [`Conn`] matches responses to their request by Via branch,
 //! Call-ID and CSeq and answers the peer's own requests (a stray NOTIFY gets 481).
 
-use imp_probe_dns::Resolver;
-use imp_probe_tls::{await_refusal, view, ClientIdentity, TlsInspector, REFUSAL_WAIT};
 use imp_verify_core::catalog::{self, Task};
 use imp_verify_core::spec::{Role, Service, Spec, Transport, Workflow};
-use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
+use imp_verify_core::{keys, CheckCtx, Outcome, PlannedCheck, Probe};
+use imp_verify_net::tls::{confirm_client_accepted, view, ClientIdentity, TlsFacts};
+use imp_verify_net::Net;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod conn;
 pub mod message;
@@ -121,22 +121,18 @@ struct Trunk {
 
 struct Ctx {
     spec: Arc<Spec>,
-    resolver: Resolver,
-    inspector: TlsInspector,
+    net: Arc<Net>,
 }
 
 impl Ctx {
+    /// The node's pinned address or its first resolved one (callers bound the exchange
+    /// this is part of with the check's budget).
     async fn addr(&self, host: &str, port: u16) -> Result<SocketAddr, String> {
-        let ip = match self.spec.node(host).and_then(|(_, n)| n.address) {
-            Some(ip) => ip,
-            None => *self
-                .resolver
-                .lookup_ip(host)
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .first()
-                .ok_or_else(|| format!("{host} has no address"))?,
-        };
+        let pinned = self.spec.node(host).and_then(|(_, n)| n.address);
+        let unbounded = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let ip = imp_verify_net::address(&self.net.resolver, host, pinned, unbounded)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(SocketAddr::new(ip, port))
     }
 }
@@ -150,7 +146,16 @@ fn transport_name(t: Transport) -> &'static str {
 }
 
 /// The probe.
-pub struct SipProbe;
+pub struct SipProbe {
+    net: Arc<Net>,
+}
+
+impl SipProbe {
+    /// The probe, with the run's network toolkit.
+    pub fn new(net: Arc<Net>) -> Self {
+        SipProbe { net }
+    }
+}
 
 impl Probe for SipProbe {
     fn name(&self) -> &'static str {
@@ -160,8 +165,7 @@ impl Probe for SipProbe {
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
         let ctx = Arc::new(Ctx {
             spec: spec.clone(),
-            resolver: Resolver::from_spec(spec),
-            inspector: TlsInspector::from_spec(spec),
+            net: self.net.clone(),
         });
         let mut checks = Vec::new();
         for cluster in &spec.clusters {
@@ -213,17 +217,14 @@ impl Probe for SipProbe {
                         let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
                         async move { check_options(&c, &tr, transport, &h, port, cx).await }
                     })
-                    .after(CheckKey::new("dns.srv.sip-trunk", srv));
+                    .after(keys::dns_srv_sip_trunk(&srv));
                     if transport != Transport::Udp {
                         let svc = if transport == Transport::Tls {
                             "sip-tls"
                         } else {
                             "sip-tcp"
                         };
-                        check = check.after(CheckKey::new(
-                            "services.port",
-                            format!("{host}:{port} ({svc})"),
-                        ));
+                        check = check.after(keys::services_port(&host, port, svc));
                     }
                     checks.push(check);
                     if transport == Transport::Tls {
@@ -233,10 +234,7 @@ impl Probe for SipProbe {
                                 let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
                                 async move { check_tls_peer(&c, &tr, &h, port, cx).await }
                             })
-                            .after(CheckKey::new(
-                                "services.port",
-                                format!("{host}:{port} (sip-tls)"),
-                            )),
+                            .after(keys::services_port(&host, port, "sip-tls")),
                         );
                     }
                 }
@@ -257,7 +255,7 @@ impl Probe for SipProbe {
                                 presence::check_publish(&c, &tr, transport, &h, port, &p, cx).await
                             }
                         })
-                        .after(CheckKey::new("sip.options", target.clone())),
+                        .after(keys::sip_options(&target)),
                     );
                     let (c, tr, h, p) = (ctx.clone(), trunk.clone(), host.clone(), presentity);
                     checks.push(
@@ -268,7 +266,7 @@ impl Probe for SipProbe {
                                     .await
                             }
                         })
-                        .after(CheckKey::new("sip.publish", target)),
+                        .after(keys::sip_publish(&target)),
                     );
                 }
             }
@@ -295,10 +293,7 @@ impl Probe for SipProbe {
                     async move { check_gateway(&c, &tr, transport, &h, port, cx).await }
                 });
                 if transport != Transport::Udp {
-                    check = check.after(CheckKey::new(
-                        "services.port",
-                        format!("{gw}:{port} ({})", service.name()),
-                    ));
+                    check = check.after(keys::services_port(&gw, port, service.name()));
                 }
                 checks.push(check);
             }
@@ -307,16 +302,20 @@ impl Probe for SipProbe {
     }
 }
 
-/// A TLS connection to a trunk target with the trunk's client certificate.
+/// A TLS connection to a trunk target with the trunk's client certificate. With
+/// `confirm`, a first OPTIONS on the session tells whether the node accepts the client
+/// certificate (a TLS 1.3 server refuses it only after the handshake); without, a
+/// refusal shows in the first transaction of the caller.
 async fn tls_connect(
     c: &Ctx,
     trunk: &Trunk,
     host: &str,
     addr: SocketAddr,
+    confirm: bool,
 ) -> Result<
     (
         tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-        imp_probe_tls::TlsFacts,
+        TlsFacts,
         SocketAddr,
     ),
     String,
@@ -335,11 +334,27 @@ async fn tls_connect(
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let (mut stream, mut facts) = c
-        .inspector
+        .net
+        .tls
         .handshake(tcp, host, client)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
-    await_refusal(&mut stream, &mut facts, REFUSAL_WAIT).await;
+    if confirm && client.is_some() {
+        let port = addr.port();
+        let request = format!(
+            "OPTIONS sip:{host}:{port};transport=tls SIP/2.0\r\n\
+             Via: SIP/2.0/TLS {local};branch=z9hG4bK-impv-peer-{port}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:imp-verify@{}>;tag=impv-peer\r\n\
+             To: <sip:{host}:{port}>\r\n\
+             Call-ID: impv-peer-{port}@{}\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n",
+            trunk.domain,
+            local.ip()
+        );
+        confirm_client_accepted(&mut stream, &mut facts, request.as_bytes()).await;
+    }
     Ok((stream, facts, local))
 }
 
@@ -363,7 +378,7 @@ async fn connect(
             Ok(Conn::stream(Box::new(tcp), "tcp", local, addr))
         }
         Transport::Tls => {
-            let (tls, facts, local) = tls_connect(c, trunk, host, addr).await?;
+            let (tls, facts, local) = tls_connect(c, trunk, host, addr, false).await?;
             if !facts.verified() {
                 return Err(format!(
                     "the TLS connection is not trusted: {} (see sip.tls-peer)",
@@ -388,7 +403,7 @@ async fn check_options(
     cx: CheckCtx,
 ) -> Outcome {
     let (trunk_task, secure) = tasks(c.spec.workflow);
-    let budget = cx.timeout.mul_f32(0.8);
+    let budget = cx.budget();
     let started = Instant::now();
     let run = async {
         let mut conn = connect(c, trunk, transport, host, port).await?;
@@ -440,7 +455,7 @@ async fn check_gateway(
     cx: CheckCtx,
 ) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
-    let budget = cx.timeout.mul_f32(0.8);
+    let budget = cx.budget();
     let started = Instant::now();
     let name = transport_name(transport);
     let run = async {
@@ -453,7 +468,8 @@ async fn check_gateway(
                 .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
             let local = tcp.local_addr().map_err(|e| e.to_string())?;
             let (tls, facts) = c
-                .inspector
+                .net
+                .tls
                 .handshake(tcp, host, None)
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;
@@ -521,10 +537,10 @@ async fn check_gateway(
 
 async fn check_tls_peer(c: &Ctx, trunk: &Trunk, host: &str, port: u16, cx: CheckCtx) -> Outcome {
     let (_, secure) = tasks(c.spec.workflow);
-    let budget = cx.timeout.mul_f32(0.8);
+    let budget = cx.budget();
     let run = async {
         let addr = c.addr(host, port).await?;
-        let (_tls, facts, _) = tls_connect(c, trunk, host, addr).await?;
+        let (_tls, facts, _) = tls_connect(c, trunk, host, addr, true).await?;
         Ok::<_, String>(facts)
     };
     let facts = match tokio::time::timeout(budget, run).await {

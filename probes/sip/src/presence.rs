@@ -269,7 +269,7 @@ pub(crate) async fn check_publish(
     cx: CheckCtx,
 ) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
-    let budget = cx.timeout.mul_f32(0.8);
+    let budget = cx.budget();
     let started = Instant::now();
     let until = started + budget;
     let mut session = match open(c, trunk, transport, host, port, presentity, budget).await {
@@ -332,7 +332,7 @@ pub(crate) async fn check_presence_e2e(
     cx: CheckCtx,
 ) -> Outcome {
     let (task, _) = tasks(c.spec.workflow);
-    let budget = cx.timeout.mul_f32(0.8);
+    let budget = cx.budget();
     let started = Instant::now();
     let until = started + budget;
     let mut session = match open(c, trunk, transport, host, port, presentity, budget).await {

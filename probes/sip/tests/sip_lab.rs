@@ -17,8 +17,19 @@ use tokio_util::sync::CancellationToken;
 
 async fn sip(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
     let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
-    let probes: Vec<Box<dyn Probe>> = vec![Box::new(SipProbe)];
-    let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
+    // The probes whose checks SIP's wait for are planned too (a prerequisite no probe
+    // plans is refused), and deselected: only the SIP checks run.
+    let net = imp_verify_net::Net::from_spec(&spec);
+    let probes: Vec<Box<dyn Probe>> = vec![
+        Box::new(imp_probe_services::ServicesProbe::new(net.clone())),
+        Box::new(imp_probe_dns::DnsProbe::new(net.clone())),
+        Box::new(SipProbe::new(net)),
+    ];
+    let only_sip = Selection {
+        areas: vec![imp_verify_core::Area::Sip],
+        ..Selection::default()
+    };
+    let plan = build_plan(&spec, &probes, &only_sip).unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {
         check_timeout: timeout,

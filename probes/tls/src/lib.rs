@@ -1,5 +1,5 @@
-//! imp-verify probe `tls`: every TLS certificate the deployment presents, and the
-//! [`TlsInspector`] the LDAP, XMPP and SIP probes hand their handshakes to.
+//! imp-verify probe `tls`: every TLS certificate the deployment presents, observed
+//! through the run's toolkit (`imp_verify_net::tls`) and judged here ([`judge`]).
 //!
 //! For each TLS endpoint the spec implies — XMPP c2s and s2s (STARTTLS), SIP TLS (with
 //! the trunk's client certificate), HTTPS where listed, LDAPS and LDAP StartTLS — one
@@ -9,24 +9,20 @@
 
 #![warn(missing_docs)]
 
-mod inspect;
-pub mod starttls;
+mod judge;
 
-pub use inspect::{
-    await_refusal, view, CertView, ClientIdentity, Expectation, Names, TlsError, TlsFacts,
-    TlsInspector,
-};
-/// The TLS crate the inspector's types come from, for callers that name them.
-pub use rustls;
+pub use judge::{judge, Expectation};
 
-use imp_probe_dns::Resolver;
 use imp_verify_core::catalog::{self, Task};
 use imp_verify_core::spec::{Role, Service, Spec, Workflow};
-use imp_verify_core::{CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
-use std::net::{IpAddr, SocketAddr};
+use imp_verify_core::{keys, CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
+use imp_verify_net::tls::{
+    confirm_client_accepted, starttls, ClientIdentity, HandshakeFailure, TlsError, TlsFacts,
+};
+use imp_verify_net::{ConnectError, Net};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// The five checks of an endpoint, in report order.
 pub const CHECKS: [&str; 5] = [
@@ -193,83 +189,137 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
     Ok(v)
 }
 
+/// Why an endpoint's handshake could not be observed.
+#[derive(Debug, Clone)]
+pub struct EndpointError {
+    /// What went wrong, in the administrator's words.
+    pub message: String,
+    /// The kind of handshake failure, when the handshake itself failed.
+    pub failure: Option<HandshakeFailure>,
+}
+
+impl EndpointError {
+    fn new(message: String) -> Self {
+        EndpointError {
+            message,
+            failure: None,
+        }
+    }
+}
+
+impl std::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A request of the endpoint's protocol, sent after the handshake where a client
+/// certificate was presented, so that a TLS 1.3 refusal of it shows (SIP: OPTIONS).
+fn first_request(ep: &Endpoint) -> Option<Vec<u8>> {
+    ep.client.as_ref()?;
+    matches!(ep.start, Start::Direct).then(|| {
+        let host = &ep.host;
+        let port = ep.port;
+        format!(
+            "OPTIONS sip:{host}:{port};transport=tls SIP/2.0\r\n\
+             Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-impv-tls-{port}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:imp-verify@{host}>;tag=impv-tls\r\n\
+             To: <sip:{host}:{port}>\r\n\
+             Call-ID: impv-tls-check@{host}\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    })
+}
+
 /// Connects to an endpoint, runs its prelude and the handshake: the facts, or why not.
-/// Every step (resolution, TCP connection, STARTTLS, handshake) shares `budget`, and a
-/// step that outlasts it is named: a server that accepts TCP and never answers the
-/// handshake fails with "no TLS handshake ... within N ms".
+/// Every step (resolution, TCP connection, STARTTLS, handshake, and where a client
+/// certificate is presented the first request) shares `budget`, and a step that
+/// outlasts it is named: a server that accepts TCP and never answers the handshake
+/// fails with "no TLS handshake ... within N ms".
 pub async fn inspect_endpoint(
-    inspector: &TlsInspector,
-    resolver: &Resolver,
+    net: &Net,
     ep: &Endpoint,
     budget: Duration,
-) -> Result<TlsFacts, String> {
+) -> Result<TlsFacts, EndpointError> {
     let deadline = tokio::time::Instant::now() + budget;
     let within = format!("within {} ms", budget.as_millis());
-    let ips = match ep.address {
-        Some(ip) => vec![ip],
-        None => tokio::time::timeout_at(deadline, resolver.lookup_ip(&ep.host))
+    let (mut tcp, addr) =
+        imp_verify_net::reach(&net.resolver, &ep.host, ep.address, ep.port, deadline)
             .await
-            .map_err(|_| {
-                format!(
-                    "no DNS answer for {} {within} (resolver {})",
-                    ep.host,
-                    resolver.servers()
-                )
-            })?
-            .map_err(|e| format!("cannot resolve {}: {e}", ep.host))?,
-    };
-    let ip = *ips
-        .first()
-        .ok_or_else(|| format!("{} has no address", ep.host))?;
-    let addr = SocketAddr::new(ip, ep.port);
-    let mut tcp = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
-        .await
-        .map_err(|_| {
-            format!(
-                "no TCP connection to {}:{} ({addr}) {within}",
-                ep.host, ep.port
-            )
-        })?
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            .map_err(|e| {
+                EndpointError::new(match e {
+                    ConnectError::ResolveTimeout { host, servers } => {
+                        format!("no DNS answer for {host} {within} (resolver {servers})")
+                    }
+                    ConnectError::ConnectTimeout { addr } => {
+                        format!(
+                            "no TCP connection to {}:{} ({addr}) {within}",
+                            ep.host, ep.port
+                        )
+                    }
+                    e => e.to_string(),
+                })
+            })?;
     match &ep.start {
         Start::Direct => {}
         Start::Xmpp { domain, namespace } => {
             tokio::time::timeout_at(deadline, starttls::xmpp(&mut tcp, domain, namespace))
                 .await
-                .map_err(|_| format!("XMPP STARTTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the stream header or the <starttls/> request", ep.host, ep.port))?
-                .map_err(|e| format!("XMPP STARTTLS with {addr}: {e}"))?;
+                .map_err(|_| EndpointError::new(format!("XMPP STARTTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the stream header or the <starttls/> request", ep.host, ep.port)))?
+                .map_err(|e| EndpointError::new(format!("XMPP STARTTLS with {addr}: {e}")))?;
         }
         Start::Ldap => tokio::time::timeout_at(deadline, starttls::ldap(&mut tcp))
             .await
-            .map_err(|_| format!("LDAP StartTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the StartTLS request", ep.host, ep.port))?
-            .map_err(|e| format!("LDAP StartTLS with {addr}: {e}"))?,
+            .map_err(|_| EndpointError::new(format!("LDAP StartTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the StartTLS request", ep.host, ep.port)))?
+            .map_err(|e| EndpointError::new(format!("LDAP StartTLS with {addr}: {e}")))?,
     };
-    let handshake = inspector.handshake(tcp, &ep.server_name, ep.client.as_ref());
+    let handshake = net.tls.handshake(tcp, &ep.server_name, ep.client.as_ref());
     match tokio::time::timeout_at(deadline, handshake).await {
-        Err(_) => Err(format!(
+        Err(_) => Err(EndpointError::new(format!(
             "no TLS handshake with {}:{} ({addr}) {within}: the server accepted the connection but did not answer the handshake",
             ep.host, ep.port
-        )),
+        ))),
         Ok(Ok((mut stream, mut facts))) => {
-            // A TLS 1.3 server refuses the client (certificate) only now.
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            await_refusal(&mut stream, &mut facts, REFUSAL_WAIT.min(left)).await;
+            // A TLS 1.3 server refuses the client (certificate) only now: the first
+            // request on the session tells (no fixed wait).
+            if let Some(request) = first_request(ep) {
+                let confirm = confirm_client_accepted(&mut stream, &mut facts, &request);
+                if tokio::time::timeout_at(deadline, confirm).await.is_err() {
+                    return Err(EndpointError::new(format!(
+                        "{}:{} ({addr}) completed the TLS handshake but did not answer the first request {within}",
+                        ep.host, ep.port
+                    )));
+                }
+            }
             Ok(facts)
         }
         // The server sent its certificate before the handshake broke: judge it anyway.
-        Ok(Err(TlsError { facts: Some(facts), .. })) => Ok(facts),
-        Ok(Err(e)) => Err(format!("{addr}: {e}")),
+        Ok(Err(TlsError {
+            facts: Some(facts), ..
+        })) => Ok(facts),
+        Ok(Err(e)) => Err(EndpointError {
+            message: format!("{addr}: {e}"),
+            failure: Some(e.kind),
+        }),
     }
 }
 
-/// How long [`inspect_endpoint`] waits, after a TLS 1.3 handshake, for the server to
-/// refuse the client's certificate (see [`await_refusal`]).
-pub const REFUSAL_WAIT: Duration = Duration::from_millis(300);
-
-type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), String>;
+type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), EndpointError>;
 
 /// The probe.
-pub struct TlsProbe;
+pub struct TlsProbe {
+    net: Arc<Net>,
+}
+
+impl TlsProbe {
+    /// The probe, with the run's network toolkit.
+    pub fn new(net: Arc<Net>) -> Self {
+        TlsProbe { net }
+    }
+}
 
 impl Probe for TlsProbe {
     fn name(&self) -> &'static str {
@@ -277,8 +327,6 @@ impl Probe for TlsProbe {
     }
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
-        let inspector = Arc::new(TlsInspector::from_spec(spec));
-        let resolver = Arc::new(Resolver::from_spec(spec));
         let endpoints = match endpoints(spec) {
             Ok(e) => e,
             Err(why) => {
@@ -304,22 +352,12 @@ impl Probe for TlsProbe {
         for ep in endpoints {
             let ep = Arc::new(ep);
             let shared: Arc<PerAttempt<Judged>> = Arc::new(PerAttempt::default());
-            let port_key = imp_probe_services::port_key(&ep.host, ep.port, ep.service);
+            let port_key = keys::services_port(&ep.host, ep.port, ep.service);
             for id in CHECKS {
-                let (ep, shared, inspector, resolver) = (
-                    ep.clone(),
-                    shared.clone(),
-                    inspector.clone(),
-                    resolver.clone(),
-                );
+                let (ep, shared, net) = (ep.clone(), shared.clone(), self.net.clone());
                 let check = PlannedCheck::new(id, ep.target(), move |ctx: CheckCtx| {
-                    let (ep, shared, inspector, resolver) = (
-                        ep.clone(),
-                        shared.clone(),
-                        inspector.clone(),
-                        resolver.clone(),
-                    );
-                    async move { verdict(id, &ep, &shared, &inspector, &resolver, ctx).await }
+                    let (ep, shared, net) = (ep.clone(), shared.clone(), net.clone());
+                    async move { verdict(id, &ep, &shared, &net, ctx).await }
                 });
                 checks.push(check.after(port_key.clone()));
             }
@@ -332,19 +370,16 @@ async fn verdict(
     id: &'static str,
     ep: &Endpoint,
     shared: &PerAttempt<Judged>,
-    inspector: &TlsInspector,
-    resolver: &Resolver,
+    net: &Net,
     ctx: CheckCtx,
 ) -> Outcome {
-    let budget = ctx.timeout.mul_f32(0.8);
+    let budget = ctx.budget();
     let judged = shared
         .get_or_init(ctx.attempt, || async {
-            inspect_endpoint(inspector, resolver, ep, budget)
-                .await
-                .map(|facts| {
-                    let v = inspector.judge(&facts, &ep.expect);
-                    (facts, v)
-                })
+            inspect_endpoint(net, ep, budget).await.map(|facts| {
+                let v = judge(&net.tls, &facts, &ep.expect);
+                (facts, v)
+            })
         })
         .await;
     match &judged {
@@ -366,9 +401,9 @@ async fn verdict(
         // No TLS 1.2 or newer: a strength problem too, and the only thing to judge.
         Err(why)
             if id == "tls.chain"
-                || (id == "tls.strength" && why.contains(inspect::NO_MODERN_TLS)) =>
+                || (id == "tls.strength" && why.failure == Some(HandshakeFailure::NoModernTls)) =>
         {
-            let fix = if why.contains(inspect::NO_MODERN_TLS) {
+            let fix = if why.failure == Some(HandshakeFailure::NoModernTls) {
                 format!(
                     "Enable TLS 1.2 (or 1.3) on the service and retire older versions (task {})",
                     ep.expect.task
@@ -384,7 +419,7 @@ async fn verdict(
                     ep.expect.task
                 )
             };
-            Outcome::fail(why.clone(), fix)
+            Outcome::fail(why.message.clone(), fix)
                 .with("endpoint", ep.target())
                 .with(
                     "client_certificate",

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks() {
     let lab = Lab::shared();
     let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
+    let net = imp_verify_net::Net::from_spec(&spec);
     let probes: Vec<Box<dyn Probe>> = vec![
-        Box::new(ServicesProbe),
-        Box::new(DnsProbe),
-        Box::new(TlsProbe),
+        Box::new(ServicesProbe::new(net.clone())),
+        Box::new(DnsProbe::new(net.clone())),
+        Box::new(TlsProbe::new(net)),
     ];
     let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
 

@@ -2,10 +2,10 @@
 //! `s_server` serving a certificate wrong in one way (each check fails for its own
 //! reason), a lab node given an expired certificate, and a server that never answers.
 
-use imp_probe_dns::Resolver;
-use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start, TlsInspector, TlsProbe};
+use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start, TlsProbe};
 use imp_verify_core::spec::Spec;
 use imp_verify_core::{CheckCtx, Outcome, Probe, Status};
+use imp_verify_net::Net;
 use imp_verify_testlab::{repo_root, Lab};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -97,14 +97,13 @@ fn endpoint(port: u16) -> Endpoint {
 
 async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Vec<(&'static str, Outcome)> {
     let spec = Spec::load(&lab.spec()).unwrap();
-    let inspector = TlsInspector::from_spec(&spec);
-    let resolver = Resolver::from_spec(&spec);
+    let net = Net::from_spec(&spec);
     let server = serve(dir, kind);
     let ep = endpoint(server.port);
-    let facts = inspect_endpoint(&inspector, &resolver, &ep, Duration::from_secs(5))
+    let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("{kind}: {e}"));
-    inspector.judge(&facts, &ep.expect)
+    imp_probe_tls::judge(&net.tls, &facts, &ep.expect)
 }
 
 fn get<'a>(v: &'a [(&'static str, Outcome)], id: &str) -> &'a Outcome {
@@ -209,14 +208,17 @@ async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails
     let lab = Lab::isolated();
     let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
     let run = |spec: Arc<Spec>| async move {
-        let runs = TlsProbe.plan(&spec).into_iter().map(|c| async move {
-            let o = (c.run)(CheckCtx::standalone(
-                Duration::from_secs(5),
-                imp_verify_core::spec::Workflow::C,
-            ))
-            .await;
-            (c.key.id, c.key.target.clone(), o)
-        });
+        let runs = TlsProbe::new(Net::from_spec(&spec))
+            .plan(&spec)
+            .into_iter()
+            .map(|c| async move {
+                let o = (c.run)(CheckCtx::standalone(
+                    Duration::from_secs(5),
+                    imp_verify_core::spec::Workflow::C,
+                ))
+                .await;
+                (c.key.id, c.key.target.clone(), o)
+            });
         futures::future::join_all(runs).await
     };
     let all = run(spec.clone()).await;
@@ -290,7 +292,7 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
     let spec = Arc::new(Spec::load(&spec_path).unwrap());
     let started = Instant::now();
     let mut outcomes = Vec::new();
-    for c in TlsProbe.plan(&spec) {
+    for c in TlsProbe::new(Net::from_spec(&spec)).plan(&spec) {
         outcomes.push((
             c.key.id,
             c.key.target.clone(),
@@ -358,10 +360,10 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
 
 #[test]
 fn the_lab_node_certificate_shows_its_xmpp_identities() {
-    use imp_probe_tls::rustls::pki_types::{pem::PemObject, CertificateDer};
+    use imp_verify_net::tls::rustls::pki_types::{pem::PemObject, CertificateDer};
     let lab = Lab::shared();
     let der = CertificateDer::from_pem_file(lab.dir.join("pki/imp1.lab.test.crt")).unwrap();
-    let v = imp_probe_tls::view(&der).unwrap();
+    let v = imp_verify_net::tls::view(&der).unwrap();
     assert_eq!(
         v.names.dns,
         [
@@ -423,7 +425,7 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
     .unwrap();
     let spec = Arc::new(Spec::load(&spec_path).unwrap());
     let mut outcomes = Vec::new();
-    for c in TlsProbe.plan(&spec) {
+    for c in TlsProbe::new(Net::from_spec(&spec)).plan(&spec) {
         outcomes.push((
             c.key.id,
             (c.run)(CheckCtx::standalone(

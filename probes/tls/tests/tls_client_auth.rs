@@ -13,7 +13,7 @@ use std::time::Duration;
 
 async fn sip_tls(spec: Spec) -> Vec<(&'static str, String, Outcome)> {
     let spec = Arc::new(spec);
-    let runs = TlsProbe
+    let runs = TlsProbe::new(imp_verify_net::Net::from_spec(&spec))
         .plan(&spec)
         .into_iter()
         .filter(|c| c.key.target.starts_with("sip-tls "))

@@ -15,10 +15,10 @@
 //! contact, over s2s).
 
 use futures::StreamExt;
-use imp_probe_dns::Resolver;
-use imp_probe_tls::{starttls, TlsInspector};
 use imp_verify_core::spec::{Service, Spec, TestUser, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, PlannedCheck, Probe};
+use imp_verify_net::tls::{starttls, TlsInspector};
+use imp_verify_net::Resolver;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -642,7 +642,7 @@ impl Probe for XmppProbe {
                     let (c, n) = (c.clone(), n.clone());
                     async move { check_connect(&c, &n, cx).await }
                 })
-                .after(imp_probe_services::port_key(node, port, "xmpp-c2s")),
+                .after(imp_verify_core::keys::services_port(node, port, "xmpp-c2s")),
             );
         }
         for user in &spec.test_users {
@@ -867,7 +867,7 @@ async fn check_connect(c: &Ctx, node: &str, cx: CheckCtx) -> Outcome {
             let subject = facts
                 .chain
                 .first()
-                .and_then(|c| imp_probe_tls::view(c).ok())
+                .and_then(|c| imp_verify_net::tls::view(c).ok())
                 .map(|v| v.subject)
                 .unwrap_or_default();
             let o = if facts.verified() {

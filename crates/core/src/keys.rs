@@ -1,0 +1,61 @@
+//! The keys of the checks that others wait for, each built by one constructor: the
+//! probe that plans the check and every check that depends on it call the same
+//! function, so a prerequisite cannot be misspelt (and [`crate::build_plan`] refuses one
+//! that names no planned check all the same).
+
+use crate::model::CheckKey;
+
+/// `services.port` of an endpoint: target `imp1.lab.test:5222 (xmpp-c2s)`.
+pub fn services_port(host: &str, port: u16, service: &str) -> CheckKey {
+    CheckKey::new("services.port", format!("{host}:{port} ({service})"))
+}
+
+/// `dns.node` of a node FQDN.
+pub fn dns_node(fqdn: &str) -> CheckKey {
+    CheckKey::new("dns.node", fqdn)
+}
+
+/// `dns.srv.sip-trunk` of the trunk's SRV record name (`_sips._tcp.imp-cluster.lab.test`).
+pub fn dns_srv_sip_trunk(record: &str) -> CheckKey {
+    CheckKey::new("dns.srv.sip-trunk", record)
+}
+
+/// `dns.srv.federation` of a federated domain.
+pub fn dns_srv_federation(domain: &str) -> CheckKey {
+    CheckKey::new("dns.srv.federation", domain)
+}
+
+/// `ldap.connect` of a directory server (target `ldaps://ldap.lab.test:636`).
+pub fn ldap_connect(server: &str) -> CheckKey {
+    CheckKey::new("ldap.connect", server)
+}
+
+/// `ldap.bind` of a directory server.
+pub fn ldap_bind(server: &str) -> CheckKey {
+    CheckKey::new("ldap.bind", server)
+}
+
+/// `ldap.base` of a search base.
+pub fn ldap_base(base: &str) -> CheckKey {
+    CheckKey::new("ldap.base", base)
+}
+
+/// `xmpp.connect` of an IM&P node.
+pub fn xmpp_connect(node: &str) -> CheckKey {
+    CheckKey::new("xmpp.connect", node)
+}
+
+/// `xmpp.login` of a test user (target as the XMPP probe plans it).
+pub fn xmpp_login(target: &str) -> CheckKey {
+    CheckKey::new("xmpp.login", target)
+}
+
+/// `sip.options` of a trunk target (`_sips._tcp.imp-cluster.lab.test imp1.lab.test:5061`).
+pub fn sip_options(target: &str) -> CheckKey {
+    CheckKey::new("sip.options", target)
+}
+
+/// `sip.publish` of a node and transport (`tls imp1.lab.test:5061`).
+pub fn sip_publish(target: &str) -> CheckKey {
+    CheckKey::new("sip.publish", target)
+}

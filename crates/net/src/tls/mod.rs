@@ -1,0 +1,16 @@
+//! TLS as the probes see it: one handshake observed into [`TlsFacts`] (the chain, the
+//! version, the cipher, whether it verified), the certificate read into a [`CertView`],
+//! and the STARTTLS preludes of XMPP and LDAP. Judging the facts is the probes' work.
+
+mod cert;
+mod confirm;
+mod facts;
+mod inspector;
+pub mod starttls;
+
+pub use cert::{dns_covers, rfc3339, view, CertView, Names};
+pub use confirm::confirm_client_accepted;
+pub use facts::{HandshakeFailure, TlsError, TlsFacts, NO_MODERN_TLS};
+pub use inspector::{ChainError, ClientIdentity, TlsInspector};
+/// The TLS crate the inspector's types come from, for callers that name them.
+pub use rustls;

@@ -1,0 +1,394 @@
+//! Judging what a handshake showed: pure functions of [`TlsFacts`] and the certificate
+//! read from it, unit-tested with synthetic facts.
+
+use imp_verify_core::Outcome;
+use imp_verify_net::tls::rustls::pki_types::UnixTime;
+use imp_verify_net::tls::{
+    dns_covers, rfc3339, view, CertView, ChainError, TlsFacts, TlsInspector,
+};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What a certificate must be, at one endpoint.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// DNS names it must cover (the node FQDN).
+    pub dns_names: Vec<String>,
+    /// For XMPP: the domain it must also cover, as a DNS SAN, id-on-xmppAddr or SRVName.
+    pub xmpp_domain: Option<(String, &'static str)>,
+    /// Whether the same certificate is used as a client too (s2s, SIP mutual TLS).
+    pub client_auth: bool,
+    /// The workflow task to name in fixes.
+    pub task: &'static str,
+}
+
+fn with_cert(o: Outcome, v: &CertView) -> Outcome {
+    o.with("subject", &v.subject)
+        .with("issuer", &v.issuer)
+        .with("names", v.names.show())
+        .with("serial", &v.serial)
+        .with("not_before", rfc3339(v.not_before))
+        .with("not_after", rfc3339(v.not_after))
+        .with("sha256", &v.sha256)
+}
+
+/// The five verdicts on a handshake's certificate: `tls.chain`, `tls.names`,
+/// `tls.validity`, `tls.usage`, `tls.strength`, in that order. `trust` is the run's
+/// inspector (its trust anchors, for the chain's evidence and the expiry margin).
+pub fn judge(
+    trust: &TlsInspector,
+    facts: &TlsFacts,
+    expect: &Expectation,
+) -> Vec<(&'static str, Outcome)> {
+    let task = expect.task;
+    let Some(ee) = facts.chain.first() else {
+        let o = || {
+            Outcome::fail("the server sent no certificate", format!("Install a certificate signed by the deployment's CA on this service (task {task})"))
+        };
+        return [
+            "tls.chain",
+            "tls.names",
+            "tls.validity",
+            "tls.usage",
+            "tls.strength",
+        ]
+        .into_iter()
+        .map(|id| (id, o()))
+        .collect();
+    };
+    let v = match view(ee) {
+        Ok(v) => v,
+        Err(e) => {
+            let o = || {
+                Outcome::fail(
+                    e.clone(),
+                    format!("Replace the certificate with a well-formed one (task {task})"),
+                )
+            };
+            return [
+                "tls.chain",
+                "tls.names",
+                "tls.validity",
+                "tls.usage",
+                "tls.strength",
+            ]
+            .into_iter()
+            .map(|id| (id, o()))
+            .collect();
+        }
+    };
+    vec![
+        ("tls.chain", judge_chain(trust, facts, &v, task)),
+        ("tls.names", judge_names(&v, expect)),
+        (
+            "tls.validity",
+            judge_validity(&v, trust.expiry_warning_days, task),
+        ),
+        ("tls.usage", judge_usage(&v, expect)),
+        ("tls.strength", judge_strength(facts, &v, task)),
+    ]
+}
+
+fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
+    // Judged inside the certificate's own validity window, so that an expired
+    // certificate is reported by tls.validity and its chain here on its own merits.
+    let mid = v.not_before + (v.not_after - v.not_before) / 2;
+    let at = UnixTime::since_unix_epoch(Duration::from_secs(mid.max(0) as u64));
+    let base = |o: Outcome| {
+        with_cert(o, v)
+            .with("chain_length", facts.chain.len())
+            .with("trust_anchors", &trust.trust_source)
+    };
+    match trust.verify_chain(&facts.chain, at) {
+        Ok(()) if facts.handshake_error.is_some() => base(Outcome::fail(
+            format!(
+                "the certificate of {} chains to the deployment's CA, but the handshake failed: {}",
+                facts.server_name,
+                facts.handshake_error.as_deref().unwrap_or_default()
+            ),
+            if facts
+                .handshake_failure
+                .is_some_and(|k| k.is_client_refusal())
+            {
+                format!("Present a client certificate the server trusts: for the SIP publish trunk, sip_trunk.client_cert must be CUCM's certificate, signed by a CA the IM&P node trusts, and its subject one of the node's TLS peer subjects (task {task})")
+            } else {
+                format!("See the other TLS checks of this endpoint for what is wrong with the certificate (task {task})")
+            },
+        )),
+        Ok(()) => base(Outcome::pass(format!(
+            "the certificate of {} chains to the deployment's CA",
+            facts.server_name
+        ))),
+        Err(e) => {
+            let what = if v.self_signed {
+                format!(
+                    "the certificate is self-signed ({}), not signed by the deployment's CA",
+                    v.subject
+                )
+            } else if matches!(e, ChainError::UnknownIssuer(_)) {
+                format!(
+                    "the certificate's issuer ({}) is not the deployment's CA, nor chains to it",
+                    v.issuer
+                )
+            } else {
+                format!("the certificate chain does not verify: {e}")
+            };
+            base(Outcome::fail(
+                    what,
+                    format!("Upload a certificate signed by the deployment's CA (and its intermediates) for this service, or add the issuing CA to the spec's tls.ca_bundle if it is trusted (task {task})"),
+                ))
+                .with("error", e)
+        }
+    }
+}
+
+fn judge_names(v: &CertView, e: &Expectation) -> Outcome {
+    let mut missing = Vec::new();
+    for name in &e.dns_names {
+        if !v.names.dns.iter().any(|p| dns_covers(p, name)) {
+            missing.push(format!("DNS name {name}"));
+        }
+    }
+    if let Some((domain, srv_label)) = &e.xmpp_domain {
+        let srv = format!("{srv_label}.{domain}");
+        let covered = v.names.dns.iter().any(|p| dns_covers(p, domain))
+            || v.names.xmpp_addr.iter().any(|a| a == domain)
+            || v.names.srv_name.contains(&srv);
+        if !covered {
+            missing.push(format!(
+                "the XMPP domain {domain} (as DNS name, id-on-xmppAddr or SRVName {srv})"
+            ));
+        }
+    }
+    let wanted = {
+        let mut w = e.dns_names.clone();
+        if let Some((d, _)) = &e.xmpp_domain {
+            w.push(d.clone());
+        }
+        w.join(", ")
+    };
+    let o = if missing.is_empty() {
+        Outcome::pass(format!("the certificate covers {wanted}"))
+    } else {
+        Outcome::fail(
+            format!("the certificate does not cover {}", missing.join(", ")),
+            format!("Reissue the certificate with these names in its Subject Alternative Names (task {})", e.task),
+        )
+    };
+    with_cert(o, v).with("expected", wanted)
+}
+
+fn judge_validity(v: &CertView, margin_days: u32, task: &str) -> Outcome {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days_left = (v.not_after - now).div_euclid(86_400);
+    let o = if now < v.not_before {
+        Outcome::fail(
+            format!("the certificate is not valid yet: it starts {}", rfc3339(v.not_before)),
+            format!("Check the node's clock and the certificate's notBefore; reissue it if it is wrong (task {task})"),
+        )
+    } else if now > v.not_after {
+        Outcome::fail(
+            format!(
+                "the certificate expired {}, {} day(s) ago",
+                rfc3339(v.not_after),
+                -days_left
+            ),
+            format!("Renew the certificate and upload it to the node (task {task})"),
+        )
+    } else if days_left < margin_days as i64 {
+        Outcome::warn(
+            format!(
+                "the certificate expires {}, in {days_left} day(s) (warning margin {margin_days})",
+                rfc3339(v.not_after)
+            ),
+            format!("Renew the certificate before it expires (task {task})"),
+        )
+    } else {
+        Outcome::pass(format!(
+            "valid until {} ({days_left} days left)",
+            rfc3339(v.not_after)
+        ))
+    };
+    with_cert(o, v)
+        .with("expiry_warning_days", margin_days)
+        .metric("days_left", days_left as f64)
+}
+
+fn judge_usage(v: &CertView, e: &Expectation) -> Outcome {
+    let mut usages = Vec::new();
+    if v.server_auth {
+        usages.push("serverAuth");
+    }
+    if v.client_auth {
+        usages.push("clientAuth");
+    }
+    let shown = if !v.has_eku {
+        "no extended key usage extension (any use)".to_string()
+    } else {
+        usages.join(", ")
+    };
+    let server_ok = !v.has_eku || v.server_auth;
+    let client_ok = !e.client_auth || !v.has_eku || v.client_auth;
+    let o = if server_ok && client_ok {
+        Outcome::pass(format!("extended key usage: {shown}"))
+    } else {
+        let mut need = Vec::new();
+        if !server_ok {
+            need.push("serverAuth");
+        }
+        if !client_ok {
+            need.push("clientAuth (the node also presents this certificate as a client: XMPP s2s, SIP mutual TLS)");
+        }
+        Outcome::fail(
+            format!(
+                "the certificate lacks the extended key usage {}",
+                need.join(" and ")
+            ),
+            format!(
+                "Reissue the certificate with the extended key usages serverAuth{} (task {})",
+                if e.client_auth { " and clientAuth" } else { "" },
+                e.task
+            ),
+        )
+    };
+    with_cert(o, v).with("extended_key_usage", shown)
+}
+
+fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
+    let mut problems = Vec::new();
+    if !v.key_ok {
+        problems.push(format!(
+            "a weak key ({}; at least RSA 2048 or EC 256 bits)",
+            v.key
+        ));
+    }
+    if !v.signature_ok {
+        problems.push(format!("a weak signature algorithm ({})", v.signature));
+    }
+    let version_ok = facts.version.contains("1_2") || facts.version.contains("1_3");
+    if !version_ok && facts.handshake_error.is_none() {
+        problems.push(format!("protocol {}", facts.version));
+    }
+    let o = if problems.is_empty() {
+        Outcome::pass(format!(
+            "{}, {}, {} ({})",
+            v.key, v.signature, facts.version, facts.cipher
+        ))
+    } else {
+        Outcome::fail(
+            format!("the certificate has {}", problems.join(" and ")),
+            format!("Reissue the certificate with an RSA 2048+ or EC P-256+ key and a SHA-256 (or stronger) signature (task {task})"),
+        )
+    };
+    let o = match &facts.handshake_error {
+        Some(e) => o.with("handshake", e),
+        None => o,
+    };
+    with_cert(o, v)
+        .with("key", &v.key)
+        .with("signature_algorithm", &v.signature)
+        .with("protocol", &facts.version)
+        .with("cipher", &facts.cipher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imp_verify_net::tls::Names;
+
+    fn cert(names: Names) -> CertView {
+        CertView {
+            subject: "CN=imp1.lab.test".into(),
+            issuer: "CN=Lab CA".into(),
+            serial: "01".into(),
+            not_before: 0,
+            not_after: 4_000_000_000,
+            names,
+            sha256: "AA".into(),
+            server_auth: true,
+            client_auth: true,
+            has_eku: true,
+            key: "RSA 2048 bits".into(),
+            key_ok: true,
+            signature: "sha256WithRSAEncryption".into(),
+            signature_ok: true,
+            self_signed: false,
+        }
+    }
+
+    fn xmpp(srv: &'static str) -> Expectation {
+        Expectation {
+            dns_names: vec!["imp1.lab.test".into()],
+            xmpp_domain: Some(("lab.test".into(), srv)),
+            client_auth: false,
+            task: "C.11",
+        }
+    }
+
+    fn names(dns: &[&str], xmpp_addr: &[&str], srv_name: &[&str]) -> Names {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
+        Names {
+            dns: v(dns),
+            ip: vec![],
+            xmpp_addr: v(xmpp_addr),
+            srv_name: v(srv_name),
+        }
+    }
+
+    #[test]
+    fn the_xmpp_domain_is_covered_by_dns_xmpp_addr_or_the_right_srv_name() {
+        let ok = |n: Names, srv| judge_names(&cert(n), &xmpp(srv)).status;
+        use imp_verify_core::Status::{Fail, Pass};
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test", "lab.test"], &[], &[]),
+                "_xmpp-client"
+            ),
+            Pass
+        );
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test"], &["lab.test"], &[]),
+                "_xmpp-client"
+            ),
+            Pass
+        );
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
+                "_xmpp-client"
+            ),
+            Pass
+        );
+        // An SRVName is for one service only (RFC 4985, RFC 7590).
+        assert_eq!(
+            ok(
+                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
+                "_xmpp-server"
+            ),
+            Fail
+        );
+        // A wildcard covers the node but not the domain itself.
+        assert_eq!(ok(names(&["*.lab.test"], &[], &[]), "_xmpp-client"), Fail);
+        // The domain alone does not name the node.
+        let o = judge_names(
+            &cert(names(&["lab.test"], &["lab.test"], &[])),
+            &xmpp("_xmpp-client"),
+        );
+        assert_eq!(o.status, Fail);
+        assert!(
+            o.message.contains("DNS name imp1.lab.test"),
+            "{}",
+            o.message
+        );
+        assert!(!o.message.contains("XMPP domain"), "{}", o.message);
+        let o = judge_names(
+            &cert(names(&["imp1.lab.test"], &[], &[])),
+            &xmpp("_xmpp-server"),
+        );
+        assert!(o.message.contains("the XMPP domain lab.test (as DNS name, id-on-xmppAddr or SRVName _xmpp-server.lab.test)"), "{}", o.message);
+        assert!(o.remediation.as_deref().unwrap().contains("task C.11"));
+    }
+}
