@@ -42,6 +42,18 @@ pub struct RunSummary {
     pub started_at: SystemTime,
     pub wall: Duration,
     pub stopped: Option<StopReason>,
+    /// Authentications made with the spec's credentials, per account, over every check
+    /// and attempt: an administrator sees at once what the run cost each account.
+    pub auth: std::collections::BTreeMap<String, AuthCount>,
+}
+
+/// The authentications of one account in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AuthCount {
+    /// How many times a check authenticated with the account.
+    pub attempts: u32,
+    /// How many of those the server refused.
+    pub refused: u32,
 }
 
 /// One thing that happened in a run.

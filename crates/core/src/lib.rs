@@ -6,6 +6,7 @@
 //! → [`runner::run`] → [`event::Event`]s → reports (in `imp-verify-report`).
 
 pub mod catalog;
+pub mod cleanup;
 pub mod event;
 pub mod keys;
 pub mod model;
@@ -15,8 +16,9 @@ pub mod runner;
 pub mod secret;
 pub mod spec;
 
-pub use event::{CheckInfo, Event, RunInfo, RunSummary, StopReason};
-pub use model::{Area, CheckKey, CheckResult, Counts, Outcome, Status};
+pub use cleanup::{Cleanup, Undo};
+pub use event::{AuthCount, CheckInfo, Event, RunInfo, RunSummary, StopReason};
+pub use model::{Area, AuthAttempt, AuthLog, CheckKey, CheckResult, Counts, Outcome, Status};
 pub use plan::{build_plan, Pattern, Plan, Selection};
 pub use probe::{ms, CheckCtx, PerAttempt, PlannedCheck, Probe};
 pub use runner::{run, RunOptions, RunReport};

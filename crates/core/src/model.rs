@@ -122,6 +122,47 @@ pub struct Outcome {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// One authentication a check made with a credential of the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthAttempt {
+    /// The account (a DN, a JID, a user id), never its secret.
+    pub account: String,
+    /// Whether the server refused the credential (LDAP 49, SASL not-authorized, SIP
+    /// 401/403), as opposed to accepting it.
+    pub refused: bool,
+}
+
+/// Where a check records the authentications it makes, as it makes them (so that an
+/// attempt that later times out is counted too). A refused credential makes the
+/// attempt final: the runner never retries it, since a retried refusal can lock an
+/// account.
+#[derive(Debug, Clone, Default)]
+pub struct AuthLog(std::sync::Arc<std::sync::Mutex<Vec<AuthAttempt>>>);
+
+impl AuthLog {
+    /// Records that `account`'s credential was accepted (`refused` false) or refused.
+    pub fn record(&self, account: impl Into<String>, refused: bool) {
+        self.0.lock().expect("not poisoned").push(AuthAttempt {
+            account: account.into(),
+            refused,
+        });
+    }
+
+    /// What was recorded.
+    pub fn attempts(&self) -> Vec<AuthAttempt> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    /// Whether a server refused a credential.
+    pub fn any_refused(&self) -> bool {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .any(|a| a.refused)
+    }
+}
+
 impl Outcome {
     fn new(status: Status, message: impl Into<String>) -> Self {
         Outcome {

@@ -24,6 +24,11 @@ pub struct CheckCtx {
     pub workflow: Workflow,
     /// When this attempt started.
     pub started: Instant,
+    /// Where the check registers the undo of what it creates on the system under test
+    /// (the runner runs what is left when the check ends, however it ends).
+    pub cleanup: crate::cleanup::Cleanup,
+    /// Where the check records each authentication it makes with the spec's credentials.
+    pub auth: crate::model::AuthLog,
 }
 
 impl CheckCtx {
@@ -58,6 +63,8 @@ impl CheckCtx {
             attempt: 1,
             workflow,
             started: Instant::now(),
+            cleanup: Default::default(),
+            auth: Default::default(),
         }
     }
 }
@@ -139,7 +146,8 @@ pub trait Probe: Send + Sync {
 }
 
 /// A value several checks share, computed once per attempt (one handshake, one
-/// directory read...). With `--retry-for`, a new attempt computes it afresh.
+/// directory read...). With `--retry-for`, a new attempt computes it afresh and the
+/// older attempts' values are dropped.
 pub struct PerAttempt<T> {
     cells: std::sync::Mutex<std::collections::HashMap<u32, Arc<tokio::sync::OnceCell<T>>>>,
 }
@@ -159,13 +167,13 @@ impl<T: Clone> PerAttempt<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        let cell = self
-            .cells
-            .lock()
-            .expect("not poisoned")
-            .entry(attempt)
-            .or_default()
-            .clone();
+        let cell = {
+            let mut cells = self.cells.lock().expect("not poisoned");
+            // Only the latest attempt's value is kept: a retried run must not hold every
+            // attempt's facts (a directory read can be large).
+            cells.retain(|a, _| *a >= attempt);
+            cells.entry(attempt).or_default().clone()
+        };
         cell.get_or_init(init).await.clone()
     }
 }

@@ -4,11 +4,12 @@
 //! It reports through [`Event`]s only; what becomes of them is the caller's business.
 
 use crate::catalog;
-use crate::event::{Event, RunInfo, RunSummary, StopReason};
+use crate::event::{AuthCount, Event, RunInfo, RunSummary, StopReason};
 use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
 use crate::spec::Workflow;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,6 +29,11 @@ pub struct RunOptions {
     pub retry_interval: Duration,
     /// How many checks may run at the same time.
     pub concurrency: usize,
+    /// The time each undo a check left registered has, after the check ended.
+    pub cleanup_timeout: Duration,
+    /// The longest pause between two attempts: the pause doubles from
+    /// `retry_interval` up to this.
+    pub retry_interval_max: Duration,
 }
 
 impl Default for RunOptions {
@@ -38,6 +44,8 @@ impl Default for RunOptions {
             retry_for: None,
             retry_interval: Duration::from_secs(1),
             concurrency: 32,
+            cleanup_timeout: Duration::from_secs(5),
+            retry_interval_max: Duration::from_secs(30),
         }
     }
 }
@@ -100,6 +108,7 @@ pub async fn run(
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let secrets = Arc::new(secrets);
     let options = Arc::new(options);
+    let auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>> = Default::default();
 
     let mut handles = Vec::new();
     for ((check, info), done) in plan.checks.into_iter().zip(infos).zip(senders) {
@@ -118,6 +127,7 @@ pub async fn run(
             run_start: start,
             secrets: secrets.clone(),
             workflow: plan.workflow,
+            auth: auth.clone(),
         };
         handles.push(tokio::spawn(async move {
             let (mut outcome, attempts, ran_for) = run_one(&ctx, &check.key, check.run, deps).await;
@@ -159,6 +169,7 @@ pub async fn run(
         } else {
             deadline_hit.get().copied()
         },
+        auth: std::mem::take(&mut *auth.lock().expect("not poisoned")),
     };
     let _ = events.send(Event::RunFinished(summary.clone()));
     RunReport { results, summary }
@@ -174,9 +185,20 @@ struct TaskCtx {
     run_start: Instant,
     secrets: Arc<Vec<String>>,
     workflow: Workflow,
+    auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>>,
 }
 
 impl TaskCtx {
+    /// Adds an attempt's authentications to the run's count per account.
+    fn count(&self, log: &crate::model::AuthLog) {
+        let mut auth = self.auth.lock().expect("not poisoned");
+        for a in log.attempts() {
+            let c = auth.entry(a.account).or_default();
+            c.attempts += 1;
+            c.refused += u32::from(a.refused);
+        }
+    }
+
     fn reason(&self) -> Option<StopReason> {
         if self.interrupt.is_cancelled() {
             Some(StopReason::Interrupted)
@@ -224,8 +246,10 @@ async fn run_one(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let cleanup = crate::cleanup::Cleanup::default();
+        let auth = crate::model::AuthLog::default();
         let outcome = tokio::select! {
-            o = attempt_once(&body, ctx.options.check_timeout, attempt, ctx.workflow) => o,
+            o = attempt_once(&body, ctx.options.check_timeout, attempt, ctx.workflow, cleanup.clone(), auth.clone()) => o,
             _ = ctx.stop.cancelled() => {
                 let o = match ctx.reason() {
                     Some(StopReason::Deadline) => Outcome::fail(
@@ -237,15 +261,30 @@ async fn run_one(
                     ),
                     _ => Outcome::skip("interrupted before it finished"),
                 };
+                let o = undo_what_is_left(&cleanup, ctx.options.cleanup_timeout, o).await;
+                ctx.count(&auth);
                 return (o, attempt, Some(began.elapsed()));
             }
         };
+        let outcome = undo_what_is_left(&cleanup, ctx.options.cleanup_timeout, outcome).await;
+        ctx.count(&auth);
+        // Exponential backoff: 1 s, 2 s, 4 s... up to the maximum.
+        let pause = ctx
+            .options
+            .retry_interval
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(
+                ctx.options
+                    .retry_interval_max
+                    .max(ctx.options.retry_interval),
+            );
         let retry_window_left = ctx
             .options
             .retry_for
-            .map(|w| ctx.run_start.elapsed() + ctx.options.retry_interval < w)
+            .map(|w| ctx.run_start.elapsed() + pause < w)
             .unwrap_or(false);
-        if outcome.status != Status::Fail || !retry_window_left {
+        // A refused credential is final: retrying it can lock the account.
+        if outcome.status != Status::Fail || auth.any_refused() || !retry_window_left {
             let outcome = if attempt > 1 {
                 outcome.with("attempts", attempt)
             } else {
@@ -261,7 +300,7 @@ async fn run_one(
             outcome: shown,
         });
         tokio::select! {
-            _ = tokio::time::sleep(ctx.options.retry_interval) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = ctx.stop.cancelled() => return (outcome, attempt, Some(began.elapsed())),
         }
     }
@@ -273,15 +312,22 @@ async fn attempt_once(
     timeout: Duration,
     attempt: u32,
     workflow: Workflow,
+    cleanup: crate::cleanup::Cleanup,
+    auth: crate::model::AuthLog,
 ) -> Outcome {
     let fut = body(CheckCtx {
         timeout,
         attempt,
         workflow,
         started: Instant::now(),
+        cleanup,
+        auth,
     });
     let handle = tokio::spawn(fut);
     let abort = handle.abort_handle();
+    // Nothing of the check runs after it has reported: dropped (the run stopped) or
+    // timed out, its task is aborted.
+    let _abort_on_drop = AbortOnDrop(abort.clone());
     match tokio::time::timeout(timeout, handle).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) if e.is_panic() => {
@@ -312,6 +358,28 @@ async fn attempt_once(
             .with("timeout_ms", timeout.as_millis())
         }
     }
+}
+
+/// Aborts a check's task when the attempt is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs the undos the check left registered and names in `outcome` what could not be
+/// undone.
+async fn undo_what_is_left(
+    cleanup: &crate::cleanup::Cleanup,
+    budget: Duration,
+    outcome: Outcome,
+) -> Outcome {
+    let failed = crate::cleanup::run_pending(cleanup, budget).await;
+    failed.into_iter().fold(outcome, |o, (what, why)| {
+        o.with("not_undone", format!("{what}: {why}"))
+    })
 }
 
 fn not_run(ctx: &TaskCtx) -> Outcome {

@@ -51,6 +51,7 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
         started_at,
         wall: Duration::from_millis(1234),
         stopped,
+        auth: Default::default(),
     }));
     v
 }
