@@ -86,6 +86,9 @@ pub struct PlannedCheck {
     /// Checks that must pass (or warn) before this one runs; a failed or skipped
     /// prerequisite makes this one a skip that names it.
     pub depends_on: Vec<CheckKey>,
+    /// The server the check talks to (a host name or address), for the runner's cap on
+    /// checks running against one server at the same time.
+    pub server: Option<String>,
     pub run: CheckFn,
 }
 
@@ -99,6 +102,7 @@ impl PlannedCheck {
         PlannedCheck {
             key: CheckKey::new(id, target),
             depends_on: Vec::new(),
+            server: None,
             run: Arc::new(move |ctx| Box::pin(f(ctx))),
         }
     }
@@ -113,8 +117,15 @@ impl PlannedCheck {
         PlannedCheck {
             key,
             depends_on: Vec::new(),
+            server: None,
             run: Arc::new(move |ctx| Box::pin(f(ctx))),
         }
+    }
+
+    /// Names the server the check talks to (see [`PlannedCheck::server`]).
+    pub fn on(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
     }
 
     /// Adds a prerequisite.
@@ -131,6 +142,7 @@ impl std::fmt::Debug for PlannedCheck {
         f.debug_struct("PlannedCheck")
             .field("key", &self.key)
             .field("depends_on", &self.depends_on)
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }

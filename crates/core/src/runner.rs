@@ -9,7 +9,7 @@ use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
 use crate::spec::Workflow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub retry_interval: Duration,
     /// How many checks may run at the same time.
     pub concurrency: usize,
+    /// How many checks may run against one server at the same time (a 120-node run
+    /// must not open hundreds of connections to one DNS or directory server at once).
+    pub per_server: usize,
     /// The time each undo a check left registered has, after the check ended.
     pub cleanup_timeout: Duration,
     /// The longest pause between two attempts: the pause doubles from
@@ -44,6 +47,7 @@ impl Default for RunOptions {
             retry_for: None,
             retry_interval: Duration::from_secs(1),
             concurrency: 32,
+            per_server: 8,
             cleanup_timeout: Duration::from_secs(5),
             retry_interval_max: Duration::from_secs(30),
         }
@@ -106,6 +110,7 @@ pub async fn run(
         .map(|_| watch::channel::<Option<Status>>(None))
         .unzip();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut per_server: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let secrets = Arc::new(secrets);
     let options = Arc::new(options);
     let auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>> = Default::default();
@@ -117,7 +122,14 @@ pub async fn run(
             .iter()
             .map(|d| (d.clone(), receivers[index[d]].clone()))
             .collect();
+        let server = check.server.as_ref().map(|s| {
+            per_server
+                .entry(s.to_ascii_lowercase())
+                .or_insert_with(|| Arc::new(Semaphore::new(options.per_server.max(1))))
+                .clone()
+        });
         let ctx = TaskCtx {
+            server,
             stop: stop.clone(),
             interrupt: interrupt.clone(),
             deadline_hit: deadline_hit.clone(),
@@ -180,6 +192,8 @@ struct TaskCtx {
     interrupt: CancellationToken,
     deadline_hit: Arc<OnceLock<StopReason>>,
     semaphore: Arc<Semaphore>,
+    /// The cap of the check's server, if it names one.
+    server: Option<Arc<Semaphore>>,
     options: Arc<RunOptions>,
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
@@ -236,6 +250,15 @@ async fn run_one(
         }
     }
 
+    // The server's permit first: a check waiting for its server holds no run-wide one.
+    let _server_permit = match &ctx.server {
+        Some(server) => Some(tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
+            p = server.acquire() => p.expect("semaphore is never closed"),
+        }),
+        None => None,
+    };
     let _permit = tokio::select! {
         biased;
         _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),

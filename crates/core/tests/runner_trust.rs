@@ -232,3 +232,52 @@ async fn other_failures_are_retried_with_a_doubling_pause() {
     // 20+40+80+160+160... within 700 ms: fewer attempts than a fixed 20 ms pause gives.
     assert!(times.len() <= 8, "{} attempts", times.len());
 }
+
+#[tokio::test]
+async fn no_more_than_the_cap_of_checks_run_against_one_server_at_once() {
+    let now = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let mut checks = Vec::new();
+    for i in 0..12 {
+        let (now, peak) = (now.clone(), peak.clone());
+        checks.push(
+            PlannedCheck::new("ldap.user-auth", format!("user{i}"), move |_| {
+                let (now, peak) = (now.clone(), peak.clone());
+                async move {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Outcome::pass("ok")
+                }
+            })
+            .on("LDAP.lab.test"),
+        );
+    }
+    // Checks of another server are not held back by the directory's cap.
+    let other_started = Arc::new(Mutex::new(None));
+    let o2 = other_started.clone();
+    let t0 = Instant::now();
+    checks.push(
+        PlannedCheck::new("dns.node", "imp1", move |_| {
+            let o2 = o2.clone();
+            async move {
+                *o2.lock().unwrap() = Some(Instant::now());
+                Outcome::pass("ok")
+            }
+        })
+        .on("ns.lab.test"),
+    );
+    let options = RunOptions {
+        per_server: 3,
+        ..Default::default()
+    };
+    let r = go(checks, options, CancellationToken::new()).await;
+    assert!(r.results.iter().all(|c| c.outcome.status == Status::Pass));
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    let started = other_started.lock().unwrap().expect("ran") - t0;
+    assert!(
+        started < Duration::from_millis(100),
+        "the other server's check waited {started:?}"
+    );
+}

@@ -43,6 +43,7 @@ impl Probe for DnsProbe {
         for (_, node) in spec.nodes() {
             let fqdn = node.fqdn().to_string();
             let expected = node.address;
+            let server = resolver.servers().to_string();
             let resolver = resolver.clone();
             checks.push(PlannedCheck::keyed(keys::dns_node(&fqdn), move |ctx| {
                 let fqdn = fqdn.clone();
@@ -63,7 +64,7 @@ impl Probe for DnsProbe {
                         .with("resolver", resolver.servers()),
                     }
                 }
-            }));
+            }).on(server));
         }
         checks.extend(srv::plan(spec, &resolver));
         checks

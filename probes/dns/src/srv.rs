@@ -36,29 +36,33 @@ fn plan_one(
     expect: Expect,
 ) {
     let resolver = resolver.clone();
-    checks.push(PlannedCheck::new(id, target, move |ctx| {
-        let resolver = resolver.clone();
-        let expect = expect.clone();
-        async move {
-            let budget = ctx.budget();
-            match tokio::time::timeout(budget, check(&resolver, &expect)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::fail(
-                    format!(
-                        "{}: the DNS server did not answer within {} ms",
-                        expect.name,
-                        budget.as_millis()
-                    ),
-                    format!(
-                        "Check that the DNS servers named in the spec are reachable ({})",
-                        expect.task
-                    ),
-                )
-                .with("name", &expect.name)
-                .with("resolver", resolver.servers()),
+    let server = resolver.servers().to_string();
+    checks.push(
+        PlannedCheck::new(id, target, move |ctx| {
+            let resolver = resolver.clone();
+            let expect = expect.clone();
+            async move {
+                let budget = ctx.budget();
+                match tokio::time::timeout(budget, check(&resolver, &expect)).await {
+                    Ok(o) => o,
+                    Err(_) => Outcome::fail(
+                        format!(
+                            "{}: the DNS server did not answer within {} ms",
+                            expect.name,
+                            budget.as_millis()
+                        ),
+                        format!(
+                            "Check that the DNS servers named in the spec are reachable ({})",
+                            expect.task
+                        ),
+                    )
+                    .with("name", &expect.name)
+                    .with("resolver", resolver.servers()),
+                }
             }
-        }
-    }));
+        })
+        .on(server),
+    );
 }
 
 /// Plans the SRV checks the spec calls for.

@@ -75,6 +75,7 @@ fn port_check(
     service: Service,
 ) -> PlannedCheck {
     let host = host.to_string();
+    let server = host.clone();
     let resolver = resolver.clone();
     PlannedCheck::keyed(
         keys::services_port(&host, port, service.name()),
@@ -95,6 +96,7 @@ fn port_check(
             }
         },
     )
+    .on(server)
 }
 
 /// What to do when a service's port does not answer, in the administrator's words,

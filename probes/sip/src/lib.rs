@@ -226,7 +226,7 @@ impl Probe for SipProbe {
                         };
                         check = check.after(keys::services_port(&host, port, svc));
                     }
-                    checks.push(check);
+                    checks.push(check.on(host.clone()));
                     if transport == Transport::Tls {
                         let (c, tr, h) = (ctx.clone(), trunk.clone(), host.clone());
                         checks.push(
@@ -234,7 +234,8 @@ impl Probe for SipProbe {
                                 let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
                                 async move { check_tls_peer(&c, &tr, &h, port, cx).await }
                             })
-                            .after(keys::services_port(&host, port, "sip-tls")),
+                            .after(keys::services_port(&host, port, "sip-tls"))
+                            .on(host.clone()),
                         );
                     }
                 }
@@ -255,7 +256,8 @@ impl Probe for SipProbe {
                                 presence::check_publish(&c, &tr, transport, &h, port, &p, cx).await
                             }
                         })
-                        .after(keys::sip_options(&target)),
+                        .after(keys::sip_options(&target))
+                        .on(host.clone()),
                     );
                     let (c, tr, h, p) = (ctx.clone(), trunk.clone(), host.clone(), presentity);
                     checks.push(
@@ -266,7 +268,8 @@ impl Probe for SipProbe {
                                     .await
                             }
                         })
-                        .after(keys::sip_publish(&target)),
+                        .after(keys::sip_publish(&target))
+                        .on(host.clone()),
                     );
                 }
             }
@@ -295,7 +298,7 @@ impl Probe for SipProbe {
                 if transport != Transport::Udp {
                     check = check.after(keys::services_port(&gw, port, service.name()));
                 }
-                checks.push(check);
+                checks.push(check.on(gw.clone()));
             }
         }
         checks

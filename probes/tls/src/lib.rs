@@ -354,12 +354,13 @@ impl Probe for TlsProbe {
             let shared: Arc<PerAttempt<Judged>> = Arc::new(PerAttempt::default());
             let port_key = keys::services_port(&ep.host, ep.port, ep.service);
             for id in CHECKS {
+                let host = ep.host.clone();
                 let (ep, shared, net) = (ep.clone(), shared.clone(), self.net.clone());
                 let check = PlannedCheck::new(id, ep.target(), move |ctx: CheckCtx| {
                     let (ep, shared, net) = (ep.clone(), shared.clone(), net.clone());
                     async move { verdict(id, &ep, &shared, &net, ctx).await }
                 });
-                checks.push(check.after(port_key.clone()));
+                checks.push(check.after(port_key.clone()).on(host));
             }
         }
         checks
