@@ -9,7 +9,8 @@ use super::{connect, tasks, Ctx, Trunk};
 use crate::conn::{Conn, Request};
 use crate::message::{pidf, read_pidf, Message};
 use imp_verify_core::spec::Transport;
-use imp_verify_core::{CheckCtx, Outcome};
+use imp_verify_core::{CheckCtx, Outcome, Undo};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The lifetime asked for publications and subscriptions, in seconds.
@@ -221,6 +222,40 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Whether the session holds neither a publication nor a subscription.
+    fn holds_nothing(&self) -> bool {
+        self.etag.is_none() && self.subscription.is_none()
+    }
+}
+
+/// Shares a session with the run's cleanup: if the check ends before it has removed
+/// its publication and subscription (a failure, a timeout, an interrupt), the runner
+/// removes them with its own budget.
+fn share(session: Session, cx: &CheckCtx, host: &str) -> (Arc<tokio::sync::Mutex<Session>>, Undo) {
+    let what = format!(
+        "the publication and subscription of {} on {host}",
+        session.presentity
+    );
+    let shared = Arc::new(tokio::sync::Mutex::new(session));
+    let s = shared.clone();
+    let undo = cx.cleanup.register(what, async move {
+        let mut s = s.lock().await;
+        s.clean_up(Instant::now() + CLEANUP).await;
+        if s.holds_nothing() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the node did not confirm the removal; it expires within {EXPIRES} s"
+            ))
+        }
+    });
+    (shared, undo)
+}
+
+/// The time the cleanup of a session has when the runner runs it.
+const CLEANUP: Duration = Duration::from_secs(4);
+
 fn remediation(hint: &str, task: &str, host: &str) -> String {
     match hint {
         "listen" => format!("Check that the Cisco SIP Proxy of {host} answers on the trunk's transport (see sip.options) and that the node's presence engine runs (task {task})"),
@@ -272,10 +307,12 @@ pub(crate) async fn check_publish(
     let budget = cx.budget();
     let started = Instant::now();
     let until = started + budget;
-    let mut session = match open(c, trunk, transport, host, port, presentity, budget).await {
+    let session = match open(c, trunk, transport, host, port, presentity, budget).await {
         Ok(s) => s,
         Err(o) => return o,
     };
+    let (shared, undo) = share(session, &cx, host);
+    let mut session = shared.lock().await;
     let main_until = started + budget.mul_f32(0.8);
     let token = session.conn.token();
     let steps = async {
@@ -308,6 +345,9 @@ pub(crate) async fn check_publish(
             ))
         });
     session.clean_up(until).await;
+    if session.holds_nothing() {
+        undo.forget();
+    }
     let request_line = format!("PUBLISH {} SIP/2.0", session.presentity);
     let o = match result {
         Ok(publish_ms) => Outcome::pass(format!(
@@ -335,10 +375,12 @@ pub(crate) async fn check_presence_e2e(
     let budget = cx.budget();
     let started = Instant::now();
     let until = started + budget;
-    let mut session = match open(c, trunk, transport, host, port, presentity, budget).await {
+    let session = match open(c, trunk, transport, host, port, presentity, budget).await {
         Ok(s) => s,
         Err(o) => return o,
     };
+    let (shared, undo) = share(session, &cx, host);
+    let mut session = shared.lock().await;
     let main_until = started + budget.mul_f32(0.8);
     let token = session.conn.token();
     let first = format!("imp-verify {token} available");
@@ -457,6 +499,9 @@ pub(crate) async fn check_presence_e2e(
             ))
         });
     session.clean_up(until).await;
+    if session.holds_nothing() {
+        undo.forget();
+    }
     let o = match result {
         Ok(propagation) => Outcome::pass(format!(
             "a watcher of {} on {host} sees the published phone state and its change ({propagation} ms after the PUBLISH)",

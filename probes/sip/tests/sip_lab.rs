@@ -16,6 +16,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 async fn sip(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    sip_until(spec, timeout, CancellationToken::new()).await
+}
+
+/// The SIP checks of `spec`, stopped early when `interrupt` fires.
+async fn sip_until(
+    spec: &Path,
+    timeout: Duration,
+    interrupt: CancellationToken,
+) -> Vec<CheckResult> {
     let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
     // The probes whose checks SIP's wait for are planned too (a prerequisite no probe
     // plans is refused), and deselected: only the SIP checks run.
@@ -40,7 +49,7 @@ async fn sip(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
         spec.path.clone(),
         options,
         spec.secret_values(),
-        CancellationToken::new(),
+        interrupt,
         tx,
     )
     .await
@@ -448,4 +457,94 @@ async fn hostile_tcp_servers_fail_within_the_timeout_without_panic() {
             ),
         }
     }
+}
+
+/// What a node's presence engine holds in memory (its publications), as its control
+/// socket lists them.
+fn publications(lab: &Lab, node: &str) -> String {
+    let socket = lab.dir.join(format!("run/{node}-sip.ctl"));
+    let out = Command::new("kamcmd")
+        .arg("-s")
+        .arg(format!("unix:{}", socket.display()))
+        .arg("presence.presentity_list")
+        .output()
+        .expect("kamcmd runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn an_interrupted_run_leaves_no_publication_or_subscription_behind() {
+    let lab = Lab::isolated();
+    // imp2's presence engine keeps subscriptions pending: sip.presence-e2e waits for a
+    // NOTIFY that never comes, holding a publication and a subscription, when the run
+    // is interrupted.
+    lab.edit_conf("imp2-sip/kamailio.cfg", |t| {
+        t.replace(
+            "modparam(\"presence_xml\", \"force_active\", 1)",
+            "modparam(\"presence_xml\", \"force_active\", 0)\nmodparam(\"presence_xml\", \"integrated_xcap_server\", 1)",
+        )
+    });
+    lab.stop("imp2-sip");
+    lab.start("imp2-sip");
+    let interrupt = CancellationToken::new();
+    let i2 = interrupt.clone();
+    let held = {
+        let dir = lab.dir.clone();
+        move || {
+            Command::new("kamcmd")
+                .arg("-s")
+                .arg(format!("unix:{}", dir.join("run/imp2-sip.ctl").display()))
+                .arg("presence.presentity_list")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("alice"))
+                .unwrap_or(false)
+        }
+    };
+    let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        // Interrupt once the check holds its publication.
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if held() {
+                seen2.store(true, std::sync::atomic::Ordering::SeqCst);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        i2.cancel();
+    });
+    let r = sip_until(&lab.spec(), Duration::from_secs(20), interrupt).await;
+    let e2e = get(&r, "sip.presence-e2e", "tls imp2.lab.test:5061");
+    assert_eq!(e2e.outcome.status, Status::Skip, "{}", e2e.outcome.message);
+    assert!(
+        e2e.outcome.message.contains("interrupted"),
+        "{}",
+        e2e.outcome.message
+    );
+    assert!(
+        !e2e.outcome.evidence.iter().any(|(k, _)| k == "not_undone"),
+        "{:?}",
+        e2e.outcome.evidence
+    );
+    assert!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        "the publication was never seen held"
+    );
+    // The node holds nothing of the tool's any more: the runner removed it.
+    let left = publications(&lab, "imp2");
+    assert!(!left.contains("alice"), "left behind:\n{left}");
+    // And the next run starts from a clean node.
+    let r = sip(&lab.spec(), Duration::from_secs(4)).await;
+    assert_eq!(
+        get(&r, "sip.publish", "tls imp2.lab.test:5061")
+            .outcome
+            .status,
+        Status::Pass
+    );
 }
