@@ -9,19 +9,28 @@ use std::time::{Duration, SystemTime};
 /// A check as planned, before it runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckInfo {
+    /// The check and its target.
     pub key: CheckKey,
+    /// Its area.
     pub area: Area,
+    /// The tasks of the run's workflow it verifies.
     pub tasks: Vec<&'static str>,
+    /// What the check establishes (the catalog's description).
     pub description: &'static str,
+    /// The checks it waits for.
     pub depends_on: Vec<CheckKey>,
 }
 
 /// What the run is about.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
+    /// The spec's path.
     pub spec: PathBuf,
+    /// The spec's workflow.
     pub workflow: Workflow,
+    /// When the run started.
     pub started_at: SystemTime,
+    /// Every planned check, in plan order.
     pub checks: Vec<CheckInfo>,
 }
 
@@ -38,9 +47,13 @@ pub enum StopReason {
 /// How the run ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// How many checks ended with each status.
     pub counts: Counts,
+    /// When the run started.
     pub started_at: SystemTime,
+    /// How long the run took.
     pub wall: Duration,
+    /// Why the run stopped early, if it did.
     pub stopped: Option<StopReason>,
     /// Authentications made with the spec's credentials, per account, over every check
     /// and attempt: an administrator sees at once what the run cost each account.
@@ -59,16 +72,24 @@ pub struct AuthCount {
 /// One thing that happened in a run.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// The run starts: what it is about.
     RunStarted(RunInfo),
+    /// A check starts (its prerequisites passed and it has a permit).
     CheckStarted {
+        /// The check.
         key: CheckKey,
     },
     /// A check failed and will be tried again (`--retry-for`).
     CheckRetrying {
+        /// The check.
         key: CheckKey,
+        /// The attempt that failed (1, 2...).
         attempt: u32,
+        /// What that attempt found.
         outcome: Outcome,
     },
+    /// A check ended.
     CheckFinished(CheckResult),
+    /// The run ended.
     RunFinished(RunSummary),
 }

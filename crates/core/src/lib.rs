@@ -5,6 +5,8 @@
 //! The flow: [`spec::Spec::load`] → [`plan::build_plan`] (asks each [`probe::Probe`])
 //! → [`runner::run`] → [`event::Event`]s → reports (in `imp-verify-report`).
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod cleanup;
 pub mod event;
@@ -14,6 +16,7 @@ pub mod plan;
 pub mod probe;
 pub mod runner;
 pub mod secret;
+#[allow(missing_docs)]
 pub mod spec;
 
 pub use cleanup::{Cleanup, Undo};

@@ -9,16 +9,24 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Area {
+    /// Service ports of the nodes.
     Services,
+    /// DNS records.
     Dns,
+    /// TLS certificates.
     Tls,
+    /// The LDAP directory.
     Ldap,
+    /// XMPP: login, IM, presence, group chat, federation.
     Xmpp,
+    /// SIP: the publish trunk and phone presence.
     Sip,
+    /// High availability.
     Ha,
 }
 
 impl Area {
+    /// Every area, in report order.
     pub const ALL: [Area; 7] = [
         Area::Services,
         Area::Dns,
@@ -29,6 +37,7 @@ impl Area {
         Area::Ha,
     ];
 
+    /// The area's name (`dns`).
     pub fn as_str(self) -> &'static str {
         match self {
             Area::Services => "services",
@@ -41,6 +50,7 @@ impl Area {
         }
     }
 
+    /// The area named `s`, if any.
     pub fn parse(s: &str) -> Option<Area> {
         Area::ALL.into_iter().find(|a| a.as_str() == s)
     }
@@ -56,13 +66,18 @@ impl fmt::Display for Area {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// It holds.
     Pass,
+    /// It holds, with a problem to look at (fails the run with `--strict`).
     Warn,
+    /// It does not hold.
     Fail,
+    /// It was not checked (a prerequisite failed, or the run stopped).
     Skip,
 }
 
 impl Status {
+    /// The status' name (`pass`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",
@@ -94,6 +109,7 @@ pub struct CheckKey {
 }
 
 impl CheckKey {
+    /// The key of check `id` on `target`.
     pub fn new(id: &'static str, target: impl Into<String>) -> Self {
         CheckKey {
             id,
@@ -111,6 +127,7 @@ impl fmt::Display for CheckKey {
 /// What a check returns: its verdict and the reasons for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
+    /// The verdict.
     pub status: Status,
     /// One line saying what was found.
     pub message: String,
@@ -174,18 +191,22 @@ impl Outcome {
         }
     }
 
+    /// It holds: `message` says what was seen.
     pub fn pass(message: impl Into<String>) -> Self {
         Self::new(Status::Pass, message)
     }
 
+    /// It holds with a problem: `message` and what to do.
     pub fn warn(message: impl Into<String>, remediation: impl Into<String>) -> Self {
         Self::new(Status::Warn, message).fix(remediation)
     }
 
+    /// It does not hold: `message` and what to fix.
     pub fn fail(message: impl Into<String>, remediation: impl Into<String>) -> Self {
         Self::new(Status::Fail, message).fix(remediation)
     }
 
+    /// It was not checked: `message` says why.
     pub fn skip(message: impl Into<String>) -> Self {
         Self::new(Status::Skip, message)
     }
@@ -233,11 +254,15 @@ impl Outcome {
 /// A finished check, as the runner reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
+    /// The check and its target.
     pub key: CheckKey,
+    /// Its area.
     pub area: Area,
     /// The workflow tasks (of the spec's workflow) this check verifies, like `B.8`.
     pub tasks: Vec<&'static str>,
+    /// What it found (of its last attempt).
     pub outcome: Outcome,
+    /// How long it ran, every attempt included.
     pub duration: Duration,
     /// How many times the check ran (more than one with `--retry-for`).
     pub attempts: u32,
@@ -246,13 +271,18 @@ pub struct CheckResult {
 /// Counts of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Passed.
     pub pass: usize,
+    /// Warned.
     pub warn: usize,
+    /// Failed.
     pub fail: usize,
+    /// Skipped.
     pub skip: usize,
 }
 
 impl Counts {
+    /// Counts one more check with `status`.
     pub fn add(&mut self, status: Status) {
         match status {
             Status::Pass => self.pass += 1,
@@ -262,6 +292,7 @@ impl Counts {
         }
     }
 
+    /// Every check counted.
     pub fn total(&self) -> usize {
         self.pass + self.warn + self.fail + self.skip
     }

@@ -72,6 +72,7 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Whether the check `def` is selected in a run of `workflow`.
     pub fn selects(&self, def: &CheckDef, workflow: Workflow) -> bool {
         (self.areas.is_empty() || self.areas.contains(&def.area))
             && (self.only.is_empty() || self.only.iter().any(|p| p.matches(def, workflow)))
@@ -81,7 +82,9 @@ impl Selection {
 
 /// The checks of one run, in a stable order, with their prerequisites resolved.
 pub struct Plan {
+    /// The spec's workflow.
     pub workflow: Workflow,
+    /// The checks, in catalog order, then target as planned.
     pub checks: Vec<PlannedCheck>,
 }
 
@@ -108,15 +111,21 @@ impl Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("probe `{probe}` planned check `{id}`, which is not in the check catalog")]
+    /// A probe planned an id the catalog does not have.
     UnknownCheck {
+        /// The probe.
         probe: &'static str,
+        /// The id.
         id: &'static str,
     },
     #[error("check {0} is planned twice")]
+    /// Two checks have the same key.
     Duplicate(CheckKey),
     #[error("checks depend on each other in a cycle through {0}")]
+    /// Prerequisites form a cycle.
     Cycle(CheckKey),
     #[error("check {check} waits for {prerequisite}, which no probe plans")]
+    /// A check waits for a key no probe plans (a misspelt prerequisite).
     UnknownPrerequisite {
         /// The check whose prerequisite is dangling.
         check: CheckKey,

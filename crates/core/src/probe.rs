@@ -82,6 +82,7 @@ pub type CheckFn = Arc<dyn Fn(CheckCtx) -> CheckFuture + Send + Sync>;
 
 /// One check a probe asks the runner to perform.
 pub struct PlannedCheck {
+    /// The check's id and target.
     pub key: CheckKey,
     /// Checks that must pass (or warn) before this one runs; a failed or skipped
     /// prerequisite makes this one a skip that names it.
@@ -89,6 +90,7 @@ pub struct PlannedCheck {
     /// The server the check talks to (a host name or address), for the runner's cap on
     /// checks running against one server at the same time.
     pub server: Option<String>,
+    /// The check's body.
     pub run: CheckFn,
 }
 

@@ -57,7 +57,9 @@ impl Default for RunOptions {
 /// The results of a run, in plan order, and its summary.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// Every check's result, in plan order.
     pub results: Vec<CheckResult>,
+    /// How the run ended.
     pub summary: RunSummary,
 }
 

@@ -10,6 +10,7 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret holding `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }

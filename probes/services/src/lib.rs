@@ -5,6 +5,8 @@
 //! The ports come from the spec: each node's services (by role, or as listed) with
 //! their ports, and each LDAP server's URL.
 
+#![warn(missing_docs)]
+
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::{Service, Spec, Workflow};
 use imp_verify_core::{keys, CheckCtx, Outcome, PlannedCheck, Probe};

@@ -48,13 +48,17 @@ pub struct Conn {
 
 /// A request to send: the connection adds Via, Max-Forwards, Contact and Content-Length.
 pub struct Request {
+    /// The method (`OPTIONS`, `PUBLISH`...).
     pub method: &'static str,
+    /// The Request-URI.
     pub uri: String,
     /// The From header's value, with its tag.
     pub from: String,
     /// The To header's value (with the peer's tag inside a dialog).
     pub to: String,
+    /// The Call-ID.
     pub call_id: String,
+    /// The CSeq number.
     pub cseq: u32,
     /// More header fields, each `Name: value`.
     pub extra: Vec<String>,

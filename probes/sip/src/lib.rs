@@ -16,6 +16,8 @@
 //! bounded ([`message`]); [`Conn`] matches responses to their request by Via branch,
 //! Call-ID and CSeq and answers the peer's own requests (a stray NOTIFY gets 481).
 
+#![warn(missing_docs)]
+
 use imp_verify_core::catalog::{self, Task};
 use imp_verify_core::spec::{Role, Service, Spec, Transport, Workflow};
 use imp_verify_core::{keys, CheckCtx, Outcome, PlannedCheck, Probe};
@@ -38,11 +40,17 @@ pub const MAX_RESPONSE: usize = MAX_MESSAGE;
 /// A parsed SIP response: what the checks need of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipResponse {
+    /// The status code (200).
     pub code: u16,
+    /// The reason phrase (`OK`).
     pub reason: String,
+    /// The Call-ID it answers.
     pub call_id: String,
+    /// The CSeq it answers (`1 OPTIONS`).
     pub cseq: String,
+    /// The branch of its top Via.
     pub branch: String,
+    /// The Server (or User-Agent) header: what software answered.
     pub server: String,
 }
 

@@ -197,7 +197,9 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// One tuple of a PIDF document: its basic status and note.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tuple {
+    /// `open` or `closed`.
     pub basic: Option<String>,
+    /// The tuple's note (where the checks put their run token).
     pub note: Option<String>,
 }
 
@@ -205,6 +207,7 @@ pub struct Tuple {
 /// aggregates every publication of the presentity into one document, one tuple each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pidf {
+    /// The tuples, in document order.
     pub tuples: Vec<Tuple>,
 }
 

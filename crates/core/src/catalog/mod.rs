@@ -20,6 +20,7 @@ use crate::spec::Workflow;
 pub struct CheckDef {
     /// Stable dotted id, e.g. `dns.srv.xmpp-client`.
     pub id: &'static str,
+    /// The area it belongs to.
     pub area: Area,
     /// Every workflow task this check verifies; in a report, the first one of the run's
     /// workflow is where the check is shown.
@@ -48,6 +49,7 @@ impl CheckDef {
             .collect()
     }
 
+    /// Whether the check verifies a task of `workflow` (else it is not planned).
     pub fn applies_to(&self, workflow: Workflow) -> bool {
         !self.tasks_in(workflow).is_empty()
     }
