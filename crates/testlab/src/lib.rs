@@ -8,6 +8,8 @@
 //!   own state folder, for tests that inject faults (stop a server, edit a zone, swap a
 //!   certificate). It goes down when dropped.
 
+#![warn(missing_docs)]
+
 use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
