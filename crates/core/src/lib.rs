@@ -20,4 +20,4 @@ pub use plan::{build_plan, Pattern, Plan, Selection};
 pub use probe::{CheckCtx, PerAttempt, PlannedCheck, Probe};
 pub use runner::{run, RunOptions, RunReport};
 pub use secret::Secret;
-pub use spec::{Spec, SpecError, SpecErrors};
+pub use spec::{LoadMode, Spec, SpecError, SpecErrors, SpecWarning};

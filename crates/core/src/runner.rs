@@ -4,10 +4,11 @@
 //! It reports through [`Event`]s only; what becomes of them is the caller's business.
 
 use crate::catalog;
-use crate::event::{Event, RunInfo, RunSummary, StopReason};
+use crate::event::{CheckInfo, Event, RunInfo, RunSummary, StopReason};
 use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
+use crate::secret::Secret;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -50,23 +51,25 @@ pub struct RunReport {
 
 /// Runs `plan`. Events go to `events` (a closed receiver is fine). `interrupt` stops the
 /// run early (Ctrl-C): running checks are abandoned and marked, and the run still ends
-/// with every check accounted for. `secrets` are scrubbed from every outcome.
+/// with every check accounted for. `secrets` are scrubbed from every outcome and every
+/// target the events and the report show.
 pub async fn run(
     plan: Plan,
     spec_path: PathBuf,
     options: RunOptions,
-    secrets: Vec<String>,
+    secrets: Vec<Secret>,
     interrupt: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
 ) -> RunReport {
     let started_at = SystemTime::now();
     let start = Instant::now();
     let infos = plan.infos();
+    let secrets = Arc::new(secrets);
     let _ = events.send(Event::RunStarted(RunInfo {
         spec: spec_path,
         workflow: plan.workflow,
         started_at,
-        checks: infos.clone(),
+        checks: infos.iter().map(|i| redacted_info(i, &secrets)).collect(),
     }));
 
     let stop = interrupt.child_token();
@@ -97,7 +100,6 @@ pub async fn run(
         .map(|_| watch::channel::<Option<Status>>(None))
         .unzip();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let secrets = Arc::new(secrets);
     let options = Arc::new(options);
 
     let mut handles = Vec::new();
@@ -121,7 +123,7 @@ pub async fn run(
             let (mut outcome, attempts, ran_for) = run_one(&ctx, &check.key, check.run, deps).await;
             outcome.redact(&ctx.secrets);
             let result = CheckResult {
-                key: check.key,
+                key: check.key.redacted(&ctx.secrets),
                 area: info.area,
                 tasks: info.tasks,
                 outcome,
@@ -170,7 +172,7 @@ struct TaskCtx {
     options: Arc<RunOptions>,
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Vec<Secret>>,
 }
 
 impl TaskCtx {
@@ -216,7 +218,9 @@ async fn run_one(
         _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
         p = ctx.semaphore.acquire() => p.expect("semaphore is never closed"),
     };
-    let _ = ctx.events.send(Event::CheckStarted { key: key.clone() });
+    let _ = ctx.events.send(Event::CheckStarted {
+        key: key.redacted(&ctx.secrets),
+    });
     let began = Instant::now();
     let mut attempt = 0;
     loop {
@@ -253,7 +257,7 @@ async fn run_one(
         let mut shown = outcome.clone();
         shown.redact(&ctx.secrets);
         let _ = ctx.events.send(Event::CheckRetrying {
-            key: key.clone(),
+            key: key.redacted(&ctx.secrets),
             attempt,
             outcome: shown,
         });
@@ -314,5 +318,18 @@ fn verb(status: Status) -> &'static str {
         Status::Skip => "was skipped",
         Status::Warn => "warned",
         Status::Pass => "passed",
+    }
+}
+
+/// A planned check as the events show it: targets scrubbed of the secrets.
+fn redacted_info(info: &CheckInfo, secrets: &[Secret]) -> CheckInfo {
+    CheckInfo {
+        key: info.key.redacted(secrets),
+        depends_on: info
+            .depends_on
+            .iter()
+            .map(|k| k.redacted(secrets))
+            .collect(),
+        ..info.clone()
     }
 }
