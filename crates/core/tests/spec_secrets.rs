@@ -68,7 +68,10 @@ fn secret_file(dir: &Path, name: &str, content: &str, mode: u32) -> PathBuf {
 fn a_fifo_as_password_file_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pw.fifo");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let spec = spec_with_files(dir.path(), &user("alice", "password_file = \"pw.fifo\""));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -104,8 +107,16 @@ fn a_password_file_others_can_read_warns_and_a_private_one_does_not() {
     let spec = Spec::load_with_env(&spec, &BTreeMap::new()).unwrap();
     let warnings: Vec<String> = spec.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(warnings[0].contains("test user `alice`: the password file is readable by every user (mode 0644)"), "{warnings:?}");
-    assert!(warnings[1].contains("test user `carol`: the password file is readable by its group (mode 0640)"), "{warnings:?}");
+    assert!(
+        warnings[0]
+            .contains("test user `alice`: the password file is readable by every user (mode 0644)"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1]
+            .contains("test user `carol`: the password file is readable by its group (mode 0640)"),
+        "{warnings:?}"
+    );
     assert!(warnings.iter().all(|w| !w.contains("Opaque")));
     // The trailing newline is not part of the password.
     assert_eq!(spec.test_users[1].password().expose(), "Opaque-77aa");
@@ -124,7 +135,10 @@ fn a_password_variable_leaves_the_environment_once_read() {
     // This is the only test of the binary that touches the environment.
     std::env::set_var(var, "Opaque-env-5521");
     let spec = Spec::load(&spec).unwrap();
-    assert!(std::env::var(var).is_err(), "the variable is gone once read");
+    assert!(
+        std::env::var(var).is_err(),
+        "the variable is gone once read"
+    );
     // Both users that name it got it.
     for u in &spec.test_users {
         assert_eq!(u.password().expose(), "Opaque-env-5521");
@@ -140,7 +154,10 @@ fn a_password_that_is_part_of_the_specs_text_warns_without_saying_where() {
     let spec = Spec::load_with_env(&spec, &BTreeMap::new()).unwrap();
     assert_eq!(spec.warnings.len(), 1, "{:?}", spec.warnings);
     let w = spec.warnings[0].to_string();
-    assert!(w.contains("the password of test user `alice` is part of"), "{w}");
+    assert!(
+        w.contains("the password of test user `alice` is part of"),
+        "{w}"
+    );
     assert!(!w.contains("example"), "{w}");
     // A password that is no part of the text does not warn.
     secret_file(dir.path(), "alice.pw", "Zq8-unrelated", 0o600);
@@ -181,7 +198,10 @@ fn a_structure_load_reads_no_secret_and_no_file() {
     );
     let errors = Spec::load_structure(&bad).unwrap_err();
     let text = errors.to_string();
-    assert!(text.contains("`password_env` must name an environment variable"), "{text}");
+    assert!(
+        text.contains("`password_env` must name an environment variable"),
+        "{text}"
+    );
     assert!(text.contains("test user `alice` is listed twice"), "{text}");
     assert!(!text.contains("not a name"), "{text}");
 }
@@ -217,5 +237,8 @@ async fn targets_are_scrubbed_in_every_event_and_in_the_report() {
     assert!(!all.contains("Opaque-tgt"), "{all}");
     assert!(all.contains("*** on imp1.example.com"), "{all}");
     // The dependency still held: the dependent ran and passed.
-    assert!(report.results.iter().all(|r| r.outcome.status == imp_verify_core::Status::Pass));
+    assert!(report
+        .results
+        .iter()
+        .all(|r| r.outcome.status == imp_verify_core::Status::Pass));
 }

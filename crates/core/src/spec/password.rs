@@ -1,7 +1,7 @@
 //! Passwords: where the spec says they come from (`password_env` or `password_file`),
-//! and reading them. No error shows a password field's value: a `password_env` that is
-//! not a variable name may be a password written there by mistake, and a
-//! `password_file` is shown by its place in the spec only.
+//! and reading them. No error shows a password field's value, not even a variable's
+//! name (a password written in `password_env` by mistake may well look like one): the
+//! error's place in the spec tells which field it is.
 
 use super::error::Ctx;
 use super::LoadMode;
@@ -133,14 +133,16 @@ impl<'e> Passwords<'e> {
             Some(_) => {
                 ctx.error(
                     var.span(),
-                    format!("{what}: environment variable `{name}` (password_env) is empty"),
+                    format!("{what}: the environment variable that `password_env` names is empty"),
                 );
                 None
             }
             None => {
                 ctx.error(
                     var.span(),
-                    format!("{what}: environment variable `{name}` (password_env) is not set"),
+                    format!(
+                        "{what}: the environment variable that `password_env` names is not set"
+                    ),
                 );
                 None
             }
