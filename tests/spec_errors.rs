@@ -178,7 +178,7 @@ fn no_spec_error_shows_a_lab_password() {
         "password_env = [\"{pw}\"]",
         "password_file = {pw}",
     ] {
-        let spec = lab_spec_with_alice(&lab, dir.path(), replacement);
+        let spec = lab_spec_with_alice(lab, dir.path(), replacement);
         for args in [
             vec!["check-spec", "--spec", spec.to_str().unwrap()],
             vec!["all", "--spec", spec.to_str().unwrap()],
@@ -217,7 +217,7 @@ fn a_password_file_others_can_read_is_a_warning_that_shows_no_password() {
     let file = dir.path().join("alice.password");
     std::fs::write(&file, lab.secret("alice")).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let spec = lab_spec_with_alice(&lab, dir.path(), "password_file = \"alice.password\"");
+    let spec = lab_spec_with_alice(lab, dir.path(), "password_file = \"alice.password\"");
     let out = imp_verify(&["check-spec", "--spec", spec.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stderr}");

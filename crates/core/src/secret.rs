@@ -178,7 +178,7 @@ mod tests {
         let s = Secret::unread();
         assert!(!s.is_read());
         let mut t = "nothing".to_string();
-        scrub_in_place(&mut t, &[s.clone()]);
+        scrub_in_place(&mut t, std::slice::from_ref(&s));
         assert_eq!(t, "nothing");
         assert!(std::panic::catch_unwind(|| s.expose().len()).is_err());
     }

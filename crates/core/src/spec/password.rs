@@ -105,14 +105,14 @@ impl<'e> Passwords<'e> {
                 );
                 return None;
             }
-            (Some(var), None) => self.from_env(ctx, what, var)?,
-            (None, Some(file)) => from_file(ctx, what, file)?,
+            (Some(var), None) => self.read_env(ctx, what, var)?,
+            (None, Some(file)) => read_file(ctx, what, file)?,
         };
         self.resolved.push((what.to_string(), secret.clone()));
         Some(secret)
     }
 
-    fn from_env(&mut self, ctx: &mut Ctx, what: &str, var: &Spanned<String>) -> Option<Secret> {
+    fn read_env(&mut self, ctx: &mut Ctx, what: &str, var: &Spanned<String>) -> Option<Secret> {
         let name = var.get_ref();
         if !is_variable_name(name) {
             ctx.error(
@@ -152,7 +152,7 @@ impl<'e> Passwords<'e> {
 
 /// Reads a password file: a regular file of at most [`MAX_PASSWORD_FILE`] bytes, one
 /// trailing newline ignored. A file that others can read is taken, with a warning.
-fn from_file(ctx: &mut Ctx, what: &str, file: &Spanned<String>) -> Option<Secret> {
+fn read_file(ctx: &mut Ctx, what: &str, file: &Spanned<String>) -> Option<Secret> {
     if file.get_ref().is_empty() {
         ctx.error(file.span(), format!("{what}: `password_file` is empty"));
         return None;
