@@ -11,7 +11,7 @@ use toml::Spanned;
 /// The LDAP directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapSpec {
-    /// The directory servers (at least one, each host and port once).
+    /// The directory servers (at least one, each scheme, host and port once).
     pub servers: Vec<LdapServer>,
     /// The service account's DN (the one CUCM and IM&P bind with).
     pub bind_dn: String,
@@ -138,7 +138,7 @@ impl From<&RawAttributes> for AttributeMap {
 }
 
 /// Checks `[ldap]`: at least one server, each URL valid and secured (or cleartext
-/// allowed explicitly), no host and port twice, the service password available.
+/// allowed explicitly), no scheme, host and port twice, the service password available.
 pub(crate) fn validate(
     ctx: &mut Ctx,
     raw: &Spanned<RawLdap>,
@@ -154,13 +154,16 @@ pub(crate) fn validate(
         let Some(server) = validate_server(ctx, s.get_ref()) else {
             continue;
         };
-        let same =
-            |o: &&LdapServer| o.host.eq_ignore_ascii_case(&server.host) && o.port == server.port;
+        let same = |o: &&LdapServer| {
+            o.host.eq_ignore_ascii_case(&server.host)
+                && o.port == server.port
+                && o.security.service() == server.security.service()
+        };
         if let Some(first) = servers.iter().find(same) {
             ctx.error(
                 s.get_ref().url.span(),
                 format!(
-                    "LDAP server `{}` is listed twice (as `{}`): each host and port once",
+                    "LDAP server `{}` is listed twice (as `{}`): each scheme, host and port once",
                     server.url, first.url
                 ),
             );
