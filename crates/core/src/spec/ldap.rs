@@ -1,5 +1,6 @@
 //! `[ldap]`: the directory, its servers and how each is secured, the service account.
 
+use super::clusters::Cluster;
 use super::error::Ctx;
 use super::kinds::Service;
 use super::password::{PasswordFields, Passwords};
@@ -138,10 +139,12 @@ impl From<&RawAttributes> for AttributeMap {
 }
 
 /// Checks `[ldap]`: at least one server, each URL valid and secured (or cleartext
-/// allowed explicitly), no scheme, host and port twice, the service password available.
+/// allowed explicitly), no scheme, host and port twice (nor as a node's service), the
+/// service password available.
 pub(crate) fn validate(
     ctx: &mut Ctx,
     raw: &Spanned<RawLdap>,
+    clusters: &[Cluster],
     passwords: &mut Passwords,
 ) -> Option<LdapSpec> {
     let section = raw.span();
@@ -165,6 +168,24 @@ pub(crate) fn validate(
                 format!(
                     "LDAP server `{}` is listed twice (as `{}`): each scheme, host and port once",
                     server.url, first.url
+                ),
+            );
+            continue;
+        }
+        let service = server.security.service();
+        let as_node = clusters.iter().flat_map(|c| &c.nodes).find(|n| {
+            n.fqdn.eq_ignore_ascii_case(&server.host)
+                && n.services.contains(&service)
+                && n.port(service) == server.port
+        });
+        if let Some(node) = as_node {
+            ctx.error(
+                s.get_ref().url.span(),
+                format!(
+                    "LDAP server `{}` is also the `{}` service of node `{}`: list it once, here",
+                    server.url,
+                    service.name(),
+                    node.fqdn
                 ),
             );
             continue;

@@ -194,7 +194,7 @@ fn validate(ctx: &mut Ctx, raw: &RawSpec, passwords: &mut Passwords) -> Spec {
     let ldap = raw
         .ldap
         .as_ref()
-        .and_then(|l| ldap::validate(ctx, l, passwords));
+        .and_then(|l| ldap::validate(ctx, l, &clusters, passwords));
     let test_users = users::validate(ctx, &raw.test_users, &nodes, passwords);
     let user_ids: Vec<&str> = raw
         .test_users

@@ -265,10 +265,10 @@ pub(crate) fn warn_of_passwords_in_text(ctx: &mut Ctx, resolved: &[(String, Secr
         if !secret.is_read() {
             continue;
         }
-        let pw = secret.expose().to_lowercase();
+        let pw = zeroize::Zeroizing::new(secret.expose().to_lowercase());
         let n = strings
             .iter()
-            .filter(|s| s.to_lowercase().contains(&pw))
+            .filter(|s| s.to_lowercase().contains(pw.as_str()))
             .count();
         if n > 0 {
             ctx.warn(
