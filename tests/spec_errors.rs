@@ -325,12 +325,7 @@ fn an_ipv6_literal_in_an_ldap_url_works() {
     let report = common::json(&json);
     let port_check = checks(&report, "services.port")
         .into_iter()
-        .find(|c| {
-            c["target"]
-                .as_str()
-                .unwrap_or("")
-                .contains(&port.to_string())
-        })
+        .find(|c| c["target"] == format!("[::1]:{port} (ldap)").as_str())
         .unwrap_or_else(|| panic!("a port check of the [::1] server: {stdout}"));
     assert_eq!(port_check["status"], "pass", "{port_check}\n{stdout}");
     let connect = &checks(&report, "ldap.connect")[0];

@@ -20,7 +20,11 @@ pub const PORT: &str = "services.port";
 /// The target string of `services.port` for a host, port and service name, as other
 /// probes use it to depend on this check: `imp1.lab.test:5222 (xmpp-c2s)`.
 pub fn port_target(host: &str, port: u16, service: &str) -> String {
-    format!("{host}:{port} ({service})")
+    if host.contains(':') {
+        format!("[{host}]:{port} ({service})") // an IPv6 address keeps its brackets
+    } else {
+        format!("{host}:{port} ({service})")
+    }
 }
 
 /// The key of the `services.port` check of an endpoint.
