@@ -179,15 +179,29 @@ fn no_spec_error_shows_a_lab_password() {
         "password_file = {pw}",
     ] {
         let spec = lab_spec_with_alice(lab, dir.path(), replacement);
+        let json = dir.path().join("r.json");
+        let junit = dir.path().join("r.xml");
         for args in [
             vec!["check-spec", "--spec", spec.to_str().unwrap()],
-            vec!["all", "--spec", spec.to_str().unwrap()],
+            vec![
+                "all",
+                "--spec",
+                spec.to_str().unwrap(),
+                "--json",
+                json.to_str().unwrap(),
+                "--junit",
+                junit.to_str().unwrap(),
+            ],
             vec!["list", "--spec", spec.to_str().unwrap()],
         ] {
             let out = imp_verify(&args);
             let (stdout, stderr) = text(&out);
             lab.assert_no_secret_in(&stdout);
             lab.assert_no_secret_in(&stderr);
+            assert!(
+                !json.exists() && !junit.exists(),
+                "no report of a run that did not start"
+            );
             if args[0] == "list" && code(&out) == 0 {
                 continue; // a file that cannot be read is no concern of `list`
             }

@@ -108,7 +108,8 @@ pub(crate) fn validate(
             );
         }
         let domain = c.domain.get_ref();
-        if !domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+        let listed = domains.iter().find(|d| d.eq_ignore_ascii_case(domain));
+        if listed.is_none() {
             ctx.error(
                 c.domain.span(),
                 format!(
@@ -136,7 +137,8 @@ pub(crate) fn validate(
         let sip_trunk = c.sip_trunk.as_ref().map(|t| trunk::validate(ctx, t, nodes));
         clusters.push(Cluster {
             name: c.name.get_ref().clone(),
-            domain: domain.clone(),
+            // As `domains` spells it, so that probes compare the two exactly.
+            domain: listed.unwrap_or(domain).clone(),
             nodes: cluster_nodes,
             redundancy_groups,
             sip_trunk,

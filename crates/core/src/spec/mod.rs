@@ -240,3 +240,45 @@ fn validate_domains(ctx: &mut Ctx, raw: &Spanned<Vec<Spanned<String>>>) -> Vec<S
     }
     domains
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const SPEC: &str = r#"
+workflow = "a"
+domains = ["example.com"]
+
+[[clusters]]
+name = "c1"
+domain = "EXAMPLE.com"
+
+[[clusters.nodes]]
+fqdn = "imp1.example.com"
+role = "imp"
+ports = { xmpp-c2s = 15222 }
+
+[[clusters.nodes]]
+fqdn = "cucm1.example.com"
+role = "cucm"
+services = ["https"]
+"#;
+
+    #[test]
+    fn the_validated_spec_is_complete_and_canonical() {
+        let spec = Spec::parse(SPEC, Path::new("s.toml"), &BTreeMap::new()).unwrap();
+        assert_eq!(spec.workflow, Workflow::A);
+        // The cluster's domain as `domains` spells it.
+        assert_eq!(spec.clusters[0].domain, "example.com");
+        let (_, imp1) = spec.node("IMP1.example.com").unwrap();
+        assert_eq!(imp1.services, Role::Imp.default_services());
+        assert_eq!(imp1.port(Service::XmppC2s), 15222);
+        let (_, cucm) = spec.node("cucm1.example.com").unwrap();
+        assert_eq!(cucm.service_ports(), [(Service::Https, 8443)]);
+        assert_eq!(spec.dns, DnsSpec::default());
+        assert_eq!(spec.tls.expiry_warning_days, 30);
+        assert!(spec.warnings.is_empty());
+        assert_eq!(spec.mode, LoadMode::Full);
+    }
+}
