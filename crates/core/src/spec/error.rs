@@ -252,8 +252,13 @@ pub(crate) fn mask_password_values(line: &str) -> (String, Vec<String>) {
             i += 1;
         }
         let value_start = i;
+        let rest = &line[i..];
         let (inner, value_end) = match bytes.get(i) {
             None => continue,
+            // A multi-line string: everything to the end of the line is its text.
+            Some(_) if rest.starts_with("\"\"\"") || rest.starts_with("'''") => {
+                (rest[3..].trim_end_matches(['"', '\'']), bytes.len())
+            }
             Some(b'"') => {
                 let mut j = i + 1;
                 while j < bytes.len() && bytes[j] != b'"' {
@@ -309,5 +314,11 @@ mod tests {
         assert!(v.is_empty());
         let (m, _) = mask_password_values("password = 1234 ");
         assert_eq!(m, "password = \"***\" ");
+        let (m, v) = mask_password_values(r#"password = """hunter2""""#);
+        assert_eq!(m, r#"password = "***""#);
+        assert_eq!(v, ["hunter2"]);
+        let (m, v) = mask_password_values("password = '''");
+        assert_eq!(m, r#"password = "***""#);
+        assert!(v.is_empty());
     }
 }
