@@ -3,7 +3,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imp_verify_core::catalog;
 use imp_verify_core::event::StopReason;
-use imp_verify_core::{build_plan, Area, Event, Pattern, Plan, Probe, RunOptions, Selection, Spec};
+use imp_verify_core::spec::ProcessEnv;
+use imp_verify_core::{
+    build_plan, Area, Event, LoadMode, Pattern, Plan, Probe, RunOptions, Selection, Spec,
+};
 use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -155,8 +158,16 @@ fn main() -> ExitCode {
     run(&cli.spec, run_args, area)
 }
 
-fn load_spec(path: &Path) -> Result<Spec, ExitCode> {
-    Spec::load(path).map_err(|errors| {
+/// Loads the spec (before any thread starts: a `password_env` variable is removed from
+/// the environment once read) and prints its warnings.
+fn load_spec(path: &Path, mode: LoadMode) -> Result<Spec, ExitCode> {
+    let loaded = Spec::load_mode(path, mode, &ProcessEnv);
+    if let Ok(spec) = &loaded {
+        for w in &spec.warnings {
+            eprintln!("{w}");
+        }
+    }
+    loaded.map_err(|errors| {
         eprintln!("{errors}");
         eprintln!(
             "{}: {} error(s); nothing was checked",
@@ -190,8 +201,9 @@ fn prepare(
     path: &Path,
     select: &SelectArgs,
     area: Option<Area>,
+    mode: LoadMode,
 ) -> Result<(Arc<Spec>, Plan), ExitCode> {
-    let spec = Arc::new(load_spec(path)?);
+    let spec = Arc::new(load_spec(path, mode)?);
     let selection = selection(select, area)?;
     let plan = build_plan(&spec, &probes(&spec), &selection).map_err(|e| {
         eprintln!("imp-verify: internal error: {e}");
@@ -201,7 +213,7 @@ fn prepare(
 }
 
 fn check_spec(path: &Path) -> ExitCode {
-    match load_spec(path) {
+    match load_spec(path, LoadMode::Full) {
         Err(code) => code,
         Ok(spec) => {
             let nodes = spec.nodes().count();
@@ -235,7 +247,8 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let (spec, plan) = match prepare(path, select, None) {
+    // Listing reads no password and no certificate: the structure is enough.
+    let (spec, plan) = match prepare(path, select, None, LoadMode::Structure) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -270,7 +283,7 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
 }
 
 fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
-    let (spec, plan) = match prepare(path, &args.select, area) {
+    let (spec, plan) = match prepare(path, &args.select, area, LoadMode::Full) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -5,9 +5,15 @@
 
 use crate::model::CheckKey;
 
-/// `services.port` of an endpoint: target `imp1.lab.test:5222 (xmpp-c2s)`.
+/// `services.port` of an endpoint: target `imp1.lab.test:5222 (xmpp-c2s)`, or
+/// `[::1]:636 (ldaps)` for an IPv6 address (it keeps its brackets).
 pub fn services_port(host: &str, port: u16, service: &str) -> CheckKey {
-    CheckKey::new("services.port", format!("{host}:{port} ({service})"))
+    let target = if host.contains(':') {
+        format!("[{host}]:{port} ({service})")
+    } else {
+        format!("{host}:{port} ({service})")
+    };
+    CheckKey::new("services.port", target)
 }
 
 /// `dns.node` of a node FQDN.

@@ -16,7 +16,6 @@ pub mod plan;
 pub mod probe;
 pub mod runner;
 pub mod secret;
-#[allow(missing_docs)]
 pub mod spec;
 
 pub use cleanup::{Cleanup, Undo};
@@ -26,4 +25,4 @@ pub use plan::{build_plan, Pattern, Plan, Selection};
 pub use probe::{ms, CheckCtx, PerAttempt, PlannedCheck, Probe};
 pub use runner::{run, RunOptions, RunReport};
 pub use secret::Secret;
-pub use spec::{Spec, SpecError, SpecErrors};
+pub use spec::{LoadMode, Spec, SpecError, SpecErrors, SpecWarning};

@@ -1,5 +1,6 @@
 //! The check model: what a check is, what it found, and how that is reported.
 
+use crate::secret::{scrub_in_place, Secret};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -118,6 +119,19 @@ impl CheckKey {
     }
 }
 
+impl CheckKey {
+    /// The key as shown in outputs: its target scrubbed of the secrets (a target names
+    /// users and hosts of the spec, which may contain a password).
+    pub fn redacted(&self, secrets: &[Secret]) -> CheckKey {
+        let mut target = self.target.clone();
+        scrub_in_place(&mut target, secrets);
+        CheckKey {
+            id: self.id,
+            target,
+        }
+    }
+}
+
 impl fmt::Display for CheckKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} [{}]", self.id, self.target)
@@ -231,22 +245,16 @@ impl Outcome {
         self
     }
 
-    /// Replaces every occurrence of each secret in the outcome's text by `***`.
-    pub fn redact(&mut self, secrets: &[String]) {
-        let scrub = |s: &mut String| {
-            for secret in secrets {
-                if !secret.is_empty() && s.contains(secret.as_str()) {
-                    *s = s.replace(secret.as_str(), "***");
-                }
-            }
-        };
-        scrub(&mut self.message);
+    /// Replaces each secret, where it stands as a whole token, by `***` in the outcome's
+    /// text (see [`crate::secret::scrub_tokens`]).
+    pub fn redact(&mut self, secrets: &[Secret]) {
+        scrub_in_place(&mut self.message, secrets);
         if let Some(r) = self.remediation.as_mut() {
-            scrub(r);
+            scrub_in_place(r, secrets);
         }
         for (k, v) in self.evidence.iter_mut() {
-            scrub(k);
-            scrub(v);
+            scrub_in_place(k, secrets);
+            scrub_in_place(v, secrets);
         }
     }
 }
@@ -307,10 +315,24 @@ mod tests {
         let mut o = Outcome::fail("bind with s3cret failed", "check s3cret")
             .with("sent", "user=alice pass=s3cret")
             .with("s3cret", "key");
-        o.redact(&["s3cret".to_string()]);
+        o.redact(&["s3cret".into()]);
         let text = format!("{o:?}");
         assert!(!text.contains("s3cret"), "{text}");
         assert!(o.message.contains("***"));
+    }
+
+    #[test]
+    fn redaction_keeps_names_that_merely_contain_a_secret() {
+        let mut o = Outcome::fail("imp1.example.com refused example", "fix")
+            .with("node", "imp1.example.com");
+        o.redact(&["example".into()]);
+        assert_eq!(o.message, "imp1.example.com refused ***");
+        assert_eq!(o.evidence[0].1, "imp1.example.com");
+        let key = CheckKey::new("xmpp.login", "example on imp1.example.com");
+        assert_eq!(
+            key.redacted(&["example".into()]).target,
+            "*** on imp1.example.com"
+        );
     }
 
     #[test]

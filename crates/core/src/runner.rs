@@ -4,10 +4,11 @@
 //! It reports through [`Event`]s only; what becomes of them is the caller's business.
 
 use crate::catalog;
-use crate::event::{AuthCount, Event, RunInfo, RunSummary, StopReason};
+use crate::event::{AuthCount, CheckInfo, Event, RunInfo, RunSummary, StopReason};
 use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
+use crate::secret::Secret;
 use crate::spec::Workflow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -65,23 +66,25 @@ pub struct RunReport {
 
 /// Runs `plan`. Events go to `events` (a closed receiver is fine). `interrupt` stops the
 /// run early (Ctrl-C): running checks are abandoned and marked, and the run still ends
-/// with every check accounted for. `secrets` are scrubbed from every outcome.
+/// with every check accounted for. `secrets` are scrubbed from every outcome and every
+/// target the events and the report show.
 pub async fn run(
     plan: Plan,
     spec_path: PathBuf,
     options: RunOptions,
-    secrets: Vec<String>,
+    secrets: Vec<Secret>,
     interrupt: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
 ) -> RunReport {
     let started_at = SystemTime::now();
     let start = Instant::now();
     let infos = plan.infos();
+    let secrets = Arc::new(secrets);
     let _ = events.send(Event::RunStarted(RunInfo {
         spec: spec_path,
         workflow: plan.workflow,
         started_at,
-        checks: infos.clone(),
+        checks: infos.iter().map(|i| redacted_info(i, &secrets)).collect(),
     }));
 
     let stop = interrupt.child_token();
@@ -113,7 +116,6 @@ pub async fn run(
         .unzip();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut per_server: HashMap<String, Arc<Semaphore>> = HashMap::new();
-    let secrets = Arc::new(secrets);
     let options = Arc::new(options);
     let auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>> = Default::default();
 
@@ -147,7 +149,7 @@ pub async fn run(
             let (mut outcome, attempts, ran_for) = run_one(&ctx, &check.key, check.run, deps).await;
             outcome.redact(&ctx.secrets);
             let result = CheckResult {
-                key: check.key,
+                key: check.key.redacted(&ctx.secrets),
                 area: info.area,
                 tasks: info.tasks,
                 outcome,
@@ -199,7 +201,7 @@ struct TaskCtx {
     options: Arc<RunOptions>,
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Vec<Secret>>,
     workflow: Workflow,
     auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>>,
 }
@@ -266,7 +268,9 @@ async fn run_one(
         _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
         p = ctx.semaphore.acquire() => p.expect("semaphore is never closed"),
     };
-    let _ = ctx.events.send(Event::CheckStarted { key: key.clone() });
+    let _ = ctx.events.send(Event::CheckStarted {
+        key: key.redacted(&ctx.secrets),
+    });
     let began = Instant::now();
     let mut attempt = 0;
     loop {
@@ -320,7 +324,7 @@ async fn run_one(
         let mut shown = outcome.clone();
         shown.redact(&ctx.secrets);
         let _ = ctx.events.send(Event::CheckRetrying {
-            key: key.clone(),
+            key: key.redacted(&ctx.secrets),
             attempt,
             outcome: shown,
         });
@@ -420,5 +424,18 @@ fn verb(status: Status) -> &'static str {
         Status::Skip => "was skipped",
         Status::Warn => "warned",
         Status::Pass => "passed",
+    }
+}
+
+/// A planned check as the events show it: targets scrubbed of the secrets.
+fn redacted_info(info: &CheckInfo, secrets: &[Secret]) -> CheckInfo {
+    CheckInfo {
+        key: info.key.redacted(secrets),
+        depends_on: info
+            .depends_on
+            .iter()
+            .map(|k| k.redacted(secrets))
+            .collect(),
+        ..info.clone()
     }
 }

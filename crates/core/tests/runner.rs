@@ -28,7 +28,7 @@ async fn go(p: Plan, options: RunOptions) -> (imp_verify_core::RunReport, Vec<Ev
 async fn go_with(
     p: Plan,
     options: RunOptions,
-    secrets: Vec<String>,
+    secrets: Vec<imp_verify_core::Secret>,
     interrupt: CancellationToken,
 ) -> (imp_verify_core::RunReport, Vec<Event>) {
     let (tx, mut rx) = mpsc::unbounded_channel();

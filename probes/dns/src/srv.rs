@@ -72,7 +72,7 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
         let clusters: Vec<_> = spec
             .clusters
             .iter()
-            .filter(|c| c.domain.get_ref() == domain)
+            .filter(|c| c.domain == *domain)
             .collect();
         let nodes = |role: Role, service: Service| -> Vec<(String, u16)> {
             clusters
@@ -176,7 +176,7 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
         let Some(trunk) = &cluster.sip_trunk else {
             continue;
         };
-        for transport in trunk.transports.get_ref() {
+        for transport in &trunk.transports {
             let (prefix, service) = match transport {
                 Transport::Udp => ("_sip._udp", Service::SipTcp),
                 Transport::Tcp => ("_sip._tcp", Service::SipTcp),

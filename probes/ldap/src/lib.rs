@@ -12,7 +12,7 @@
 //! no password is sent over a connection that is not TLS unless the spec allows
 //! cleartext for that server explicitly (and then the check warns).
 
-use imp_verify_core::spec::{AddressScheme, LdapServer, LdapSpec, Spec, Workflow};
+use imp_verify_core::spec::{AddressScheme, LdapSecurity, LdapServer, LdapSpec, Spec, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, PerAttempt, PlannedCheck, Probe};
 use imp_verify_net::tls::TlsInspector;
 use imp_verify_net::Resolver;
@@ -146,16 +146,13 @@ impl Ctx {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(budget)
             .set_std_stream(StdStream::Tcp(std));
-        if server.ldaps || server.starttls {
+        if server.security.is_tls() {
             let config = self.config.clone()?;
-            settings = settings.set_config(config).set_starttls(server.starttls);
+            settings = settings
+                .set_config(config)
+                .set_starttls(server.security == LdapSecurity::StartTls);
         }
-        let url = format!(
-            "{}://{}:{}",
-            if server.ldaps { "ldaps" } else { "ldap" },
-            server.host,
-            server.port
-        );
+        let url = server.connect_url();
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &url)
             .await
             .map_err(|e| describe(&e))?;
@@ -361,7 +358,7 @@ fn bind_failure(dn: &str, rc: u32, text: &str, task: &str) -> Outcome {
 }
 
 fn server_target(s: &LdapServer) -> String {
-    s.url.get_ref().clone()
+    s.url.clone()
 }
 
 /// The probe.
@@ -380,7 +377,7 @@ impl Probe for LdapProbe {
         let mut checks = Vec::new();
         for (i, server) in ldap.servers.iter().enumerate() {
             let target = server_target(server);
-            let service = if server.ldaps { "ldaps" } else { "ldap" };
+            let service = server.security.service().name();
             let port_key = imp_verify_core::keys::services_port(&server.host, server.port, service);
             let c = ctx.clone();
             checks.push(
@@ -450,12 +447,10 @@ impl Probe for LdapProbe {
 async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
     let server = &ldap_spec(&c.spec).servers[i];
     let (secure, integrate) = tasks(c.spec.workflow);
-    let mode = if server.ldaps {
-        "LDAPS"
-    } else if server.starttls {
-        "StartTLS"
-    } else {
-        "cleartext (allowed by the spec)"
+    let mode = match server.security {
+        LdapSecurity::Ldaps => "LDAPS",
+        LdapSecurity::StartTls => "StartTLS",
+        LdapSecurity::Cleartext => "cleartext (allowed by the spec)",
     };
     let budget = cx.timeout.mul_f32(0.8);
     let run = async {
@@ -488,14 +483,14 @@ async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
         Err(_) => Err(format!("no LDAP answer within {} ms", budget.as_millis())),
     };
     let o = match out {
-        Ok(contexts) if server.ldaps || server.starttls => Outcome::pass(format!(
+        Ok(contexts) if server.security.is_tls() => Outcome::pass(format!(
             "{} answers over {mode} with a certificate that verifies for {}",
-            server.url.get_ref(),
+            &server.url,
             server.host
         ))
         .with("naming_contexts", contexts),
         Ok(contexts) => Outcome::warn(
-            format!("{} answers in cleartext: credentials sent to it are readable on the network", server.url.get_ref()),
+            format!("{} answers in cleartext: credentials sent to it are readable on the network", &server.url),
             format!("Enable LDAPS or StartTLS on the directory and in the spec: secure the CUCM-LDAP and IM&P-LDAP connections (task {secure})"),
         )
         .with("naming_contexts", contexts),
@@ -506,10 +501,10 @@ async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
             } else {
                 format!("Check that the directory server answers {mode} on {}:{} (task {secure})", server.host, server.port)
             };
-            Outcome::fail(format!("{}: {e}", server.url.get_ref()), fix)
+            Outcome::fail(format!("{}: {e}", &server.url), fix)
         }
     };
-    o.with("server", server.url.get_ref())
+    o.with("server", &server.url)
         .with("transport", mode)
         .with("trust_anchors", &c.trust)
 }
@@ -523,19 +518,19 @@ async fn check_bind(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
         Ok(Ok(mut ldap)) => {
             let _ = ldap.unbind().await;
             Outcome::pass(format!("the service account {} binds", s.bind_dn))
-                .with("server", server.url.get_ref())
+                .with("server", &server.url)
                 .with("bind_dn", &s.bind_dn)
                 .metric(
                     "bind_ms",
                     (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
                 )
         }
-        Ok(Err(o)) => o.with("server", server.url.get_ref()),
+        Ok(Err(o)) => o.with("server", &server.url),
         Err(_) => Outcome::fail(
             format!("the bind got no answer within {} ms", budget.as_millis()),
             "Check the directory server's load",
         )
-        .with("server", server.url.get_ref()),
+        .with("server", &server.url),
     }
 }
 
@@ -864,7 +859,7 @@ async fn check_user_auth(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
         ),
         Err(o) => o,
     }
-    .with("server", server.url.get_ref())
+    .with("server", &server.url)
 }
 
 async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
@@ -998,5 +993,5 @@ async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome {
             "Check the directory's indexes and load (task D.2)",
         ),
     }
-    .with("server", server.url.get_ref())
+    .with("server", &server.url)
 }

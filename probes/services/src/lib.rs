@@ -49,12 +49,8 @@ impl Probe for ServicesProbe {
         }
         if let Some(ldap) = &spec.ldap {
             for server in &ldap.servers {
-                let service = if server.ldaps {
-                    Service::Ldaps
-                } else {
-                    Service::Ldap
-                };
-                let pinned = server.host.parse::<IpAddr>().ok();
+                let service = server.security.service();
+                let pinned = server.ip();
                 checks.push(port_check(
                     &resolver,
                     &server.host,

@@ -188,7 +188,7 @@ impl Probe for SipProbe {
                 continue;
             };
             let trunk = Arc::new(Trunk {
-                domain: cluster.domain.get_ref().clone(),
+                domain: cluster.domain.clone(),
                 srv_name: t.srv_name.clone(),
                 subjects: t
                     .tls_peer_subjects
@@ -196,9 +196,7 @@ impl Probe for SipProbe {
                     .map(|s| s.to_ascii_lowercase())
                     .collect(),
                 client: match (&t.client_cert, &t.client_key) {
-                    (Some(c), Some(k)) => {
-                        Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref()))
-                    }
+                    (Some(c), Some(k)) => Some(ClientIdentity::from_pem_files(c, k)),
                     _ => None,
                 },
                 presentity: t.presentity.clone(),
@@ -206,9 +204,9 @@ impl Probe for SipProbe {
             // Presence goes over the trunk's most secure transport, as CUCM would send it.
             let preferred = [Transport::Tls, Transport::Tcp, Transport::Udp]
                 .into_iter()
-                .find(|p| t.transports.get_ref().contains(p));
+                .find(|p| t.transports.contains(p));
             for node in cluster.nodes.iter().filter(|n| n.role == Role::Imp) {
-                for &transport in t.transports.get_ref() {
+                for &transport in &t.transports {
                     let service = if transport == Transport::Tls {
                         Service::SipTls
                     } else {
@@ -289,12 +287,12 @@ impl Probe for SipProbe {
                 }
             }
             if let Some(gw) = &t.presence_gateway {
-                let gw = gw.get_ref().clone();
+                let gw = gw.clone();
                 let node = spec.node(&gw).map(|(_, n)| n);
                 // The gateway's view of the trunk: plain TCP or UDP where the trunk has it.
                 let transport = [Transport::Tcp, Transport::Udp, Transport::Tls]
                     .into_iter()
-                    .find(|p| t.transports.get_ref().contains(p))
+                    .find(|p| t.transports.contains(p))
                     .unwrap_or(Transport::Tcp);
                 let service = if transport == Transport::Tls {
                     Service::SipTls

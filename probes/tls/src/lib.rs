@@ -14,7 +14,7 @@ mod judge;
 pub use judge::{judge, Expectation};
 
 use imp_verify_core::catalog::{self, Task};
-use imp_verify_core::spec::{Role, Service, Spec, Workflow};
+use imp_verify_core::spec::{LdapSecurity, Role, Service, Spec, Workflow};
 use imp_verify_core::{keys, CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
 use imp_verify_net::tls::{
     confirm_client_accepted, starttls, ClientIdentity, HandshakeFailure, TlsError, TlsFacts,
@@ -92,12 +92,10 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
     let mut v = Vec::new();
     let secure = secure_task(spec.workflow);
     for cluster in &spec.clusters {
-        let domain = cluster.domain.get_ref().to_ascii_lowercase();
+        let domain = cluster.domain.to_ascii_lowercase();
         let trunk_client = match &cluster.sip_trunk {
             Some(t) => match (&t.client_cert, &t.client_key) {
-                (Some(c), Some(k)) => {
-                    Some(ClientIdentity::from_pem_files(c.get_ref(), k.get_ref())?)
-                }
+                (Some(c), Some(k)) => Some(ClientIdentity::from_pem_files(c, k)?),
                 _ => None,
             },
             None => None,
@@ -161,19 +159,18 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
     }
     if let Some(ldap) = &spec.ldap {
         for server in &ldap.servers {
-            if !server.ldaps && !server.starttls {
+            if !server.security.is_tls() {
                 continue; // cleartext by the spec's explicit choice: nothing to judge here
             }
             let host = server.host.to_ascii_lowercase();
             v.push(Endpoint {
-                service: if server.ldaps { "ldaps" } else { "ldap" },
+                service: server.security.service().name(),
                 host: host.clone(),
                 port: server.port,
                 address: host.parse().ok(),
-                start: if server.ldaps {
-                    Start::Direct
-                } else {
-                    Start::Ldap
+                start: match server.security {
+                    LdapSecurity::Ldaps => Start::Direct,
+                    _ => Start::Ldap,
                 },
                 server_name: host.clone(),
                 expect: Expectation {

@@ -206,7 +206,7 @@ impl Ctx {
         };
         Ok(NodeConnector {
             addr: SocketAddr::new(ip, node.port(Service::XmppC2s)),
-            domain: cluster.domain.get_ref().clone(),
+            domain: cluster.domain.clone(),
             inspector: self.inspector.clone(),
         })
     }
@@ -646,7 +646,7 @@ impl Probe for XmppProbe {
             );
         }
         for user in &spec.test_users {
-            let home = user.home_node.get_ref().clone();
+            let home = user.home_node.clone();
             if !imp_nodes.iter().any(|n| n.eq_ignore_ascii_case(&home)) {
                 continue;
             }
@@ -693,7 +693,7 @@ impl Probe for XmppProbe {
             let users: Vec<&TestUser> = spec
                 .test_users
                 .iter()
-                .filter(|u| u.home_node.get_ref().eq_ignore_ascii_case(node))
+                .filter(|u| u.home_node.eq_ignore_ascii_case(node))
                 .collect();
             if let [a, b, ..] = users.as_slice() {
                 let (c, from, to, n) = (
@@ -777,7 +777,7 @@ impl Probe for XmppProbe {
             spec.test_users
                 .iter()
                 .find(|u| {
-                    let home = u.home_node.get_ref();
+                    let home = &u.home_node;
                     cluster
                         .nodes
                         .iter()
@@ -797,10 +797,7 @@ impl Probe for XmppProbe {
                         .iter()
                         .find(|u| u.user_id == id)
                         .expect("a test user");
-                    CheckKey::new(
-                        "xmpp.login",
-                        format!("{} on {}", u.user_id, u.home_node.get_ref()),
-                    )
+                    CheckKey::new("xmpp.login", format!("{} on {}", u.user_id, u.home_node))
                 };
                 let (ka, kb) = (login_key(&a), login_key(&b));
                 let (c, ua, ub) = (ctx.clone(), a.clone(), b.clone());
@@ -827,13 +824,12 @@ impl Probe for XmppProbe {
             .after(CheckKey::new("dns.srv.federation", peer.domain.clone()));
             let local = peer
                 .local_user
-                .as_ref()
-                .map(|u| u.get_ref().clone())
+                .clone()
                 .or_else(|| spec.test_users.first().map(|u| u.user_id.clone()));
             if let Some(u) = local.and_then(|u| spec.test_users.iter().find(|t| t.user_id == u)) {
                 check = check.after(CheckKey::new(
                     "xmpp.login",
-                    format!("{} on {}", u.user_id, u.home_node.get_ref()),
+                    format!("{} on {}", u.user_id, u.home_node),
                 ));
             }
             checks.push(check);
@@ -1165,7 +1161,7 @@ async fn check_intercluster(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Ou
             .expect("planned from the spec")
     };
     let (a, b) = (user(a_id), user(b_id));
-    let (a_node, b_node) = (a.home_node.get_ref().clone(), b.home_node.get_ref().clone());
+    let (a_node, b_node) = (a.home_node.clone(), b.home_node.clone());
     let cluster_of = |node: &str| {
         c.spec
             .node(node)
@@ -1234,17 +1230,15 @@ async fn check_federation(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         .find(|p| p.domain == domain)
         .expect("planned from the spec");
     let local = match &peer.local_user {
-        Some(u) => c.spec.test_users.iter().find(|t| t.user_id == *u.get_ref()),
+        Some(u) => c.spec.test_users.iter().find(|t| t.user_id == *u),
         None => c.spec.test_users.first(),
     };
     let Some(local) = local else {
         return Outcome::skip("no local test user to exchange messages with the federated contact");
     };
-    let contact = peer.test_contact.get_ref().clone();
-    let Some(contact_pw) = peer.password.as_ref() else {
-        return Outcome::skip("the spec gives no password for the federated contact");
-    };
-    let home = local.home_node.get_ref().clone();
+    let contact = peer.test_contact.clone();
+    let contact_pw = peer.password();
+    let home = local.home_node.clone();
     let mut sessions: Vec<Session> = Vec::new();
     let stage = std::sync::Mutex::new("logging in");
     let set = |s: &'static str| *stage.lock().expect("not poisoned") = s;
@@ -1720,7 +1714,7 @@ async fn check_muc(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) ->
     let domain = c
         .spec
         .node(node)
-        .map(|(cl, _)| cl.domain.get_ref().clone())
+        .map(|(cl, _)| cl.domain.clone())
         .unwrap_or_default();
     let mut sessions: Vec<Session> = Vec::new();
     let room_cell: std::sync::Mutex<Option<Jid>> = std::sync::Mutex::new(None);
