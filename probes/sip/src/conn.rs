@@ -38,13 +38,24 @@ pub struct Conn {
     /// Call-IDs of this run's subscriptions: their NOTIFYs are answered 200 and kept.
     dialogs: HashSet<String>,
     notifies: VecDeque<(Message, Instant)>,
-    /// Requests the peer sent that were not ours, as `METHOD answered CODE`.
+    /// Requests the peer sent that were not ours, as `METHOD answered CODE` (the first
+    /// [`MAX_STRAYS`]; `strays_more` counts the rest).
     pub strays: Vec<String>,
+    /// How many stray requests came beyond those kept in `strays`.
+    pub strays_more: usize,
     /// NOTIFYs of this run's subscriptions that were not what a check waited for, as
     /// `Subscription-State (basic, note)`.
     pub passed_over: Vec<String>,
     seq: u64,
 }
+
+/// How many stray requests a connection keeps for evidence (a peer that floods the
+/// connection with requests is answered, and counted, not remembered).
+pub const MAX_STRAYS: usize = 16;
+
+/// How many NOTIFYs of this run's subscriptions wait to be read (older ones are
+/// dropped beyond it).
+const MAX_QUEUED_NOTIFIES: usize = 64;
 
 /// A request to send: the connection adds Via, Max-Forwards, Contact and Content-Length.
 pub struct Request {
@@ -109,6 +120,7 @@ impl Conn {
             dialogs: HashSet::new(),
             notifies: VecDeque::new(),
             strays: Vec::new(),
+            strays_more: 0,
             passed_over: Vec::new(),
             seq: 0,
         }
@@ -221,7 +233,12 @@ impl Conn {
             _ => (501, "Not Implemented"),
         };
         if code != 200 || method != "NOTIFY" {
-            self.strays.push(format!("{method} answered {code}"));
+            if self.strays.len() < MAX_STRAYS {
+                let shown: String = method.chars().take(32).collect();
+                self.strays.push(format!("{shown} answered {code}"));
+            } else {
+                self.strays_more += 1;
+            }
         }
         let mut text = format!("SIP/2.0 {code} {reason}\r\n");
         for v in req.header_all("Via") {
@@ -239,6 +256,9 @@ impl Conn {
         ));
         self.send(text.as_bytes()).await?;
         if code == 200 && method == "NOTIFY" {
+            if self.notifies.len() >= MAX_QUEUED_NOTIFIES {
+                self.notifies.pop_front();
+            }
             self.notifies.push_back((req, Instant::now()));
         }
         Ok(())

@@ -38,7 +38,7 @@ use connect::connect;
 use options::{check_gateway, check_options};
 use peer::check_tls_peer;
 
-pub use conn::{Conn, Request};
+pub use conn::{Conn, Request, MAX_STRAYS};
 pub use message::{next_message, read_pidf, Message, Pidf, MAX_MESSAGE};
 
 /// The most a response may be.

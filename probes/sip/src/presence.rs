@@ -529,7 +529,14 @@ fn evidence(mut o: Outcome, s: &Session, transport: Transport, host: &str) -> Ou
         o = o.with("other_notifies", s.conn.passed_over.join("; "));
     }
     if !s.conn.strays.is_empty() {
-        o = o.with("stray_requests", s.conn.strays.join(", "));
+        let more = match s.conn.strays_more {
+            0 => String::new(),
+            n => format!(", and {n} more"),
+        };
+        o = o.with(
+            "stray_requests",
+            format!("{}{more}", s.conn.strays.join(", ")),
+        );
     }
     o
 }

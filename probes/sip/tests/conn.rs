@@ -183,3 +183,46 @@ async fn a_subscription_takes_only_the_notify_it_waits_for_and_answers_all() {
         .unwrap();
     assert!(none.is_none() && started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn a_flood_of_stray_requests_is_answered_and_counted_not_kept() {
+    let (mut conn, mut peer) = pair().await;
+    let peer_task = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let options = read_one(&mut peer, &mut buf).await;
+        let mut script = String::new();
+        for i in 0..500 {
+            script.push_str(&request("INFO", &format!("flood-{i}"), 1, ""));
+        }
+        script.push_str(&format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1;branch={}\r\nFrom: <sip:a@lab.test>;tag=a\r\nTo: <sip:a@lab.test>;tag=b\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+            options.branch(),
+            options.call_id(),
+            options.cseq()
+        ));
+        peer.write_all(script.as_bytes()).await.unwrap();
+        // Every stray is answered (501), however many.
+        for _ in 0..500 {
+            let answer = read_one(&mut peer, &mut buf).await;
+            assert_eq!(answer.code(), Some(501));
+        }
+    });
+    let req = Request {
+        method: "OPTIONS",
+        uri: "sip:imp1.lab.test".into(),
+        from: "<sip:imp-verify@lab.test>;tag=x".into(),
+        to: "<sip:imp1.lab.test>".into(),
+        call_id: "opt-1@test".into(),
+        cseq: 1,
+        extra: vec![],
+        body: None,
+    };
+    let (resp, _) = conn
+        .transact(&req, Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(resp.code(), Some(200));
+    peer_task.await.unwrap();
+    assert_eq!(conn.strays.len(), imp_probe_sip::MAX_STRAYS);
+    assert_eq!(conn.strays_more, 500 - imp_probe_sip::MAX_STRAYS);
+}
