@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod ha;
+
 /// Verify a Cisco Unified CM IM and Presence deployment over the network.
 ///
 /// imp-verify reads a deployment spec (what should hold: domains, clusters, nodes,
@@ -52,7 +54,8 @@ enum Command {
     Xmpp(RunArgs),
     /// Run the SIP checks.
     Sip(RunArgs),
-    /// Run the high-availability checks.
+    /// Run the high-availability checks: xmpp.ha, the service ports of every
+    /// redundancy group's nodes, the SRV evidence of group completeness.
     Ha(RunArgs),
     /// List the checks: the whole table, or with --spec the checks a run would make.
     List {
@@ -182,6 +185,7 @@ fn selection(select: &SelectArgs, area: Option<Area>) -> Result<Selection, ExitC
         areas: area.into_iter().collect(),
         only: parse(&select.only)?,
         skip: parse(&select.skip)?,
+        ..Selection::default()
     })
 }
 
@@ -192,7 +196,10 @@ fn prepare(
     area: Option<Area>,
 ) -> Result<(Arc<Spec>, Plan), ExitCode> {
     let spec = Arc::new(load_spec(path)?);
-    let selection = selection(select, area)?;
+    let mut selection = selection(select, area)?;
+    if area == Some(Area::Ha) {
+        selection = ha::selection(&spec, selection);
+    }
     let plan = build_plan(&spec, &probes(&spec), &selection).map_err(|e| {
         eprintln!("imp-verify: internal error: {e}");
         ExitCode::from(2)
@@ -278,7 +285,7 @@ fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
     if plan.checks.is_empty() {
         // A run that checks nothing must not look like a run that found nothing wrong.
         let why = match area {
-            Some(a) if !catalog::CHECKS.iter().any(|c| c.area == a) => {
+            Some(a) if a != Area::Ha && !catalog::CHECKS.iter().any(|c| c.area == a) => {
                 format!("the {a} area has no checks yet")
             }
             _ => format!(

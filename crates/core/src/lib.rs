@@ -17,7 +17,7 @@ pub mod spec;
 
 pub use event::{CheckInfo, Event, RunInfo, RunSummary, StopReason};
 pub use model::{Area, CheckKey, CheckResult, Counts, Outcome, Status};
-pub use plan::{build_plan, Pattern, Plan, Selection};
+pub use plan::{build_plan, KeyRule, Pattern, Plan, Selection};
 pub use probe::{ms, CheckCtx, PerAttempt, PlannedCheck, Probe};
 pub use runner::{run, RunOptions, RunReport};
 pub use secret::Secret;
