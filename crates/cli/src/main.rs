@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod discover;
 mod ha;
 
 /// Verify a Cisco Unified CM IM and Presence deployment over the network.
@@ -67,6 +68,9 @@ enum Command {
     },
     /// Only validate the spec (syntax, fields, references, passwords available).
     CheckSpec,
+    /// Write a first spec from a domain's DNS service records and its servers'
+    /// certificates (never sends a credential); TODOs mark what DNS cannot say.
+    Discover(discover::DiscoverArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (run_args, area) = match cli.command {
         Command::CheckSpec => return check_spec(&cli.spec),
+        Command::Discover(a) => return discover::run(a),
         Command::List { catalog, select } => return list(&cli.spec, catalog, &select),
         Command::All(a) => (a, None),
         Command::Services(a) => (a, Some(Area::Services)),
