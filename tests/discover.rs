@@ -205,14 +205,14 @@ fn a_silent_dns_server_ends_discovery_within_its_timeout() {
 }
 
 #[test]
-fn a_stopped_node_stays_listed_and_a_missing_trunk_name_is_a_todo() {
+fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found() {
     let lab = Lab::isolated();
     lab.stop("imp2-xmpp");
+    // The trunk's SRV name goes; a directory record comes.
     lab.edit_zone("lab.test", |z| {
-        z.lines()
-            .filter(|l| !l.contains(".imp-cluster"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        let mut lines: Vec<&str> = z.lines().filter(|l| !l.contains(".imp-cluster")).collect();
+        lines.push("_ldap._tcp SRV 10 0 389 ldap.lab.test.");
+        lines.join("\n")
     });
     let dir = tempfile::tempdir().unwrap();
     let out: PathBuf = dir.path().join("spec.toml");
@@ -261,4 +261,12 @@ fn a_stopped_node_stays_listed_and_a_missing_trunk_name_is_a_todo() {
         spec.contains("equal priority 10 in _xmpp-client._tcp.lab.test"),
         "{spec}"
     );
+    // The directory of _ldap._tcp: LDAPS and StartTLS both show the directory's
+    // certificate; the servers are written in the [ldap] TODO, bind DN and base left to fill.
+    assert!(spec.contains("_ldap._tcp.lab.test: 10 0 389 ldap.lab.test."), "{spec}");
+    assert!(spec.contains("# url = \"ldaps://ldap.lab.test:636\""), "{spec}");
+    assert!(spec.contains("# url = \"ldap://ldap.lab.test:389\"\n# starttls = true"), "{spec}");
+    assert!(spec.contains("certificate on ldap 389: O=imp-verify lab, CN=ldap.lab.test"), "{spec}");
+    assert!(spec.contains("certificate on ldaps 636: O=imp-verify lab, CN=ldap.lab.test"), "{spec}");
+    assert!(spec.contains("# bind_dn = "), "{spec}");
 }
