@@ -263,10 +263,25 @@ fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found(
     );
     // The directory of _ldap._tcp: LDAPS and StartTLS both show the directory's
     // certificate; the servers are written in the [ldap] TODO, bind DN and base left to fill.
-    assert!(spec.contains("_ldap._tcp.lab.test: 10 0 389 ldap.lab.test."), "{spec}");
-    assert!(spec.contains("# url = \"ldaps://ldap.lab.test:636\""), "{spec}");
-    assert!(spec.contains("# url = \"ldap://ldap.lab.test:389\"\n# starttls = true"), "{spec}");
-    assert!(spec.contains("certificate on ldap 389: O=imp-verify lab, CN=ldap.lab.test"), "{spec}");
-    assert!(spec.contains("certificate on ldaps 636: O=imp-verify lab, CN=ldap.lab.test"), "{spec}");
+    assert!(
+        spec.contains("_ldap._tcp.lab.test: 10 0 389 ldap.lab.test."),
+        "{spec}"
+    );
+    assert!(
+        spec.contains("# url = \"ldaps://ldap.lab.test:636\""),
+        "{spec}"
+    );
+    assert!(
+        spec.contains("# url = \"ldap://ldap.lab.test:389\"\n# starttls = true"),
+        "{spec}"
+    );
+    assert!(
+        spec.contains("certificate on ldap 389: O=imp-verify lab, CN=ldap.lab.test"),
+        "{spec}"
+    );
+    assert!(
+        spec.contains("certificate on ldaps 636: O=imp-verify lab, CN=ldap.lab.test"),
+        "{spec}"
+    );
     assert!(spec.contains("# bind_dn = "), "{spec}");
 }

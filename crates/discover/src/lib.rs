@@ -17,6 +17,7 @@ pub mod records;
 pub mod render;
 
 use endpoints::{Port, Seen};
+use futures::StreamExt;
 use imp_verify_core::Spec;
 use imp_verify_net::{Net, Srv};
 use records::{Kind, Lookup, Record};
@@ -25,6 +26,12 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
+
+/// The most hosts discovery resolves (a hostile DNS answer cannot make it open more).
+pub const MAX_HOSTS: usize = 64;
+
+/// The most connections or lookups in flight at once.
+const MAX_OPEN: usize = 32;
 
 /// What to discover, and how.
 #[derive(Debug, Clone)]
@@ -262,7 +269,7 @@ pub async fn discover(
         "opening {} port(s) and reading their certificates",
         ports.len()
     ));
-    let opened = futures::future::join_all(ports.into_iter().map(|p| {
+    let opened: Vec<(Port, Seen)> = futures::stream::iter(ports.into_iter().map(|p| {
         let ip = d.address(&p.host);
         let net = net.clone();
         let domain = domain.clone();
@@ -274,6 +281,8 @@ pub async fn discover(
             (p, seen)
         }
     }))
+    .buffer_unordered(MAX_OPEN)
+    .collect()
     .await;
     d.ports.extend(opened);
 
@@ -318,7 +327,8 @@ pub async fn discover(
 }
 
 async fn resolve(net: &Net, d: &mut Discovery, hosts: BTreeSet<String>, step: Duration) {
-    let resolved = futures::future::join_all(hosts.into_iter().map(|h| async move {
+    let hosts = hosts.into_iter().take(MAX_HOSTS);
+    let resolved: Vec<_> = futures::stream::iter(hosts.map(|h| async move {
         let r = match tokio::time::timeout(step, net.resolver.lookup_ip(&h)).await {
             Err(_) => Err(format!(
                 "no address within {}",
@@ -330,6 +340,8 @@ async fn resolve(net: &Net, d: &mut Discovery, hosts: BTreeSet<String>, step: Du
         };
         (h, r)
     }))
+    .buffer_unordered(MAX_OPEN)
+    .collect()
     .await;
     d.addresses.extend(resolved);
 }

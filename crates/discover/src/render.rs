@@ -50,11 +50,9 @@ impl Out {
         self.0.push_str(s.as_ref());
         self.0.push('\n');
     }
-    /// A comment: each line of `s`, cleaned, after `# `.
+    /// A comment of one line: `s` cleaned (text from the network included), after `# `.
     fn note(&mut self, s: impl AsRef<str>) {
-        for l in s.as_ref().lines() {
-            self.line(format!("# {}", clean(l)));
-        }
+        self.line(format!("# {}", clean(s.as_ref())));
     }
     fn doc(&mut self, doc: &str) {
         self.line(doc);
