@@ -285,3 +285,30 @@ fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found(
     );
     assert!(spec.contains("# bind_dn = "), "{spec}");
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let lab = Lab::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("spec.toml");
+    // util-linux's `script` gives the command a terminal.
+    let command = format!(
+        "{} discover lab.test --dns-server {} --out {}",
+        bin().display(),
+        dns_of(lab),
+        out.display()
+    );
+    let run = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs");
+    let seen = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{seen}");
+    assert!(
+        seen.contains("discover: asking") && seen.contains("opening 13 port(s)"),
+        "{seen}"
+    );
+    // Without a terminal (the other tests), the same run prints no progress.
+    let run = discover(lab, &out, &["--force"]);
+    assert!(!text(&run).1.contains("discover: asking"));
+}
