@@ -261,6 +261,22 @@ fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found(
         spec.contains("equal priority 10 in _xmpp-client._tcp.lab.test"),
         "{spec}"
     );
+    // And as written it already verifies: `ha` fails on the stopped node's port only.
+    let ha = imp_verify(&["ha", "--spec", out.to_str().unwrap(), "--color", "never"]);
+    let (o, e) = text(&ha);
+    assert_eq!(code(&ha), 1, "{o}{e}");
+    let failing: Vec<&str> = o.lines().filter(|l| l.contains("FAIL ")).collect();
+    // (the stopped Prosody served both XMPP ports of imp2)
+    assert!(
+        o.contains("FAIL services.port        imp2.lab.test:5222"),
+        "{o}"
+    );
+    assert!(
+        failing
+            .iter()
+            .all(|l| l.contains("imp2.lab.test:5222") || l.contains("imp2.lab.test:5269")),
+        "{o}"
+    );
     // The directory of _ldap._tcp: LDAPS and StartTLS both show the directory's
     // certificate; the servers are written in the [ldap] TODO, bind DN and base left to fill.
     assert!(
