@@ -208,10 +208,11 @@ fn a_silent_dns_server_ends_discovery_within_its_timeout() {
 fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found() {
     let lab = Lab::isolated();
     lab.stop("imp2-xmpp");
-    // The trunk's SRV name goes; a directory record comes.
+    // The trunk's SRV name goes; a directory record and a SIP federation record come.
     lab.edit_zone("lab.test", |z| {
         let mut lines: Vec<&str> = z.lines().filter(|l| !l.contains(".imp-cluster")).collect();
         lines.push("_ldap._tcp SRV 10 0 389 ldap.lab.test.");
+        lines.push("_sipfederationtls._tcp SRV 10 0 5061 imp1.lab.test.");
         lines.join("\n")
     });
     let dir = tempfile::tempdir().unwrap();
@@ -300,6 +301,19 @@ fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found(
         "{spec}"
     );
     assert!(spec.contains("# bind_dn = "), "{spec}");
+    // The SIP federation target's certificate is read too, and its record noted.
+    assert!(
+        spec.contains(
+            "#     certificate of imp1.lab.test:5061: O=imp-verify lab, CN=imp1.lab.test"
+        ),
+        "{spec}"
+    );
+    assert!(
+        spec.contains(
+            "_sipfederationtls._tcp.lab.test exists (10 0 5061 imp1.lab.test.): SIP federation"
+        ),
+        "{spec}"
+    );
 }
 
 #[test]

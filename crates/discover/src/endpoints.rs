@@ -130,13 +130,38 @@ pub async fn open(
     domain: &str,
     step: Duration,
 ) -> Seen {
+    let how = tls_of(port.service);
+    open_with(inspector, &port.host, port.port, how, ip, domain, step).await
+}
+
+/// Opens `host`'s `port` at `ip` with TLS from the first byte (an endpoint that is no
+/// node's service: Expressway's `_collab-edge._tls`, a `_sipfederationtls._tcp`
+/// target), within `step`.
+pub async fn open_tls(
+    inspector: &TlsInspector,
+    host: &str,
+    port: u16,
+    ip: IpAddr,
+    step: Duration,
+) -> Seen {
+    open_with(inspector, host, port, Tls::Direct, ip, "", step).await
+}
+
+async fn open_with(
+    inspector: &TlsInspector,
+    host: &str,
+    port: u16,
+    tls: Tls,
+    ip: IpAddr,
+    domain: &str,
+    step: Duration,
+) -> Seen {
     let deadline = tokio::time::Instant::now() + step;
-    let addr = SocketAddr::new(ip, port.port);
+    let addr = SocketAddr::new(ip, port);
     let mut tcp = match connect(addr, deadline).await {
         Ok(s) => s,
         Err(e) => return Seen::Closed(e.to_string()),
     };
-    let tls = tls_of(port.service);
     let work = async {
         match tls {
             Tls::No => return Seen::Open,
@@ -152,7 +177,7 @@ pub async fn open(
                 }
             }
         }
-        match inspector.handshake(tcp, &port.host, None).await {
+        match inspector.handshake(tcp, host, None).await {
             Ok((_stream, facts)) => summary(&facts.chain, None),
             Err(e) => match e.facts {
                 Some(facts) => summary(&facts.chain, Some(e.message)),

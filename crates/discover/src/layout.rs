@@ -152,6 +152,22 @@ pub fn ports_to_open(d: &Discovery) -> Vec<Port> {
     v
 }
 
+/// The TLS endpoints that are no node's service: the targets of `_collab-edge._tls`
+/// and `_sipfederationtls._tcp`, and those of `_sips._tcp` that are not nodes.
+pub fn other_tls_endpoints(d: &Discovery) -> Vec<(Kind, String, u16)> {
+    let nodes: BTreeSet<String> = imp_nodes(d).into_iter().chain(cucm_nodes(d)).collect();
+    [Kind::CollabEdge, Kind::SipFederationTls, Kind::Sips]
+        .into_iter()
+        .flat_map(|k| {
+            d.records(k)
+                .iter()
+                .filter(|s| k != Kind::Sips || !nodes.contains(&s.target))
+                .map(move |s| (k, s.target.clone(), s.port))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// What a node's spec entry lists, and what it leaves out (with why).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeServices {
@@ -468,6 +484,7 @@ mod tests {
                 .collect(),
             addresses: BTreeMap::new(),
             ports: BTreeMap::new(),
+            others: BTreeMap::new(),
             trunks: Vec::new(),
             trunk_candidates: Vec::new(),
         }

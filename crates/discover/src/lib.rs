@@ -114,6 +114,10 @@ pub struct Discovery {
     pub addresses: BTreeMap<String, Result<Vec<IpAddr>, String>>,
     /// Every port opened, and what it showed.
     pub ports: BTreeMap<Port, Seen>,
+    /// The TLS endpoints that are no node's service (the targets of `_collab-edge._tls`
+    /// and `_sipfederationtls._tcp`, and of `_sips._tcp` when not a node): by record,
+    /// host and port, what they showed.
+    pub others: BTreeMap<(Kind, String, u16), Seen>,
     /// The SIP publish trunk SRV names found.
     pub trunks: Vec<Trunk>,
     /// The names tried as the trunk's SRV name (from the certificates).
@@ -253,6 +257,7 @@ pub async fn discover(
         records,
         addresses: BTreeMap::new(),
         ports: BTreeMap::new(),
+        others: BTreeMap::new(),
         trunks: Vec::new(),
         trunk_candidates: Vec::new(),
     };
@@ -285,6 +290,22 @@ pub async fn discover(
     .collect()
     .await;
     d.ports.extend(opened);
+    let others = layout::other_tls_endpoints(&d);
+    let opened: Vec<_> = futures::stream::iter(others.into_iter().map(|(kind, host, port)| {
+        let ip = d.address(&host);
+        let net = net.clone();
+        async move {
+            let seen = match ip {
+                Some(ip) => endpoints::open_tls(&net.tls, &host, port, ip, step).await,
+                None => Seen::Closed(format!("{host} has no address")),
+            };
+            ((kind, host, port), seen)
+        }
+    }))
+    .buffer_unordered(MAX_OPEN)
+    .collect()
+    .await;
+    d.others.extend(opened);
 
     d.trunk_candidates = layout::trunk_candidates(&d);
     if !d.trunk_candidates.is_empty() {

@@ -97,6 +97,20 @@ pub fn spec(d: &Discovery, command: &str, now: &str) -> String {
             Lookup::Failed(why) => format!("not answered: {why}"),
         };
         o.note(format!("  {}: {what}", r.name));
+        for ((_, host, port), seen) in d.others.iter().filter(|((k, _, _), _)| *k == r.kind) {
+            let what = match seen {
+                Seen::Cert(c, _) => format!(
+                    "{}, issued by {}, valid until {}; names {}",
+                    c.subject,
+                    c.issuer,
+                    c.not_after,
+                    c.dns.join(" ")
+                ),
+                Seen::NoCert(why) | Seen::Closed(why) => format!("UNREADABLE: {why}"),
+                Seen::Open => "no certificate read".into(),
+            };
+            o.note(format!("    certificate of {host}:{port}: {what}"));
+        }
     }
     for t in &d.trunks {
         for (tt, v) in &t.records {
@@ -160,9 +174,17 @@ fn dns_and_tls(o: &mut Out, d: &Discovery) {
     // Who issued the certificates seen: the CA the bundle must hold.
     let mut issuers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut self_signed = Vec::new();
-    for (p, seen) in &d.ports {
+    let seen_at = d
+        .ports
+        .iter()
+        .map(|(p, seen)| (format!("{} {}", p.host, p.service.name()), seen))
+        .chain(
+            d.others
+                .iter()
+                .map(|((k, host, port), seen)| (format!("{host}:{port} ({})", k.label()), seen)),
+        );
+    for (at, seen) in seen_at {
         if let Some(c) = seen.cert() {
-            let at = format!("{} {}", p.host, p.service.name());
             if c.self_signed {
                 self_signed.push(at);
             } else {

@@ -90,6 +90,7 @@ fn discovery() -> Discovery {
         records,
         addresses,
         ports,
+        others: BTreeMap::new(),
         trunks: vec![],
         trunk_candidates: vec![],
     }
