@@ -181,6 +181,12 @@ fn a_domain_without_records_is_a_clear_error() {
     );
     assert!(e.contains("_xmpp-client._tcp.nothing.lab.test"), "{e}");
     assert!(!out.exists(), "no spec for a domain without records");
+    // A domain the server does not serve: its refusal is the news, not an absence.
+    let run = imp_verify(&["discover", "example.org", "--dns-server", &dns]);
+    assert_eq!(code(&run), 1);
+    let e = text(&run).1;
+    assert!(e.contains("no service record could be read"), "{e}");
+    assert!(e.contains("REFUSED"), "{e}");
 }
 
 #[test]

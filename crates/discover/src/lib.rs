@@ -134,11 +134,6 @@ impl Discovery {
             .unwrap_or(&[])
     }
 
-    /// The record of `kind` as asked.
-    pub fn record(&self, kind: Kind) -> Option<&Record> {
-        self.records.iter().find(|r| r.kind == kind)
-    }
-
     /// The first address of `host`, if it resolved.
     pub fn address(&self, host: &str) -> Option<IpAddr> {
         self.addresses

@@ -1,6 +1,6 @@
 //! The domain's service records: which are asked, and what each answered.
 
-use imp_verify_net::{DnsError, Resolver, Srv};
+use imp_verify_net::{Resolver, Srv};
 use std::time::Duration;
 
 /// A service record of the domain that discovery reads.
@@ -99,12 +99,8 @@ pub async fn srv(resolver: &Resolver, name: &str, step: Duration) -> Lookup {
         Ok(Ok(v)) if v.is_empty() => Lookup::Absent,
         Ok(Ok(v)) => Lookup::Found(v),
         Ok(Err(e)) if e.is_absent() => Lookup::Absent,
-        Ok(Err(e)) => Lookup::Failed(failure(&e)),
+        Ok(Err(e)) => Lookup::Failed(e.to_string()),
     }
-}
-
-fn failure(e: &DnsError) -> String {
-    e.to_string()
 }
 
 /// Every record of `domain`, asked at once.
