@@ -385,5 +385,15 @@ pub fn summary(d: &Discovery) -> String {
     if unreadable > 0 {
         s.push_str(&format!(", {unreadable} certificate(s) unreadable"));
     }
+    let foreign = d
+        .ports
+        .iter()
+        .filter(|(p, seen)| seen.cert().is_some_and(|c| !c.covers(&p.host)))
+        .count();
+    if foreign > 0 {
+        s.push_str(&format!(
+            ", {foreign} certificate(s) not covering their node's name"
+        ));
+    }
     s
 }
