@@ -110,15 +110,6 @@ fn usage_errors_exit_2() {
         text(&out)
     );
     // Nothing selected is an error, not a green run.
-    let out = imp_verify(&["ha", "--spec", spec.to_str().unwrap()]);
-    assert_eq!(code(&out), 2);
-    assert!(
-        text(&out)
-            .1
-            .contains("nothing to check: the ha area has no checks yet"),
-        "{:?}",
-        text(&out)
-    );
     let out = imp_verify(&[
         "all",
         "--only",

@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod discover;
+mod ha;
+
 /// Verify a Cisco Unified CM IM and Presence deployment over the network.
 ///
 /// imp-verify reads a deployment spec (what should hold: domains, clusters, nodes,
@@ -55,7 +58,8 @@ enum Command {
     Xmpp(RunArgs),
     /// Run the SIP checks.
     Sip(RunArgs),
-    /// Run the high-availability checks.
+    /// Run the high-availability checks: xmpp.ha, the service ports of every
+    /// redundancy group's nodes, the SRV evidence of group completeness.
     Ha(RunArgs),
     /// List the checks: the whole table, or with --spec the checks a run would make.
     List {
@@ -67,6 +71,9 @@ enum Command {
     },
     /// Only validate the spec (syntax, fields, references, passwords available).
     CheckSpec,
+    /// Write a first spec from a domain's DNS service records and its servers'
+    /// certificates (never sends a credential); TODOs mark what DNS cannot say.
+    Discover(discover::DiscoverArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -145,6 +152,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (run_args, area) = match cli.command {
         Command::CheckSpec => return check_spec(&cli.spec),
+        Command::Discover(a) => return discover::run(a),
         Command::List { catalog, select } => return list(&cli.spec, catalog, &select),
         Command::All(a) => (a, None),
         Command::Services(a) => (a, Some(Area::Services)),
@@ -193,6 +201,7 @@ fn selection(select: &SelectArgs, area: Option<Area>) -> Result<Selection, ExitC
         areas: area.into_iter().collect(),
         only: parse(&select.only)?,
         skip: parse(&select.skip)?,
+        ..Selection::default()
     })
 }
 
@@ -204,7 +213,10 @@ fn prepare(
     mode: LoadMode,
 ) -> Result<(Arc<Spec>, Plan), ExitCode> {
     let spec = Arc::new(load_spec(path, mode)?);
-    let selection = selection(select, area)?;
+    let mut selection = selection(select, area)?;
+    if area == Some(Area::Ha) {
+        selection = ha::selection(&spec, selection);
+    }
     let plan = build_plan(&spec, &probes(&spec), &selection).map_err(|e| {
         eprintln!("imp-verify: internal error: {e}");
         ExitCode::from(2)
@@ -291,7 +303,7 @@ fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
     if plan.checks.is_empty() {
         // A run that checks nothing must not look like a run that found nothing wrong.
         let why = match area {
-            Some(a) if !catalog::CHECKS.iter().any(|c| c.area == a) => {
+            Some(a) if a != Area::Ha && !catalog::CHECKS.iter().any(|c| c.area == a) => {
                 format!("the {a} area has no checks yet")
             }
             _ => format!(

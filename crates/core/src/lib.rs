@@ -21,7 +21,7 @@ pub mod spec;
 pub use cleanup::{Cleanup, Undo};
 pub use event::{AuthCount, CheckInfo, Event, RunInfo, RunSummary, StopReason};
 pub use model::{Area, AuthAttempt, AuthLog, CheckKey, CheckResult, Counts, Outcome, Status};
-pub use plan::{build_plan, Pattern, Plan, Selection};
+pub use plan::{build_plan, KeyRule, Pattern, Plan, Selection};
 pub use probe::{ms, CheckCtx, PerAttempt, PlannedCheck, Probe};
 pub use runner::{run, RunOptions, RunReport};
 pub use secret::Secret;

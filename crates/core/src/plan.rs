@@ -69,6 +69,30 @@ pub struct Selection {
     pub only: Vec<Pattern>,
     /// A check matching one of these is left out.
     pub skip: Vec<Pattern>,
+    /// If not empty, a check must match one of these (a named selection of checks on
+    /// given targets, like `imp-verify ha`).
+    pub keys: Vec<KeyRule>,
+    /// Also run the prerequisites of the selected checks (transitively), unless the
+    /// workflow or `skip` leaves them out.
+    pub prerequisites: bool,
+}
+
+/// One rule of [`Selection::keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRule {
+    /// Every target of this check id.
+    Id(&'static str),
+    /// This one check on this one target.
+    Key(CheckKey),
+}
+
+impl KeyRule {
+    fn matches(&self, key: &CheckKey) -> bool {
+        match self {
+            KeyRule::Id(id) => key.id == *id,
+            KeyRule::Key(k) => k == key,
+        }
+    }
 }
 
 impl Selection {
@@ -76,7 +100,17 @@ impl Selection {
     pub fn selects(&self, def: &CheckDef, workflow: Workflow) -> bool {
         (self.areas.is_empty() || self.areas.contains(&def.area))
             && (self.only.is_empty() || self.only.iter().any(|p| p.matches(def, workflow)))
-            && !self.skip.iter().any(|p| p.matches(def, workflow))
+            && !self.skips(def, workflow)
+    }
+
+    fn skips(&self, def: &CheckDef, workflow: Workflow) -> bool {
+        self.skip.iter().any(|p| p.matches(def, workflow))
+    }
+
+    /// Whether the check on this target is selected ([`Selection::selects`] and `keys`).
+    pub fn selects_key(&self, def: &CheckDef, key: &CheckKey, workflow: Workflow) -> bool {
+        self.selects(def, workflow)
+            && (self.keys.is_empty() || self.keys.iter().any(|r| r.matches(key)))
     }
 }
 
@@ -144,7 +178,7 @@ pub fn build_plan(
     selection: &Selection,
 ) -> Result<Plan, PlanError> {
     let workflow = spec.workflow;
-    let mut checks = Vec::new();
+    let mut candidates = Vec::new();
     let mut planned = HashSet::new();
     let mut edges = Vec::new();
     for probe in probes {
@@ -155,11 +189,19 @@ pub fn build_plan(
             })?;
             planned.insert(c.key.clone());
             edges.extend(c.depends_on.iter().map(|d| (c.key.clone(), d.clone())));
-            if def.applies_to(workflow) && selection.selects(def, workflow) {
-                checks.push(c);
+            if def.applies_to(workflow) && !selection.skips(def, workflow) {
+                let chosen = selection.selects_key(def, &c.key, workflow);
+                candidates.push((c, chosen));
             }
         }
     }
+    if selection.prerequisites {
+        pull_prerequisites(&mut candidates);
+    }
+    let mut checks: Vec<PlannedCheck> = candidates
+        .into_iter()
+        .filter_map(|(c, chosen)| chosen.then_some(c))
+        .collect();
     if let Some((check, prerequisite)) = edges.into_iter().find(|(_, d)| !planned.contains(d)) {
         return Err(PlanError::UnknownPrerequisite {
             check,
@@ -184,6 +226,26 @@ pub fn build_plan(
     }
     check_acyclic(&checks)?;
     Ok(Plan { workflow, checks })
+}
+
+/// Marks as chosen every candidate a chosen one waits for, transitively.
+fn pull_prerequisites(candidates: &mut [(PlannedCheck, bool)]) {
+    let index: HashMap<CheckKey, usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| (c.key.clone(), i))
+        .collect();
+    let mut todo: Vec<usize> = (0..candidates.len()).filter(|i| candidates[*i].1).collect();
+    while let Some(i) = todo.pop() {
+        for d in candidates[i].0.depends_on.clone() {
+            if let Some(&j) = index.get(&d) {
+                if !candidates[j].1 {
+                    candidates[j].1 = true;
+                    todo.push(j);
+                }
+            }
+        }
+    }
 }
 
 fn check_acyclic(checks: &[PlannedCheck]) -> Result<(), PlanError> {

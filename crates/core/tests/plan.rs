@@ -81,3 +81,42 @@ fn a_planned_prerequisite_is_kept_and_a_deselected_one_dropped() {
     assert_eq!(plan.checks.len(), 1);
     assert!(plan.checks[0].depends_on.is_empty());
 }
+
+#[test]
+fn a_selection_by_key_pulls_in_its_prerequisites_unless_skipped() {
+    let dep = CheckKey::new("services.port", "a");
+    let by_key = |prerequisites: bool, skip: Vec<Pattern>| Selection {
+        keys: vec![imp_verify_core::KeyRule::Key(CheckKey::new(
+            "dns.node", "b",
+        ))],
+        prerequisites,
+        skip,
+        ..Selection::default()
+    };
+    let ids = |s: &Selection| -> Vec<CheckKey> {
+        build_plan(&spec(), &probes(dep.clone()), s)
+            .unwrap()
+            .checks
+            .iter()
+            .map(|c| c.key.clone())
+            .collect()
+    };
+    assert_eq!(
+        ids(&by_key(false, vec![])),
+        vec![CheckKey::new("dns.node", "b")]
+    );
+    assert_eq!(
+        ids(&by_key(true, vec![])),
+        vec![dep.clone(), CheckKey::new("dns.node", "b")]
+    );
+    let skip_ports = vec![Pattern::parse("services.port").unwrap()];
+    assert_eq!(
+        ids(&by_key(true, skip_ports)),
+        vec![CheckKey::new("dns.node", "b")]
+    );
+    let by_id = Selection {
+        keys: vec![imp_verify_core::KeyRule::Id("services.port")],
+        ..Selection::default()
+    };
+    assert_eq!(ids(&by_id), vec![dep]);
+}
