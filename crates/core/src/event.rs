@@ -2,7 +2,7 @@
 
 use crate::model::{Area, CheckKey, CheckResult, Counts, Outcome};
 use crate::spec::Workflow;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +26,7 @@ pub struct RunInfo {
 }
 
 /// Why a run stopped before every check finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StopReason {
     /// The global `--deadline` passed.
@@ -50,6 +50,9 @@ pub enum Event {
     RunStarted(RunInfo),
     CheckStarted {
         key: CheckKey,
+        /// When it started (its prerequisites done, a concurrency slot taken), from
+        /// the run's start.
+        at: Duration,
     },
     /// A check failed and will be tried again (`--retry-for`).
     CheckRetrying {

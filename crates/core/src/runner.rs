@@ -216,7 +216,10 @@ async fn run_one(
         _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
         p = ctx.semaphore.acquire() => p.expect("semaphore is never closed"),
     };
-    let _ = ctx.events.send(Event::CheckStarted { key: key.clone() });
+    let _ = ctx.events.send(Event::CheckStarted {
+        key: key.clone(),
+        at: ctx.run_start.elapsed(),
+    });
     let began = Instant::now();
     let mut attempt = 0;
     loop {
