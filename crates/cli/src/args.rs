@@ -100,9 +100,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
-    /// Print the manual page (roff).
-    #[command(after_help = "Example:\n  imp-verify man > /usr/local/share/man/man1/imp-verify.1")]
-    Man,
+    /// Print the manual page (roff), or write a page per command into a folder.
+    #[command(after_help = "Examples:\n  imp-verify man > /usr/local/share/man/man1/imp-verify.1\n  imp-verify man --dir /usr/local/share/man/man1   # imp-verify.1, imp-verify-all.1, ...")]
+    Man {
+        /// Write imp-verify.1 and one page per command (imp-verify-all.1, ...) here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// The shells completions are made for.

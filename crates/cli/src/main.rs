@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Command::CheckSpec => return check_spec(&cli.spec),
         Command::List { catalog, select } => return list(&cli.spec, catalog, &select),
         Command::Completions { shell } => return completions(shell),
-        Command::Man => return man(),
+        Command::Man { dir } => return man(dir.as_deref()),
         Command::All(a) => (a, None),
         Command::Services(a) => (a, Some(Area::Services)),
         Command::Dns(a) => (a, Some(Area::Dns)),
@@ -53,8 +53,12 @@ fn completions(shell: Shell) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn man() -> ExitCode {
-    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+fn man(dir: Option<&Path>) -> ExitCode {
+    let written = match dir {
+        Some(d) => clap_mangen::generate_to(Cli::command(), d),
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+    };
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("imp-verify: error: cannot write the manual page: {e}");
