@@ -15,7 +15,12 @@ use std::process::Command;
 fn chromium(args: &[&str], html: &Path) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .arg(format!("file://{}", html.display()))
@@ -29,7 +34,9 @@ fn chromium(args: &[&str], html: &Path) -> String {
 /// pass, warn, fail, skip).
 fn tasks_in_dom(dom: &str) -> BTreeMap<String, (String, u64, [u64; 4])> {
     let attr = |el: &str, name: &str| -> String {
-        let at = el.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("{name} in {el}"));
+        let at = el
+            .find(&format!("{name}=\""))
+            .unwrap_or_else(|| panic!("{name} in {el}"));
         let rest = &el[at + name.len() + 2..];
         rest[..rest.find('"').unwrap()].to_string()
     };
@@ -42,7 +49,12 @@ fn tasks_in_dom(dom: &str) -> BTreeMap<String, (String, u64, [u64; 4])> {
             (
                 attr(el, "data-status"),
                 n("data-checks"),
-                [n("data-pass"), n("data-warn"), n("data-fail"), n("data-skip")],
+                [
+                    n("data-pass"),
+                    n("data-warn"),
+                    n("data-fail"),
+                    n("data-skip"),
+                ],
             ),
         );
     }
@@ -90,7 +102,11 @@ fn tasks_in_json(report: &Value) -> BTreeMap<String, (String, u64, [u64; 4])> {
 /// saves a screenshot under target/.
 fn page_matches_report(html: &Path, report: &Value, shot: &str) -> String {
     let dom = chromium(&["--dump-dom"], html);
-    assert!(dom.contains("<h2>Timeline</h2>"), "rendered: {}", &dom[..dom.len().min(500)]);
+    assert!(
+        dom.contains("<h2>Timeline</h2>"),
+        "rendered: {}",
+        &dom[..dom.len().min(500)]
+    );
     let in_dom = tasks_in_dom(&dom);
     assert!(!in_dom.is_empty(), "no task in the DOM");
     assert_eq!(in_dom, tasks_in_json(report));
@@ -114,7 +130,11 @@ fn page_matches_report(html: &Path, report: &Value, shot: &str) -> String {
         html,
     );
     let bytes = std::fs::read(&png).expect("the screenshot is written");
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{}", png.display());
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "{}",
+        png.display()
+    );
     dom
 }
 
@@ -178,16 +198,25 @@ fn a_healthy_night_then_a_stopped_server_compared_with_it() {
     let wall = r1["wall_ms"].as_f64().unwrap();
     for c in checks1 {
         let start = c["start_ms"].as_f64().unwrap_or_else(|| panic!("{c}"));
-        assert!(start >= 0.0 && start + c["duration_ms"].as_f64().unwrap() <= wall + 1.0, "{c}");
+        assert!(
+            start >= 0.0 && start + c["duration_ms"].as_f64().unwrap() <= wall + 1.0,
+            "{c}"
+        );
         for r in c["requires"].as_array().unwrap() {
             assert!(all.contains(&r.as_str().unwrap().to_string()), "{r} of {c}");
             // A check starts after its prerequisites finished.
             let dep = checks1.iter().find(|d| d["key"] == *r).unwrap();
             let dep_end = dep["start_ms"].as_f64().unwrap() + dep["duration_ms"].as_f64().unwrap();
-            assert!(start + 0.5 >= dep_end, "{} started before {r} ended", c["key"]);
+            assert!(
+                start + 0.5 >= dep_end,
+                "{} started before {r} ended",
+                c["key"]
+            );
         }
     }
-    assert!(checks1.iter().any(|c| !c["requires"].as_array().unwrap().is_empty()));
+    assert!(checks1
+        .iter()
+        .any(|c| !c["requires"].as_array().unwrap().is_empty()));
     page_matches_report(&html1, &r1, "html-report-healthy.png");
 
     // Night 2: imp2's XMPP server is down; compared with night 1.
@@ -202,7 +231,10 @@ fn a_healthy_night_then_a_stopped_server_compared_with_it() {
     assert_eq!(code2, 1, "{o2}{e2}");
     // Quiet: no passing or skipped check is listed.
     for l in o2.lines() {
-        assert!(!l.starts_with("  PASS ") && !l.starts_with("  SKIP "), "{o2}");
+        assert!(
+            !l.starts_with("  PASS ") && !l.starts_with("  SKIP "),
+            "{o2}"
+        );
     }
     let failed: Vec<String> = r2["checks"]
         .as_array()
@@ -218,8 +250,14 @@ fn a_healthy_night_then_a_stopped_server_compared_with_it() {
         .filter(|c| c["status"] == "skip")
         .map(|c| c["key"].as_str().unwrap().to_string())
         .collect();
-    assert!(failed.contains(&"services.port [imp2.lab.test:5222 (xmpp-c2s)]".to_string()), "{failed:?}");
-    assert!(skipped.contains(&"xmpp.login [carol on imp2.lab.test]".to_string()), "{skipped:?}");
+    assert!(
+        failed.contains(&"services.port [imp2.lab.test:5222 (xmpp-c2s)]".to_string()),
+        "{failed:?}"
+    );
+    assert!(
+        skipped.contains(&"xmpp.login [carol on imp2.lab.test]".to_string()),
+        "{skipped:?}"
+    );
 
     // The changes, by check key.
     let ch = &r2["changes"];
@@ -237,7 +275,10 @@ fn a_healthy_night_then_a_stopped_server_compared_with_it() {
     assert_eq!(explained as usize, skipped.len());
     for r in roots {
         assert!(failed.contains(&r["key"].as_str().unwrap().to_string()));
-        assert!(r["remediation"].as_str().unwrap().contains("Cisco XCP"), "{r}");
+        assert!(
+            r["remediation"].as_str().unwrap().contains("Cisco XCP"),
+            "{r}"
+        );
     }
     let heading = format!(
         "{} failures explain {} skipped checks:",
@@ -245,20 +286,32 @@ fn a_healthy_night_then_a_stopped_server_compared_with_it() {
         skipped.len()
     );
     let lines: Vec<&str> = o2.trim_end().lines().collect();
-    let at = lines.iter().position(|l| *l == heading).unwrap_or_else(|| panic!("{heading} in\n{o2}"));
+    let at = lines
+        .iter()
+        .position(|l| *l == heading)
+        .unwrap_or_else(|| panic!("{heading} in\n{o2}"));
     // Then each root cause with its fix, then the summary line, last.
     assert_eq!(lines.len(), at + 1 + 2 * roots.len() + 2, "{o2}");
-    assert!(lines[at + 1].contains(roots[0]["key"].as_str().unwrap()), "{o2}");
+    assert!(
+        lines[at + 1].contains(roots[0]["key"].as_str().unwrap()),
+        "{o2}"
+    );
     assert!(lines[at + 2].trim_start().starts_with("fix: "), "{o2}");
     assert!(lines.last().unwrap().contains("check(s):"), "{o2}");
     let changes_at = o2.find("Changes since").expect("the changes section");
     assert!(changes_at < o2.find(&heading).unwrap());
-    assert!(o2.contains(&format!("newly failing ({}):", failed.len())), "{o2}");
+    assert!(
+        o2.contains(&format!("newly failing ({}):", failed.len())),
+        "{o2}"
+    );
 
     // The page shows the same, and the changes.
     let dom = page_matches_report(&html2, &r2, "html-report-stopped.png");
     assert!(
-        dom.contains(&format!("data-change=\"newly-failing\" data-count=\"{}\"", failed.len())),
+        dom.contains(&format!(
+            "data-change=\"newly-failing\" data-count=\"{}\"",
+            failed.len()
+        )),
         "changes in the page"
     );
     assert!(dom.contains("id=\"roots\""));
@@ -288,7 +341,12 @@ fn fail_on_regression_fails_a_run_whose_checks_pass() {
     }
     let fast = dir.path().join("fast.json");
     std::fs::write(&fast, serde_json::to_string(&r).unwrap()).unwrap();
-    let base = ["--baseline", fast.to_str().unwrap(), "--regression-min-ms", "0"];
+    let base = [
+        "--baseline",
+        fast.to_str().unwrap(),
+        "--regression-min-ms",
+        "0",
+    ];
     // Without --fail-on-regression the changes are shown and the run passes.
     let out = args(&base);
     let (o, e) = text(&out);
@@ -313,6 +371,86 @@ fn fail_on_regression_fails_a_run_whose_checks_pass() {
     let out = args(&base);
     let (o, e) = text(&out);
     assert_eq!(code(&out), 2, "{o}{e}");
-    assert!(e.contains("another deployment") && e.contains("other.example"), "{e}");
+    assert!(
+        e.contains("another deployment") && e.contains("other.example"),
+        "{e}"
+    );
     assert!(o.is_empty(), "{o}");
+}
+
+#[test]
+fn junit_stays_well_formed_when_a_hostile_server_sends_xml_forbidden_characters() {
+    let lab = Lab::isolated();
+    // imp2's SIP server is replaced by one whose answers carry U+FFFE, U+FFFF and
+    // control characters in the reason phrase and the Server header.
+    lab.stop("imp2-sip");
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut hostile = Command::new("python3")
+        .arg(root().join("tests/lab/hostile_sip.py"))
+        .arg(lab.ip(3).to_string())
+        .arg("5060")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(hostile.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let hostile = Killed(hostile);
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("j.xml");
+    let json_path = dir.path().join("r.json");
+    let out = imp_verify(&[
+        "sip",
+        "--spec",
+        lab.spec().to_str().unwrap(),
+        "--only",
+        "sip.options",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    drop(hostile);
+    let (o, e) = text(&out);
+    // The hostile answer reached a report: the UDP check of imp2 shows its text.
+    let report = json(&json_path);
+    let udp2 = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"].as_str().unwrap().starts_with("udp imp2"))
+        .unwrap_or_else(|| panic!("{o}{e}"));
+    assert!(udp2.to_string().contains('\u{fffe}'), "{udp2}");
+    // And the JUnit report is still read by a real JUnit parser, the text replaced.
+    let script = r#"
+import sys
+from junitparser import JUnitXml
+xml = JUnitXml.fromfile(sys.argv[1])
+for suite in xml:
+    for case in suite:
+        if case.name.startswith("sip.options [udp imp2"):
+            print(case.system_out or "".join(r.text or "" for r in case.result))
+"#;
+    let parsed = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let (po, pe) = text(&parsed);
+    assert!(parsed.status.success(), "junitparser: {pe}");
+    assert!(
+        po.contains("200 OK \u{fffd}\u{fffd}\u{fffd}\u{fffd}[2J<x>&amp;"),
+        "{po}"
+    );
 }

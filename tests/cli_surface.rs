@@ -80,7 +80,10 @@ fn a_report_path_that_cannot_be_written_stops_before_any_check() {
         ]);
         let (o, e) = text(&out);
         assert_eq!(code(&out), 2, "{flag}: {o}{e}");
-        assert!(e.contains(&bad.display().to_string()), "names the path: {e}");
+        assert!(
+            e.contains(&bad.display().to_string()),
+            "names the path: {e}"
+        );
         assert!(e.contains("nothing was checked"), "{e}");
         assert!(o.is_empty(), "no check ran: {o}");
         assert!(!good.exists(), "no other report was written either");
@@ -126,7 +129,10 @@ fn interrupted_by(signals: &[&str]) -> (std::process::Output, serde_json::Value,
     }
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(30), "the signal ended the run");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the signal ended the run"
+    );
     let report = if json_path.exists() {
         json(&json_path)
     } else {
@@ -164,19 +170,33 @@ fn shell_completions_and_the_man_page() {
     let out = imp_verify(&["completions", "bash"]);
     assert_eq!(code(&out), 0);
     let (bash, _) = text(&out);
-    assert!(bash.contains("--baseline") && bash.contains("check-spec"), "{bash}");
+    assert!(
+        bash.contains("--baseline") && bash.contains("check-spec"),
+        "{bash}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("imp-verify.bash");
     std::fs::write(&script, &bash).unwrap();
-    let syntax = Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
     assert!(syntax.status.success(), "{:?}", text(&syntax));
     // Sourcing it registers the completion function.
     let defined = Command::new("bash")
         .arg("-c")
-        .arg(format!("source {} && complete -p imp-verify", script.display()))
+        .arg(format!(
+            "source {} && complete -p imp-verify",
+            script.display()
+        ))
         .output()
         .unwrap();
-    assert!(text(&defined).0.contains("imp-verify"), "{:?}", text(&defined));
+    assert!(
+        text(&defined).0.contains("imp-verify"),
+        "{:?}",
+        text(&defined)
+    );
 
     let (zsh, _) = text(&imp_verify(&["completions", "zsh"]));
     assert!(zsh.starts_with("#compdef imp-verify"), "{zsh}");

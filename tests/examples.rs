@@ -45,7 +45,9 @@ fn schema_valid(path: &Path, schema: &str) {
 fn runs_imp_verify_nightly(text: &str) {
     let help = imp_verify(&["all", "--help"]);
     let (help, _) = common::text(&help);
-    let start = text.find("imp-verify all").expect("the example runs imp-verify all");
+    let start = text
+        .find("imp-verify all")
+        .expect("the example runs imp-verify all");
     let end = start
         + text[start..]
             .find("--fail-on-regression")

@@ -82,7 +82,9 @@ pub enum Command {
     #[command(after_help = area_example!("ha"))]
     Ha(RunArgs),
     /// List the checks: the whole table, or with --spec the checks a run would make.
-    #[command(after_help = "Examples:\n  imp-verify list --catalog\n  imp-verify list --spec deployment.toml --only area:xmpp")]
+    #[command(
+        after_help = "Examples:\n  imp-verify list --catalog\n  imp-verify list --spec deployment.toml --only area:xmpp"
+    )]
     List {
         /// Print the whole check table even when a spec is there.
         #[arg(long)]
@@ -94,14 +96,18 @@ pub enum Command {
     #[command(after_help = "Example:\n  imp-verify check-spec --spec deployment.toml")]
     CheckSpec,
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  imp-verify completions bash > /etc/bash_completion.d/imp-verify\n  imp-verify completions zsh > \"${fpath[1]}/_imp-verify\"\n  imp-verify completions fish > ~/.config/fish/completions/imp-verify.fish")]
+    #[command(
+        after_help = "Examples:\n  imp-verify completions bash > /etc/bash_completion.d/imp-verify\n  imp-verify completions zsh > \"${fpath[1]}/_imp-verify\"\n  imp-verify completions fish > ~/.config/fish/completions/imp-verify.fish"
+    )]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: Shell,
     },
     /// Print the manual page (roff), or write a page per command into a folder.
-    #[command(after_help = "Examples:\n  imp-verify man > /usr/local/share/man/man1/imp-verify.1\n  imp-verify man --dir /usr/local/share/man/man1   # imp-verify.1, imp-verify-all.1, ...")]
+    #[command(
+        after_help = "Examples:\n  imp-verify man > /usr/local/share/man/man1/imp-verify.1\n  imp-verify man --dir /usr/local/share/man/man1   # imp-verify.1, imp-verify-all.1, ..."
+    )]
     Man {
         /// Write imp-verify.1 and one page per command (imp-verify-all.1, ...) here.
         #[arg(long, value_name = "DIR")]

@@ -49,7 +49,12 @@ fn completions(shell: Shell) -> ExitCode {
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(shell, &mut Cli::command(), "imp-verify", &mut std::io::stdout());
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "imp-verify",
+        &mut std::io::stdout(),
+    );
     ExitCode::SUCCESS
 }
 
@@ -180,4 +185,3 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
-

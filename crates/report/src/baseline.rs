@@ -50,7 +50,10 @@ pub enum BaselineError {
         source: serde_json::Error,
     },
     /// A report of a format this version does not know.
-    #[error("the baseline {path} is a JSON report of version {found}; this imp-verify reads version {}", crate::json::VERSION)]
+    #[error(
+        "the baseline {path} is a JSON report of version {found}; this imp-verify reads version {}",
+        crate::json::VERSION
+    )]
     Version {
         /// The file.
         path: PathBuf,
@@ -334,7 +337,10 @@ mod tests {
     #[test]
     fn times_regress_beyond_ratio_and_floor_only() {
         let t = Thresholds::default();
-        assert_eq!(regression(&t, "im_rtt_ms", 40.0, 100.0), Some(RegressionKind::Slower));
+        assert_eq!(
+            regression(&t, "im_rtt_ms", 40.0, 100.0),
+            Some(RegressionKind::Slower)
+        );
         // Many times slower, but only by 15 ms.
         assert_eq!(regression(&t, "options_ms", 1.0, 16.0), None);
         // 40% slower: within the ratio.

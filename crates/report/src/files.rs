@@ -81,8 +81,13 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         }
         Ok(_) => {}
     }
-    let (tmp, f) = create_temporary(path)
-        .map_err(|e| format!("{}: cannot create a file in {}: {e}", path.display(), dir.display()))?;
+    let (tmp, f) = create_temporary(path).map_err(|e| {
+        format!(
+            "{}: cannot create a file in {}: {e}",
+            path.display(),
+            dir.display()
+        )
+    })?;
     drop(f);
     let _ = std::fs::remove_file(tmp);
     Ok(())

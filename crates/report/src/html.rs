@@ -97,6 +97,7 @@ details summary{cursor:pointer}dl{margin:.3em 0 .3em 1em;font-size:12px}dt{float
 .fix{margin:.3em 0 .3em 1em;font-size:12px}.fix b{color:#cf222e}
 .tl{position:relative;height:14px;background:#f6f8fa;min-width:200px}.tl i{position:absolute;top:2px;height:10px;background:var(--c);min-width:2px}
 .changes li,.roots li{margin:.2em 0}
+#timeline td{white-space:nowrap;font-size:12px}#timeline tr.critical td.k{font-weight:700}
 "#;
 
 fn page(doc: &JsonReport) -> String {
@@ -154,10 +155,17 @@ fn workflow_section(s: &mut String, doc: &JsonReport, workflow: &str) {
         esc(workflow)
     );
     let prefix = format!("{workflow}.");
-    for (task, title) in catalog::TASKS.iter().filter(|(t, _)| t.starts_with(&prefix)) {
+    for (task, title) in catalog::TASKS
+        .iter()
+        .filter(|(t, _)| t.starts_with(&prefix))
+    {
         let mut counts = [0usize; 4];
         let mut worst: Option<Status> = None;
-        for c in doc.checks.iter().filter(|c| c.tasks.iter().any(|t| t == task)) {
+        for c in doc
+            .checks
+            .iter()
+            .filter(|c| c.tasks.iter().any(|t| t == task))
+        {
             counts[badness(c.status) as usize] += 1;
             if worst.is_none_or(|w| badness(c.status) > badness(w)) {
                 worst = Some(c.status);
@@ -279,7 +287,12 @@ fn changes_section(s: &mut String, ch: &Changes) {
             list.len()
         );
         for c in list {
-            let _ = write!(s, "<li><code>{}</code> {}</li>", esc(&c.key), c.status.as_str());
+            let _ = write!(
+                s,
+                "<li><code>{}</code> {}</li>",
+                esc(&c.key),
+                c.status.as_str()
+            );
         }
         s.push_str("</ul></li>\n");
     }
@@ -297,7 +310,9 @@ fn changes_section(s: &mut String, ch: &Changes) {
                 esc(&m.metric),
                 m.before,
                 m.after,
-                m.change_pct.map(|p| format!(" ({p:+}%)")).unwrap_or_default()
+                m.change_pct
+                    .map(|p| format!(" ({p:+}%)"))
+                    .unwrap_or_default()
             );
         }
         s.push_str("</ul></li>\n");
@@ -326,7 +341,11 @@ fn check_detail(c: &JsonCheck) -> String {
         }
         d.push_str("</dl>");
     }
-    if let Some(fix) = c.remediation.as_deref().filter(|_| c.status != Status::Pass) {
+    if let Some(fix) = c
+        .remediation
+        .as_deref()
+        .filter(|_| c.status != Status::Pass)
+    {
         let _ = write!(d, "<div class=\"fix\"><b>fix:</b> {}</div>", esc(fix));
     }
     if c.tasks.len() > 1 {
@@ -387,11 +406,70 @@ fn waited_for<'a>(c: &JsonCheck, by_key: &HashMap<String, &'a JsonCheck>) -> Opt
         })
 }
 
+/// The run's critical path: the chain of prerequisites whose durations add up the
+/// most, and that sum (the least wall time the run could take).
+pub(crate) fn critical_path(doc: &JsonReport) -> (f64, Vec<String>) {
+    let by_key: HashMap<String, &JsonCheck> =
+        doc.checks.iter().map(|c| (c.key_string(), c)).collect();
+    // Longest chain ending at each check, in an order where prerequisites come first
+    // (memoised; the plan's graph has no cycle, and a depth bound keeps it finite).
+    fn longest<'a>(
+        key: &str,
+        by_key: &HashMap<String, &'a JsonCheck>,
+        memo: &mut HashMap<String, (f64, Option<String>)>,
+        depth: usize,
+    ) -> f64 {
+        if let Some((v, _)) = memo.get(key) {
+            return *v;
+        }
+        let Some(c) = by_key.get(key) else { return 0.0 };
+        let mut best = (0.0, None);
+        if depth < by_key.len() {
+            for r in &c.requires {
+                let v = longest(r, by_key, memo, depth + 1);
+                if v > best.0 {
+                    best = (v, Some(r.clone()));
+                }
+            }
+        }
+        let total = best.0 + c.duration_ms;
+        memo.insert(key.to_string(), (total, best.1));
+        total
+    }
+    let mut memo = HashMap::new();
+    let mut end: Option<(f64, String)> = None;
+    for c in &doc.checks {
+        let k = c.key_string();
+        let v = longest(&k, &by_key, &mut memo, 0);
+        if end.as_ref().is_none_or(|(b, _)| v > *b) {
+            end = Some((v, k));
+        }
+    }
+    let Some((total, mut at)) = end else {
+        return (0.0, Vec::new());
+    };
+    let mut chain = vec![at.clone()];
+    while let Some((_, Some(prev))) = memo.get(&at) {
+        chain.push(prev.clone());
+        at = prev.clone();
+        if chain.len() > doc.checks.len() {
+            break;
+        }
+    }
+    chain.reverse();
+    ((total * 1000.0).round() / 1000.0, chain)
+}
+
 fn timeline_section(s: &mut String, doc: &JsonReport) {
     let by_key: HashMap<String, &JsonCheck> =
         doc.checks.iter().map(|c| (c.key_string(), c)).collect();
+    let (critical_ms, chain) = critical_path(doc);
     let mut ran: Vec<&JsonCheck> = doc.checks.iter().filter(|c| c.start_ms.is_some()).collect();
-    ran.sort_by(|a, b| a.start_ms.unwrap_or(0.0).total_cmp(&b.start_ms.unwrap_or(0.0)));
+    ran.sort_by(|a, b| {
+        a.start_ms
+            .unwrap_or(0.0)
+            .total_cmp(&b.start_ms.unwrap_or(0.0))
+    });
     let span = ran
         .iter()
         .map(|c| c.start_ms.unwrap_or(0.0) + c.duration_ms)
@@ -404,6 +482,12 @@ fn timeline_section(s: &mut String, doc: &JsonReport) {
         doc.checks.len() - ran.len(),
         span
     );
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\" id=\"critical\" data-critical-ms=\"{critical_ms}\">Critical path: {critical_ms:.1} ms ({}), the least time the run can take; the wall time was {} ms.</p>",
+        chain.iter().map(|k| format!("<code>{}</code>", esc(k))).collect::<Vec<_>>().join(" &rarr; "),
+        doc.wall_ms.unwrap_or(0.0)
+    );
     for c in ran {
         let start = c.start_ms.unwrap_or(0.0);
         let waited = waited_for(c, &by_key)
@@ -411,8 +495,9 @@ fn timeline_section(s: &mut String, doc: &JsonReport) {
             .unwrap_or_else(|| "-".to_string());
         let _ = writeln!(
             s,
-            "<tr class=\"{}\" data-key=\"{}\" data-start-ms=\"{start}\"><td>{start:.1} ms</td><td>{:.1} ms</td><td class=\"k\">{}</td><td class=\"k\">{waited}</td><td><div class=\"tl\"><i style=\"left:{:.2}%;width:{:.2}%\"></i></div></td></tr>",
+            "<tr class=\"{}{}\" data-key=\"{}\" data-start-ms=\"{start}\"><td>{start:.1} ms</td><td>{:.1} ms</td><td class=\"k\">{}</td><td class=\"k\">{waited}</td><td><div class=\"tl\"><i style=\"left:{:.2}%;width:{:.2}%\"></i></div></td></tr>",
             c.status.as_str(),
+            if chain.contains(&c.key_string()) { " critical" } else { "" },
             esc(&c.key_string()),
             c.duration_ms,
             esc(&c.key_string()),

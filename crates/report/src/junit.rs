@@ -99,7 +99,10 @@ fn xml(c: &Collected) -> std::io::Result<String> {
                     st
                 }
             };
-            let mut case = TestCase::new(xml_safe(&format!("{} [{}]", r.key.id, r.key.target)), status);
+            let mut case = TestCase::new(
+                xml_safe(&format!("{} [{}]", r.key.id, r.key.target)),
+                status,
+            );
             case.set_classname(format!(
                 "{}.{}",
                 area.as_str(),
@@ -131,6 +134,9 @@ mod tests {
         assert_eq!(xml_safe("a\tb\nc\rd é 😀"), "a\tb\nc\rd é 😀");
         assert_eq!(xml_safe("x\u{fffe}y\u{ffff}z"), "x\u{fffd}y\u{fffd}z");
         assert_eq!(xml_safe("\u{0}\u{1b}\u{8}"), "\u{fffd}\u{fffd}\u{fffd}");
-        assert_eq!(xml_safe("\u{d7ff}\u{e000}\u{10ffff}"), "\u{d7ff}\u{e000}\u{10ffff}");
+        assert_eq!(
+            xml_safe("\u{d7ff}\u{e000}\u{10ffff}"),
+            "\u{d7ff}\u{e000}\u{10ffff}"
+        );
     }
 }

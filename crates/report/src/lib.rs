@@ -106,7 +106,6 @@ impl Collected {
         }
     }
 
-
     /// The results in plan order (the order of `RunStarted`'s checks).
     pub fn ordered(&self) -> Vec<&CheckResult> {
         let mut v: Vec<&CheckResult> = self.results.iter().collect();

@@ -6,8 +6,8 @@ use imp_verify_core::event::{CheckInfo, RunInfo, RunSummary};
 use imp_verify_core::spec::Workflow;
 use imp_verify_core::{catalog, CheckKey, CheckResult, Counts, Event, Outcome, Status};
 use imp_verify_report::{
-    Baseline, BaselineError, HtmlReporter, HumanOptions, HumanReporter, JsonReport,
-    JsonReporter, JunitReporter, RegressionKind, ReportContext, Reporter, Thresholds,
+    Baseline, BaselineError, HtmlReporter, HumanOptions, HumanReporter, JsonReport, JsonReporter,
+    JunitReporter, RegressionKind, ReportContext, Reporter, Thresholds,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +25,13 @@ fn k(id: &'static str, target: &str) -> CheckKey {
     CheckKey::new(id, target)
 }
 
-fn check(key: CheckKey, deps: &[&CheckKey], outcome: Outcome, start_ms: Option<u64>, ms: u64) -> Check {
+fn check(
+    key: CheckKey,
+    deps: &[&CheckKey],
+    outcome: Outcome,
+    start_ms: Option<u64>,
+    ms: u64,
+) -> Check {
     Check {
         key,
         deps: deps.iter().map(|d| (*d).clone()).collect(),
@@ -36,7 +42,8 @@ fn check(key: CheckKey, deps: &[&CheckKey], outcome: Outcome, start_ms: Option<u
 }
 
 fn blocked(by: &CheckKey, status: Status) -> Outcome {
-    Outcome::skip(format!("blocked by {by}")).with("blocked_by", by)
+    Outcome::skip(format!("blocked by {by}"))
+        .with("blocked_by", by)
         .with("blocked_by_status", status)
 }
 
@@ -103,14 +110,62 @@ fn broken_imp2() -> Vec<Check> {
     let login2 = k("xmpp.login", "carol on imp2.lab.test");
     let login1 = k("xmpp.login", "alice on imp1.lab.test");
     vec![
-        check(dns2.clone(), &[], Outcome::fail("imp2.lab.test does not exist", "Add an A record"), Some(0), 3),
-        check(port1.clone(), &[], Outcome::pass("open").metric("connect_ms", 1.0), Some(0), 2),
-        check(port2.clone(), &[], Outcome::fail("connection refused", "Start the XCP services"), Some(0), 2),
-        check(conn1.clone(), &[&port1], Outcome::pass("stream opened"), Some(2), 40),
-        check(conn2.clone(), &[&port2], blocked(&port2, Status::Fail), None, 0),
-        check(login1.clone(), &[&conn1], Outcome::pass("logged in").metric("login_ms", 100.0), Some(42), 120),
-        check(login2.clone(), &[&conn2], blocked(&conn2, Status::Skip), None, 0),
-        check(k("xmpp.im", "carol to dave on imp2.lab.test"), &[&login2, &login1], blocked(&login2, Status::Skip), None, 0),
+        check(
+            dns2.clone(),
+            &[],
+            Outcome::fail("imp2.lab.test does not exist", "Add an A record"),
+            Some(0),
+            3,
+        ),
+        check(
+            port1.clone(),
+            &[],
+            Outcome::pass("open").metric("connect_ms", 1.0),
+            Some(0),
+            2,
+        ),
+        check(
+            port2.clone(),
+            &[],
+            Outcome::fail("connection refused", "Start the XCP services"),
+            Some(0),
+            2,
+        ),
+        check(
+            conn1.clone(),
+            &[&port1],
+            Outcome::pass("stream opened"),
+            Some(2),
+            40,
+        ),
+        check(
+            conn2.clone(),
+            &[&port2],
+            blocked(&port2, Status::Fail),
+            None,
+            0,
+        ),
+        check(
+            login1.clone(),
+            &[&conn1],
+            Outcome::pass("logged in").metric("login_ms", 100.0),
+            Some(42),
+            120,
+        ),
+        check(
+            login2.clone(),
+            &[&conn2],
+            blocked(&conn2, Status::Skip),
+            None,
+            0,
+        ),
+        check(
+            k("xmpp.im", "carol to dave on imp2.lab.test"),
+            &[&login2, &login1],
+            blocked(&login2, Status::Skip),
+            None,
+            0,
+        ),
     ]
 }
 
@@ -155,7 +210,10 @@ fn root_causes_follow_skips_to_the_failure_that_blocked_them() {
     let roots = &doc.summary.root_causes;
     // The DNS failure blocked nothing: it is a failure, not a root cause of skips.
     assert_eq!(roots.len(), 1, "{roots:?}");
-    assert_eq!(roots[0].key, "services.port [imp2.lab.test:5222 (xmpp-c2s)]");
+    assert_eq!(
+        roots[0].key,
+        "services.port [imp2.lab.test:5222 (xmpp-c2s)]"
+    );
     assert_eq!(roots[0].explains, 3);
     assert_eq!(
         roots[0].skipped,
@@ -165,7 +223,10 @@ fn root_causes_follow_skips_to_the_failure_that_blocked_them() {
             "xmpp.im [carol to dave on imp2.lab.test]"
         ]
     );
-    assert_eq!(roots[0].remediation.as_deref(), Some("Start the XCP services"));
+    assert_eq!(
+        roots[0].remediation.as_deref(),
+        Some("Start the XCP services")
+    );
 
     let text = feed(
         HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
@@ -174,9 +235,17 @@ fn root_causes_follow_skips_to_the_failure_that_blocked_them() {
     .render();
     // The root causes come last, right before the summary line.
     let tail: Vec<&str> = text.trim_end().lines().rev().take(5).collect();
-    assert!(tail[0].starts_with("8 check(s): 3 passed, 0 warned, 2 failed, 3 skipped"), "{text}");
+    assert!(
+        tail[0].starts_with("8 check(s): 3 passed, 0 warned, 2 failed, 3 skipped"),
+        "{text}"
+    );
     assert_eq!(tail[2].trim(), "fix: Start the XCP services", "{text}");
-    assert!(tail[3].contains("services.port [imp2.lab.test:5222 (xmpp-c2s)]: connection refused (3 skipped)"), "{text}");
+    assert!(
+        tail[3].contains(
+            "services.port [imp2.lab.test:5222 (xmpp-c2s)]: connection refused (3 skipped)"
+        ),
+        "{text}"
+    );
     assert_eq!(tail[4], "1 failure explains 3 skipped checks:", "{text}");
 }
 
@@ -197,7 +266,10 @@ fn quiet_shows_only_failures_warnings_root_causes_and_the_summary() {
     assert!(!text.contains("PASS"), "{text}");
     assert!(!text.contains("SKIP"), "{text}");
     assert!(text.contains("FAIL dns.node"), "{text}");
-    assert!(text.contains("1 failure explains 3 skipped checks:"), "{text}");
+    assert!(
+        text.contains("1 failure explains 3 skipped checks:"),
+        "{text}"
+    );
     assert!(text.contains("8 check(s):"), "{text}");
 }
 
@@ -214,7 +286,11 @@ fn the_json_gives_start_offsets_and_prerequisites_for_the_critical_path() {
         let c = doc.checks.iter().find(|c| c.key == key).unwrap();
         c.duration_ms + c.requires.iter().map(|r| path(doc, r)).fold(0.0, f64::max)
     }
-    let critical = doc.checks.iter().map(|c| path(&doc, &c.key)).fold(0.0, f64::max);
+    let critical = doc
+        .checks
+        .iter()
+        .map(|c| path(&doc, &c.key))
+        .fold(0.0, f64::max);
     assert_eq!(critical, 2.0 + 40.0 + 120.0);
     assert_eq!(doc.domains, ["lab.test"]);
 }
@@ -224,7 +300,10 @@ fn the_json_reads_back_as_it_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");
     let ev = events(&broken_imp2());
-    let r = Box::new(feed(JsonReporter::new(path.clone()).with_context(lab_context(None)), &ev));
+    let r = Box::new(feed(
+        JsonReporter::new(path.clone()).with_context(lab_context(None)),
+        &ev,
+    ));
     let written = r.report();
     r.finish().unwrap();
     let read: JsonReport = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -240,9 +319,12 @@ fn baseline_file(dir: &Path, checks: &[Check], domains: &[&str]) -> PathBuf {
         domains: domains.iter().map(|d| d.to_string()).collect(),
         baseline: None,
     });
-    Box::new(feed(JsonReporter::new(path.clone()).with_context(cx), &events(checks)))
-        .finish()
-        .unwrap();
+    Box::new(feed(
+        JsonReporter::new(path.clone()).with_context(cx),
+        &events(checks),
+    ))
+    .finish()
+    .unwrap();
     path
 }
 
@@ -252,30 +334,57 @@ fn a_baseline_tells_what_broke_what_was_fixed_and_what_got_slower() {
     let mut before = healthy_all();
     // Last night: the DNS record was missing, and one check that no longer exists ran.
     before[0].outcome = Outcome::fail("imp2.lab.test does not exist", "Add an A record");
-    before.push(check(k("xmpp.muc", "alice and bob on imp1.lab.test"), &[], Outcome::pass("ok"), Some(0), 5));
+    before.push(check(
+        k("xmpp.muc", "alice and bob on imp1.lab.test"),
+        &[],
+        Outcome::pass("ok"),
+        Some(0),
+        5,
+    ));
     let prev = baseline_file(dir.path(), &before, &["lab.test"]);
     let mut now = broken_imp2();
     now[0].outcome = Outcome::pass("resolves");
     // The login took 250 ms instead of 100.
     now[5].outcome = Outcome::pass("logged in").metric("login_ms", 250.0);
-    now.push(check(k("xmpp.ha", "alice on imp2.lab.test"), &[], Outcome::pass("ok"), Some(0), 5));
+    now.push(check(
+        k("xmpp.ha", "alice on imp2.lab.test"),
+        &[],
+        Outcome::pass("ok"),
+        Some(0),
+        5,
+    ));
 
     let baseline = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap();
     let ev = events(&now);
     let doc = json_of(&ev, lab_context(Some(baseline)));
     let ch = doc.changes.as_ref().expect("changes with a baseline");
-    let keys = |v: &[imp_verify_report::StatusChange]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
-    assert_eq!(keys(&ch.newly_failing), ["services.port [imp2.lab.test:5222 (xmpp-c2s)]"]);
+    let keys =
+        |v: &[imp_verify_report::StatusChange]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&ch.newly_failing),
+        ["services.port [imp2.lab.test:5222 (xmpp-c2s)]"]
+    );
     assert_eq!(keys(&ch.fixed), ["dns.node [imp2.lab.test]"]);
     assert!(ch.still_failing.is_empty());
     assert_eq!(ch.newly_skipped.len(), 3);
     assert_eq!(ch.new.len(), 1);
     assert_eq!(ch.new[0].key, "xmpp.ha [alice on imp2.lab.test]");
     assert_eq!(ch.removed.len(), 1);
-    assert_eq!(ch.removed[0].key, "xmpp.muc [alice and bob on imp1.lab.test]");
-    assert_eq!(ch.metric_regressions.len(), 1, "{:?}", ch.metric_regressions);
+    assert_eq!(
+        ch.removed[0].key,
+        "xmpp.muc [alice and bob on imp1.lab.test]"
+    );
+    assert_eq!(
+        ch.metric_regressions.len(),
+        1,
+        "{:?}",
+        ch.metric_regressions
+    );
     let m = &ch.metric_regressions[0];
-    assert_eq!((m.metric.as_str(), m.before, m.after), ("login_ms", 100.0, 250.0));
+    assert_eq!(
+        (m.metric.as_str(), m.before, m.after),
+        ("login_ms", 100.0, 250.0)
+    );
     assert_eq!(m.change_pct, Some(150.0));
     assert_eq!(m.kind, RegressionKind::Slower);
     assert_eq!(ch.regressions, 2);
@@ -305,7 +414,10 @@ fn a_baseline_of_another_deployment_is_refused() {
     let e = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap_err();
     assert!(matches!(e, BaselineError::OtherDeployment { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("other.example") && msg.contains("lab.test"), "{msg}");
+    assert!(
+        msg.contains("other.example") && msg.contains("lab.test"),
+        "{msg}"
+    );
     // Not a report at all.
     std::fs::write(&prev, "{\"hello\": 1}").unwrap();
     let e = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap_err();
@@ -316,17 +428,35 @@ fn a_baseline_of_another_deployment_is_refused() {
 fn the_html_page_is_self_contained_and_escapes_peer_text() {
     let mut checks = broken_imp2();
     checks[2].outcome = Outcome::fail("<img src=http://evil/x> refused", "Start the XCP services");
-    let html = feed(HtmlReporter::new(PathBuf::from("-")).with_context(lab_context(None)), &events(&checks)).html();
+    let html = feed(
+        HtmlReporter::new(PathBuf::from("-")).with_context(lab_context(None)),
+        &events(&checks),
+    )
+    .html();
     assert!(!html.contains("<img"), "peer markup is text");
     assert!(html.contains("&lt;img src=http://evil/x&gt;"));
     assert!(!html.contains("<script"));
     assert!(!html.contains("<link"));
     // Each task of workflow C, once.
     for n in 1..=15 {
-        assert_eq!(html.matches(&format!("data-task=\"C.{n}\"")).count(), 1, "C.{n}");
+        assert_eq!(
+            html.matches(&format!("data-task=\"C.{n}\"")).count(),
+            1,
+            "C.{n}"
+        );
     }
-    assert!(html.contains("data-task=\"C.2\" data-status=\"fail\""), "C.2 has the failed port");
-    assert!(html.contains("data-task=\"C.14\" data-status=\"none\""), "no check of C.14 ran");
+    assert!(
+        html.contains("data-task=\"C.2\" data-status=\"fail\""),
+        "C.2 has the failed port"
+    );
+    assert!(
+        html.contains("data-task=\"C.14\" data-status=\"none\""),
+        "no check of C.14 ran"
+    );
+    // The critical path: imp1's port, connect and login, 2 + 40 + 120 ms.
+    assert!(html.contains("data-critical-ms=\"162\""), "critical path");
+    assert!(html
+        .contains("<tr class=\"pass critical\" data-key=\"xmpp.login [alice on imp1.lab.test]\""));
 }
 
 #[test]
