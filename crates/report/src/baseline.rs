@@ -135,8 +135,10 @@ impl Baseline {
 
     /// What changed from the baseline to a run's results (for the exit code).
     pub fn compare_results(&self, results: &[imp_verify_core::CheckResult]) -> Changes {
-        let mut c = crate::Collected::default();
-        c.results = results.to_vec();
+        let c = crate::Collected {
+            results: results.to_vec(),
+            ..Default::default()
+        };
         let checks = results.iter().map(|r| crate::json::check(&c, r)).collect();
         self.compare(&JsonReport {
             version: crate::json::VERSION,

@@ -413,9 +413,9 @@ pub(crate) fn critical_path(doc: &JsonReport) -> (f64, Vec<String>) {
         doc.checks.iter().map(|c| (c.key_string(), c)).collect();
     // Longest chain ending at each check, in an order where prerequisites come first
     // (memoised; the plan's graph has no cycle, and a depth bound keeps it finite).
-    fn longest<'a>(
+    fn longest(
         key: &str,
-        by_key: &HashMap<String, &'a JsonCheck>,
+        by_key: &HashMap<String, &JsonCheck>,
         memo: &mut HashMap<String, (f64, Option<String>)>,
         depth: usize,
     ) -> f64 {
