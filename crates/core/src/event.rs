@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// A check as planned, before it runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CheckInfo {
     pub key: CheckKey,
     pub area: Area,
@@ -17,7 +17,7 @@ pub struct CheckInfo {
 }
 
 /// What the run is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RunInfo {
     pub spec: PathBuf,
     pub workflow: Workflow,
@@ -36,7 +36,7 @@ pub enum StopReason {
 }
 
 /// How the run ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RunSummary {
     pub counts: Counts,
     pub started_at: SystemTime,

@@ -6,8 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// The area of the deployment a check looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Area {
     Services,
     Dns,
@@ -85,7 +84,7 @@ impl fmt::Display for Status {
 }
 
 /// One check applied to one target: `dns.node` of `imp1.lab.test`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CheckKey {
     /// The stable dotted id from the catalog.
     pub id: &'static str,
@@ -109,7 +108,7 @@ impl fmt::Display for CheckKey {
 }
 
 /// What a check returns: its verdict and the reasons for it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub status: Status,
     /// One line saying what was found.
@@ -190,7 +189,7 @@ impl Outcome {
 }
 
 /// A finished check, as the runner reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
     pub key: CheckKey,
     pub area: Area,
@@ -203,7 +202,7 @@ pub struct CheckResult {
 }
 
 /// Counts of a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub pass: usize,
     pub warn: usize,
