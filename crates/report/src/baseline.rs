@@ -41,6 +41,14 @@ pub enum BaselineError {
         /// Why.
         source: std::io::Error,
     },
+    /// Not a regular file, or larger than any report imp-verify writes.
+    #[error("the baseline {path} is {what}, not a JSON report")]
+    NotAReport {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
     /// It is not an imp-verify JSON report.
     #[error("the baseline {path} is not an imp-verify JSON report: {source}")]
     Parse {
@@ -72,6 +80,9 @@ pub enum BaselineError {
     },
 }
 
+/// The largest baseline read: far above the report of a 20-cluster deployment.
+const MAX_BASELINE_BYTES: u64 = 256 << 20;
+
 /// An earlier report to compare the run with.
 #[derive(Debug, Clone)]
 pub struct Baseline {
@@ -88,10 +99,27 @@ impl Baseline {
         domains: &[String],
         thresholds: Thresholds,
     ) -> Result<Baseline, BaselineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
+        let read_error = |source| BaselineError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // A FIFO or a device would hang the run or fill the memory before it starts.
+        let meta = std::fs::metadata(path).map_err(read_error)?;
+        let not = |what: String| BaselineError::NotAReport {
+            path: path.to_path_buf(),
+            what,
+        };
+        if !meta.is_file() {
+            return Err(not("not a regular file".into()));
+        }
+        if meta.len() > MAX_BASELINE_BYTES {
+            return Err(not(format!(
+                "{} bytes (more than {} MiB)",
+                meta.len(),
+                MAX_BASELINE_BYTES >> 20
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
         let report: JsonReport =
             serde_json::from_str(&text).map_err(|source| BaselineError::Parse {
                 path: path.to_path_buf(),

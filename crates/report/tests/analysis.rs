@@ -418,6 +418,16 @@ fn a_baseline_of_another_deployment_is_refused() {
         msg.contains("other.example") && msg.contains("lab.test"),
         "{msg}"
     );
+    // Not a regular file: refused at once, not read (a FIFO would hang the run).
+    let e = Baseline::load(
+        Path::new("/dev/zero"),
+        &["lab.test".into()],
+        Thresholds::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, BaselineError::NotAReport { .. }), "{e}");
+    let e = Baseline::load(&dir.path().join("none.json"), &[], Thresholds::default()).unwrap_err();
+    assert!(matches!(e, BaselineError::Read { .. }), "{e}");
     // Not a report at all.
     std::fs::write(&prev, "{\"hello\": 1}").unwrap();
     let e = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap_err();
