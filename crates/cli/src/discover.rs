@@ -21,7 +21,7 @@ pub struct DiscoverArgs {
     #[arg(long)]
     force: bool,
     /// The time each network step has (a DNS question, a connection and its handshake).
-    #[arg(long, default_value = "5s", value_parser = super::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = crate::args::parse_duration, value_name = "DURATION")]
     timeout: Duration,
 }
 

@@ -1,138 +1,19 @@
 //! The `imp-verify` command: parses arguments and wires the library crates together.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use imp_verify_core::catalog;
-use imp_verify_core::event::StopReason;
-use imp_verify_core::spec::ProcessEnv;
-use imp_verify_core::{
-    build_plan, Area, Event, LoadMode, Pattern, Plan, Probe, RunOptions, Selection, Spec,
-};
-use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
+mod args;
 mod discover;
 mod ha;
+mod run;
+mod signals;
 
-/// Verify a Cisco Unified CM IM and Presence deployment over the network.
-///
-/// imp-verify reads a deployment spec (what should hold: domains, clusters, nodes,
-/// redundancy groups, LDAP, test users, SIP publish trunk, federation) and checks it
-/// from the network, check by check, each keyed to the deployment workflow's task.
-///
-/// Exit codes: 0 no check failed (warnings allowed unless --strict), 1 at least one
-/// check failed, 2 usage or spec error, 3 interrupted.
-#[derive(Parser, Debug)]
-#[command(name = "imp-verify", version, max_term_width = 100)]
-struct Cli {
-    /// The deployment spec.
-    #[arg(
-        long,
-        global = true,
-        default_value = "imp-verify.toml",
-        value_name = "PATH"
-    )]
-    spec: PathBuf,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run every check that applies to the spec's workflow.
-    All(RunArgs),
-    /// Run the service-port checks (TCP ports of each node).
-    Services(RunArgs),
-    /// Run the DNS checks.
-    Dns(RunArgs),
-    /// Run the TLS certificate checks.
-    Tls(RunArgs),
-    /// Run the LDAP checks.
-    Ldap(RunArgs),
-    /// Run the XMPP checks.
-    Xmpp(RunArgs),
-    /// Run the SIP checks.
-    Sip(RunArgs),
-    /// Run the high-availability checks: xmpp.ha, the service ports of every
-    /// redundancy group's nodes, the SRV evidence of group completeness.
-    Ha(RunArgs),
-    /// List the checks: the whole table, or with --spec the checks a run would make.
-    List {
-        /// Print the whole check table even when a spec is there.
-        #[arg(long)]
-        catalog: bool,
-        #[command(flatten)]
-        select: SelectArgs,
-    },
-    /// Only validate the spec (syntax, fields, references, passwords available).
-    CheckSpec,
-    /// Write a first spec from a domain's DNS service records and its servers'
-    /// certificates (never sends a credential); TODOs mark what DNS cannot say.
-    Discover(discover::DiscoverArgs),
-}
-
-#[derive(Args, Debug, Clone, Default)]
-struct SelectArgs {
-    /// Run only checks matching: an id glob (`dns.srv.*`), `area:NAME` or `task:B.8`.
-    /// Repeat or separate with commas.
-    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
-    only: Vec<String>,
-    /// Leave out checks matching (same patterns as --only).
-    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
-    skip: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-struct RunArgs {
-    #[command(flatten)]
-    select: SelectArgs,
-    /// Write the JSON report to this file.
-    #[arg(long, value_name = "PATH")]
-    json: Option<PathBuf>,
-    /// Write a JUnit XML report to this file.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// The time one check has.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    timeout: Duration,
-    /// The time the whole run has; checks still running then fail.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    deadline: Option<Duration>,
-    /// Re-run failing checks until they pass or this window ends (deployments still settling).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    retry_for: Option<Duration>,
-    /// How many checks may run at once.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Treat warnings as failures for the exit code.
-    #[arg(long)]
-    strict: bool,
-    /// Show the evidence of passing checks too.
-    #[arg(long, short)]
-    verbose: bool,
-    /// No live progress line.
-    #[arg(long)]
-    no_progress: bool,
-    /// Colour: auto (a terminal, and NO_COLOR unset), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy)]
-enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 10s or 2m: {e}"))
-}
+use args::{Cli, Command, SelectArgs, Shell};
+use clap::{CommandFactory, Parser};
+use imp_verify_core::catalog;
+use imp_verify_core::spec::ProcessEnv;
+use imp_verify_core::{build_plan, Area, LoadMode, Pattern, Plan, Probe, Selection, Spec};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Every probe, in the order their checks are listed, sharing the run's network
 /// toolkit (one resolver, one TLS inspector: the CA bundle read once).
@@ -154,6 +35,8 @@ fn main() -> ExitCode {
         Command::CheckSpec => return check_spec(&cli.spec),
         Command::Discover(a) => return discover::run(a),
         Command::List { catalog, select } => return list(&cli.spec, catalog, &select),
+        Command::Completions { shell } => return completions(shell),
+        Command::Man { dir } => return man(dir.as_deref()),
         Command::All(a) => (a, None),
         Command::Services(a) => (a, Some(Area::Services)),
         Command::Dns(a) => (a, Some(Area::Dns)),
@@ -163,12 +46,41 @@ fn main() -> ExitCode {
         Command::Sip(a) => (a, Some(Area::Sip)),
         Command::Ha(a) => (a, Some(Area::Ha)),
     };
-    run(&cli.spec, run_args, area)
+    run::run(&cli.spec, run_args, area)
+}
+
+fn completions(shell: Shell) -> ExitCode {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "imp-verify",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
+}
+
+fn man(dir: Option<&Path>) -> ExitCode {
+    let written = match dir {
+        Some(d) => clap_mangen::generate_to(Cli::command(), d),
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imp-verify: error: cannot write the manual page: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Loads the spec (before any thread starts: a `password_env` variable is removed from
 /// the environment once read) and prints its warnings.
-fn load_spec(path: &Path, mode: LoadMode) -> Result<Spec, ExitCode> {
+pub(crate) fn load_spec(path: &Path, mode: LoadMode) -> Result<Spec, ExitCode> {
     let loaded = Spec::load_mode(path, mode, &ProcessEnv);
     if let Ok(spec) = &loaded {
         for w in &spec.warnings {
@@ -206,7 +118,7 @@ fn selection(select: &SelectArgs, area: Option<Area>) -> Result<Selection, ExitC
 }
 
 /// The spec, and the plan of the checks selected in it.
-fn prepare(
+pub(crate) fn prepare(
     path: &Path,
     select: &SelectArgs,
     area: Option<Area>,
@@ -292,112 +204,4 @@ fn list(path: &Path, whole_catalog: bool, select: &SelectArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
-}
-
-fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
-    let (spec, plan) = match prepare(path, &args.select, area, LoadMode::Full) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-
-    if plan.checks.is_empty() {
-        // A run that checks nothing must not look like a run that found nothing wrong.
-        let why = match area {
-            Some(a) if a != Area::Ha && !catalog::CHECKS.iter().any(|c| c.area == a) => {
-                format!("the {a} area has no checks yet")
-            }
-            _ => format!(
-                "no check of the selection applies to workflow {} ({})",
-                spec.workflow,
-                spec.workflow.title()
-            ),
-        };
-        eprintln!(
-            "imp-verify: nothing to check: {why} (see `imp-verify list --spec {}`)",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
-
-    let stdout_tty = std::io::stdout().is_terminal();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => imp_verify_report::use_color(stdout_tty),
-    };
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(HumanReporter::new(
-        Box::new(std::io::stdout()),
-        HumanOptions {
-            color,
-            progress: !args.no_progress && std::io::stderr().is_terminal(),
-            verbose: args.verbose,
-        },
-    ))];
-    if let Some(p) = &args.json {
-        reporters.push(Box::new(JsonReporter::new(p.clone())));
-    }
-    if let Some(p) = &args.junit {
-        reporters.push(Box::new(JunitReporter::new(p.clone())));
-    }
-
-    let options = RunOptions {
-        check_timeout: args.timeout,
-        deadline: args.deadline,
-        retry_for: args.retry_for,
-        concurrency: args.concurrency,
-        ..RunOptions::default()
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("imp-verify: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let secrets = spec.secret_values();
-    let spec_path = spec.path.clone();
-    let report = runtime.block_on(async move {
-        let interrupt = CancellationToken::new();
-        {
-            let interrupt = interrupt.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    interrupt.cancel();
-                }
-            });
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let consumer = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                for r in reporters.iter_mut() {
-                    r.on_event(&ev);
-                }
-            }
-            reporters
-        });
-        let report = imp_verify_core::run(plan, spec_path, options, secrets, interrupt, tx).await;
-        let reporters = consumer.await.expect("the report consumer does not panic");
-        (report, reporters)
-    });
-    let (report, reporters) = report;
-    let mut write_failed = false;
-    for r in reporters {
-        if let Err(e) = r.finish() {
-            eprintln!("imp-verify: error: cannot write a report: {e}");
-            write_failed = true;
-        }
-    }
-    let c = report.summary.counts;
-    if report.summary.stopped == Some(StopReason::Interrupted) {
-        ExitCode::from(3)
-    } else if write_failed {
-        ExitCode::from(2)
-    } else if c.fail > 0 || (args.strict && c.warn > 0) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
 }

@@ -2,12 +2,12 @@
 
 use crate::model::{Area, CheckKey, CheckResult, Counts, Outcome};
 use crate::spec::Workflow;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// A check as planned, before it runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CheckInfo {
     /// The check and its target.
     pub key: CheckKey,
@@ -22,7 +22,7 @@ pub struct CheckInfo {
 }
 
 /// What the run is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RunInfo {
     /// The spec's path.
     pub spec: PathBuf,
@@ -35,7 +35,7 @@ pub struct RunInfo {
 }
 
 /// Why a run stopped before every check finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StopReason {
     /// The global `--deadline` passed.
@@ -45,7 +45,7 @@ pub enum StopReason {
 }
 
 /// How the run ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RunSummary {
     /// How many checks ended with each status.
     pub counts: Counts,
@@ -78,6 +78,9 @@ pub enum Event {
     CheckStarted {
         /// The check.
         key: CheckKey,
+        /// When it started (its prerequisites done, a concurrency slot taken), from
+        /// the run's start.
+        at: Duration,
     },
     /// A check failed and will be tried again (`--retry-for`).
     CheckRetrying {

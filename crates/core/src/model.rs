@@ -1,14 +1,13 @@
 //! The check model: what a check is, what it found, and how that is reported.
 
 use crate::secret::{scrub_in_place, Secret};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 /// The area of the deployment a check looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Area {
     /// Service ports of the nodes.
     Services,
@@ -64,7 +63,7 @@ impl fmt::Display for Area {
 }
 
 /// The verdict of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// It holds.
@@ -101,7 +100,7 @@ impl fmt::Display for Status {
 }
 
 /// One check applied to one target: `dns.node` of `imp1.lab.test`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CheckKey {
     /// The stable dotted id from the catalog.
     pub id: &'static str,
@@ -139,7 +138,7 @@ impl fmt::Display for CheckKey {
 }
 
 /// What a check returns: its verdict and the reasons for it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The verdict.
     pub status: Status,
@@ -260,7 +259,7 @@ impl Outcome {
 }
 
 /// A finished check, as the runner reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
     /// The check and its target.
     pub key: CheckKey,
@@ -277,7 +276,7 @@ pub struct CheckResult {
 }
 
 /// Counts of a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Passed.
     pub pass: usize,

@@ -270,6 +270,7 @@ async fn run_one(
     };
     let _ = ctx.events.send(Event::CheckStarted {
         key: key.redacted(&ctx.secrets),
+        at: ctx.run_start.elapsed(),
     });
     let began = Instant::now();
     let mut attempt = 0;

@@ -1,16 +1,19 @@
 //! The report a person reads on the terminal.
 
-use crate::{task_order, Collected, Reporter};
+use crate::baseline::Changes;
+use crate::roots::{root_causes, RootCause};
+use crate::{task_order, Collected, ReportContext, Reporter};
 use imp_verify_core::catalog::task_title;
 use imp_verify_core::{CheckResult, Event, Status, StopReason};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the human report looks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct HumanOptions {
     /// ANSI colours (decide with [`crate::use_color`]).
     pub color: bool,
@@ -18,6 +21,9 @@ pub struct HumanOptions {
     pub progress: bool,
     /// Evidence of passing checks too.
     pub verbose: bool,
+    /// Only failures, warnings, the changes since the baseline, the root causes and
+    /// the summary.
+    pub quiet: bool,
 }
 
 /// The terminal report: grouped by workflow task, one line a check, the evidence and
@@ -28,6 +34,7 @@ pub struct HumanReporter {
     collected: Collected,
     bar: Option<ProgressBar>,
     running: BTreeSet<String>,
+    context: Arc<ReportContext>,
 }
 
 impl HumanReporter {
@@ -39,7 +46,14 @@ impl HumanReporter {
             collected: Collected::default(),
             bar: None,
             running: BTreeSet::new(),
+            context: Arc::default(),
         }
+    }
+
+    /// With a baseline to compare with.
+    pub fn with_context(mut self, context: Arc<ReportContext>) -> Self {
+        self.context = context;
+        self
     }
 
     fn progress(&mut self, event: &Event) {
@@ -59,7 +73,7 @@ impl HumanReporter {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 self.bar = Some(bar);
             }
-            Event::CheckStarted { key } => {
+            Event::CheckStarted { key, .. } => {
                 self.running.insert(key.to_string());
             }
             Event::CheckFinished(r) => {
@@ -89,7 +103,13 @@ impl HumanReporter {
 
     /// Renders the whole report (what `finish` writes).
     pub fn render(&self) -> String {
-        render(&self.collected, self.opts)
+        let changes = self.context.baseline.as_ref().map(|b| {
+            b.compare(&crate::json::report(
+                &self.collected,
+                &ReportContext::default(),
+            ))
+        });
+        render(&self.collected, self.opts, changes.as_ref())
     }
 }
 
@@ -158,11 +178,14 @@ pub(crate) fn short_duration(d: Duration) -> String {
     }
 }
 
-fn render(c: &Collected, opts: HumanOptions) -> String {
+fn render(c: &Collected, opts: HumanOptions, changes: Option<&Changes>) -> String {
     let p = Paint { on: opts.color };
     let mut s = String::new();
-    let results = c.ordered();
-    if let Some(info) = &c.info {
+    let mut results = c.ordered();
+    if opts.quiet {
+        results.retain(|r| matches!(r.outcome.status, Status::Fail | Status::Warn));
+    }
+    if let Some(info) = c.info.as_ref().filter(|_| !opts.quiet) {
         let _ = writeln!(
             s,
             "{}",
@@ -227,6 +250,10 @@ fn render(c: &Collected, opts: HumanOptions) -> String {
             }
         }
     }
+    if let Some(ch) = changes {
+        render_changes(&mut s, &p, ch);
+    }
+    render_root_causes(&mut s, &p, &root_causes(c));
     if let Some(sum) = &c.summary {
         let n = sum.counts;
         let mut line = format!(
@@ -253,6 +280,116 @@ fn render(c: &Collected, opts: HumanOptions) -> String {
         let _ = writeln!(s, "\n{line}");
     }
     s
+}
+
+fn render_root_causes(s: &mut String, p: &Paint, roots: &[RootCause]) {
+    if roots.is_empty() {
+        return;
+    }
+    let skipped: usize = roots.iter().map(|r| r.explains).sum();
+    let _ = writeln!(
+        s,
+        "\n{}",
+        p.bold(&format!(
+            "{} failure{} explain{} {} skipped check{}:",
+            roots.len(),
+            if roots.len() == 1 { "" } else { "s" },
+            if roots.len() == 1 { "s" } else { "" },
+            skipped,
+            if skipped == 1 { "" } else { "s" },
+        ))
+    );
+    for r in roots {
+        let _ = writeln!(
+            s,
+            "  {} {}: {} {}",
+            p.status(Status::Fail),
+            clean(&r.key),
+            clean(&r.message),
+            p.dim(&format!("({} skipped)", r.explains))
+        );
+        if let Some(fix) = &r.remediation {
+            let _ = writeln!(s, "         {} {}", p.bold("fix:"), clean(fix));
+        }
+    }
+}
+
+fn render_changes(s: &mut String, p: &Paint, ch: &Changes) {
+    let when = ch
+        .baseline
+        .started_at
+        .as_deref()
+        .map(|t| format!(" of {t}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "\n{}",
+        p.bold(&format!("Changes since {}{when}:", ch.baseline.path))
+    );
+    let mut any = false;
+    if !ch.newly_skipped.is_empty() {
+        any = true;
+        let _ = writeln!(
+            s,
+            "  newly skipped ({}): not run, blocked by a failure (see below) or stopped",
+            ch.newly_skipped.len()
+        );
+    }
+    let lists = [
+        ("newly failing", &ch.newly_failing),
+        ("newly warning", &ch.newly_warning),
+        ("fixed", &ch.fixed),
+        ("still failing", &ch.still_failing),
+        ("other changes", &ch.other),
+    ];
+    for (title, list) in lists {
+        if list.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = writeln!(s, "  {title} ({}):", list.len());
+        for c in list {
+            let _ = writeln!(
+                s,
+                "    {} -> {} {}  {}",
+                p.status(c.before),
+                p.status(c.after),
+                clean(&c.key),
+                p.dim(&clean(&c.message))
+            );
+        }
+    }
+    for (title, list) in [("new checks", &ch.new), ("removed checks", &ch.removed)] {
+        if list.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = writeln!(s, "  {title} ({}):", list.len());
+        for c in list {
+            let _ = writeln!(s, "    {} {}", p.status(c.status), clean(&c.key));
+        }
+    }
+    if !ch.metric_regressions.is_empty() {
+        any = true;
+        let _ = writeln!(s, "  metric regressions ({}):", ch.metric_regressions.len());
+        for m in &ch.metric_regressions {
+            let pct = m
+                .change_pct
+                .map(|x| format!(" ({x:+}%)"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "    {} {}: {} -> {}{pct}",
+                clean(&m.key),
+                m.metric,
+                m.before,
+                m.after
+            );
+        }
+    }
+    if !any {
+        let _ = writeln!(s, "  no check changed its verdict; no metric regressed");
+    }
 }
 
 #[cfg(test)]

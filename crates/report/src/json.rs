@@ -1,14 +1,124 @@
-//! The JSON report (format: `crates/report/JSON.md`).
+//! The JSON report (format: `crates/report/JSON.md`), serialised from typed structs;
+//! the same structs read a report back as a baseline.
 
-use crate::{write_atomically, Collected, Reporter};
-use imp_verify_core::{Event, StopReason};
-use serde_json::{json, Map, Value};
+use crate::baseline::Changes;
+use crate::roots::{root_causes, RootCause};
+use crate::{write_atomically, Collected, ReportContext, Reporter};
+use imp_verify_core::{CheckKey, CheckResult, Event, Status, StopReason};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The format's version: it changes only when a field changes meaning or goes away.
+pub const VERSION: u32 = 1;
+
+/// The whole document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JsonReport {
+    /// [`VERSION`].
+    pub version: u32,
+    /// The spec file the run checked.
+    pub spec: Option<String>,
+    /// The spec's workflow letter.
+    pub workflow: Option<String>,
+    /// The deployment's IM domains (what a baseline must share).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: Option<String>,
+    /// The run's wall time.
+    pub wall_ms: Option<f64>,
+    /// Why the run ended early, if it did.
+    pub stopped: Option<StopReason>,
+    /// Counts and root causes.
+    pub summary: JsonSummary,
+    /// What changed since the baseline (with `--baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    /// Every planned check, in plan order.
+    pub checks: Vec<JsonCheck>,
+}
+
+/// The run's counts, and the failures that explain the skipped checks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JsonSummary {
+    /// Every check.
+    pub total: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Warned.
+    pub warn: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Skipped.
+    pub skip: usize,
+    /// The failures that blocked other checks, most skips first (absent when none did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub root_causes: Vec<RootCause>,
+}
+
+/// One piece of evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonEvidence {
+    /// What it is.
+    pub key: String,
+    /// What was seen.
+    pub value: String,
+}
+
+/// One check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JsonCheck {
+    /// `id [target]`: how other checks and a baseline name this one.
+    #[serde(default)]
+    pub key: String,
+    /// The stable check id.
+    pub id: String,
+    /// The area.
+    pub area: String,
+    /// What was checked.
+    pub target: String,
+    /// The run's workflow tasks this check verifies.
+    pub tasks: Vec<String>,
+    /// The verdict.
+    pub status: Status,
+    /// One line saying what was found.
+    pub message: String,
+    /// What was seen, in order.
+    pub evidence: Vec<JsonEvidence>,
+    /// What to fix.
+    pub remediation: Option<String>,
+    /// When it started, from the run's start (null if it never ran).
+    #[serde(default)]
+    pub start_ms: Option<f64>,
+    /// How long it ran (all attempts).
+    pub duration_ms: f64,
+    /// How many times it ran.
+    pub attempts: u32,
+    /// The keys of the checks it waited for.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Measured figures.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl JsonCheck {
+    /// Whether this check is the one `key` names.
+    pub fn key_string(&self) -> String {
+        if self.key.is_empty() {
+            format!("{} [{}]", self.id, self.target)
+        } else {
+            self.key.clone()
+        }
+    }
+}
 
 /// Writes every check and a summary as one JSON document.
 pub struct JsonReporter {
     path: PathBuf,
     collected: Collected,
+    context: Arc<ReportContext>,
 }
 
 impl JsonReporter {
@@ -17,12 +127,24 @@ impl JsonReporter {
         JsonReporter {
             path,
             collected: Collected::default(),
+            context: Arc::default(),
         }
     }
 
-    /// The document (what `finish` writes).
-    pub fn document(&self) -> Value {
-        document(&self.collected)
+    /// With the deployment's identity and a baseline to compare with.
+    pub fn with_context(mut self, context: Arc<ReportContext>) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// The typed document (what `finish` writes).
+    pub fn report(&self) -> JsonReport {
+        report(&self.collected, &self.context)
+    }
+
+    /// The document as a JSON value.
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::to_value(self.report()).expect("the report serialises")
     }
 }
 
@@ -33,68 +155,74 @@ impl Reporter for JsonReporter {
 
     fn finish(self: Box<Self>) -> std::io::Result<()> {
         let mut text =
-            serde_json::to_string_pretty(&self.document()).map_err(std::io::Error::other)?;
+            serde_json::to_string_pretty(&self.report()).map_err(std::io::Error::other)?;
         text.push('\n');
         write_atomically(&self.path, text.as_bytes())
     }
 }
 
-fn ms(d: std::time::Duration) -> f64 {
+/// Milliseconds with microsecond precision.
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-pub(crate) fn document(c: &Collected) -> Value {
-    let checks: Vec<Value> = c
-        .ordered()
-        .into_iter()
-        .map(|r| {
-            let o = &r.outcome;
-            let metrics: Map<String, Value> = o
-                .metrics
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            json!({
-                "id": r.key.id,
-                "area": r.area.as_str(),
-                "target": r.key.target,
-                "tasks": r.tasks,
-                "status": o.status.as_str(),
-                "message": o.message,
-                "evidence": o.evidence.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
-                "remediation": o.remediation,
-                "duration_ms": ms(r.duration),
-                "attempts": r.attempts,
-                "metrics": metrics,
+/// How a check's key is written in the report.
+pub fn key_string(k: &CheckKey) -> String {
+    k.to_string()
+}
+
+pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
+    let o = &r.outcome;
+    JsonCheck {
+        key: key_string(&r.key),
+        id: r.key.id.to_string(),
+        area: r.area.as_str().to_string(),
+        target: r.key.target.clone(),
+        tasks: r.tasks.iter().map(|t| t.to_string()).collect(),
+        status: o.status,
+        message: o.message.clone(),
+        evidence: o
+            .evidence
+            .iter()
+            .map(|(k, v)| JsonEvidence {
+                key: k.clone(),
+                value: v.clone(),
             })
-        })
-        .collect();
-    let (started_at, wall_ms, stopped, counts) = match &c.summary {
-        Some(s) => (
-            Some(humantime::format_rfc3339_millis(s.started_at).to_string()),
-            Some(ms(s.wall)),
-            s.stopped.map(|r| match r {
-                StopReason::Deadline => "deadline",
-                StopReason::Interrupted => "interrupted",
-            }),
-            s.counts,
-        ),
-        None => (None, None, None, Default::default()),
-    };
-    json!({
-        "version": 1,
-        "spec": c.info.as_ref().map(|i| i.spec.display().to_string()),
-        "workflow": c.info.as_ref().map(|i| i.workflow.letter()),
-        "started_at": started_at,
-        "wall_ms": wall_ms,
-        "stopped": stopped,
-        "summary": {
-            "total": counts.total(),
-            "pass": counts.pass,
-            "warn": counts.warn,
-            "fail": counts.fail,
-            "skip": counts.skip,
+            .collect(),
+        remediation: o.remediation.clone(),
+        start_ms: c.started.get(&r.key).map(|d| ms(*d)),
+        duration_ms: ms(r.duration),
+        attempts: r.attempts,
+        requires: c.requires(&r.key).iter().map(key_string).collect(),
+        metrics: o.metrics.clone(),
+    }
+}
+
+pub(crate) fn report(c: &Collected, cx: &ReportContext) -> JsonReport {
+    let checks: Vec<JsonCheck> = c.ordered().into_iter().map(|r| check(c, r)).collect();
+    let counts = c.summary.as_ref().map(|s| s.counts).unwrap_or_default();
+    let mut doc = JsonReport {
+        version: VERSION,
+        spec: c.info.as_ref().map(|i| i.spec.display().to_string()),
+        workflow: c.info.as_ref().map(|i| i.workflow.letter().to_string()),
+        domains: cx.domains.clone(),
+        started_at: c
+            .summary
+            .as_ref()
+            .map(|s| humantime::format_rfc3339_millis(s.started_at).to_string()),
+        wall_ms: c.summary.as_ref().map(|s| ms(s.wall)),
+        stopped: c.summary.as_ref().and_then(|s| s.stopped),
+        summary: JsonSummary {
+            total: counts.total(),
+            pass: counts.pass,
+            warn: counts.warn,
+            fail: counts.fail,
+            skip: counts.skip,
+            root_causes: root_causes(c),
         },
-        "checks": checks,
-    })
+        changes: None,
+        checks,
+    };
+    doc.changes = cx.baseline.as_ref().map(|b| b.compare(&doc));
+    doc
 }

@@ -39,6 +39,20 @@ impl Reporter for JunitReporter {
     }
 }
 
+/// Whether XML 1.0 allows `c` in a document (its `Char` production): no control
+/// characters but tab, newline and carriage return, no U+FFFE or U+FFFF.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// `s` with every character XML forbids replaced by U+FFFD: a peer's text cannot make
+/// the report ill-formed.
+pub(crate) fn xml_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if xml_char(c) { c } else { '\u{fffd}' })
+        .collect()
+}
+
 fn details(r: &CheckResult) -> String {
     let o = &r.outcome;
     let mut s = format!("{}\n", o.message);
@@ -53,7 +67,7 @@ fn details(r: &CheckResult) -> String {
     if !r.tasks.is_empty() {
         let _ = writeln!(s, "tasks: {}", r.tasks.join(" "));
     }
-    s
+    xml_safe(&s)
 }
 
 fn xml(c: &Collected) -> std::io::Result<String> {
@@ -74,18 +88,21 @@ fn xml(c: &Collected) -> std::io::Result<String> {
                 Status::Pass | Status::Warn => TestCaseStatus::success(),
                 Status::Fail => {
                     let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    st.set_message(o.message.as_str());
+                    st.set_message(xml_safe(&o.message));
                     st.set_type("fail");
                     st.set_description(details(r));
                     st
                 }
                 Status::Skip => {
                     let mut st = TestCaseStatus::skipped();
-                    st.set_message(o.message.as_str());
+                    st.set_message(xml_safe(&o.message));
                     st
                 }
             };
-            let mut case = TestCase::new(format!("{} [{}]", r.key.id, r.key.target), status);
+            let mut case = TestCase::new(
+                xml_safe(&format!("{} [{}]", r.key.id, r.key.target)),
+                status,
+            );
             case.set_classname(format!(
                 "{}.{}",
                 area.as_str(),
@@ -106,4 +123,20 @@ fn xml(c: &Collected) -> std::io::Result<String> {
         report.add_test_suite(suite);
     }
     report.to_string().map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_xml_allows_stays() {
+        assert_eq!(xml_safe("a\tb\nc\rd é 😀"), "a\tb\nc\rd é 😀");
+        assert_eq!(xml_safe("x\u{fffe}y\u{ffff}z"), "x\u{fffd}y\u{fffd}z");
+        assert_eq!(xml_safe("\u{0}\u{1b}\u{8}"), "\u{fffd}\u{fffd}\u{fffd}");
+        assert_eq!(
+            xml_safe("\u{d7ff}\u{e000}\u{10ffff}"),
+            "\u{d7ff}\u{e000}\u{10ffff}"
+        );
+    }
 }

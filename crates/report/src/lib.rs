@@ -6,21 +6,45 @@
 //!   progress line on stderr.
 //! - [`JsonReporter`]: the JSON document described in `crates/report/JSON.md`.
 //! - [`JunitReporter`]: JUnit XML (one testsuite an area, one testcase a check).
+//! - [`HtmlReporter`]: one self-contained HTML page (workflow, checks, timeline).
 //!
-//! Files are written with [`write_atomically`]: whole or not at all.
+//! With a [`Baseline`] (an earlier JSON report) the human, JSON and HTML reports also
+//! say what changed. Files are written with [`write_atomically`]: whole or not at all.
 #![warn(missing_docs)]
 
+mod baseline;
+mod files;
+mod html;
 mod human;
 mod json;
 mod junit;
+mod roots;
 
+pub use baseline::{
+    Baseline, BaselineError, BaselineRef, Changes, CheckRef, MetricChange, RegressionKind,
+    StatusChange, Thresholds,
+};
+pub use files::{check_writable, write_atomically};
+pub use html::HtmlReporter;
 pub use human::{HumanOptions, HumanReporter};
-pub use json::JsonReporter;
+pub use json::{JsonCheck, JsonEvidence, JsonReport, JsonReporter, JsonSummary};
 pub use junit::JunitReporter;
+pub use roots::RootCause;
 
-use imp_verify_core::{CheckResult, Event, RunInfo, RunSummary};
-use std::io::Write;
-use std::path::Path;
+use imp_verify_core::{CheckKey, CheckResult, Event, RunInfo, RunSummary};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What the reports know besides the run's events: the deployment's identity (its
+/// domains, written into the JSON so that a later run can use it as a baseline) and
+/// the baseline to compare with.
+#[derive(Debug, Default)]
+pub struct ReportContext {
+    /// The spec's IM domains.
+    pub domains: Vec<String>,
+    /// The earlier report to compare with (`--baseline`).
+    pub baseline: Option<Baseline>,
+}
 
 /// A consumer of the runner's events.
 pub trait Reporter: Send {
@@ -41,63 +65,51 @@ pub fn use_color_with(is_terminal: bool, has_var: impl Fn(&str) -> bool) -> bool
     is_terminal && !has_var("NO_COLOR")
 }
 
-/// Writes `bytes` to `path` whole or not at all: a temporary file in the same folder,
-/// flushed to disk, then renamed over `path`. On error no partial file is left.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other(format!("{} names no file", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// What every report collects from the events: the run, the results, the summary.
 #[derive(Default)]
 pub(crate) struct Collected {
     pub info: Option<RunInfo>,
     pub results: Vec<CheckResult>,
     pub summary: Option<RunSummary>,
+    /// When each check that ran started, from the run's start.
+    pub started: HashMap<CheckKey, Duration>,
+    /// Each planned check's position in the plan.
+    pub index: HashMap<CheckKey, usize>,
 }
 
 impl Collected {
     pub fn on_event(&mut self, event: &Event) {
         match event {
-            Event::RunStarted(info) => self.info = Some(info.clone()),
+            Event::RunStarted(info) => {
+                self.index = info
+                    .checks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.key.clone(), i))
+                    .collect();
+                self.info = Some(info.clone());
+            }
             Event::CheckFinished(r) => self.results.push(r.clone()),
             Event::RunFinished(s) => self.summary = Some(s.clone()),
-            Event::CheckStarted { .. } | Event::CheckRetrying { .. } => {}
+            Event::CheckStarted { key, at } => {
+                self.started.insert(key.clone(), *at);
+            }
+            Event::CheckRetrying { .. } => {}
+        }
+    }
+
+    /// The prerequisites of a check, as planned.
+    pub fn requires(&self, key: &CheckKey) -> &[CheckKey] {
+        match (&self.info, self.index.get(key)) {
+            (Some(info), Some(&i)) => &info.checks[i].depends_on,
+            _ => &[],
         }
     }
 
     /// The results in plan order (the order of `RunStarted`'s checks).
     pub fn ordered(&self) -> Vec<&CheckResult> {
         let mut v: Vec<&CheckResult> = self.results.iter().collect();
-        if let Some(info) = &self.info {
-            let pos = |r: &CheckResult| {
-                info.checks
-                    .iter()
-                    .position(|c| c.key == r.key)
-                    .unwrap_or(usize::MAX)
-            };
-            v.sort_by_key(|r| pos(r));
-        }
+        v.sort_by_key(|r| self.index.get(&r.key).copied().unwrap_or(usize::MAX));
         v
     }
 }
@@ -117,37 +129,6 @@ mod tests {
         assert!(use_color_with(true, |_| false));
         assert!(!use_color_with(false, |_| false));
         assert!(!use_color_with(true, |k| k == "NO_COLOR"));
-    }
-
-    #[test]
-    fn atomic_write_leaves_content_or_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.json");
-        write_atomically(&p, b"{\"a\":1}").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
-        write_atomically(&p, b"{\"a\":2}").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":2}");
-        // Only the file itself is there: no temporary left.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-
-        let missing = dir.path().join("no/such/folder/r.json");
-        assert!(write_atomically(&missing, b"x").is_err());
-        assert!(!missing.exists());
-    }
-
-    #[test]
-    fn a_failed_rename_removes_the_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        // The target is a non-empty directory: rename fails after the temp was written.
-        let target = dir.path().join("taken");
-        std::fs::create_dir(&target).unwrap();
-        std::fs::write(target.join("x"), b"x").unwrap();
-        assert!(write_atomically(&target, b"data").is_err());
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, vec!["taken".to_string()]);
     }
 
     #[test]

@@ -43,7 +43,10 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
         checks,
     })];
     for r in results.into_iter().rev() {
-        v.push(Event::CheckStarted { key: r.key.clone() });
+        v.push(Event::CheckStarted {
+            key: r.key.clone(),
+            at: Duration::from_millis(5),
+        });
         v.push(Event::CheckFinished(r));
     }
     v.push(Event::RunFinished(RunSummary {
@@ -114,6 +117,7 @@ fn human(events: &[Event], color: bool, verbose: bool) -> String {
             color,
             progress: false,
             verbose,
+            quiet: false,
         },
     );
     for e in events {

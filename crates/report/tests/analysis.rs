@@ -1,0 +1,512 @@
+//! What the reports work out from a run: root causes, the changes since a baseline,
+//! the HTML page, and JUnit that stays well-formed whatever a peer sends. Events are
+//! made by hand, with a real dependency graph.
+
+use imp_verify_core::event::{CheckInfo, RunInfo, RunSummary};
+use imp_verify_core::spec::Workflow;
+use imp_verify_core::{catalog, CheckKey, CheckResult, Counts, Event, Outcome, Status};
+use imp_verify_report::{
+    Baseline, BaselineError, HtmlReporter, HumanOptions, HumanReporter, JsonReport, JsonReporter,
+    JunitReporter, RegressionKind, ReportContext, Reporter, Thresholds,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+struct Check {
+    key: CheckKey,
+    deps: Vec<CheckKey>,
+    outcome: Outcome,
+    start_ms: Option<u64>,
+    ms: u64,
+}
+
+fn k(id: &'static str, target: &str) -> CheckKey {
+    CheckKey::new(id, target)
+}
+
+fn check(
+    key: CheckKey,
+    deps: &[&CheckKey],
+    outcome: Outcome,
+    start_ms: Option<u64>,
+    ms: u64,
+) -> Check {
+    Check {
+        key,
+        deps: deps.iter().map(|d| (*d).clone()).collect(),
+        outcome,
+        start_ms,
+        ms,
+    }
+}
+
+fn blocked(by: &CheckKey, status: Status) -> Outcome {
+    Outcome::skip(format!("blocked by {by}"))
+        .with("blocked_by", by)
+        .with("blocked_by_status", status)
+}
+
+fn events(checks: &[Check]) -> Vec<Event> {
+    let started_at = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let result = |c: &Check| {
+        let def = catalog::check(c.key.id).unwrap();
+        CheckResult {
+            key: c.key.clone(),
+            area: def.area,
+            tasks: def.tasks_in(Workflow::C),
+            outcome: c.outcome.clone(),
+            duration: Duration::from_millis(c.ms),
+            attempts: u32::from(c.start_ms.is_some()),
+        }
+    };
+    let infos = checks
+        .iter()
+        .map(|c| {
+            let r = result(c);
+            CheckInfo {
+                key: c.key.clone(),
+                area: r.area,
+                tasks: r.tasks,
+                description: "",
+                depends_on: c.deps.clone(),
+            }
+        })
+        .collect();
+    let mut counts = Counts::default();
+    let mut v = vec![Event::RunStarted(RunInfo {
+        spec: PathBuf::from("lab.toml"),
+        workflow: Workflow::C,
+        started_at,
+        checks: infos,
+    })];
+    for c in checks {
+        counts.add(c.outcome.status);
+        if let Some(at) = c.start_ms {
+            v.push(Event::CheckStarted {
+                key: c.key.clone(),
+                at: Duration::from_millis(at),
+            });
+        }
+        v.push(Event::CheckFinished(result(c)));
+    }
+    v.push(Event::RunFinished(RunSummary {
+        counts,
+        started_at,
+        wall: Duration::from_millis(300),
+        stopped: None,
+        auth: Default::default(),
+    }));
+    v
+}
+
+/// imp2's c2s port is closed: its TLS and XMPP checks are skipped, one through another
+/// skip; imp1 is healthy.
+fn broken_imp2() -> Vec<Check> {
+    let port1 = k("services.port", "imp1.lab.test:5222 (xmpp-c2s)");
+    let port2 = k("services.port", "imp2.lab.test:5222 (xmpp-c2s)");
+    let dns2 = k("dns.node", "imp2.lab.test");
+    let conn1 = k("xmpp.connect", "imp1.lab.test");
+    let conn2 = k("xmpp.connect", "imp2.lab.test");
+    let login2 = k("xmpp.login", "carol on imp2.lab.test");
+    let login1 = k("xmpp.login", "alice on imp1.lab.test");
+    vec![
+        check(
+            dns2.clone(),
+            &[],
+            Outcome::fail("imp2.lab.test does not exist", "Add an A record"),
+            Some(0),
+            3,
+        ),
+        check(
+            port1.clone(),
+            &[],
+            Outcome::pass("open").metric("connect_ms", 1.0),
+            Some(0),
+            2,
+        ),
+        check(
+            port2.clone(),
+            &[],
+            Outcome::fail("connection refused", "Start the XCP services"),
+            Some(0),
+            2,
+        ),
+        check(
+            conn1.clone(),
+            &[&port1],
+            Outcome::pass("stream opened"),
+            Some(2),
+            40,
+        ),
+        check(
+            conn2.clone(),
+            &[&port2],
+            blocked(&port2, Status::Fail),
+            None,
+            0,
+        ),
+        check(
+            login1.clone(),
+            &[&conn1],
+            Outcome::pass("logged in").metric("login_ms", 100.0),
+            Some(42),
+            120,
+        ),
+        check(
+            login2.clone(),
+            &[&conn2],
+            blocked(&conn2, Status::Skip),
+            None,
+            0,
+        ),
+        check(
+            k("xmpp.im", "carol to dave on imp2.lab.test"),
+            &[&login2, &login1],
+            blocked(&login2, Status::Skip),
+            None,
+            0,
+        ),
+    ]
+}
+
+fn healthy_all() -> Vec<Check> {
+    broken_imp2()
+        .into_iter()
+        .map(|mut c| {
+            c.outcome = match c.key.id {
+                "xmpp.login" => Outcome::pass("logged in").metric("login_ms", 100.0),
+                "services.port" => Outcome::pass("open").metric("connect_ms", 1.0),
+                _ => Outcome::pass("fine"),
+            };
+            c.start_ms = Some(c.start_ms.unwrap_or(50));
+            c.ms = c.ms.max(10);
+            c
+        })
+        .collect()
+}
+
+fn feed<R: Reporter>(mut r: R, ev: &[Event]) -> R {
+    for e in ev {
+        r.on_event(e);
+    }
+    r
+}
+
+fn json_of(ev: &[Event], cx: Arc<ReportContext>) -> JsonReport {
+    feed(JsonReporter::new(PathBuf::from("-")).with_context(cx), ev).report()
+}
+
+fn lab_context(baseline: Option<Baseline>) -> Arc<ReportContext> {
+    Arc::new(ReportContext {
+        domains: vec!["lab.test".into()],
+        baseline,
+    })
+}
+
+#[test]
+fn root_causes_follow_skips_to_the_failure_that_blocked_them() {
+    let ev = events(&broken_imp2());
+    let doc = json_of(&ev, lab_context(None));
+    let roots = &doc.summary.root_causes;
+    // The DNS failure blocked nothing: it is a failure, not a root cause of skips.
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    assert_eq!(
+        roots[0].key,
+        "services.port [imp2.lab.test:5222 (xmpp-c2s)]"
+    );
+    assert_eq!(roots[0].explains, 3);
+    assert_eq!(
+        roots[0].skipped,
+        [
+            "xmpp.connect [imp2.lab.test]",
+            "xmpp.login [carol on imp2.lab.test]",
+            "xmpp.im [carol to dave on imp2.lab.test]"
+        ]
+    );
+    assert_eq!(
+        roots[0].remediation.as_deref(),
+        Some("Start the XCP services")
+    );
+
+    let text = feed(
+        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
+        &ev,
+    )
+    .render();
+    // The root causes come last, right before the summary line.
+    let tail: Vec<&str> = text.trim_end().lines().rev().take(5).collect();
+    assert!(
+        tail[0].starts_with("8 check(s): 3 passed, 0 warned, 2 failed, 3 skipped"),
+        "{text}"
+    );
+    assert_eq!(tail[2].trim(), "fix: Start the XCP services", "{text}");
+    assert!(
+        tail[3].contains(
+            "services.port [imp2.lab.test:5222 (xmpp-c2s)]: connection refused (3 skipped)"
+        ),
+        "{text}"
+    );
+    assert_eq!(tail[4], "1 failure explains 3 skipped checks:", "{text}");
+}
+
+#[test]
+fn quiet_shows_only_failures_warnings_root_causes_and_the_summary() {
+    let ev = events(&broken_imp2());
+    let text = feed(
+        HumanReporter::new(
+            Box::new(std::io::sink()),
+            HumanOptions {
+                quiet: true,
+                ..HumanOptions::default()
+            },
+        ),
+        &ev,
+    )
+    .render();
+    assert!(!text.contains("PASS"), "{text}");
+    assert!(!text.contains("SKIP"), "{text}");
+    assert!(text.contains("FAIL dns.node"), "{text}");
+    assert!(
+        text.contains("1 failure explains 3 skipped checks:"),
+        "{text}"
+    );
+    assert!(text.contains("8 check(s):"), "{text}");
+}
+
+#[test]
+fn the_json_gives_start_offsets_and_prerequisites_for_the_critical_path() {
+    let doc = json_of(&events(&broken_imp2()), lab_context(None));
+    let by = |key: &str| doc.checks.iter().find(|c| c.key == key).unwrap();
+    let login = by("xmpp.login [alice on imp1.lab.test]");
+    assert_eq!(login.start_ms, Some(42.0));
+    assert_eq!(login.requires, ["xmpp.connect [imp1.lab.test]"]);
+    assert_eq!(by("xmpp.connect [imp2.lab.test]").start_ms, None);
+    // The critical path, as a consumer computes it: longest chain of durations.
+    fn path(doc: &JsonReport, key: &str) -> f64 {
+        let c = doc.checks.iter().find(|c| c.key == key).unwrap();
+        c.duration_ms + c.requires.iter().map(|r| path(doc, r)).fold(0.0, f64::max)
+    }
+    let critical = doc
+        .checks
+        .iter()
+        .map(|c| path(&doc, &c.key))
+        .fold(0.0, f64::max);
+    assert_eq!(critical, 2.0 + 40.0 + 120.0);
+    assert_eq!(doc.domains, ["lab.test"]);
+}
+
+#[test]
+fn the_json_reads_back_as_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    let ev = events(&broken_imp2());
+    let r = Box::new(feed(
+        JsonReporter::new(path.clone()).with_context(lab_context(None)),
+        &ev,
+    ));
+    let written = r.report();
+    r.finish().unwrap();
+    let read: JsonReport = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&read).unwrap(),
+        serde_json::to_value(&written).unwrap()
+    );
+}
+
+fn baseline_file(dir: &Path, checks: &[Check], domains: &[&str]) -> PathBuf {
+    let path = dir.join("prev.json");
+    let cx = Arc::new(ReportContext {
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        baseline: None,
+    });
+    Box::new(feed(
+        JsonReporter::new(path.clone()).with_context(cx),
+        &events(checks),
+    ))
+    .finish()
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_baseline_tells_what_broke_what_was_fixed_and_what_got_slower() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut before = healthy_all();
+    // Last night: the DNS record was missing, and one check that no longer exists ran.
+    before[0].outcome = Outcome::fail("imp2.lab.test does not exist", "Add an A record");
+    before.push(check(
+        k("xmpp.muc", "alice and bob on imp1.lab.test"),
+        &[],
+        Outcome::pass("ok"),
+        Some(0),
+        5,
+    ));
+    let prev = baseline_file(dir.path(), &before, &["lab.test"]);
+    let mut now = broken_imp2();
+    now[0].outcome = Outcome::pass("resolves");
+    // The login took 250 ms instead of 100.
+    now[5].outcome = Outcome::pass("logged in").metric("login_ms", 250.0);
+    now.push(check(
+        k("xmpp.ha", "alice on imp2.lab.test"),
+        &[],
+        Outcome::pass("ok"),
+        Some(0),
+        5,
+    ));
+
+    let baseline = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap();
+    let ev = events(&now);
+    let doc = json_of(&ev, lab_context(Some(baseline)));
+    let ch = doc.changes.as_ref().expect("changes with a baseline");
+    let keys =
+        |v: &[imp_verify_report::StatusChange]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&ch.newly_failing),
+        ["services.port [imp2.lab.test:5222 (xmpp-c2s)]"]
+    );
+    assert_eq!(keys(&ch.fixed), ["dns.node [imp2.lab.test]"]);
+    assert!(ch.still_failing.is_empty());
+    assert_eq!(ch.newly_skipped.len(), 3);
+    assert_eq!(ch.new.len(), 1);
+    assert_eq!(ch.new[0].key, "xmpp.ha [alice on imp2.lab.test]");
+    assert_eq!(ch.removed.len(), 1);
+    assert_eq!(
+        ch.removed[0].key,
+        "xmpp.muc [alice and bob on imp1.lab.test]"
+    );
+    assert_eq!(
+        ch.metric_regressions.len(),
+        1,
+        "{:?}",
+        ch.metric_regressions
+    );
+    let m = &ch.metric_regressions[0];
+    assert_eq!(
+        (m.metric.as_str(), m.before, m.after),
+        ("login_ms", 100.0, 250.0)
+    );
+    assert_eq!(m.change_pct, Some(150.0));
+    assert_eq!(m.kind, RegressionKind::Slower);
+    assert_eq!(ch.regressions, 2);
+    let value = serde_json::to_value(&doc).unwrap();
+    assert_eq!(value["changes"]["newly_failing"][0]["before"], "pass");
+    assert_eq!(value["changes"]["newly_failing"][0]["after"], "fail");
+
+    // The terminal shows the same, before the root causes and the summary.
+    let baseline = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap();
+    let text = feed(
+        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default())
+            .with_context(lab_context(Some(baseline))),
+        &ev,
+    )
+    .render();
+    let changes_at = text.find("Changes since").expect(&text);
+    assert!(changes_at < text.find("1 failure explains").unwrap());
+    assert!(text.contains("newly failing (1):"), "{text}");
+    assert!(text.contains("fixed (1):"), "{text}");
+    assert!(text.contains("login_ms: 100 -> 250 (+150%)"), "{text}");
+}
+
+#[test]
+fn a_baseline_of_another_deployment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let prev = baseline_file(dir.path(), &healthy_all(), &["other.example"]);
+    let e = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap_err();
+    assert!(matches!(e, BaselineError::OtherDeployment { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("other.example") && msg.contains("lab.test"),
+        "{msg}"
+    );
+    // Not a regular file: refused at once, not read (a FIFO would hang the run).
+    let e = Baseline::load(
+        Path::new("/dev/zero"),
+        &["lab.test".into()],
+        Thresholds::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, BaselineError::NotAReport { .. }), "{e}");
+    let e = Baseline::load(&dir.path().join("none.json"), &[], Thresholds::default()).unwrap_err();
+    assert!(matches!(e, BaselineError::Read { .. }), "{e}");
+    // Not a report at all.
+    std::fs::write(&prev, "{\"hello\": 1}").unwrap();
+    let e = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap_err();
+    assert!(matches!(e, BaselineError::Parse { .. }), "{e}");
+}
+
+#[test]
+fn the_html_page_is_self_contained_and_escapes_peer_text() {
+    let mut checks = broken_imp2();
+    checks[2].outcome = Outcome::fail("<img src=http://evil/x> refused", "Start the XCP services");
+    let html = feed(
+        HtmlReporter::new(PathBuf::from("-")).with_context(lab_context(None)),
+        &events(&checks),
+    )
+    .html();
+    assert!(!html.contains("<img"), "peer markup is text");
+    assert!(html.contains("&lt;img src=http://evil/x&gt;"));
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("<link"));
+    // Each task of workflow C, once.
+    for n in 1..=15 {
+        assert_eq!(
+            html.matches(&format!("data-task=\"C.{n}\"")).count(),
+            1,
+            "C.{n}"
+        );
+    }
+    assert!(
+        html.contains("data-task=\"C.2\" data-status=\"fail\""),
+        "C.2 has the failed port"
+    );
+    assert!(
+        html.contains("data-task=\"C.14\" data-status=\"none\""),
+        "no check of C.14 ran"
+    );
+    // The critical path: imp1's port, connect and login, 2 + 40 + 120 ms.
+    assert!(html.contains("data-critical-ms=\"162\""), "critical path");
+    assert!(html
+        .contains("<tr class=\"pass critical\" data-key=\"xmpp.login [alice on imp1.lab.test]\""));
+}
+
+#[test]
+fn junit_stays_well_formed_whatever_a_peer_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junit.xml");
+    let hostile = "peer said \u{fffe}\u{ffff}\u{0}\u{1b}[2J\u{8} <x>&amp; \u{10ffff} end";
+    let mut checks = broken_imp2();
+    checks[2].outcome = Outcome::fail(hostile, "fix \u{ffff}").with("banner", hostile);
+    checks[1].outcome = Outcome::warn(hostile, "w").with("banner", hostile);
+    Box::new(feed(JunitReporter::new(path.clone()), &events(&checks)))
+        .finish()
+        .unwrap();
+    let script = r#"
+import sys
+from junitparser import JUnitXml
+xml = JUnitXml.fromfile(sys.argv[1])
+for suite in xml:
+    for case in suite:
+        for r in case.result:
+            print(type(r).__name__, repr(r.message))
+        if case.system_out:
+            print("out", repr(case.system_out[:40]))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "junitparser (scripts/setup installs it) cannot read the report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Failure 'peer said \u{fffd}\u{fffd}\u{fffd}\u{fffd}[2J\u{fffd} <x>&amp; \\U0010ffff end'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("out 'WARNING: peer said"), "{stdout}");
+}
