@@ -184,6 +184,10 @@ pub struct RunArgs {
     /// How many checks may run at once (1 to 1024).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
+    /// How many checks may run against one server at once (1 to 256): a large
+    /// deployment's run never floods one DNS or directory server.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub per_server: u16,
     /// Treat warnings as failures for the exit code.
     #[arg(long)]
     pub strict: bool,

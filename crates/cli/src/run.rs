@@ -109,6 +109,7 @@ pub fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
         deadline: args.deadline,
         retry_for: args.retry_for,
         concurrency: usize::from(args.concurrency),
+        per_server: usize::from(args.per_server),
         ..RunOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

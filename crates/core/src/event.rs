@@ -32,6 +32,8 @@ pub struct RunInfo {
     pub started_at: SystemTime,
     /// Every planned check, in plan order.
     pub checks: Vec<CheckInfo>,
+    /// How many checks may run against one server at once (the cap in force).
+    pub per_server: usize,
 }
 
 /// Why a run stopped before every check finished.

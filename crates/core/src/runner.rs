@@ -85,6 +85,7 @@ pub async fn run(
         workflow: plan.workflow,
         started_at,
         checks: infos.iter().map(|i| redacted_info(i, &secrets)).collect(),
+        per_server: options.per_server,
     }));
 
     let stop = interrupt.child_token();

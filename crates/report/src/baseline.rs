@@ -175,6 +175,7 @@ impl Baseline {
             domains: Vec::new(),
             started_at: None,
             wall_ms: None,
+            per_server_cap: None,
             stopped: None,
             summary: Default::default(),
             changes: None,

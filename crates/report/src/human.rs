@@ -190,11 +190,12 @@ fn render(c: &Collected, opts: HumanOptions, changes: Option<&Changes>) -> Strin
             s,
             "{}",
             p.bold(&format!(
-                "imp-verify: workflow {} ({}), {} check(s), spec {}",
+                "imp-verify: workflow {} ({}), {} check(s), spec {}, at most {} at once per server",
                 info.workflow,
                 info.workflow.title(),
                 info.checks.len(),
-                info.spec.display()
+                info.spec.display(),
+                info.per_server
             ))
         );
     }
@@ -278,6 +279,17 @@ fn render(c: &Collected, opts: HumanOptions, changes: Option<&Changes>) -> Strin
             p.wrap("32", &line)
         };
         let _ = writeln!(s, "\n{line}");
+        // A refused credential is never retried; the accounts it concerns are named.
+        for (account, a) in sum.auth.iter().filter(|(_, a)| a.refused > 0) {
+            let _ = writeln!(
+                s,
+                "{}",
+                p.dim(&format!(
+                    "  {account}: {} authentication(s), {} refused (not retried)",
+                    a.attempts, a.refused
+                ))
+            );
+        }
     }
     s
 }

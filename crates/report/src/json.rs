@@ -29,6 +29,9 @@ pub struct JsonReport {
     pub started_at: Option<String>,
     /// The run's wall time.
     pub wall_ms: Option<f64>,
+    /// How many checks ran against one server at most at once (the cap in force).
+    #[serde(default)]
+    pub per_server_cap: Option<usize>,
     /// Why the run ended early, if it did.
     pub stopped: Option<StopReason>,
     /// Counts and root causes.
@@ -56,6 +59,19 @@ pub struct JsonSummary {
     /// The failures that blocked other checks, most skips first (absent when none did).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub root_causes: Vec<RootCause>,
+    /// Authentications made with the spec's credentials, per account (never a
+    /// secret): how many, and how many the server refused (absent when none were made).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authentications: BTreeMap<String, JsonAuth>,
+}
+
+/// The authentications of one account in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonAuth {
+    /// How many times a check authenticated with the account.
+    pub attempts: u32,
+    /// How many of those the server refused.
+    pub refused: u32,
 }
 
 /// One piece of evidence.
@@ -211,6 +227,7 @@ pub(crate) fn report(c: &Collected, cx: &ReportContext) -> JsonReport {
             .as_ref()
             .map(|s| humantime::format_rfc3339_millis(s.started_at).to_string()),
         wall_ms: c.summary.as_ref().map(|s| ms(s.wall)),
+        per_server_cap: c.info.as_ref().map(|i| i.per_server),
         stopped: c.summary.as_ref().and_then(|s| s.stopped),
         summary: JsonSummary {
             total: counts.total(),
@@ -219,6 +236,24 @@ pub(crate) fn report(c: &Collected, cx: &ReportContext) -> JsonReport {
             fail: counts.fail,
             skip: counts.skip,
             root_causes: root_causes(c),
+            authentications: c
+                .summary
+                .as_ref()
+                .map(|s| {
+                    s.auth
+                        .iter()
+                        .map(|(k, a)| {
+                            (
+                                k.clone(),
+                                JsonAuth {
+                                    attempts: a.attempts,
+                                    refused: a.refused,
+                                },
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
         changes: None,
         checks,

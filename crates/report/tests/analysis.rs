@@ -79,6 +79,7 @@ fn events(checks: &[Check]) -> Vec<Event> {
         workflow: Workflow::C,
         started_at,
         checks: infos,
+        per_server: 8,
     })];
     for c in checks {
         counts.add(c.outcome.status);
@@ -509,4 +510,44 @@ for suite in xml:
         "{stdout}"
     );
     assert!(stdout.contains("out 'WARNING: peer said"), "{stdout}");
+}
+
+#[test]
+fn authentications_per_account_and_the_per_server_cap_are_reported() {
+    let mut ev = events(&broken_imp2());
+    if let Some(Event::RunFinished(sum)) = ev.last_mut() {
+        sum.auth.insert(
+            "uid=alice,ou=people,dc=lab,dc=test".into(),
+            imp_verify_core::AuthCount {
+                attempts: 2,
+                refused: 1,
+            },
+        );
+        sum.auth.insert(
+            "cn=impverify-svc,ou=services,dc=lab,dc=test".into(),
+            imp_verify_core::AuthCount {
+                attempts: 3,
+                refused: 0,
+            },
+        );
+    }
+    let doc = json_of(&ev, lab_context(None));
+    assert_eq!(doc.per_server_cap, Some(8));
+    let alice = doc.summary.authentications["uid=alice,ou=people,dc=lab,dc=test"];
+    assert_eq!((alice.attempts, alice.refused), (2, 1));
+    assert_eq!(doc.summary.authentications.len(), 2);
+    let text = feed(
+        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
+        &ev,
+    )
+    .render();
+    assert!(text.contains("at most 8 at once per server"), "{text}");
+    assert!(
+        text.contains(
+            "uid=alice,ou=people,dc=lab,dc=test: 2 authentication(s), 1 refused (not retried)"
+        ),
+        "{text}"
+    );
+    // Accounts no server refused are in the JSON only.
+    assert!(!text.contains("impverify-svc"), "{text}");
 }

@@ -41,6 +41,7 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
         workflow: Workflow::C,
         started_at,
         checks,
+        per_server: 8,
     })];
     for r in results.into_iter().rev() {
         v.push(Event::CheckStarted {
