@@ -18,13 +18,11 @@ pub mod render;
 
 use endpoints::{Port, Seen};
 use futures::StreamExt;
-use imp_verify_core::Spec;
 use imp_verify_net::{Net, Srv};
 use records::{Kind, Lookup, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::time::Duration;
 
 /// The most hosts discovery resolves (a hostile DNS answer cannot make it open more).
@@ -186,20 +184,13 @@ impl std::error::Error for DiscoverError {}
 /// The network toolkit for discovery: `server` (or the system resolver) asked with
 /// `timeout`, and no trust anchors (certificates are read, not judged).
 fn toolkit(server: Option<SocketAddr>, timeout: Duration) -> std::sync::Arc<Net> {
-    // The toolkit is built from a spec; this one says only which DNS server to ask.
-    let servers = server
-        .map(|s| format!("servers = [\"{s}\"]\n"))
-        .unwrap_or_default();
     // Two attempts a query fit into one step.
     let query = (timeout / 2).max(Duration::from_millis(100));
-    let text = format!(
-        "workflow = \"A\"\ndomains = [\"discover.invalid\"]\nclusters = []\n[dns]\n{servers}timeout = \"{}ms\"\n",
-        query.as_millis()
-    );
-    let env: BTreeMap<String, String> = BTreeMap::new();
-    let spec = Spec::parse(&text, Path::new("discover.toml"), &env)
-        .expect("the discovery toolkit's spec is valid");
-    Net::from_spec(&spec)
+    let servers: Vec<SocketAddr> = server.into_iter().collect();
+    Net::new(
+        imp_verify_net::Resolver::new(&servers, query),
+        imp_verify_net::TlsInspector::new(None, false, 30),
+    )
 }
 
 /// Discovers the deployment of `opts.domain`; `progress` is told each step.

@@ -109,8 +109,14 @@ pub struct Resolver {
 impl Resolver {
     /// The spec's DNS servers (`[dns] servers`), or the system's configuration if none.
     pub fn from_spec(spec: &Spec) -> Resolver {
+        Resolver::new(&spec.dns.resolved_servers, spec.dns.query_timeout)
+    }
+
+    /// A resolver asking `servers` (the system's configuration if empty), each query
+    /// within `query_timeout` (two attempts).
+    pub fn new(servers: &[SocketAddr], query_timeout: Duration) -> Resolver {
         let mut opts = ResolverOpts::default();
-        opts.timeout = spec.dns.query_timeout;
+        opts.timeout = query_timeout;
         opts.attempts = 2;
         opts.use_hosts_file = ResolveHosts::Never;
         opts.try_tcp_on_error = true;
@@ -120,7 +126,6 @@ impl Resolver {
         opts.positive_max_ttl = Some(Duration::from_secs(30));
         opts.negative_max_ttl = Some(Duration::from_secs(1));
         opts.ndots = 0;
-        let servers = &spec.dns.resolved_servers;
         if servers.is_empty() {
             let inner = TokioResolver::builder_tokio()
                 .map_err(|e| format!("cannot read the system resolver configuration: {e}"))
@@ -141,7 +146,7 @@ impl Resolver {
                 inner,
                 servers: "the system resolver (/etc/resolv.conf)".into(),
                 direct,
-                timeout: spec.dns.query_timeout,
+                timeout: query_timeout,
             };
         }
         let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
@@ -163,8 +168,8 @@ impl Resolver {
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            direct: servers.clone(),
-            timeout: spec.dns.query_timeout,
+            direct: servers.to_vec(),
+            timeout: query_timeout,
         }
     }
 

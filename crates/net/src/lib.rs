@@ -25,6 +25,14 @@ pub struct Net {
 }
 
 impl Net {
+    /// A toolkit of its own parts (a tool that has no spec, like `discover`).
+    pub fn new(resolver: Resolver, tls: TlsInspector) -> Arc<Net> {
+        Arc::new(Net {
+            resolver: Arc::new(resolver),
+            tls: Arc::new(tls),
+        })
+    }
+
     /// The toolkit for `spec`: its DNS servers and its trust anchors.
     pub fn from_spec(spec: &Spec) -> Arc<Net> {
         Arc::new(Net {

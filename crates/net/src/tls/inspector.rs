@@ -121,10 +121,21 @@ impl TlsInspector {
     /// Trust anchors from the spec's `tls.ca_bundle` (and nothing else: no system roots
     /// unless `tls.use_system_roots`).
     pub fn from_spec(spec: &imp_verify_core::Spec) -> Self {
+        TlsInspector::new(
+            spec.tls.ca_bundle_path(),
+            spec.tls.use_system_roots,
+            spec.tls.expiry_warning_days,
+        )
+    }
+
+    /// Trust anchors from `ca_bundle` (PEM) and, with `use_system_roots`, the system's;
+    /// with neither, handshakes are still observed but no chain verifies (a tool that
+    /// only reads certificates, like `discover`).
+    pub fn new(ca_bundle: Option<&Path>, use_system_roots: bool, expiry_warning_days: u32) -> Self {
         let mut roots = RootCertStore::empty();
         let mut problems = Vec::new();
         let mut sources = Vec::new();
-        if let Some(path) = spec.tls.ca_bundle_path() {
+        if let Some(path) = ca_bundle {
             sources.push(path.display().to_string());
             match CertificateDer::pem_file_iter(path) {
                 Ok(iter) => {
@@ -145,7 +156,7 @@ impl TlsInspector {
                 Err(e) => problems.push(format!("{}: {e}", path.display())),
             }
         }
-        if spec.tls.use_system_roots {
+        if use_system_roots {
             sources.push("system roots".into());
             let p = Path::new("/etc/ssl/certs/ca-certificates.crt");
             if let Ok(iter) = CertificateDer::pem_file_iter(p) {
@@ -173,7 +184,7 @@ impl TlsInspector {
             } else {
                 sources.join(" + ")
             },
-            expiry_warning_days: spec.tls.expiry_warning_days,
+            expiry_warning_days,
         }
     }
 
