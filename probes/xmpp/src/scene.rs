@@ -1,0 +1,275 @@
+//! A check's scene: the sessions it logged in, the stage it is at, what it must undo on
+//! the server, and its deadlines. The body of a check runs within [`Scene::deadline`];
+//! whatever became of it (done, failed, out of time), [`Scene::end`] then undoes what
+//! the check created (roster items, rooms) and ends every session, within the rest of
+//! the check's time.
+
+use crate::connector::Endpoint;
+use crate::login::{self, failure_outcome, LoginFailure, LoginResult, Online};
+use crate::session::{IqFailure, IqKind, Session};
+use crate::{stanzas, Ctx};
+use imp_verify_core::spec::TestUser;
+use imp_verify_core::{CheckCtx, Outcome};
+use std::time::{Duration, Instant};
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::stanza_error::DefinedCondition;
+
+/// The part of a check's timeout its own work may use: the rest is for the teardown
+/// and for the runner to hear the verdict before it stops waiting.
+pub fn budget(cx: &CheckCtx) -> Duration {
+    cx.timeout.mul_f32(0.8)
+}
+
+/// Runs `fut` until `deadline`: `None` if it was not done by then.
+pub async fn within<T>(deadline: Instant, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout_at(deadline.into(), fut).await.ok()
+}
+
+/// Something a check created on the server, to be undone at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Session `by` removes `contact` from its roster (the subscriptions go with it).
+    Unroster { by: usize, contact: BareJid },
+    /// Session `by` (the owner) destroys `room`.
+    DestroyRoom { by: usize, room: Jid },
+}
+
+impl Undo {
+    fn request(&self) -> (usize, Option<Jid>, Element) {
+        match self {
+            Undo::Unroster { by, contact } => (*by, None, stanzas::roster_remove(contact)),
+            Undo::DestroyRoom { by, room } => (
+                *by,
+                Some(room.clone()),
+                Element::builder("query", stanzas::NS_MUC_OWNER)
+                    .append(Element::builder("destroy", stanzas::NS_MUC_OWNER).build())
+                    .build(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undo::Unroster { contact, .. } => write!(f, "the roster item {contact}"),
+            Undo::DestroyRoom { room, .. } => write!(f, "the room {room}"),
+        }
+    }
+}
+
+/// What became of a check's body.
+#[derive(Debug)]
+pub enum Ended<T, S> {
+    /// It finished.
+    Done(T),
+    /// It failed, with its verdict.
+    Failed(Outcome),
+    /// It ran out of time at `stage`.
+    TimedOut {
+        stage: S,
+        budget: Duration,
+        /// Presences the sessions passed over while waiting (evidence).
+        seen: Vec<String>,
+    },
+}
+
+/// The end of a scene: the body's fate, and what could not be undone.
+pub struct Ending<T, S> {
+    /// The body's fate.
+    pub ended: Ended<T, S>,
+    /// What the teardown could not undo on the server.
+    pub not_undone: Vec<String>,
+}
+
+impl<T, S> Ending<T, S> {
+    /// The check's verdict from `judge`, naming what was left on the server.
+    pub fn judge(self, judge: impl FnOnce(Ended<T, S>) -> Outcome) -> Outcome {
+        let o = judge(self.ended);
+        if self.not_undone.is_empty() {
+            o
+        } else {
+            o.with("not_undone", self.not_undone.join("; "))
+        }
+    }
+}
+
+/// The evidence value of passed-over presences.
+pub fn seen_evidence(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "none".into()
+    } else {
+        seen.join("; ")
+    }
+}
+
+/// A check's sessions, stage, undo list and deadlines.
+pub struct Scene<S> {
+    budget: Duration,
+    deadline: Instant,
+    teardown_by: Instant,
+    stage: S,
+    sessions: Vec<Session>,
+    undo: Vec<Undo>,
+}
+
+impl<S: Copy> Scene<S> {
+    /// A scene for a check called with `cx`, at stage `first`.
+    pub fn new(cx: &CheckCtx, first: S) -> Self {
+        let now = Instant::now();
+        let budget = budget(cx);
+        Scene {
+            budget,
+            deadline: now + budget,
+            teardown_by: now + cx.timeout.mul_f32(0.95),
+            stage: first,
+            sessions: Vec::new(),
+            undo: Vec::new(),
+        }
+    }
+
+    /// When the body must be done.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The body's whole time.
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// Names the step under way (for the verdict of a timeout).
+    pub fn at(&mut self, stage: S) {
+        self.stage = stage;
+    }
+
+    /// Session `i` (in login order).
+    pub fn session(&mut self, i: usize) -> &mut Session {
+        &mut self.sessions[i]
+    }
+
+    /// Sessions `i` and `j` at once (`i != j`).
+    pub fn two(&mut self, i: usize, j: usize) -> (&mut Session, &mut Session) {
+        assert_ne!(i, j, "two different sessions");
+        let (lo, hi) = (i.min(j), i.max(j));
+        let (a, b) = self.sessions.split_at_mut(hi);
+        let (x, y) = (&mut a[lo], &mut b[0]);
+        if i < j {
+            (x, y)
+        } else {
+            (y, x)
+        }
+    }
+
+    /// Logs `jid` in at `at`, within `step` and the scene's deadline (the session is
+    /// the scene's once [`Scene::keep`] has it).
+    pub async fn login_at(
+        &mut self,
+        c: &Ctx,
+        at: &Endpoint,
+        jid: &BareJid,
+        password: &str,
+        step: Duration,
+    ) -> Result<Online, LoginFailure> {
+        let deadline = self.deadline.min(Instant::now() + step);
+        match login::login(&c.net, at, jid, password, deadline).await {
+            LoginResult::Online(o) => Ok(o),
+            LoginResult::Failed(e) => Err(e),
+        }
+    }
+
+    /// Adds a session online (from [`Scene::login_at`]): its index.
+    pub fn keep(&mut self, online: Online) -> usize {
+        self.sessions.push(online.session);
+        self.sessions.len() - 1
+    }
+
+    /// Logs test user `user` in on its node `node`, within `step`: its index, or the
+    /// login's verdict.
+    pub async fn login(
+        &mut self,
+        c: &Ctx,
+        user: &TestUser,
+        node: &str,
+        step: Duration,
+    ) -> Result<usize, Outcome> {
+        let (task, _) = crate::tasks(c.spec.workflow);
+        let deadline = self.deadline.min(Instant::now() + step);
+        match login::login_test_user(c, user, node, deadline).await {
+            LoginResult::Online(online) => Ok(self.keep(online)),
+            LoginResult::Failed(e) => Err(failure_outcome(&c.spec.jid_of(user), node, &e, task)),
+        }
+    }
+
+    /// Clears what `undo` would undo, left by an earlier (interrupted) run, before the
+    /// check creates it again: nothing to clear (item-not-found) is fine.
+    pub async fn clear(&mut self, undo: &Undo) -> Result<(), String> {
+        let (by, to, payload) = undo.request();
+        match self.sessions[by].iq(to, IqKind::Set, payload).await {
+            Ok(_) => Ok(()),
+            Err(IqFailure::Error(e)) if e.defined_condition == DefinedCondition::ItemNotFound => {
+                Ok(())
+            }
+            Err(e) => Err(format!("{undo} could not be cleared: {e}")),
+        }
+    }
+
+    /// Registers `undo`, to be done at the end whatever happens.
+    pub fn will_undo(&mut self, undo: Undo) {
+        if !self.undo.contains(&undo) {
+            self.undo.push(undo);
+        }
+    }
+
+    /// Does `undo` now (the check's own last step), waiting for the server's answer; it
+    /// leaves the list only when done.
+    pub async fn undo_now(&mut self, undo: &Undo) -> Result<(), String> {
+        let (by, to, payload) = undo.request();
+        self.sessions[by]
+            .iq(to, IqKind::Set, payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.undo.retain(|u| u != undo);
+        Ok(())
+    }
+
+    /// Undoes what is registered (last first), ends every session, and tells what
+    /// became of the body (`r`: `None` when it ran out of time).
+    pub async fn end<T>(mut self, r: Option<Result<T, Outcome>>) -> Ending<T, S> {
+        let mut not_undone = Vec::new();
+        while let Some(undo) = self.undo.last().cloned() {
+            let left = self.teardown_by.saturating_duration_since(Instant::now());
+            let done =
+                tokio::time::timeout(left.max(Duration::from_millis(200)), self.undo_now(&undo))
+                    .await;
+            if !matches!(done, Ok(Ok(()))) {
+                self.undo.pop();
+                not_undone.push(match done {
+                    Ok(Err(e)) => format!("{undo}: {e}"),
+                    _ => format!("{undo}: no answer in time"),
+                });
+            }
+        }
+        let seen: Vec<String> = self
+            .sessions
+            .iter()
+            .flat_map(|s| s.passed_over().iter().cloned())
+            .collect();
+        let wait = self
+            .teardown_by
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        futures::future::join_all(self.sessions.into_iter().map(|s| s.close(wait))).await;
+        let ended = match r {
+            Some(Ok(t)) => Ended::Done(t),
+            Some(Err(o)) => Ended::Failed(o),
+            None => Ended::TimedOut {
+                stage: self.stage,
+                budget: self.budget,
+                seen,
+            },
+        };
+        Ending { ended, not_undone }
+    }
+}
