@@ -4,8 +4,9 @@
 //! the check created (roster items, rooms) and ends every session, within the rest of
 //! the check's time.
 
+use crate::checks::login::failure_outcome;
 use crate::connector::Endpoint;
-use crate::login::{self, failure_outcome, LoginFailure, LoginResult, Online};
+use crate::login::{self, LoginFailure, LoginResult, Online};
 use crate::session::{IqFailure, IqKind, Session};
 use crate::{stanzas, Ctx};
 use imp_verify_core::spec::TestUser;

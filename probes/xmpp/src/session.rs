@@ -47,7 +47,7 @@ impl std::fmt::Display for SessionError {
 #[derive(Debug)]
 pub enum IqFailure {
     /// The entity answered with an error.
-    Error(StanzaError),
+    Error(Box<StanzaError>),
     /// The answer was a result without payload where one was needed.
     Empty,
     /// The session failed meanwhile.
@@ -75,7 +75,7 @@ pub enum IqKind {
 
 /// A logged-in client.
 pub struct Session {
-    stream: XmppStream<Io>,
+    stream: Box<XmppStream<Io>>,
     jid: FullJid,
     backlog: VecDeque<Stanza>,
     passed: Vec<String>,
@@ -84,7 +84,7 @@ pub struct Session {
 impl Session {
     pub(crate) fn new(stream: XmppStream<Io>, jid: FullJid) -> Self {
         Session {
-            stream,
+            stream: Box::new(stream),
             jid,
             backlog: VecDeque::new(),
             passed: Vec::new(),
@@ -295,14 +295,14 @@ impl Session {
             .map_err(IqFailure::Session)?;
         match answer {
             Iq::Result { payload, .. } => Ok(payload),
-            Iq::Error { error, .. } => Err(IqFailure::Error(error)),
+            Iq::Error { error, .. } => Err(IqFailure::Error(Box::new(error))),
             _ => unreachable!("only results and errors are picked"),
         }
     }
 
     /// Ends the stream (waiting at most `wait` for the server) and drops the connection.
     pub async fn close(mut self, wait: Duration) {
-        let closing = <XmppStream<Io> as SinkExt<&XmppStreamElement>>::close(&mut self.stream);
+        let closing = <XmppStream<Io> as SinkExt<&XmppStreamElement>>::close(&mut *self.stream);
         let _ = tokio::time::timeout(wait, closing).await;
     }
 }

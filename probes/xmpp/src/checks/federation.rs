@@ -6,8 +6,9 @@
 use super::converse::{
     converse, probe_s2s, Conversation, ConverseStage, Direction, Leg, S2sProbe, Trouble,
 };
+use super::login::failure_outcome;
 use super::presence::hint;
-use crate::login::{failure_outcome, LoginFailure};
+use crate::login::LoginFailure;
 use crate::scene::{seen_evidence, within, Ended, Scene};
 use crate::Ctx;
 use imp_verify_core::{CheckCtx, Outcome};

@@ -54,7 +54,7 @@ pub enum MucFailure {
     JoinRefused {
         occupant: Jid,
         creating: bool,
-        error: Option<StanzaError>,
+        error: Option<Box<StanzaError>>,
     },
     /// The service refused the instant-room form.
     ConfigRefused(IqFailure),
@@ -143,7 +143,8 @@ async fn join(s: &mut Session, occupant: &Jid, creating: bool) -> Result<bool, M
             .payloads
             .iter()
             .find(|e| e.name() == "error")
-            .and_then(|e| StanzaError::try_from(e.clone()).ok());
+            .and_then(|e| StanzaError::try_from(e.clone()).ok())
+            .map(Box::new);
         return Err(MucFailure::JoinRefused {
             occupant: occupant.clone(),
             creating,
@@ -272,8 +273,8 @@ pub fn judge_failure(f: &MucFailure) -> Outcome {
         MucFailure::Discovery(to, e) => Outcome::fail(format!("service discovery: {to} answered with {e}"), SERVICE),
         MucFailure::JoinRefused { occupant, creating, error } => {
             let who = if *creating { "the room's creator" } else { "the second user" };
-            let condition = error.as_ref().map(stanzas::error_name).unwrap_or_else(|| "no condition".into());
-            let fix = match error.as_ref().map(|e| &e.defined_condition) {
+            let condition = error.as_deref().map(stanzas::error_name).unwrap_or_else(|| "no condition".into());
+            let fix = match error.as_deref().map(|e| &e.defined_condition) {
                 Some(DefinedCondition::ItemNotFound) => "The room is not open to others: a new room stays locked until its owner configures it (XEP-0045 §10.1.1), and this one was configured as an instant room; check the group chat service's room creation and locking settings (Messaging > Group Chat and Persistent Chat) and the Text Conference Manager's logs (task A.7)",
                 Some(DefinedCondition::Forbidden | DefinedCondition::NotAllowed) => "The service does not let this user create or enter rooms: check who may create rooms (Messaging > Group Chat: room creation by users) and the user's IM&P assignment (task A.7)",
                 Some(DefinedCondition::RegistrationRequired) => "The service makes new rooms members-only: check the default room settings of the group chat service (Messaging > Group Chat) (task A.7)",
@@ -333,12 +334,12 @@ mod tests {
         let f = MucFailure::JoinRefused {
             occupant: "r@conference.lab.test/bob".parse().unwrap(),
             creating: false,
-            error: Some(StanzaError::new(
+            error: Some(Box::new(StanzaError::new(
                 ErrorType::Cancel,
                 DefinedCondition::ItemNotFound,
                 "en",
                 "",
-            )),
+            ))),
         };
         let o = judge_failure(&f);
         assert!(
@@ -357,12 +358,12 @@ mod tests {
         let forbidden = judge_failure(&MucFailure::JoinRefused {
             occupant: "r@c/a".parse().unwrap(),
             creating: true,
-            error: Some(StanzaError::new(
+            error: Some(Box::new(StanzaError::new(
                 ErrorType::Auth,
                 DefinedCondition::Forbidden,
                 "en",
                 "",
-            )),
+            ))),
         });
         assert!(forbidden
             .message
