@@ -68,7 +68,7 @@ impl Ctx {
     }
 
     /// The test user `id` (planned from the spec, so present).
-    pub(crate) fn user(&self, id: &str) -> &TestUser {
+    pub fn user(&self, id: &str) -> &TestUser {
         self.spec
             .test_users
             .iter()

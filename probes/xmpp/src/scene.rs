@@ -212,7 +212,7 @@ impl<S: Copy> Scene<S> {
             Err(IqFailure::Error(e)) if e.defined_condition == DefinedCondition::ItemNotFound => {
                 Ok(())
             }
-            Err(e) => Err(format!("{undo} could not be cleared: {e}")),
+            Err(e) => Err(format!("{undo}: {e}")),
         }
     }
 
@@ -241,15 +241,15 @@ impl<S: Copy> Scene<S> {
         let mut not_undone = Vec::new();
         while let Some(undo) = self.undo.last().cloned() {
             let left = self.teardown_by.saturating_duration_since(Instant::now());
+            // Nothing there (item-not-found: the request never reached the contact, or
+            // the room went) is undone as well.
             let done =
-                tokio::time::timeout(left.max(Duration::from_millis(200)), self.undo_now(&undo))
-                    .await;
-            if !matches!(done, Ok(Ok(()))) {
-                self.undo.pop();
-                not_undone.push(match done {
-                    Ok(Err(e)) => format!("{undo}: {e}"),
-                    _ => format!("{undo}: no answer in time"),
-                });
+                tokio::time::timeout(left.max(Duration::from_millis(200)), self.clear(&undo)).await;
+            self.undo.pop();
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => not_undone.push(e),
+                Err(_) => not_undone.push(format!("{undo}: no answer in time")),
             }
         }
         let seen: Vec<String> = self
