@@ -3,51 +3,24 @@
 //! left by an interrupted run does not stall the next one; a check's roster items and
 //! rooms are gone after it, passed or failed.
 
+mod common;
+
+use common::{get, xmpp};
 use imp_probe_xmpp::checks::presence::{prepare_pair, watch};
 use imp_probe_xmpp::login::{login_test_user, LoginResult};
 use imp_probe_xmpp::scene::Scene;
 use imp_probe_xmpp::session::IqKind;
-use imp_probe_xmpp::{Ctx, Session, XmppProbe};
-use imp_verify_core::plan::{build_plan, Selection};
+use imp_probe_xmpp::{Ctx, Session};
 use imp_verify_core::spec::Spec;
-use imp_verify_core::{run, CheckCtx, CheckResult, Probe, RunOptions, Status};
+use imp_verify_core::{CheckCtx, Status};
 use imp_verify_testlab::Lab;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::jid::Jid;
 use tokio_xmpp::parsers::message::MessageType;
 use tokio_xmpp::parsers::presence::{Presence, Show, Type as PresenceType};
 use tokio_xmpp::Stanza;
-
-async fn xmpp(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
-    let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
-    let probes: Vec<Box<dyn Probe>> = vec![Box::new(XmppProbe)];
-    let plan = build_plan(&spec, &probes, &Selection::default()).unwrap();
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = RunOptions {
-        check_timeout: timeout,
-        ..Default::default()
-    };
-    run(
-        plan,
-        spec.path.clone(),
-        options,
-        spec.secret_values(),
-        CancellationToken::new(),
-        tx,
-    )
-    .await
-    .results
-}
-
-fn get<'a>(r: &'a [CheckResult], id: &str, target: &str) -> &'a CheckResult {
-    r.iter()
-        .find(|c| c.key.id == id && c.key.target == target)
-        .unwrap_or_else(|| panic!("no {id} [{target}]"))
-}
 
 fn ctx(lab: &Lab) -> Ctx {
     Ctx::new(&Arc::new(Spec::load(&lab.spec()).unwrap()))
