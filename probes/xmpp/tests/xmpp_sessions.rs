@@ -229,3 +229,53 @@ async fn a_subscription_left_by_an_interrupted_run_does_not_stall_the_next_and_c
         .iter()
         .any(|(j, _)| j == "bob@lab.test"));
 }
+
+/// Established TCP connections to `ip`:`port` on this machine (from /proc/net/tcp).
+fn connections_to(ip: std::net::IpAddr, port: u16) -> usize {
+    let std::net::IpAddr::V4(v4) = ip else {
+        panic!("the lab is on IPv4 loopback")
+    };
+    let o = v4.octets();
+    let remote = format!(
+        "{:02X}{:02X}{:02X}{:02X}:{port:04X}",
+        o[3], o[2], o[1], o[0]
+    );
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(2) == Some(&remote.as_str()) && f.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_session_whose_server_restarts_reports_it_and_never_logs_in_again_by_itself() {
+    let lab = Lab::isolated();
+    let c = ctx(&lab);
+    let mut s = online(&c, "alice", "imp1.lab.test").await;
+    assert_eq!(
+        connections_to(lab.ip(2), 5222),
+        1,
+        "the session's connection"
+    );
+    lab.stop("imp1-xmpp");
+    lab.start("imp1-xmpp");
+    // The session ends with its connection: an error for the check that owns it.
+    let r = tokio::time::timeout(Duration::from_secs(5), s.wait_for(|_| Some(()), |_, _| {})).await;
+    assert!(
+        matches!(r, Ok(Err(_))),
+        "the session noticed the end of its stream"
+    );
+    // A reconnecting client would be back within a few seconds (tokio-xmpp retries
+    // after 1 s, 2 s, 4 s...).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        connections_to(lab.ip(2), 5222),
+        0,
+        "nothing logged in again"
+    );
+    drop(s);
+}
