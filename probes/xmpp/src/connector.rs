@@ -91,25 +91,49 @@ pub enum ConnectFailure {
     /// The node is not in the spec.
     NotInSpec(String),
     /// The name did not resolve: the resolver's words.
-    Resolve { name: String, error: String },
+    Resolve {
+        /// The name.
+        name: String,
+        /// The resolver's words.
+        error: String,
+    },
     /// The name resolved to no address.
     NoAddress(String),
     /// A federated domain's `_xmpp-client._tcp` lookup failed (`None`: no record).
     NoClientService {
+        /// The domain.
         domain: String,
+        /// The resolver's words, or `None` when the domain has no record.
         error: Option<String>,
     },
     /// TCP failed.
-    Tcp { addr: SocketAddr, error: String },
+    Tcp {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        error: String,
+    },
     /// The plaintext prelude (stream, features, STARTTLS) failed.
     Prelude {
+        /// The address.
         addr: SocketAddr,
+        /// What went wrong.
         error: PreludeError,
     },
     /// The TLS handshake failed.
-    Tls { addr: SocketAddr, error: String },
+    Tls {
+        /// The address.
+        addr: SocketAddr,
+        /// The inspector's words.
+        error: String,
+    },
     /// The certificate does not verify: no credential goes over this connection.
-    Untrusted { domain: String, why: String },
+    Untrusted {
+        /// The domain the certificate should name.
+        domain: String,
+        /// Why it does not verify.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for ConnectFailure {

@@ -22,6 +22,8 @@
 //! every awaited stanza is matched to the full JID of the session it concerns, and
 //! messages go to full JIDs.
 
+#![warn(missing_docs)]
+
 pub mod checks;
 pub mod connector;
 mod directory;

@@ -30,16 +30,27 @@ pub const MECHANISMS: [&str; 3] = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
 /// A SASL failure condition (RFC 6120 §6.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaslCondition {
+    /// `aborted`.
     Aborted,
+    /// `account-disabled`.
     AccountDisabled,
+    /// `credentials-expired`.
     CredentialsExpired,
+    /// `encryption-required`.
     EncryptionRequired,
+    /// `incorrect-encoding`.
     IncorrectEncoding,
+    /// `invalid-authzid`.
     InvalidAuthzid,
+    /// `invalid-mechanism`.
     InvalidMechanism,
+    /// `malformed-request`.
     MalformedRequest,
+    /// `mechanism-too-weak`.
     MechanismTooWeak,
+    /// `not-authorized`.
     NotAuthorized,
+    /// `temporary-auth-failure`.
     TemporaryAuthFailure,
 }
 
@@ -103,10 +114,15 @@ pub enum LoginFailure {
     /// No verified connection.
     Connect(ConnectFailure),
     /// None of [`MECHANISMS`] is offered.
-    NoMechanism { offered: Vec<String> },
+    NoMechanism {
+        /// The mechanisms the server offered.
+        offered: Vec<String>,
+    },
     /// The server refused the authentication.
     Refused {
+        /// The server's condition.
         condition: SaslCondition,
+        /// The mechanisms the server offered.
         offered: Vec<String>,
     },
     /// The server's SCRAM signature did not verify: not the server that knows the user.

@@ -31,9 +31,19 @@ pub async fn within<T>(deadline: Instant, fut: impl std::future::Future<Output =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Undo {
     /// Session `by` removes `contact` from its roster (the subscriptions go with it).
-    Unroster { by: usize, contact: BareJid },
+    Unroster {
+        /// The session (index in the scene).
+        by: usize,
+        /// The contact to remove.
+        contact: BareJid,
+    },
     /// Session `by` (the owner) destroys `room`.
-    DestroyRoom { by: usize, room: Jid },
+    DestroyRoom {
+        /// The owner's session (index in the scene).
+        by: usize,
+        /// The room.
+        room: Jid,
+    },
 }
 
 impl Undo {
@@ -69,7 +79,9 @@ pub enum Ended<T, S> {
     Failed(Outcome),
     /// It ran out of time at `stage`.
     TimedOut {
+        /// The step under way.
         stage: S,
+        /// The body's time.
         budget: Duration,
         /// Presences the sessions passed over while waiting (evidence).
         seen: Vec<String>,

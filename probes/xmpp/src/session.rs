@@ -14,7 +14,8 @@ use tokio_xmpp::parsers::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use tokio_xmpp::parsers::stream_error::DefinedCondition as StreamCondition;
-use tokio_xmpp::xmlstream::{ReadError, XmppStream, XmppStreamElement};
+
+use tokio_xmpp::xmlstream::{FallibleStreamElement, ReadError, XmppStream, XmppStreamElement};
 use tokio_xmpp::Stanza;
 
 /// The most stanzas a session keeps unread for a later wait.
@@ -121,7 +122,7 @@ impl Session {
     /// else with service-unavailable) and not returned.
     async fn read(&mut self) -> Result<Stanza, SessionError> {
         loop {
-            let item = match self.stream.next().await {
+            let element = match self.stream.next().await {
                 None => return Err(SessionError::Ended),
                 Some(Err(ReadError::SoftTimeout)) | Some(Err(ReadError::ParseError(_))) => continue,
                 Some(Err(ReadError::StreamFooterReceived)) => return Err(SessionError::Ended),
@@ -132,48 +133,47 @@ impl Session {
                         SessionError::Broken(e.to_string())
                     })
                 }
-                Some(Ok(el)) => el.into_read_error(),
+                // A stanza the parsers cannot read (a server's extension, a peer's
+                // oddity) is skipped: it is not what any check waits for.
+                Some(Ok(FallibleStreamElement::Err(_))) => continue,
+                Some(Ok(FallibleStreamElement::Ok(el))) => el,
             };
-            match item {
-                Ok(XmppStreamElement::Stanza(Stanza::Iq(iq))) => match iq {
-                    Iq::Get {
-                        from, id, payload, ..
+            match element {
+                XmppStreamElement::Stanza(Stanza::Iq(iq)) => {
+                    let push = matches!(&iq, Iq::Set { payload, .. } if payload.is("query", stanzas::NS_ROSTER));
+                    match iq {
+                        Iq::Get { from, id, .. } | Iq::Set { from, id, .. } => {
+                            let answer = if push {
+                                Iq::Result {
+                                    from: None,
+                                    to: from,
+                                    id,
+                                    payload: None,
+                                }
+                            } else {
+                                Iq::Error {
+                                    from: None,
+                                    to: from,
+                                    id,
+                                    error: StanzaError::new(
+                                        ErrorType::Cancel,
+                                        DefinedCondition::ServiceUnavailable,
+                                        "en",
+                                        "",
+                                    ),
+                                    payload: None,
+                                }
+                            };
+                            self.send(answer).await?;
+                        }
+                        other => return Ok(Stanza::Iq(other)),
                     }
-                    | Iq::Set {
-                        from, id, payload, ..
-                    } => {
-                        let answer = if payload.is("query", stanzas::NS_ROSTER) {
-                            Iq::Result {
-                                from: None,
-                                to: from,
-                                id,
-                                payload: None,
-                            }
-                        } else {
-                            Iq::Error {
-                                from: None,
-                                to: from,
-                                id,
-                                error: StanzaError::new(
-                                    ErrorType::Cancel,
-                                    DefinedCondition::ServiceUnavailable,
-                                    "en",
-                                    "",
-                                ),
-                                payload: None,
-                            }
-                        };
-                        self.send(answer).await?;
-                    }
-                    other => return Ok(Stanza::Iq(other)),
-                },
-                Ok(XmppStreamElement::Stanza(s)) => return Ok(s),
-                Ok(XmppStreamElement::StreamError(e)) => {
+                }
+                XmppStreamElement::Stanza(s) => return Ok(s),
+                XmppStreamElement::StreamError(e) => {
                     return Err(SessionError::StreamError(e.0.condition))
                 }
-                Ok(_) => continue,
-                Err(ReadError::HardError(e)) => return Err(SessionError::Broken(e.to_string())),
-                Err(_) => continue,
+                _ => continue,
             }
         }
     }

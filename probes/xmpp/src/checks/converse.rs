@@ -169,10 +169,13 @@ pub async fn probe_s2s(sender: &mut Session, to: Jid, wait: Duration) -> S2sProb
 /// What two users of different clusters or domains saw of each other.
 #[derive(Debug, Clone, Copy)]
 pub struct Conversation {
+    /// The message from the first user to the second.
     pub out: Duration,
+    /// The message back.
     pub back: Duration,
     /// (away, back) as seen by the second user, then by the first.
     pub b_sees_a: (Duration, Duration),
+    /// (away, back) as seen by the first user.
     pub a_sees_b: (Duration, Duration),
 }
 

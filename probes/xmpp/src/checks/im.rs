@@ -78,3 +78,37 @@ pub fn judge(from: &str, to: &str, node: &str, e: Ended<ImFacts, ()>) -> Outcome
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imp_verify_core::Status;
+
+    #[test]
+    fn the_message_must_arrive_with_its_own_body() {
+        let f = |same_body| ImFacts {
+            same_body,
+            rtt: Duration::from_millis(12),
+        };
+        let ok = judge("alice", "bob", "imp1", Ended::Done(f(true)));
+        assert_eq!(ok.status, Status::Pass);
+        assert_eq!(ok.metrics["im_rtt_ms"], 12.0);
+        assert_eq!(
+            judge("alice", "bob", "imp1", Ended::Done(f(false))).status,
+            Status::Fail
+        );
+        let t = judge(
+            "alice",
+            "bob",
+            "imp1",
+            Ended::TimedOut {
+                stage: (),
+                budget: Duration::from_secs(8),
+                seen: vec![],
+            },
+        );
+        assert!(t
+            .message
+            .contains("did not reach bob on imp1 within 8000 ms"));
+    }
+}

@@ -9,11 +9,17 @@ use imp_verify_core::{CheckCtx, Outcome};
 
 /// Who takes part: user ids, JIDs, clusters.
 pub struct Pair<'a> {
+    /// The first user's id.
     pub a_id: &'a str,
+    /// The second user's id.
     pub b_id: &'a str,
+    /// The first user's JID.
     pub a_jid: String,
+    /// The second user's JID.
     pub b_jid: String,
+    /// The first user's cluster.
     pub a_cluster: String,
+    /// The second user's cluster.
     pub b_cluster: String,
 }
 
@@ -107,5 +113,65 @@ pub fn judge(p: &Pair, task: &str, e: Ended<Conversation, ConverseStage>) -> Out
             format!("Check the intercluster peering of both clusters and the Cisco XCP Router on their nodes (task {task})"),
         )
         .with("presence_seen", seen_evidence(&seen)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SessionError;
+    use std::time::Duration;
+
+    fn pair() -> Pair<'static> {
+        Pair {
+            a_id: "alice",
+            b_id: "erin",
+            a_jid: "alice@lab.test".into(),
+            b_jid: "erin@partner.test".into(),
+            a_cluster: "lab-cluster".into(),
+            b_cluster: "partner-cluster".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_leg_is_named_with_its_direction_and_a_stall_with_its_step() {
+        let bounce = Trouble::Bounced("remote-server-not-found".into());
+        let o = leg_failure(&pair(), Leg::Message(Direction::Outbound), &bounce, "C.13");
+        assert!(
+            o.message
+                .contains("outbound failed: the server bounced it: remote-server-not-found"),
+            "{}",
+            o.message
+        );
+        let o = leg_failure(
+            &pair(),
+            Leg::Presence(Direction::Inbound),
+            &Trouble::Presence(SessionError::Ended),
+            "B.13",
+        );
+        assert!(
+            o.message.contains(
+                "alice@lab.test watching erin@partner.test's presence failed: the stream ended"
+            ),
+            "{}",
+            o.message
+        );
+        assert!(o.remediation.unwrap().contains("B.13"));
+        let t = judge(
+            &pair(),
+            "C.13",
+            Ended::TimedOut {
+                stage: ConverseStage::Message(Direction::Inbound),
+                budget: Duration::from_secs(8),
+                seen: vec![],
+            },
+        );
+        assert!(
+            t.message.contains(
+                "did not complete within 8000 ms: stuck waiting for a message to cross inbound"
+            ),
+            "{}",
+            t.message
+        );
     }
 }

@@ -19,12 +19,19 @@ use tokio_xmpp::Stanza;
 /// The steps of the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MucStage {
+    /// Logging the users in.
     LoggingIn,
+    /// Finding the group chat service (XEP-0030).
     Discovering,
+    /// The first user entering a new room.
     Creating,
+    /// Submitting the instant-room form.
     Configuring,
+    /// The second user entering.
     SecondJoining,
+    /// Waiting for the message at both users.
     GroupMessage,
+    /// Destroying the room.
     Destroying,
 }
 
@@ -52,8 +59,11 @@ pub enum MucFailure {
     Discovery(String, IqFailure),
     /// The room refused a join: the occupant JID, the creator or not, the error.
     JoinRefused {
+        /// The occupant JID (room/nick) asked for.
         occupant: Jid,
+        /// Whether it was the creator's join.
         creating: bool,
+        /// The room's error, when it sent a readable one.
         error: Option<Box<StanzaError>>,
     },
     /// The service refused the instant-room form.
@@ -73,9 +83,11 @@ impl From<SessionError> for MucFailure {
 /// What a passing exchange showed.
 #[derive(Debug, Clone)]
 pub struct MucFacts {
+    /// The group chat service.
     pub service: String,
     /// Whether the room was created locked (status 201) and configured by the check.
     pub configured: bool,
+    /// From sending the message to both users having it.
     pub rtt: Duration,
 }
 
@@ -129,10 +141,20 @@ async fn join(s: &mut Session, occupant: &Jid, creating: bool) -> Result<bool, M
     p.payloads
         .push(Element::builder("x", stanzas::NS_MUC).build());
     s.send(p).await?;
+    // The room's answer: an error from the occupant JID asked for, or the user's own
+    // presence in the room (status 110; the service may have changed the nickname).
+    let room = occupant.to_bare();
     let own = s
         .wait_for(
             |st| match st {
-                Stanza::Presence(p) if p.from.as_ref() == Some(occupant) => Some(p.clone()),
+                Stanza::Presence(p)
+                    if p.from.as_ref() == Some(occupant)
+                        || (p.from.as_ref().map(|f| f.to_bare()) == Some(room.clone())
+                            && p.type_ != PresenceType::Error
+                            && has_status(p, "110")) =>
+                {
+                    Some(p.clone())
+                }
                 _ => None,
             },
             |_, _| {},
@@ -151,14 +173,18 @@ async fn join(s: &mut Session, occupant: &Jid, creating: bool) -> Result<bool, M
             error,
         });
     }
-    Ok(own
-        .payloads
+    Ok(has_status(&own, "201"))
+}
+
+/// Whether a room presence carries XEP-0045 status `code`.
+fn has_status(p: &Presence, code: &str) -> bool {
+    p.payloads
         .iter()
         .filter(|x| x.is("x", stanzas::NS_MUC_USER))
         .any(|x| {
             x.children()
-                .any(|c| c.name() == "status" && c.attr("code") == Some("201"))
-        }))
+                .any(|c| c.name() == "status" && c.attr("code") == Some(code))
+        })
 }
 
 /// XEP-0045 §10.1.2: the owner accepts the default configuration (an empty submitted
