@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{get, imp1_at, no_secret, xmpp};
+use common::{get, imp1_at, no_secret, xmpp_shared};
 use imp_verify_core::Status;
 use imp_verify_testlab::Lab;
 use std::io::{Read, Write};
@@ -40,7 +40,7 @@ async fn servers_that_misbehave_after_tls_fail_the_login_within_the_timeout() {
         let started = Instant::now();
         // 8 MiB of stanza take a debug build's XML parser a few seconds to read.
         let timeout = Duration::from_secs(if mode == "enormous" { 10 } else { 3 });
-        let r = xmpp(&spec, timeout).await;
+        let r = xmpp_shared(&spec, timeout).await;
         eprintln!("{mode}: {:?}", started.elapsed());
         let _ = server.kill();
         let _ = server.wait();
@@ -118,7 +118,7 @@ async fn hostile_servers_fail_the_connect_within_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let spec = imp1_at(lab, dir.path(), port);
         let started = Instant::now();
-        let r = xmpp(&spec, Duration::from_secs(2)).await;
+        let r = xmpp_shared(&spec, Duration::from_secs(2)).await;
         assert!(
             started.elapsed() < Duration::from_secs(15),
             "{behaviour}: {:?}",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{get, no_secret, variant, xmpp};
+use common::{get, no_secret, variant, xmpp, xmpp_shared};
 use imp_verify_core::Status;
 use imp_verify_testlab::Lab;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn every_xmpp_check_passes_on_the_lab() {
     let lab = Lab::shared();
-    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let r = xmpp_shared(&lab.spec(), Duration::from_secs(10)).await;
     assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain");
     for c in &r {
         assert_eq!(
@@ -95,7 +95,7 @@ async fn users_of_two_clusters_exchange_messages_and_presence() {
     let lab = Lab::shared();
     let dir = tempfile::tempdir().unwrap();
     let spec = variant(lab, dir.path(), |t| two_clusters(lab, t));
-    let r = xmpp(&spec, Duration::from_secs(10)).await;
+    let r = xmpp_shared(&spec, Duration::from_secs(10)).await;
     let ic = get(
         &r,
         "xmpp.intercluster",
@@ -116,7 +116,7 @@ async fn users_of_two_clusters_exchange_messages_and_presence() {
         "one pair of clusters"
     );
     // One cluster only: no intercluster check at all.
-    assert!(xmpp(&lab.spec(), Duration::from_secs(10))
+    assert!(xmpp_shared(&lab.spec(), Duration::from_secs(10))
         .await
         .iter()
         .all(|c| c.key.id != "xmpp.intercluster"));
@@ -275,7 +275,7 @@ async fn a_wrong_password_and_an_unknown_user_are_refused_and_block_what_needs_t
             dir.path().join("wrong.password").display()
         )
     });
-    let r = xmpp(&spec, Duration::from_secs(10)).await;
+    let r = xmpp_shared(&spec, Duration::from_secs(10)).await;
     let bob = get(&r, "xmpp.login", "bob on imp1.lab.test");
     assert_eq!(bob.outcome.status, Status::Fail);
     // The server says only not-authorized; the directory tells which it is.

@@ -59,3 +59,15 @@ pub fn imp1_at(lab: &Lab, dir: &Path, port: u16) -> PathBuf {
 pub fn no_secret(lab: &Lab, r: &[CheckResult]) {
     lab.assert_no_secret_in(&format!("{r:?}"));
 }
+
+/// Runs on the shared lab one at a time: two runs at once with the same test users
+/// would clear each other's roster items (each run clears the leftovers of earlier ones
+/// before its presence exchanges), as two administrators running the tool at the same
+/// time with the same test users would.
+static SHARED_RUNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// [`xmpp`] on the shared lab, one run at a time.
+pub async fn xmpp_shared(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let _one = SHARED_RUNS.lock().await;
+    xmpp(spec, timeout).await
+}
