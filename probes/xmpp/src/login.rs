@@ -362,12 +362,32 @@ async fn authenticate(
         })),
     )
     .await?;
+    // Whether the client answered the server's first challenge, and the verdict on the
+    // server's signature when it came as a challenge.
+    let mut answered = false;
+    let mut verified: Option<Result<(), LoginFailure>> = None;
     loop {
         match next(stream).await? {
+            // RFC 6120 §6.3.10: a server may send its final SCRAM message as a last
+            // challenge (answered with an empty response) instead of with its success.
+            XmppStreamElement::Sasl(Nonza::Challenge(c))
+                if verified.is_none() && c.data.starts_with(b"v=") && answered =>
+            {
+                verified = Some(
+                    m.success(&c.data)
+                        .map_err(|e| LoginFailure::ServerSignature(format!("{e:?}"))),
+                );
+                send(
+                    stream,
+                    XmppStreamElement::Sasl(Nonza::Response(Response { data: vec![] })),
+                )
+                .await?;
+            }
             XmppStreamElement::Sasl(Nonza::Challenge(c)) => {
                 let data = m
                     .response(&c.data)
-                    .map_err(|e| LoginFailure::ServerSignature(format!("{e:?}")))?;
+                    .map_err(|e| LoginFailure::Broken(format!("SASL {mechanism}: {e:?}")))?;
+                answered = true;
                 send(
                     stream,
                     XmppStreamElement::Sasl(Nonza::Response(Response { data })),
@@ -375,9 +395,12 @@ async fn authenticate(
                 .await?;
             }
             XmppStreamElement::Sasl(Nonza::Success(s)) => {
-                return m
-                    .success(&s.data)
-                    .map_err(|e| LoginFailure::ServerSignature(format!("{e:?}")));
+                return match verified {
+                    Some(v) => v,
+                    None => m
+                        .success(&s.data)
+                        .map_err(|e| LoginFailure::ServerSignature(format!("{e:?}"))),
+                };
             }
             XmppStreamElement::Sasl(Nonza::Failure(f)) => {
                 return Err(LoginFailure::Refused {

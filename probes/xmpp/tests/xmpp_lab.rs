@@ -110,6 +110,17 @@ async fn users_of_two_clusters_exchange_messages_and_presence() {
     ] {
         assert!(ic.outcome.metrics[m] > 0.0, "{m}");
     }
+    // The partner's server keeps hashed passwords: its user logs in with SCRAM, the
+    // server's signature verified.
+    let erin = get(&r, "xmpp.login", "erin on xmpp.partner.test");
+    assert!(
+        erin.outcome
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "sasl_mechanism" && v.starts_with("SCRAM-SHA-")),
+        "{:?}",
+        erin.outcome.evidence
+    );
     assert_eq!(
         r.iter().filter(|c| c.key.id == "xmpp.intercluster").count(),
         1,
