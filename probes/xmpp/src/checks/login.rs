@@ -20,7 +20,11 @@ pub async fn check(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
     match login_test_user(c, user, node, deadline).await {
         LoginResult::Online(online) => {
             let bound = online.session.jid().clone();
-            online.session.close(Duration::from_secs(1)).await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            online
+                .session
+                .close(left.clamp(Duration::from_millis(100), Duration::from_secs(1)))
+                .await;
             Outcome::pass(format!(
                 "{uid} logs in on {node} with {} and binds {bound}",
                 online.mechanism
