@@ -1,0 +1,63 @@
+//! The directory lookup that explains a refused login: the only use of the LDAP probe,
+//! kept in one place so that it can move to a shared toolkit.
+
+use crate::login::SaslCondition;
+use crate::Ctx;
+use imp_probe_ldap::DirectoryUser;
+use imp_verify_core::spec::TestUser;
+use imp_verify_core::Outcome;
+use std::time::Duration;
+
+/// A login refused with not-authorized says nothing of why (servers do not tell a wrong
+/// password from a missing account). When the spec has the directory IM&P authenticates
+/// against, ask it: is the user there, and does it take the same password? Any other
+/// refusal, or no directory, leaves `o` as it is.
+pub async fn explain_refusal(
+    c: &Ctx,
+    user: &TestUser,
+    node: &str,
+    condition: SaslCondition,
+    o: Outcome,
+    budget: Duration,
+) -> Outcome {
+    if condition != SaslCondition::NotAuthorized || c.spec.ldap.is_none() {
+        return o;
+    }
+    let uid = &user.user_id;
+    let (login_task, _) = crate::tasks(c.spec.workflow);
+    let (secure, integrate) = imp_probe_ldap::tasks(c.spec.workflow);
+    let head = format!("{} is refused on {node}", c.spec.jid_of(user));
+    let (msg, fix, seen) = match imp_probe_ldap::look_up_test_user(&c.spec, uid, budget).await {
+        Ok(DirectoryUser::Missing { base, filter }) => (
+            format!("{head}: SASL not-authorized: the account does not exist: the directory has no {uid} under {base} with {filter}"),
+            format!("Add the user to the directory and let CUCM sync it (or correct the user id in the spec), then enable it for IM and Presence (tasks {integrate}, {login_task})"),
+            format!("no entry for {uid}"),
+        ),
+        Ok(DirectoryUser::Found { dn, bind_rc: 49, .. }) => (
+            format!("{head}: SASL not-authorized: the password is wrong: the directory refuses it too for {dn} (invalidCredentials)"),
+            format!("Correct the test user's password in the spec's password source, or reset it in the directory (tasks {integrate}, {login_task})"),
+            format!("{dn} refuses the password: invalidCredentials (49)"),
+        ),
+        Ok(DirectoryUser::Found { dn, bind_rc: 0, .. }) => (
+            format!("{head}: SASL not-authorized, though the directory accepts the same password for {dn}: IM and Presence refuses the user itself"),
+            format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory (tasks {integrate}, {login_task}, A.4)"),
+            format!("{dn} accepts the password"),
+        ),
+        Ok(DirectoryUser::Found { dn, bind_rc, bind_text, .. }) => (
+            format!("{head}: SASL not-authorized: the directory refuses {dn} too: {} ({bind_rc}) {bind_text}", imp_probe_ldap::rc_name(bind_rc)),
+            format!("Check the user's account in the directory (locked, expired, disabled) (tasks {integrate}, {login_task})"),
+            format!("{dn} refuses the bind: {} ({bind_rc})", imp_probe_ldap::rc_name(bind_rc)),
+        ),
+        Err(e) => (
+            format!("{head}: SASL not-authorized, and the directory could not be asked ({e}): if IM and Presence authenticates users against it, that is why"),
+            format!("See ldap.connect and ldap.bind: LDAP user authentication needs the directory reachable over TLS with a working service account (tasks {secure}, {integrate}, {login_task})"),
+            format!("not asked: {e}"),
+        ),
+    };
+    Outcome {
+        message: msg,
+        remediation: Some(fix),
+        ..o
+    }
+    .with("directory", seen)
+}
