@@ -2,9 +2,10 @@
 //! read from it, unit-tested with synthetic facts.
 
 use imp_verify_core::Outcome;
+use imp_verify_net::tls::legacy::{Protection, Version};
 use imp_verify_net::tls::rustls::pki_types::UnixTime;
 use imp_verify_net::tls::{
-    dns_covers, rfc3339, view, CertView, ChainError, TlsFacts, TlsInspector,
+    dns_covers, rfc3339, view, CertView, ChainError, SeenBy, TlsFacts, TlsInspector,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,6 +99,27 @@ fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str)
             .with("chain_length", facts.chain.len())
             .with("trust_anchors", &trust.trust_source)
     };
+    if let SeenBy::TolerantLook { suite, version } = &facts.seen_by {
+        let modern = facts.handshake_error.as_deref().unwrap_or_default();
+        let read = format!(
+            "the certificate of {} could only be read through a tolerant look (a TLS 1.2 ClientHello also offering CBC suites and SHA-1 signatures; the server chose {version}, {}): the modern handshake (TLS 1.2/1.3, AEAD suites, SHA-256+ signatures) failed: {modern}",
+            facts.server_name, suite.name
+        );
+        let fix = format!("Fix what tls.strength names for this endpoint (weak key, old TLS versions, CBC-only cipher suites) so that current clients can complete the handshake (task {task})");
+        return match trust.verify_chain(&facts.chain, at) {
+            Ok(()) => base(Outcome::fail(
+                format!("{read}; the certificate chains to the deployment's CA"),
+                fix,
+            )),
+            Err(e) => base(Outcome::fail(
+                format!("{read}; and the certificate chain does not verify: {e}"),
+                format!("{fix}; and upload a certificate signed by the deployment's CA"),
+            ))
+            .with("error", e),
+        }
+        .with("seen_by", "tolerant look")
+        .with("modern_handshake", modern);
+    }
     match trust.verify_chain(&facts.chain, at) {
         Ok(()) if facts.handshake_error.is_some() => base(Outcome::fail(
             format!(
@@ -256,34 +278,89 @@ fn judge_usage(v: &CertView, e: &Expectation) -> Outcome {
     with_cert(o, v).with("extended_key_usage", shown)
 }
 
+/// The protocol versions a server accepts, as tls.strength weighs them.
+struct VersionView {
+    /// The lowest version accepted, if known.
+    lowest: Option<Version>,
+    /// The deprecated versions (TLS 1.0, 1.1) accepted.
+    deprecated: Vec<Version>,
+}
+
+fn versions(facts: &TlsFacts) -> VersionView {
+    let negotiated = facts.negotiated();
+    let (lowest, mut deprecated) = match &facts.versions {
+        Some(v) => (v.lowest(negotiated), v.deprecated_accepted()),
+        None => (negotiated, Vec::new()),
+    };
+    if let Some(n) = negotiated.filter(|n| n.deprecated() && !deprecated.contains(n)) {
+        deprecated.push(n);
+        deprecated.sort();
+    }
+    VersionView { lowest, deprecated }
+}
+
 fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
     let mut problems = Vec::new();
+    let mut fixes = Vec::new();
+    let mut cert = Vec::new();
     if !v.key_ok {
-        problems.push(format!(
+        cert.push(format!(
             "a weak key ({}; at least RSA 2048 or EC 256 bits)",
             v.key
         ));
     }
     if !v.signature_ok {
-        problems.push(format!("a weak signature algorithm ({})", v.signature));
+        cert.push(format!("a weak signature algorithm ({})", v.signature));
     }
-    let version_ok = facts.version.contains("1_2") || facts.version.contains("1_3");
-    if !version_ok && facts.handshake_error.is_none() {
+    if !cert.is_empty() {
+        problems.push(format!("the certificate has {}", cert.join(" and ")));
+        fixes.push("Reissue the certificate with an RSA 2048+ or EC P-256+ key and a SHA-256 (or stronger) signature".to_string());
+    }
+    let vv = versions(facts);
+    let lowest = vv.lowest.map(Version::name).unwrap_or("not known");
+    if !vv.deprecated.is_empty() {
+        let names: Vec<&str> = vv.deprecated.iter().map(|v| v.name()).collect();
+        problems.push(format!(
+            "the server accepts {} (deprecated by RFC 8996; lowest version {lowest})",
+            names.join(" and ")
+        ));
+        fixes.push(
+            "Disable TLS 1.0 and TLS 1.1 on the service, so that it accepts TLS 1.2 and 1.3 only"
+                .to_string(),
+        );
+    }
+    let modern = facts.version.contains("1_2") || facts.version.contains("1_3");
+    if !modern && facts.handshake_error.is_none() && vv.deprecated.is_empty() {
         problems.push(format!("protocol {}", facts.version));
+    }
+    if let SeenBy::TolerantLook { suite, .. } = &facts.seen_by {
+        if suite.protection == Protection::Cbc {
+            problems.push(format!(
+                "the server offers only CBC cipher suites: offered AEAD (AES-GCM, ChaCha20-Poly1305) and CBC suites, it chose {}, and it refused the modern handshake, which offers AEAD suites only",
+                suite.name
+            ));
+            fixes.push("Enable AEAD cipher suites (ECDHE with AES-GCM or ChaCha20-Poly1305) on the service".to_string());
+        }
     }
     let o = if problems.is_empty() {
         Outcome::pass(format!(
-            "{}, {}, {} ({})",
+            "{}, {}, {} ({}), lowest version accepted {lowest}",
             v.key, v.signature, facts.version, facts.cipher
         ))
     } else {
         Outcome::fail(
-            format!("the certificate has {}", problems.join(" and ")),
-            format!("Reissue the certificate with an RSA 2048+ or EC P-256+ key and a SHA-256 (or stronger) signature (task {task})"),
+            problems.join("; "),
+            format!("{} (task {task})", fixes.join("; ")),
         )
     };
     let o = match &facts.handshake_error {
         Some(e) => o.with("handshake", e),
+        None => o,
+    };
+    let o = match &facts.versions {
+        Some(vs) => vs.answers.iter().fold(o, |o, (version, answer)| {
+            o.with(format!("offered_{}", version.name()), answer.to_string())
+        }),
         None => o,
     };
     with_cert(o, v)
@@ -291,6 +368,7 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
         .with("signature_algorithm", &v.signature)
         .with("protocol", &facts.version)
         .with("cipher", &facts.cipher)
+        .with("lowest_version", lowest)
 }
 
 #[cfg(test)]
