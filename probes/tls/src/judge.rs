@@ -5,7 +5,8 @@ use imp_verify_core::Outcome;
 use imp_verify_net::tls::legacy::{Protection, Version};
 use imp_verify_net::tls::rustls::pki_types::UnixTime;
 use imp_verify_net::tls::{
-    dns_covers, rfc3339, view, CertView, ChainError, SeenBy, TlsFacts, TlsInspector,
+    dns_covers, rfc3339, view, CertView, ChainError, HandshakeFailure, SeenBy, TlsFacts,
+    TlsInspector, NO_MODERN_TLS,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -328,6 +329,10 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
             "Disable TLS 1.0 and TLS 1.1 on the service, so that it accepts TLS 1.2 and 1.3 only"
                 .to_string(),
         );
+    }
+    if facts.handshake_failure == Some(HandshakeFailure::NoModernTls) {
+        problems.push(NO_MODERN_TLS.to_string());
+        fixes.push("Enable TLS 1.2 (or 1.3) on the service".to_string());
     }
     let modern = facts.version.contains("1_2") || facts.version.contains("1_3");
     if !modern && facts.handshake_error.is_none() && vv.deprecated.is_empty() {
