@@ -100,7 +100,7 @@ where
     let mut read = 0usize;
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
-        while let Some(m) = reader.next().map_err(LookError::Wire)? {
+        while let Some(m) = reader.message().map_err(LookError::Wire)? {
             match m {
                 Message::Alert {
                     level: 2,

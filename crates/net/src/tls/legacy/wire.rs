@@ -229,7 +229,7 @@ fn certificate(body: &[u8]) -> Result<Vec<Vec<u8>>, WireError> {
 }
 
 /// Reads the server's first flight from bytes as they arrive: [`Reader::push`] what
-/// was received, then take [`Reader::next`] until it says more is needed.
+/// was received, then take [`Reader::message`] until it says more is needed.
 #[derive(Default)]
 pub struct Reader {
     /// Received bytes not yet cut into records.
@@ -247,7 +247,7 @@ impl Reader {
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Message>, WireError> {
+    pub fn message(&mut self) -> Result<Option<Message>, WireError> {
         loop {
             if let Some(m) = self.handshake_message()? {
                 return Ok(Some(m));

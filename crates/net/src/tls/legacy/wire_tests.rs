@@ -49,7 +49,7 @@ fn flight() -> Vec<u8> {
 
 fn all(reader: &mut Reader) -> Vec<Message> {
     let mut v = Vec::new();
-    while let Some(m) = reader.next().unwrap() {
+    while let Some(m) = reader.message().unwrap() {
         v.push(m);
     }
     v
@@ -147,23 +147,26 @@ fn alerts_and_the_end_of_clear_text_are_messages() {
 fn what_is_not_tls_or_too_large_is_an_error() {
     let mut r = Reader::default();
     r.push(b"HTTP/1.1 400 Bad Request\r\n");
-    assert!(matches!(r.next(), Err(WireError::NotTls { .. })));
+    assert!(matches!(r.message(), Err(WireError::NotTls { .. })));
     let mut r = Reader::default();
     r.push(&[HANDSHAKE, 3, 3, 0xff, 0xff]);
-    assert_eq!(r.next(), Err(WireError::RecordTooLong(0xffff)));
+    assert_eq!(r.message(), Err(WireError::RecordTooLong(0xffff)));
     let mut r = Reader::default();
     r.push(&record(HANDSHAKE, &[11, 0x10, 0, 0]));
-    assert_eq!(r.next(), Err(WireError::HandshakeTooLong(0x10_0000)));
+    assert_eq!(r.message(), Err(WireError::HandshakeTooLong(0x10_0000)));
     // A ServerHello cut short, a certificate list lying about its length.
     let mut r = Reader::default();
     r.push(&record(HANDSHAKE, &[2, 0, 0, 3, 3, 3, 0]));
-    assert_eq!(r.next(), Err(WireError::Malformed("ServerHello")));
+    assert_eq!(r.message(), Err(WireError::Malformed("ServerHello")));
     let mut r = Reader::default();
     r.push(&record(HANDSHAKE, &[11, 0, 0, 6, 0, 0, 3, 0, 0, 9]));
-    assert_eq!(r.next(), Err(WireError::Malformed("Certificate message")));
+    assert_eq!(
+        r.message(),
+        Err(WireError::Malformed("Certificate message"))
+    );
     let mut r = Reader::default();
     r.push(&record(ALERT, &[2]));
-    assert_eq!(r.next(), Err(WireError::Malformed("alert")));
+    assert_eq!(r.message(), Err(WireError::Malformed("alert")));
 }
 
 /// Reads the ClientHello back field by field.
@@ -265,7 +268,7 @@ fn random_and_mutated_bytes_never_panic_the_reader() {
         for piece in bytes.chunks(1 + (next() % 50) as usize) {
             r.push(piece);
             // Errors are fine; a panic or an endless loop is not.
-            while let Ok(Some(_)) = r.next() {}
+            while let Ok(Some(_)) = r.message() {}
         }
     }
 }
