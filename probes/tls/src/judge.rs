@@ -106,7 +106,14 @@ fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str)
             "the certificate of {} could only be read through a tolerant look (a TLS 1.2 ClientHello also offering CBC suites and SHA-1 signatures; the server chose {version}, {}): the modern handshake (TLS 1.2/1.3, AEAD suites, SHA-256+ signatures) failed: {modern}",
             facts.server_name, suite.name
         );
-        let fix = format!("Fix what tls.strength names for this endpoint (weak key, old TLS versions, CBC-only cipher suites) so that current clients can complete the handshake (task {task})");
+        let fix = if facts
+            .handshake_failure
+            .is_some_and(|k| k.is_client_refusal())
+        {
+            format!("Present a client certificate the server trusts (task {task})")
+        } else {
+            format!("Fix what tls.strength names for this endpoint (weak key, old TLS versions, CBC-only cipher suites) so that current clients can complete the handshake (task {task})")
+        };
         return match trust.verify_chain(&facts.chain, at) {
             Ok(()) => base(Outcome::fail(
                 format!("{read}; the certificate chains to the deployment's CA"),
@@ -377,101 +384,5 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use imp_verify_net::tls::Names;
-
-    fn cert(names: Names) -> CertView {
-        CertView {
-            subject: "CN=imp1.lab.test".into(),
-            issuer: "CN=Lab CA".into(),
-            serial: "01".into(),
-            not_before: 0,
-            not_after: 4_000_000_000,
-            names,
-            sha256: "AA".into(),
-            server_auth: true,
-            client_auth: true,
-            has_eku: true,
-            key: "RSA 2048 bits".into(),
-            key_ok: true,
-            signature: "sha256WithRSAEncryption".into(),
-            signature_ok: true,
-            self_signed: false,
-        }
-    }
-
-    fn xmpp(srv: &'static str) -> Expectation {
-        Expectation {
-            dns_names: vec!["imp1.lab.test".into()],
-            xmpp_domain: Some(("lab.test".into(), srv)),
-            client_auth: false,
-            task: "C.11",
-        }
-    }
-
-    fn names(dns: &[&str], xmpp_addr: &[&str], srv_name: &[&str]) -> Names {
-        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-        Names {
-            dns: v(dns),
-            ip: vec![],
-            xmpp_addr: v(xmpp_addr),
-            srv_name: v(srv_name),
-        }
-    }
-
-    #[test]
-    fn the_xmpp_domain_is_covered_by_dns_xmpp_addr_or_the_right_srv_name() {
-        let ok = |n: Names, srv| judge_names(&cert(n), &xmpp(srv)).status;
-        use imp_verify_core::Status::{Fail, Pass};
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test", "lab.test"], &[], &[]),
-                "_xmpp-client"
-            ),
-            Pass
-        );
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test"], &["lab.test"], &[]),
-                "_xmpp-client"
-            ),
-            Pass
-        );
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
-                "_xmpp-client"
-            ),
-            Pass
-        );
-        // An SRVName is for one service only (RFC 4985, RFC 7590).
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
-                "_xmpp-server"
-            ),
-            Fail
-        );
-        // A wildcard covers the node but not the domain itself.
-        assert_eq!(ok(names(&["*.lab.test"], &[], &[]), "_xmpp-client"), Fail);
-        // The domain alone does not name the node.
-        let o = judge_names(
-            &cert(names(&["lab.test"], &["lab.test"], &[])),
-            &xmpp("_xmpp-client"),
-        );
-        assert_eq!(o.status, Fail);
-        assert!(
-            o.message.contains("DNS name imp1.lab.test"),
-            "{}",
-            o.message
-        );
-        assert!(!o.message.contains("XMPP domain"), "{}", o.message);
-        let o = judge_names(
-            &cert(names(&["imp1.lab.test"], &[], &[])),
-            &xmpp("_xmpp-server"),
-        );
-        assert!(o.message.contains("the XMPP domain lab.test (as DNS name, id-on-xmppAddr or SRVName _xmpp-server.lab.test)"), "{}", o.message);
-        assert!(o.remediation.as_deref().unwrap().contains("task C.11"));
-    }
-}
+#[path = "judge_tests.rs"]
+mod tests;
