@@ -211,6 +211,9 @@ pub enum Ended {
 
 /// An alert as RFC 8446 names it, with its number: `handshake_failure (40)`.
 pub fn alert_name(a: AlertDescription) -> String {
+    if let AlertDescription::Unknown(n) = a {
+        return format!("unknown alert ({n})");
+    }
     let debug = format!("{a:?}");
     let mut name = String::new();
     for (i, c) in debug.chars().enumerate() {
@@ -366,5 +369,86 @@ pub(crate) fn classify(e: &std::io::Error) -> (HandshakeFailure, Ended, String) 
 impl std::fmt::Display for TlsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    fn wrapped(e: rustls::Error) -> Error {
+        // How tokio-rustls hands rustls' error over.
+        Error::new(ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn who_ended_a_handshake_is_decided_from_the_typed_error() {
+        let (kind, ended, message) = classify(&wrapped(rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure,
+        )));
+        assert_eq!(kind, HandshakeFailure::Other);
+        assert_eq!(
+            ended,
+            Ended::ServerAlert(AlertDescription::HandshakeFailure)
+        );
+        assert!(
+            message.starts_with("the server ended the handshake with the alert handshake_failure (40): it found no cipher suite"),
+            "{message}"
+        );
+        let (kind, ended, message) = classify(&wrapped(rustls::Error::AlertReceived(
+            AlertDescription::ProtocolVersion,
+        )));
+        assert_eq!(kind, HandshakeFailure::NoModernTls);
+        assert_eq!(ended, Ended::ServerAlert(AlertDescription::ProtocolVersion));
+        assert!(message.starts_with(NO_MODERN_TLS), "{message}");
+        let (kind, ended, _) = classify(&Error::from(ErrorKind::UnexpectedEof));
+        assert_eq!(
+            (kind, ended),
+            (HandshakeFailure::ClosedDuringHandshake, Ended::ServerClosed)
+        );
+        let (kind, ended, _) = classify(&Error::from(ErrorKind::ConnectionReset));
+        assert_eq!(
+            (kind, ended),
+            (
+                HandshakeFailure::Other,
+                Ended::ConnectionLost(ErrorKind::ConnectionReset)
+            )
+        );
+        let (kind, ended, message) = classify(&wrapped(rustls::Error::PeerIncompatible(
+            PeerIncompatible::NoCipherSuitesInCommon,
+        )));
+        assert_eq!(kind, HandshakeFailure::Other);
+        assert_eq!(
+            ended,
+            Ended::ClientRefusedIncompatible(PeerIncompatible::NoCipherSuitesInCommon)
+        );
+        assert!(
+            message.starts_with("the client ended the handshake"),
+            "{message}"
+        );
+        let (_, ended, _) = classify(&wrapped(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        )));
+        assert_eq!(
+            ended,
+            Ended::ClientRefusedCertificate(CertificateError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn alerts_are_named_as_the_rfc_does() {
+        assert_eq!(
+            alert_name(AlertDescription::ProtocolVersion),
+            "protocol_version (70)"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::InternalError),
+            "internal_error (80)"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::from(250)),
+            "unknown alert (250)"
+        );
     }
 }
