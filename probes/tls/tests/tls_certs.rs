@@ -80,7 +80,8 @@ fn serve_with(dir: &Path, kind: &str, extra: &[&str]) -> Server {
 
 fn endpoint(port: u16) -> Endpoint {
     Endpoint {
-        service: "sip-tls",
+        // Not SIP: s_server answers no SIP request after the handshake.
+        service: "https",
         host: "imp1.lab.test".into(),
         port,
         address: Some("127.0.0.9".parse().unwrap()),

@@ -260,7 +260,7 @@ async fn servers_that_accept_tls_1_0_fail_strength_with_their_lowest_version() {
     let openssl = s_server(dir, "good", &["-cipher", "DEFAULT:@SECLEVEL=0"]);
     let gnutls = slapd(dir, "good", "NORMAL");
     for ep in [
-        endpoint("sip-tls", openssl.port, Start::Direct),
+        endpoint("https", openssl.port, Start::Direct),
         endpoint("ldap", gnutls.ldap_port, Start::Ldap),
     ] {
         let v = judged(&net, &ep).await;
@@ -320,7 +320,7 @@ async fn servers_offering_only_cbc_suites_are_named_as_such() {
             "the server closed the connection during the handshake, without an alert",
         ),
         (
-            endpoint("sip-tls", openssl.port, Start::Direct),
+            endpoint("https", openssl.port, Start::Direct),
             "the server ended the handshake with the alert handshake_failure (40)",
         ),
     ] {
