@@ -335,6 +335,13 @@ async fn verdict(
                         "none"
                     },
                 );
+            // What the tolerant look and the old-version ClientHellos got instead.
+            let o = match &why.versions {
+                Some(v) => v.answers.iter().fold(o, |o, (version, answer)| {
+                    o.with(format!("offered_{}", version.name()), answer.to_string())
+                }),
+                None => o,
+            };
             match (&why.versions, id) {
                 (Some(v), "tls.strength") => o.with(
                     "lowest_version",

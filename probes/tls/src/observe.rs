@@ -188,7 +188,11 @@ pub async fn inspect_endpoint(
             (Version::Tls1_2, answer_for(Version::Tls1_2, &tolerant)),
         ],
     };
-    let mut facts = match modern? {
+    let modern = modern.map_err(|e| EndpointError {
+        versions: Some(versions.clone()),
+        ..e
+    })?;
+    let mut facts = match modern {
         Ok(facts) => facts,
         // The server sent its certificate before the handshake broke: judge it anyway.
         Err(TlsError {

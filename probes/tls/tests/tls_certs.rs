@@ -344,6 +344,20 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         "{}",
         sip.message
     );
+    // The ClientHellos of the tolerant look and of old versions got no answer either.
+    for version in ["TLSv1.0", "TLSv1.1", "TLSv1.2"] {
+        let seen = sip
+            .evidence
+            .iter()
+            .find(|(k, _)| *k == format!("offered_{version}"))
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            seen,
+            Some(format!("not known: no answer to a {version} ClientHello within 800 ms").as_str()),
+            "{:?}",
+            sip.evidence
+        );
+    }
     let xmpp = chain(&format!("xmpp-c2s imp1.lab.test:{port}"));
     assert_eq!(xmpp.status, Status::Fail);
     assert!(
