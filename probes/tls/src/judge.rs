@@ -341,7 +341,7 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
         problems.push(NO_MODERN_TLS.to_string());
         fixes.push("Enable TLS 1.2 (or 1.3) on the service".to_string());
     }
-    let modern = facts.version.contains("1_2") || facts.version.contains("1_3");
+    let modern = facts.negotiated().is_some_and(|v| !v.deprecated());
     if !modern && facts.handshake_error.is_none() && vv.deprecated.is_empty() {
         problems.push(format!("protocol {}", facts.version));
     }

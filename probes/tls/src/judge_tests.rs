@@ -106,6 +106,10 @@ fn facts(version: &str, versions: Vec<(Version, VersionAnswer)>, seen_by: SeenBy
         verify_error: None,
         handshake_error: None,
         handshake_failure: None,
+        protocol: match version {
+            "TLSv1_3" => Some(Version::Tls1_3),
+            _ => Some(Version::Tls1_2),
+        },
         seen_by,
         versions: Some(Versions { answers: versions }),
     }

@@ -20,7 +20,7 @@ pub async fn confirm_client_accepted<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if facts.version != "TLSv1_3" || facts.handshake_error.is_some() {
+    if facts.protocol != Some(super::legacy::Version::Tls1_3) || facts.handshake_error.is_some() {
         return;
     }
     let mut refused = |message: String, kind| {

@@ -23,6 +23,8 @@ pub struct TlsFacts {
     pub handshake_error: Option<String>,
     /// What kind of failure `handshake_error` is.
     pub handshake_failure: Option<HandshakeFailure>,
+    /// The negotiated version, typed; `None`: none was negotiated.
+    pub protocol: Option<Version>,
     /// How the certificate was read: by the handshake, or only by the tolerant look.
     pub seen_by: SeenBy,
     /// The versions the server accepts, where they were probed.
@@ -62,6 +64,7 @@ impl TlsFacts {
             verify_error: None,
             handshake_error: Some(modern.message.clone()),
             handshake_failure: Some(modern.kind),
+            protocol: Some(version),
             seen_by: SeenBy::TolerantLook {
                 suite: answer.suite,
                 version,
@@ -72,12 +75,7 @@ impl TlsFacts {
 
     /// The version the handshake negotiated, when it did.
     pub fn negotiated(&self) -> Option<Version> {
-        match (&self.seen_by, self.version.as_str()) {
-            (SeenBy::TolerantLook { version, .. }, _) => Some(*version),
-            (_, "TLSv1_3") => Some(Version::Tls1_3),
-            (_, "TLSv1_2") => Some(Version::Tls1_2),
-            _ => None,
-        }
+        self.protocol
     }
 }
 

@@ -2,6 +2,7 @@
 //! whatever the certificate, recording what the server sent.
 
 use super::facts::{classify, SeenBy, TlsError, TlsFacts};
+use super::legacy::Version;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -235,6 +236,7 @@ impl TlsInspector {
                     cipher: "not negotiated".into(),
                     handshake_error: Some(message.clone()),
                     handshake_failure: Some(kind),
+                    protocol: None,
                     seen_by: SeenBy::Handshake,
                     versions: None,
                 });
@@ -248,6 +250,9 @@ impl TlsInspector {
         };
         let chain = recorder.seen.lock().expect("not poisoned").clone();
         let (_, conn) = stream.get_ref();
+        let protocol = conn
+            .protocol_version()
+            .and_then(|v| Version::from_wire(u16::from(v)));
         let version = conn
             .protocol_version()
             .map(|v| format!("{v:?}"))
@@ -267,6 +272,7 @@ impl TlsInspector {
                 verify_error,
                 handshake_error: None,
                 handshake_failure: None,
+                protocol,
                 seen_by: SeenBy::Handshake,
                 versions: None,
             },
