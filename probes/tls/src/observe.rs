@@ -157,8 +157,8 @@ fn answer_for(version: Version, look: &Result<legacy::Answer, VersionAnswer>) ->
 }
 
 /// Connects to an endpoint, runs its prelude and the handshake: the facts, or why not.
-/// Every step (resolution, TCP connection, STARTTLS, handshake, and where a client
-/// certificate is presented the first request) shares `budget`, and a step that
+/// Every step (resolution, TCP connection, STARTTLS, handshake, and on SIP TLS
+/// endpoints the first request) shares `budget`, and a step that
 /// outlasts it is named: a server that accepts TCP and never answers the handshake
 /// fails with "no TLS handshake ... within N ms". At the same time, on connections of
 /// their own (after the same prelude), ClientHellos of TLS 1.0, 1.1 and a tolerant

@@ -288,6 +288,51 @@ async fn servers_that_accept_tls_1_0_fail_strength_with_their_lowest_version() {
     }
 }
 
+/// A server that speaks TLS 1.0 only: the modern handshake finds no version in common,
+/// and the certificate is still judged through the tolerant look.
+#[tokio::test]
+async fn a_server_speaking_only_tls_1_0_is_judged_through_the_tolerant_look() {
+    let lab = Lab::shared();
+    let dir = certs(lab);
+    let net = net(lab);
+    let server = s_server(dir, "good", &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    let ep = endpoint("https", server.port, Start::Direct);
+    let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(facts.handshake_failure, Some(HandshakeFailure::NoModernTls));
+    assert!(
+        matches!(facts.seen_by, SeenBy::TolerantLook { version, .. } if version.name() == "TLSv1.0"),
+        "{:?}",
+        facts.seen_by
+    );
+    let v = imp_probe_tls::judge(&net.tls, &facts, &ep.expect);
+    let strength = get(&v, "tls.strength");
+    assert_eq!(strength.status, Status::Fail);
+    for text in [
+        "neither TLS 1.2 nor TLS 1.3",
+        "the server accepts TLSv1.0 (deprecated by RFC 8996; lowest version TLSv1.0)",
+    ] {
+        assert!(
+            strength.message.contains(text),
+            "{text:?} in {}",
+            strength.message
+        );
+    }
+    assert_eq!(evidence(strength, "lowest_version"), "TLSv1.0");
+    let chain = get(&v, "tls.chain");
+    assert_eq!(chain.status, Status::Fail);
+    assert!(
+        chain
+            .message
+            .contains("could only be read through a tolerant look")
+            && chain.message.contains("the server chose TLSv1.0"),
+        "{}",
+        chain.message
+    );
+    passes(&v, &["tls.names", "tls.validity", "tls.usage"]);
+}
+
 /// A directory (GnuTLS) and an OpenSSL server offering only CBC suites: the modern
 /// handshake (AEAD suites only) is refused with an alert, and the tolerant look shows
 /// the suite the server chose.
