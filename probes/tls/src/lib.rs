@@ -3,9 +3,12 @@
 //!
 //! For each TLS endpoint the spec implies — XMPP c2s and s2s (STARTTLS), SIP TLS (with
 //! the trunk's client certificate), HTTPS where listed, LDAPS and LDAP StartTLS — one
-//! handshake per run is judged by five checks: `tls.chain`, `tls.names`,
-//! `tls.validity`, `tls.usage`, `tls.strength`. A certificate is judged even when its
-//! chain fails, so one run shows every problem of a bad certificate.
+//! observation per run ([`inspect_endpoint`]: the modern handshake, and at the same time
+//! a tolerant TLS 1.2 look and TLS 1.0/1.1 ClientHellos on connections of their own) is
+//! judged by five checks: `tls.chain`, `tls.names`, `tls.validity`, `tls.usage`,
+//! `tls.strength`. A certificate is judged even when its chain fails, and even when
+//! only the tolerant look could read it (a 1024-bit key, CBC-only suites, TLS 1.0
+//! only), so one run shows every problem of a bad certificate and names it.
 
 #![warn(missing_docs)]
 
