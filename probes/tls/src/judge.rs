@@ -2,7 +2,7 @@
 //! read from it, unit-tested with synthetic facts.
 
 use imp_verify_core::Outcome;
-use imp_verify_net::tls::legacy::{Protection, Version};
+use imp_verify_net::tls::legacy::Version;
 use imp_verify_net::tls::rustls::pki_types::UnixTime;
 use imp_verify_net::tls::{
     dns_covers, rfc3339, view, CertView, ChainError, HandshakeFailure, SeenBy, TlsFacts,
@@ -100,7 +100,7 @@ fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str)
             .with("chain_length", facts.chain.len())
             .with("trust_anchors", &trust.trust_source)
     };
-    if let SeenBy::TolerantLook { suite, version } = &facts.seen_by {
+    if let SeenBy::TolerantLook { suite, version, .. } = &facts.seen_by {
         let modern = facts.handshake_error.as_deref().unwrap_or_default();
         let read = format!(
             "the certificate of {} could only be read through a tolerant look (a TLS 1.2 ClientHello also offering CBC suites and SHA-1 signatures; the server chose {version}, {}): the modern handshake (TLS 1.2/1.3, AEAD suites, SHA-256+ signatures) failed: {modern}",
@@ -345,10 +345,15 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
     if !modern && facts.handshake_error.is_none() && vv.deprecated.is_empty() {
         problems.push(format!("protocol {}", facts.version));
     }
-    if let SeenBy::TolerantLook { suite, .. } = &facts.seen_by {
-        if suite.protection == Protection::Cbc {
+    if let SeenBy::TolerantLook {
+        suite,
+        only_cbc: true,
+        ..
+    } = &facts.seen_by
+    {
+        {
             problems.push(format!(
-                "the server offers only CBC cipher suites: offered AEAD (AES-GCM, ChaCha20-Poly1305) and CBC suites, it chose {}, and it refused the modern handshake, which offers AEAD suites only",
+                "the server offers only CBC cipher suites: offered AEAD (AES-GCM, ChaCha20-Poly1305) and CBC suites, it chose {}, and it refused a ClientHello offering only AEAD suites, which is all that modern clients offer",
                 suite.name
             ));
             fixes.push("Enable AEAD cipher suites (ECDHE with AES-GCM or ChaCha20-Poly1305) on the service".to_string());

@@ -4,9 +4,9 @@
 //! check's budget; nothing waits longer than the server takes to answer.
 
 use crate::{first_request, Endpoint, Start};
-use imp_verify_net::tls::legacy::{self, Version};
+use imp_verify_net::tls::legacy::{self, Offer, Protection, Version};
 use imp_verify_net::tls::{
-    confirm_client_accepted, starttls, HandshakeFailure, Refusal, TlsError, TlsFacts,
+    confirm_client_accepted, starttls, HandshakeFailure, Refusal, SeenBy, TlsError, TlsFacts,
     VersionAnswer, Versions,
 };
 use imp_verify_net::{ConnectError, Net};
@@ -129,6 +129,7 @@ async fn look(
     ep: &Endpoint,
     addr: SocketAddr,
     version: Version,
+    offer: Offer,
     want_certificate: bool,
     deadline: Instant,
     budget: Duration,
@@ -136,7 +137,7 @@ async fn look(
     let mut tcp = open(ep, addr, deadline, budget)
         .await
         .map_err(|e| VersionAnswer::Unknown(e.message))?;
-    let hello = legacy::hello(&mut tcp, &ep.server_name, version, want_certificate);
+    let hello = legacy::hello(&mut tcp, &ep.server_name, version, offer, want_certificate);
     match tokio::time::timeout_at(deadline, hello).await {
         Err(_) => Err(VersionAnswer::Unknown(format!(
             "no answer to a {version} ClientHello {}",
@@ -154,6 +155,37 @@ fn answer_for(version: Version, look: &Result<legacy::Answer, VersionAnswer>) ->
         Ok(a) => VersionAnswer::Refused(Refusal::OtherVersion(a.version)),
         Err(e) => e.clone(),
     }
+}
+
+/// Facts read through the tolerant look whose server chose a CBC suite: one more
+/// ClientHello, offering only AEAD suites (as modern clients do, with the tolerant
+/// look's legacy signature algorithms), tells whether the server has any. Only a
+/// refusal (an alert or a close) makes it CBC-only; no answer in time proves nothing.
+async fn only_cbc(
+    ep: &Endpoint,
+    addr: SocketAddr,
+    mut facts: TlsFacts,
+    deadline: Instant,
+    budget: Duration,
+) -> TlsFacts {
+    if let SeenBy::TolerantLook {
+        suite, only_cbc, ..
+    } = &mut facts.seen_by
+    {
+        if suite.protection == Protection::Cbc {
+            let aead = look(
+                ep,
+                addr,
+                Version::Tls1_2,
+                Offer::AeadOnly,
+                false,
+                deadline,
+                budget,
+            );
+            *only_cbc = matches!(aead.await, Err(VersionAnswer::Refused(Refusal::Look(_))));
+        }
+    }
+    facts
 }
 
 /// Connects to an endpoint, runs its prelude and the handshake: the facts, or why not.
@@ -177,9 +209,33 @@ pub async fn inspect_endpoint(
     let addr = SocketAddr::new(ip, ep.port);
     let (modern, tolerant, tls1_0, tls1_1) = tokio::join!(
         modern(net, ep, addr, deadline, budget),
-        look(ep, addr, Version::Tls1_2, true, deadline, budget),
-        look(ep, addr, Version::Tls1_0, false, deadline, budget),
-        look(ep, addr, Version::Tls1_1, false, deadline, budget),
+        look(
+            ep,
+            addr,
+            Version::Tls1_2,
+            Offer::AeadAndCbc,
+            true,
+            deadline,
+            budget
+        ),
+        look(
+            ep,
+            addr,
+            Version::Tls1_0,
+            Offer::AeadAndCbc,
+            false,
+            deadline,
+            budget
+        ),
+        look(
+            ep,
+            addr,
+            Version::Tls1_1,
+            Offer::AeadAndCbc,
+            false,
+            deadline,
+            budget
+        ),
     );
     let versions = Versions {
         answers: vec![
@@ -202,7 +258,7 @@ pub async fn inspect_endpoint(
             .ok()
             .and_then(|a| TlsFacts::from_tolerant_look(&ep.server_name, &a, &e))
         {
-            Some(facts) => facts,
+            Some(facts) => only_cbc(ep, addr, facts, deadline, budget).await,
             None => {
                 return Err(EndpointError {
                     message: format!("{addr}: {e}"),

@@ -411,3 +411,39 @@ async fn servers_offering_only_cbc_suites_are_named_as_such() {
         Ended::ServerAlert(AlertDescription::HandshakeFailure)
     );
 }
+
+/// A server that prefers CBC but also has AEAD suites is not called CBC-only, even when
+/// only the tolerant look could read its certificate (here: a 1024-bit key).
+#[tokio::test]
+async fn a_server_preferring_cbc_but_offering_aead_is_not_called_cbc_only() {
+    let lab = Lab::shared();
+    let dir = certs(lab);
+    let net = net(lab);
+    let server = slapd(
+        dir,
+        "rsa1024",
+        "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-AES-128-GCM:-AES-256-GCM:-CHACHA20-POLY1305:+AES-128-CBC:+AES-128-GCM:%SERVER_PRECEDENCE",
+    );
+    let ep = endpoint("ldaps", server.port, Start::Direct);
+    let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
+        .await
+        .unwrap();
+    match &facts.seen_by {
+        SeenBy::TolerantLook {
+            suite, only_cbc, ..
+        } => {
+            assert!(suite.name.contains("_CBC_"), "{suite:?}");
+            assert!(!only_cbc);
+        }
+        other => panic!("{other:?}"),
+    }
+    let v = imp_probe_tls::judge(&net.tls, &facts, &ep.expect);
+    let strength = get(&v, "tls.strength");
+    assert_eq!(strength.status, Status::Fail);
+    assert!(
+        strength.message.contains("RSA 1024 bits"),
+        "{}",
+        strength.message
+    );
+    assert!(!strength.message.contains("CBC"), "{}", strength.message);
+}

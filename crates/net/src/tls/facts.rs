@@ -44,6 +44,10 @@ pub enum SeenBy {
         suite: Suite,
         /// The version it chose.
         version: Version,
+        /// Whether the server offers only CBC suites: it chose one when offered AEAD and
+        /// CBC suites, and refused a ClientHello offering only AEAD suites (with the same
+        /// legacy signature algorithms), which is all that modern clients offer.
+        only_cbc: bool,
     },
 }
 
@@ -68,6 +72,7 @@ impl TlsFacts {
             seen_by: SeenBy::TolerantLook {
                 suite: answer.suite,
                 version,
+                only_cbc: false,
             },
             versions: None,
         })

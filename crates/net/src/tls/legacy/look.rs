@@ -2,7 +2,7 @@
 //! flight until what was asked for (the ServerHello, and the Certificate where wanted),
 //! an alert, or the end of the connection. The caller bounds the time.
 
-use super::suites::{suite, Suite, Version};
+use super::suites::{suite, Offer, Suite, Version};
 use super::wire::{alert, ClientHello, Message, Reader, WireError};
 use rustls::pki_types::CertificateDer;
 use rustls::AlertDescription;
@@ -67,7 +67,7 @@ impl std::fmt::Display for LookError {
     }
 }
 
-/// Sends a ClientHello offering up to `version` (AEAD and CBC suites, legacy signature
+/// Sends a ClientHello offering up to `version` (the suites of `offer`, legacy signature
 /// algorithms) for `server_name`, and reads the answer: the ServerHello, and with
 /// `want_certificate` the Certificate message (in TLS 1.2 and older it is in clear).
 /// Ends the exchange with a `user_canceled` alert when it has what it wanted.
@@ -75,6 +75,7 @@ pub async fn hello<S>(
     io: &mut S,
     server_name: &str,
     version: Version,
+    offer: Offer,
     want_certificate: bool,
 ) -> Result<Answer, LookError>
 where
@@ -90,6 +91,7 @@ where
         version: version.wire(),
         random,
         server_name: sni,
+        offer,
     };
     io.write_all(&hello.encode())
         .await

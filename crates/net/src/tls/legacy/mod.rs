@@ -11,4 +11,4 @@ mod suites;
 pub mod wire;
 
 pub use look::{hello, Answer, LookError, MAX_READ};
-pub use suites::{suite, Protection, Suite, Version};
+pub use suites::{suite, Offer, Protection, Suite, Version};

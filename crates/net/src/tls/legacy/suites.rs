@@ -81,6 +81,15 @@ pub struct Suite {
     pub protection: Protection,
 }
 
+/// Which of the suites a ClientHello offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// AEAD and CBC suites: what the server accepts at all.
+    AeadAndCbc,
+    /// AEAD suites only (as modern clients): whether the server has any.
+    AeadOnly,
+}
+
 use Protection::{Aead, Cbc};
 
 /// The suites the tolerant ClientHello offers, AEAD first, then CBC (the server picks).

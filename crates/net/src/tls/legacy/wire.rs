@@ -3,7 +3,7 @@
 //! (records, handshake messages reassembled across records, ServerHello, Certificate,
 //! alerts). Pure and bounded: any input gives a value or a [`WireError`], never a panic.
 
-use super::suites::{GROUPS, OFFERED, SIGNATURE_ALGORITHMS};
+use super::suites::{Offer, Protection, GROUPS, OFFERED, SIGNATURE_ALGORITHMS};
 
 /// Record content types.
 const CHANGE_CIPHER_SPEC: u8 = 20;
@@ -59,6 +59,8 @@ pub struct ClientHello<'a> {
     pub random: [u8; 32],
     /// The server name (SNI), if the endpoint is named by a DNS name.
     pub server_name: Option<&'a str>,
+    /// Which suites it offers.
+    pub offer: Offer,
 }
 
 fn u16be(out: &mut Vec<u8>, v: u16) {
@@ -91,6 +93,7 @@ impl ClientHello<'_> {
         body.push(0); // no session id
         let suites: Vec<u8> = OFFERED
             .iter()
+            .filter(|(_, _, p)| self.offer == Offer::AeadAndCbc || *p == Protection::Aead)
             .flat_map(|(c, _, _)| c.to_be_bytes())
             .collect();
         vec_with_len(&mut body, 2, &suites);

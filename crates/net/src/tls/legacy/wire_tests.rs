@@ -176,6 +176,7 @@ fn the_client_hello_encodes_what_it_offers() {
         version: 0x0303,
         random: [9; 32],
         server_name: Some("imp1.lab.test"),
+        offer: Offer::AeadAndCbc,
     };
     let bytes = hello.encode();
     assert_eq!(&bytes[..3], &[HANDSHAKE, 3, 1]);
@@ -226,8 +227,23 @@ fn the_client_hello_encodes_what_it_offers() {
         version: 0x0301,
         random: [0; 32],
         server_name: None,
+        offer: Offer::AeadAndCbc,
     }
     .encode();
+    // AEAD only: no CBC suite (TLS_RSA_WITH_AES_128_CBC_SHA is 0x002f).
+    let aead = ClientHello {
+        version: 0x0303,
+        random: [0; 32],
+        server_name: None,
+        offer: Offer::AeadOnly,
+    }
+    .encode();
+    let suites_len = u16::from_be_bytes([aead[44], aead[45]]) as usize;
+    let aead_suites = &aead[46..46 + suites_len];
+    assert!(aead_suites
+        .chunks(2)
+        .all(|p| p != [0x00, 0x2f] && p != [0xc0, 0x13]));
+    assert!(aead_suites.chunks(2).any(|p| p == [0xc0, 0x2f]));
     assert_eq!(&old[9..11], &[3, 1]);
     assert!(old.len() < bytes.len());
 }
