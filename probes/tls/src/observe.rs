@@ -196,7 +196,9 @@ async fn only_cbc(
 /// their own (after the same prelude), ClientHellos of TLS 1.0, 1.1 and a tolerant
 /// TLS 1.2 one tell the versions the server accepts ([`TlsFacts::versions`]); when the
 /// modern handshake fails before the server's certificate was kept, the tolerant one's
-/// certificate is judged instead ([`imp_verify_net::tls::SeenBy::TolerantLook`]).
+/// certificate is judged instead ([`imp_verify_net::tls::SeenBy::TolerantLook`]), and
+/// if that server chose a CBC suite, a ClientHello offering only AEAD suites tells
+/// whether it has any.
 pub async fn inspect_endpoint(
     net: &Net,
     ep: &Endpoint,
