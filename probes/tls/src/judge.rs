@@ -351,13 +351,14 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
         ..
     } = &facts.seen_by
     {
-        {
-            problems.push(format!(
-                "the server offers only CBC cipher suites: offered AEAD (AES-GCM, ChaCha20-Poly1305) and CBC suites, it chose {}, and it refused a ClientHello offering only AEAD suites, which is all that modern clients offer",
-                suite.name
-            ));
-            fixes.push("Enable AEAD cipher suites (ECDHE with AES-GCM or ChaCha20-Poly1305) on the service".to_string());
-        }
+        problems.push(format!(
+            "the server offers only CBC cipher suites: offered AEAD (AES-GCM, ChaCha20-Poly1305) and CBC suites, it chose {}, and it refused a ClientHello offering only AEAD suites, which is all that modern clients offer",
+            suite.name
+        ));
+        fixes.push(
+            "Enable AEAD cipher suites (ECDHE with AES-GCM or ChaCha20-Poly1305) on the service"
+                .to_string(),
+        );
     }
     let o = if problems.is_empty() {
         Outcome::pass(format!(
