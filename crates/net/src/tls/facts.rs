@@ -312,9 +312,10 @@ impl HandshakeFailure {
 /// accepts (it offers TLS 1.2 and 1.3 only).
 pub const NO_MODERN_TLS: &str = "the server offers neither TLS 1.2 nor TLS 1.3";
 
-/// Classifies a failed handshake by the TLS library's error inside `e`: its kind,
-/// which side ended it, and the words of a report.
-pub(crate) fn classify(e: &std::io::Error) -> (HandshakeFailure, Ended, String) {
+/// Classifies a failed handshake by the TLS library's error inside `e` (as tokio-rustls
+/// returns it): its kind, which side ended it, and the words of a report. For protocol
+/// crates that run rustls themselves (LDAP) as much as for the inspector.
+pub fn classify(e: &std::io::Error) -> (HandshakeFailure, Ended, String) {
     use rustls::AlertDescription as A;
     use rustls::PeerIncompatible as P;
     let tls = e

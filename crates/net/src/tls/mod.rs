@@ -12,8 +12,8 @@ pub mod starttls;
 pub use cert::{dns_covers, rfc3339, view, CertView, Names};
 pub use confirm::confirm_client_accepted;
 pub use facts::{
-    alert_name, Ended, HandshakeFailure, Refusal, SeenBy, TlsError, TlsFacts, VersionAnswer,
-    Versions, NO_MODERN_TLS,
+    alert_name, classify, Ended, HandshakeFailure, Refusal, SeenBy, TlsError, TlsFacts,
+    VersionAnswer, Versions, NO_MODERN_TLS,
 };
 pub use inspector::{ChainError, ClientIdentity, TlsInspector};
 /// The TLS crate the inspector's types come from, for callers that name them.
