@@ -2,9 +2,11 @@
 //! read from it, unit-tested with synthetic facts.
 
 use imp_verify_core::Outcome;
+use imp_verify_net::tls::legacy::Version;
 use imp_verify_net::tls::rustls::pki_types::UnixTime;
 use imp_verify_net::tls::{
-    dns_covers, rfc3339, view, CertView, ChainError, TlsFacts, TlsInspector,
+    dns_covers, rfc3339, view, CertView, ChainError, HandshakeFailure, SeenBy, TlsFacts,
+    TlsInspector, NO_MODERN_TLS,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,6 +100,34 @@ fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str)
             .with("chain_length", facts.chain.len())
             .with("trust_anchors", &trust.trust_source)
     };
+    if let SeenBy::TolerantLook { suite, version, .. } = &facts.seen_by {
+        let modern = facts.handshake_error.as_deref().unwrap_or_default();
+        let read = format!(
+            "the certificate of {} could only be read through a tolerant look (a TLS 1.2 ClientHello also offering CBC suites and SHA-1 signatures; the server chose {version}, {}): the modern handshake (TLS 1.2/1.3, AEAD suites, SHA-256+ signatures) failed: {modern}",
+            facts.server_name, suite.name
+        );
+        let fix = if facts
+            .handshake_failure
+            .is_some_and(|k| k.is_client_refusal())
+        {
+            format!("Present a client certificate the server trusts (task {task})")
+        } else {
+            format!("Fix what tls.strength names for this endpoint (weak key, old TLS versions, CBC-only cipher suites) so that current clients can complete the handshake (task {task})")
+        };
+        return match trust.verify_chain(&facts.chain, at) {
+            Ok(()) => base(Outcome::fail(
+                format!("{read}; the certificate chains to the deployment's CA"),
+                fix,
+            )),
+            Err(e) => base(Outcome::fail(
+                format!("{read}; and the certificate chain does not verify: {e}"),
+                format!("{fix}; and upload a certificate signed by the deployment's CA"),
+            ))
+            .with("error", e),
+        }
+        .with("seen_by", "tolerant look")
+        .with("modern_handshake", modern);
+    }
     match trust.verify_chain(&facts.chain, at) {
         Ok(()) if facts.handshake_error.is_some() => base(Outcome::fail(
             format!(
@@ -256,34 +286,99 @@ fn judge_usage(v: &CertView, e: &Expectation) -> Outcome {
     with_cert(o, v).with("extended_key_usage", shown)
 }
 
+/// The protocol versions a server accepts, as tls.strength weighs them.
+struct VersionView {
+    /// The lowest version accepted, if known.
+    lowest: Option<Version>,
+    /// The deprecated versions (TLS 1.0, 1.1) accepted.
+    deprecated: Vec<Version>,
+}
+
+fn versions(facts: &TlsFacts) -> VersionView {
+    let negotiated = facts.negotiated();
+    let (lowest, mut deprecated) = match &facts.versions {
+        Some(v) => (v.lowest(negotiated), v.deprecated_accepted()),
+        None => (negotiated, Vec::new()),
+    };
+    if let Some(n) = negotiated.filter(|n| n.deprecated() && !deprecated.contains(n)) {
+        deprecated.push(n);
+        deprecated.sort();
+    }
+    VersionView { lowest, deprecated }
+}
+
 fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
     let mut problems = Vec::new();
+    let mut fixes = Vec::new();
+    let mut cert = Vec::new();
     if !v.key_ok {
-        problems.push(format!(
+        cert.push(format!(
             "a weak key ({}; at least RSA 2048 or EC 256 bits)",
             v.key
         ));
     }
     if !v.signature_ok {
-        problems.push(format!("a weak signature algorithm ({})", v.signature));
+        cert.push(format!("a weak signature algorithm ({})", v.signature));
     }
-    let version_ok = facts.version.contains("1_2") || facts.version.contains("1_3");
-    if !version_ok && facts.handshake_error.is_none() {
+    if !cert.is_empty() {
+        problems.push(format!("the certificate has {}", cert.join(" and ")));
+        fixes.push("Reissue the certificate with an RSA 2048+ or EC P-256+ key and a SHA-256 (or stronger) signature".to_string());
+    }
+    let vv = versions(facts);
+    let lowest = vv.lowest.map(Version::name).unwrap_or("not known");
+    if !vv.deprecated.is_empty() {
+        let names: Vec<&str> = vv.deprecated.iter().map(|v| v.name()).collect();
+        problems.push(format!(
+            "the server accepts {} (deprecated by RFC 8996; lowest version {lowest})",
+            names.join(" and ")
+        ));
+        fixes.push(
+            "Disable TLS 1.0 and TLS 1.1 on the service, so that it accepts TLS 1.2 and 1.3 only"
+                .to_string(),
+        );
+    }
+    if facts.handshake_failure == Some(HandshakeFailure::NoModernTls) {
+        problems.push(NO_MODERN_TLS.to_string());
+        fixes.push("Enable TLS 1.2 (or 1.3) on the service".to_string());
+    }
+    let modern = facts.negotiated().is_some_and(|v| !v.deprecated());
+    if !modern && facts.handshake_error.is_none() && vv.deprecated.is_empty() {
         problems.push(format!("protocol {}", facts.version));
+    }
+    if let SeenBy::TolerantLook {
+        suite,
+        only_cbc: true,
+        ..
+    } = &facts.seen_by
+    {
+        problems.push(format!(
+            "the server offers only CBC cipher suites: offered AEAD (AES-GCM, ChaCha20-Poly1305) and CBC suites, it chose {}, and it refused a ClientHello offering only AEAD suites, which is all that modern clients offer",
+            suite.name
+        ));
+        fixes.push(
+            "Enable AEAD cipher suites (ECDHE with AES-GCM or ChaCha20-Poly1305) on the service"
+                .to_string(),
+        );
     }
     let o = if problems.is_empty() {
         Outcome::pass(format!(
-            "{}, {}, {} ({})",
+            "{}, {}, {} ({}), lowest version accepted {lowest}",
             v.key, v.signature, facts.version, facts.cipher
         ))
     } else {
         Outcome::fail(
-            format!("the certificate has {}", problems.join(" and ")),
-            format!("Reissue the certificate with an RSA 2048+ or EC P-256+ key and a SHA-256 (or stronger) signature (task {task})"),
+            problems.join("; "),
+            format!("{} (task {task})", fixes.join("; ")),
         )
     };
     let o = match &facts.handshake_error {
         Some(e) => o.with("handshake", e),
+        None => o,
+    };
+    let o = match &facts.versions {
+        Some(vs) => vs.answers.iter().fold(o, |o, (version, answer)| {
+            o.with(format!("offered_{}", version.name()), answer.to_string())
+        }),
         None => o,
     };
     with_cert(o, v)
@@ -291,104 +386,9 @@ fn judge_strength(facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
         .with("signature_algorithm", &v.signature)
         .with("protocol", &facts.version)
         .with("cipher", &facts.cipher)
+        .with("lowest_version", lowest)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use imp_verify_net::tls::Names;
-
-    fn cert(names: Names) -> CertView {
-        CertView {
-            subject: "CN=imp1.lab.test".into(),
-            issuer: "CN=Lab CA".into(),
-            serial: "01".into(),
-            not_before: 0,
-            not_after: 4_000_000_000,
-            names,
-            sha256: "AA".into(),
-            server_auth: true,
-            client_auth: true,
-            has_eku: true,
-            key: "RSA 2048 bits".into(),
-            key_ok: true,
-            signature: "sha256WithRSAEncryption".into(),
-            signature_ok: true,
-            self_signed: false,
-        }
-    }
-
-    fn xmpp(srv: &'static str) -> Expectation {
-        Expectation {
-            dns_names: vec!["imp1.lab.test".into()],
-            xmpp_domain: Some(("lab.test".into(), srv)),
-            client_auth: false,
-            task: "C.11",
-        }
-    }
-
-    fn names(dns: &[&str], xmpp_addr: &[&str], srv_name: &[&str]) -> Names {
-        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-        Names {
-            dns: v(dns),
-            ip: vec![],
-            xmpp_addr: v(xmpp_addr),
-            srv_name: v(srv_name),
-        }
-    }
-
-    #[test]
-    fn the_xmpp_domain_is_covered_by_dns_xmpp_addr_or_the_right_srv_name() {
-        let ok = |n: Names, srv| judge_names(&cert(n), &xmpp(srv)).status;
-        use imp_verify_core::Status::{Fail, Pass};
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test", "lab.test"], &[], &[]),
-                "_xmpp-client"
-            ),
-            Pass
-        );
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test"], &["lab.test"], &[]),
-                "_xmpp-client"
-            ),
-            Pass
-        );
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
-                "_xmpp-client"
-            ),
-            Pass
-        );
-        // An SRVName is for one service only (RFC 4985, RFC 7590).
-        assert_eq!(
-            ok(
-                names(&["imp1.lab.test"], &[], &["_xmpp-client.lab.test"]),
-                "_xmpp-server"
-            ),
-            Fail
-        );
-        // A wildcard covers the node but not the domain itself.
-        assert_eq!(ok(names(&["*.lab.test"], &[], &[]), "_xmpp-client"), Fail);
-        // The domain alone does not name the node.
-        let o = judge_names(
-            &cert(names(&["lab.test"], &["lab.test"], &[])),
-            &xmpp("_xmpp-client"),
-        );
-        assert_eq!(o.status, Fail);
-        assert!(
-            o.message.contains("DNS name imp1.lab.test"),
-            "{}",
-            o.message
-        );
-        assert!(!o.message.contains("XMPP domain"), "{}", o.message);
-        let o = judge_names(
-            &cert(names(&["imp1.lab.test"], &[], &[])),
-            &xmpp("_xmpp-server"),
-        );
-        assert!(o.message.contains("the XMPP domain lab.test (as DNS name, id-on-xmppAddr or SRVName _xmpp-server.lab.test)"), "{}", o.message);
-        assert!(o.remediation.as_deref().unwrap().contains("task C.11"));
-    }
-}
+#[path = "judge_tests.rs"]
+mod tests;

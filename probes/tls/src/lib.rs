@@ -3,26 +3,28 @@
 //!
 //! For each TLS endpoint the spec implies — XMPP c2s and s2s (STARTTLS), SIP TLS (with
 //! the trunk's client certificate), HTTPS where listed, LDAPS and LDAP StartTLS — one
-//! handshake per run is judged by five checks: `tls.chain`, `tls.names`,
-//! `tls.validity`, `tls.usage`, `tls.strength`. A certificate is judged even when its
-//! chain fails, so one run shows every problem of a bad certificate.
+//! observation per run ([`inspect_endpoint`]: the modern handshake, and at the same time
+//! a tolerant TLS 1.2 look and TLS 1.0/1.1 ClientHellos on connections of their own) is
+//! judged by five checks: `tls.chain`, `tls.names`, `tls.validity`, `tls.usage`,
+//! `tls.strength`. A certificate is judged even when its chain fails, and even when
+//! only the tolerant look could read it (a 1024-bit key, CBC-only suites, TLS 1.0
+//! only), so one run shows every problem of a bad certificate and names it.
 
 #![warn(missing_docs)]
 
 mod judge;
+mod observe;
 
 pub use judge::{judge, Expectation};
+pub use observe::{inspect_endpoint, EndpointError};
 
 use imp_verify_core::catalog::{self, Task};
 use imp_verify_core::spec::{LdapSecurity, Role, Service, Spec, Workflow};
 use imp_verify_core::{keys, CheckCtx, Outcome, PerAttempt, PlannedCheck, Probe};
-use imp_verify_net::tls::{
-    confirm_client_accepted, starttls, ClientIdentity, HandshakeFailure, TlsError, TlsFacts,
-};
-use imp_verify_net::{ConnectError, Net};
+use imp_verify_net::tls::{ClientIdentity, HandshakeFailure, TlsFacts};
+use imp_verify_net::Net;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The five checks of an endpoint, in report order.
 pub const CHECKS: [&str; 5] = [
@@ -186,37 +188,13 @@ pub fn endpoints(spec: &Spec) -> Result<Vec<Endpoint>, String> {
     Ok(v)
 }
 
-/// Why an endpoint's handshake could not be observed.
-#[derive(Debug, Clone)]
-pub struct EndpointError {
-    /// What went wrong, in the administrator's words.
-    pub message: String,
-    /// The kind of handshake failure, when the handshake itself failed.
-    pub failure: Option<HandshakeFailure>,
-}
-
-impl EndpointError {
-    fn new(message: String) -> Self {
-        EndpointError {
-            message,
-            failure: None,
-        }
-    }
-}
-
-impl std::fmt::Display for EndpointError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 /// A request of the endpoint's protocol, sent after the handshake of a SIP TLS
 /// endpoint, which may require a client certificate (the trunk's, or one that is not
 /// presented): a TLS 1.3 server refuses the client only after the handshake, and the
 /// answer to this first request (or the alert instead of it) tells. It costs one
 /// round trip, no fixed wait. Other endpoints (XMPP, LDAP, HTTPS) ask for no client
 /// certificate, and get no request.
-fn first_request(ep: &Endpoint) -> Option<Vec<u8>> {
+pub(crate) fn first_request(ep: &Endpoint) -> Option<Vec<u8>> {
     (ep.service == Service::SipTls.name() && matches!(ep.start, Start::Direct)).then(|| {
         let host = &ep.host;
         let port = ep.port;
@@ -232,79 +210,6 @@ fn first_request(ep: &Endpoint) -> Option<Vec<u8>> {
         )
         .into_bytes()
     })
-}
-
-/// Connects to an endpoint, runs its prelude and the handshake: the facts, or why not.
-/// Every step (resolution, TCP connection, STARTTLS, handshake, and where a client
-/// certificate is presented the first request) shares `budget`, and a step that
-/// outlasts it is named: a server that accepts TCP and never answers the handshake
-/// fails with "no TLS handshake ... within N ms".
-pub async fn inspect_endpoint(
-    net: &Net,
-    ep: &Endpoint,
-    budget: Duration,
-) -> Result<TlsFacts, EndpointError> {
-    let deadline = tokio::time::Instant::now() + budget;
-    let within = format!("within {} ms", budget.as_millis());
-    let (mut tcp, addr) =
-        imp_verify_net::reach(&net.resolver, &ep.host, ep.address, ep.port, deadline)
-            .await
-            .map_err(|e| {
-                EndpointError::new(match e {
-                    ConnectError::ResolveTimeout { host, servers } => {
-                        format!("no DNS answer for {host} {within} (resolver {servers})")
-                    }
-                    ConnectError::ConnectTimeout { addr } => {
-                        format!(
-                            "no TCP connection to {}:{} ({addr}) {within}",
-                            ep.host, ep.port
-                        )
-                    }
-                    e => e.to_string(),
-                })
-            })?;
-    match &ep.start {
-        Start::Direct => {}
-        Start::Xmpp { domain, namespace } => {
-            tokio::time::timeout_at(deadline, starttls::xmpp(&mut tcp, domain, namespace))
-                .await
-                .map_err(|_| EndpointError::new(format!("XMPP STARTTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the stream header or the <starttls/> request", ep.host, ep.port)))?
-                .map_err(|e| EndpointError::new(format!("XMPP STARTTLS with {addr}: {e}")))?;
-        }
-        Start::Ldap => tokio::time::timeout_at(deadline, starttls::ldap(&mut tcp))
-            .await
-            .map_err(|_| EndpointError::new(format!("LDAP StartTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the StartTLS request", ep.host, ep.port)))?
-            .map_err(|e| EndpointError::new(format!("LDAP StartTLS with {addr}: {e}")))?,
-    };
-    let handshake = net.tls.handshake(tcp, &ep.server_name, ep.client.as_ref());
-    match tokio::time::timeout_at(deadline, handshake).await {
-        Err(_) => Err(EndpointError::new(format!(
-            "no TLS handshake with {}:{} ({addr}) {within}: the server accepted the connection but did not answer the handshake",
-            ep.host, ep.port
-        ))),
-        Ok(Ok((mut stream, mut facts))) => {
-            // A TLS 1.3 server refuses the client (certificate) only now: the first
-            // request on the session tells (no fixed wait).
-            if let Some(request) = first_request(ep) {
-                let confirm = confirm_client_accepted(&mut stream, &mut facts, &request);
-                if tokio::time::timeout_at(deadline, confirm).await.is_err() {
-                    return Err(EndpointError::new(format!(
-                        "{}:{} ({addr}) completed the TLS handshake but did not answer the first request {within}",
-                        ep.host, ep.port
-                    )));
-                }
-            }
-            Ok(facts)
-        }
-        // The server sent its certificate before the handshake broke: judge it anyway.
-        Ok(Err(TlsError {
-            facts: Some(facts), ..
-        })) => Ok(facts),
-        Ok(Err(e)) => Err(EndpointError {
-            message: format!("{addr}: {e}"),
-            failure: Some(e.kind),
-        }),
-    }
 }
 
 type Judged = Result<(TlsFacts, Vec<(&'static str, Outcome)>), EndpointError>;
@@ -420,7 +325,7 @@ async fn verdict(
                     ep.expect.task
                 )
             };
-            Outcome::fail(why.message.clone(), fix)
+            let o = Outcome::fail(why.message.clone(), fix)
                 .with("endpoint", ep.target())
                 .with(
                     "client_certificate",
@@ -429,7 +334,39 @@ async fn verdict(
                     } else {
                         "none"
                     },
-                )
+                );
+            // What the tolerant look and the old-version ClientHellos got instead.
+            let o = match &why.versions {
+                Some(v) => v.answers.iter().fold(o, |o, (version, answer)| {
+                    o.with(format!("offered_{}", version.name()), answer.to_string())
+                }),
+                None => o,
+            };
+            match (&why.versions, id) {
+                (Some(v), "tls.strength") => o.with(
+                    "lowest_version",
+                    v.lowest(None).map(|v| v.name()).unwrap_or("not known"),
+                ),
+                _ => o,
+            }
+        }
+        // No certificate, but the server still accepts TLS 1.0 or 1.1: that is judged.
+        Err(why)
+            if id == "tls.strength"
+                && why
+                    .versions
+                    .as_ref()
+                    .is_some_and(|v| !v.deprecated_accepted().is_empty()) =>
+        {
+            let v = why.versions.as_ref().expect("checked above");
+            let names: Vec<&str> = v.deprecated_accepted().iter().map(|v| v.name()).collect();
+            let lowest = v.lowest(None).map(|v| v.name()).unwrap_or("not known");
+            Outcome::fail(
+                format!("the server accepts {} (deprecated by RFC 8996; lowest version {lowest}); its certificate could not be read (see tls.chain [{}])", names.join(" and "), ep.target()),
+                format!("Disable TLS 1.0 and TLS 1.1 on the service, so that it accepts TLS 1.2 and 1.3 only (task {})", ep.expect.task),
+            )
+            .with("endpoint", ep.target())
+            .with("lowest_version", lowest)
         }
         Err(_) => Outcome::skip(format!(
             "no certificate to judge: the TLS handshake failed (see tls.chain [{}])",

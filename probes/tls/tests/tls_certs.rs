@@ -40,8 +40,9 @@ impl Drop for Server {
     }
 }
 
+/// TLS 1.2 and 1.3 only, so that each certificate fails only its own check.
 fn serve(dir: &Path, kind: &str) -> Server {
-    serve_with(dir, kind, &[])
+    serve_with(dir, kind, &["-no_tls1", "-no_tls1_1"])
 }
 
 fn serve_with(dir: &Path, kind: &str, extra: &[&str]) -> Server {
@@ -79,7 +80,8 @@ fn serve_with(dir: &Path, kind: &str, extra: &[&str]) -> Server {
 
 fn endpoint(port: u16) -> Endpoint {
     Endpoint {
-        service: "sip-tls",
+        // Not SIP: s_server answers no SIP request after the handshake.
+        service: "https",
         host: "imp1.lab.test".into(),
         port,
         address: Some("127.0.0.9".parse().unwrap()),
@@ -225,6 +227,16 @@ async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails
     assert_eq!(all.len(), 40, "8 endpoints x 5 checks");
     for (id, target, o) in &all {
         assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
+        if *id == "tls.strength" {
+            // Every lab server refuses TLS 1.0 and 1.1 and accepts 1.2.
+            let lowest = o.evidence.iter().find(|(k, _)| k == "lowest_version");
+            assert_eq!(
+                lowest.map(|(_, v)| v.as_str()),
+                Some("TLSv1.2"),
+                "[{target}]: {:?}",
+                o.evidence
+            );
+        }
     }
 
     // imp2's Kamailio gets an expired certificate (same CA, same name).
@@ -308,9 +320,10 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         "took {:?}",
         started.elapsed()
     );
-    // Five checks an endpoint, one connection (one handshake) an endpoint.
+    // Five checks an endpoint, four connections an endpoint (the handshake, the
+    // tolerant look, the TLS 1.0 and 1.1 ClientHellos), all bounded by the one budget.
     assert_eq!(outcomes.len(), 10);
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 8);
     let chain = |target: &str| {
         &outcomes
             .iter()
@@ -331,6 +344,20 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         "{}",
         sip.message
     );
+    // The ClientHellos of the tolerant look and of old versions got no answer either.
+    for version in ["TLSv1.0", "TLSv1.1", "TLSv1.2"] {
+        let seen = sip
+            .evidence
+            .iter()
+            .find(|(k, _)| *k == format!("offered_{version}"))
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            seen,
+            Some(format!("not known: no answer to a {version} ClientHello within 800 ms").as_str()),
+            "{:?}",
+            sip.evidence
+        );
+    }
     let xmpp = chain(&format!("xmpp-c2s imp1.lab.test:{port}"));
     assert_eq!(xmpp.status, Status::Fail);
     assert!(
@@ -387,7 +414,7 @@ fn the_lab_node_certificate_shows_its_xmpp_identities() {
 
 #[tokio::test]
 async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
-    // No certificate is ever seen: any will do, and no lab is needed.
+    // A self-signed certificate the spec trusts (its own CA bundle): no lab is needed.
     let dir = tempfile::tempdir().unwrap();
     let ok = Command::new("openssl")
         .args([
@@ -401,6 +428,8 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
             "30",
             "-subj",
             "/CN=imp1.lab.test",
+            "-addext",
+            "subjectAltName=DNS:imp1.lab.test",
         ])
         .arg("-keyout")
         .arg(dir.path().join("old.key"))
@@ -435,6 +464,8 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
             .await,
         ));
     }
+    // The certificate is still read, through the tolerant look (the server answers a
+    // TLS 1.2 ClientHello with a TLS 1.1 ServerHello): the other checks judge it.
     for (id, o) in &outcomes {
         match *id {
             "tls.chain" | "tls.strength" => {
@@ -449,7 +480,24 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
                     "{id}: {o:?}"
                 );
             }
-            _ => assert_eq!(o.status, Status::Skip, "{id}: {}", o.message),
+            _ => assert_eq!(o.status, Status::Pass, "{id}: {}", o.message),
         }
     }
+    let strength = &outcomes
+        .iter()
+        .find(|(i, _)| *i == "tls.strength")
+        .unwrap()
+        .1;
+    assert!(
+        strength.message.contains("the server accepts TLSv1.1"),
+        "{}",
+        strength.message
+    );
+    assert!(
+        strength
+            .evidence
+            .contains(&("lowest_version".into(), "TLSv1.1".into())),
+        "{:?}",
+        strength.evidence
+    );
 }

@@ -152,7 +152,7 @@ pub const CHECKS: &[CheckDef] = &[
         id: "tls.strength",
         area: Area::Tls,
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
-        description: "RSA 2048+ or EC 256+ bits, no SHA-1 or MD5 signature, TLS 1.2 or newer negotiated",
+        description: "RSA 2048+ or EC 256+ bits, no SHA-1 or MD5 signature, TLS 1.0 and 1.1 refused (the lowest version accepted is reported), not only CBC suites; a certificate rustls cannot take is read through a tolerant second look",
         requires: &["services.port"],
     },
     CheckDef {

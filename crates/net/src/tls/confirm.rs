@@ -20,7 +20,7 @@ pub async fn confirm_client_accepted<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if facts.version != "TLSv1_3" || facts.handshake_error.is_some() {
+    if facts.protocol != Some(super::legacy::Version::Tls1_3) || facts.handshake_error.is_some() {
         return;
     }
     let mut refused = |message: String, kind| {
@@ -28,7 +28,7 @@ pub async fn confirm_client_accepted<S>(
         facts.handshake_failure = Some(kind);
     };
     if let Err(e) = stream.write_all(request).await {
-        let (kind, message) = super::facts::classify(&e);
+        let (kind, _, message) = super::facts::classify(&e);
         return refused(message, refusal_kind(kind));
     }
     let _ = stream.flush().await;
@@ -40,7 +40,7 @@ pub async fn confirm_client_accepted<S>(
         ),
         Ok(_) => {}
         Err(e) => {
-            let (kind, message) = super::facts::classify(&e);
+            let (kind, _, message) = super::facts::classify(&e);
             refused(message, refusal_kind(kind))
         }
     }

@@ -1,7 +1,8 @@
 //! The TLS inspector of a run: the spec's trust anchors, and handshakes that complete
 //! whatever the certificate, recording what the server sent.
 
-use super::facts::{classify, TlsError, TlsFacts};
+use super::facts::{classify, SeenBy, TlsError, TlsFacts};
+use super::legacy::Version;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -236,7 +237,7 @@ impl TlsInspector {
         let stream = match connector.connect(name.clone(), io).await {
             Ok(s) => s,
             Err(e) => {
-                let (kind, message) = classify(&e);
+                let (kind, ended, message) = classify(&e);
                 let chain = recorder.seen.lock().expect("not poisoned").clone();
                 let facts = (!chain.is_empty()).then(|| TlsFacts {
                     server_name: server_name.to_string(),
@@ -246,16 +247,23 @@ impl TlsInspector {
                     cipher: "not negotiated".into(),
                     handshake_error: Some(message.clone()),
                     handshake_failure: Some(kind),
+                    protocol: None,
+                    seen_by: SeenBy::Handshake,
+                    versions: None,
                 });
                 return Err(TlsError {
                     kind,
                     message,
+                    ended,
                     facts,
                 });
             }
         };
         let chain = recorder.seen.lock().expect("not poisoned").clone();
         let (_, conn) = stream.get_ref();
+        let protocol = conn
+            .protocol_version()
+            .and_then(|v| Version::from_wire(u16::from(v)));
         let version = conn
             .protocol_version()
             .map(|v| format!("{v:?}"))
@@ -275,6 +283,9 @@ impl TlsInspector {
                 verify_error,
                 handshake_error: None,
                 handshake_failure: None,
+                protocol,
+                seen_by: SeenBy::Handshake,
+                versions: None,
             },
         ))
     }

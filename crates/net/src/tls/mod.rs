@@ -6,11 +6,15 @@ mod cert;
 mod confirm;
 mod facts;
 mod inspector;
+pub mod legacy;
 pub mod starttls;
 
 pub use cert::{dns_covers, rfc3339, view, CertView, Names};
 pub use confirm::confirm_client_accepted;
-pub use facts::{HandshakeFailure, TlsError, TlsFacts, NO_MODERN_TLS};
+pub use facts::{
+    alert_name, classify, Ended, HandshakeFailure, Refusal, SeenBy, TlsError, TlsFacts,
+    VersionAnswer, Versions, NO_MODERN_TLS,
+};
 pub use inspector::{ChainError, ClientIdentity, TlsInspector};
 /// The TLS crate the inspector's types come from, for callers that name them.
 pub use rustls;
