@@ -34,6 +34,8 @@ pub struct Lab {
     pub dir: PathBuf,
     /// The last octet of its first address: hosts are 127.0.0.(base + n).
     pub base: u8,
+    /// The directory profile it was brought up with (`IMPV_LAB_DIRECTORY`), when chosen.
+    directory: Option<&'static str>,
     owned: bool,
     _lock: Option<File>,
 }
@@ -56,6 +58,7 @@ impl Lab {
             let lab = Lab {
                 dir,
                 base,
+                directory: None,
                 owned: false,
                 _lock: None,
             };
@@ -66,6 +69,17 @@ impl Lab {
 
     /// A lab of the caller's own, on free addresses; `lab down` when dropped.
     pub fn isolated() -> Lab {
+        Self::isolated_with(None)
+    }
+
+    /// An isolated lab whose directory is Samba AD (`IMPV_LAB_DIRECTORY=samba-ad`), or
+    /// why it cannot run here (its Debian packages are absent).
+    pub fn isolated_samba_ad() -> Result<Lab, String> {
+        samba_ad_available()?;
+        Ok(Self::isolated_with(Some("samba-ad")))
+    }
+
+    fn isolated_with(directory: Option<&'static str>) -> Lab {
         // Locks are machine-wide (several checkouts may test at once); state is per checkout.
         let locks = lock_dir();
         std::fs::create_dir_all(&locks).expect("create the lab lock folder");
@@ -88,9 +102,14 @@ impl Lab {
                 continue;
             }
             let dir = states.join(format!("lab-{base}"));
+            let dir = match directory {
+                Some(d) => states.join(format!("lab-{base}-{d}")),
+                None => dir,
+            };
             let lab = Lab {
                 dir,
                 base,
+                directory,
                 owned: true,
                 _lock: Some(file),
             };
@@ -130,12 +149,14 @@ impl Lab {
             .open(&lock)
             .expect("open the lab command lock");
         lock_file.lock().expect("lock the lab command lock");
-        let out = Command::new(repo_root().join("fixtures/lab/lab"))
-            .args(args)
+        let mut cmd = Command::new(repo_root().join("fixtures/lab/lab"));
+        cmd.args(args)
             .env("IMPV_LAB_DIR", &self.dir)
-            .env("IMPV_LAB_BASE", self.base.to_string())
-            .output()
-            .expect("run fixtures/lab/lab");
+            .env("IMPV_LAB_BASE", self.base.to_string());
+        if let Some(d) = self.directory {
+            cmd.env("IMPV_LAB_DIRECTORY", d);
+        }
+        let out = cmd.output().expect("run fixtures/lab/lab");
         drop(lock_file);
         out
     }
@@ -236,6 +257,36 @@ impl Lab {
             }
         }
         v
+    }
+}
+
+/// The Debian packages of the lab's samba-ad profile; `Err` names those missing.
+pub fn samba_ad_available() -> Result<(), String> {
+    let wanted = [
+        "samba",
+        "samba-ad-dc",
+        "samba-ad-provision",
+        "samba-dsdb-modules",
+        "winbind",
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+                .unwrap_or(false)
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the samba-ad lab profile needs the Debian packages {} (`IMPV_LAB_DIRECTORY=samba-ad fixtures/lab/lab install`)",
+            missing.join(", ")
+        ))
     }
 }
 
