@@ -34,8 +34,8 @@ pub struct Lab {
     pub dir: PathBuf,
     /// The last octet of its first address: hosts are 127.0.0.(base + n).
     pub base: u8,
-    /// The directory profile it was brought up with (`IMPV_LAB_DIRECTORY`), when chosen.
-    directory: Option<&'static str>,
+    /// The profile it was brought up with (`IMPV_LAB_DIRECTORY`, `IMPV_LAB_USERS`).
+    env: Vec<(&'static str, String)>,
     owned: bool,
     _lock: Option<File>,
 }
@@ -58,7 +58,7 @@ impl Lab {
             let lab = Lab {
                 dir,
                 base,
-                directory: None,
+                env: Vec::new(),
                 owned: false,
                 _lock: None,
             };
@@ -67,19 +67,33 @@ impl Lab {
         })
     }
 
-    /// A lab of the caller's own, on free addresses; `lab down` when dropped.
+    /// A lab of the caller's own, on free addresses; `lab down` when dropped. Its
+    /// directory is OpenLDAP whatever the environment's `IMPV_LAB_DIRECTORY` (which
+    /// chooses the shared lab's).
     pub fn isolated() -> Lab {
-        Self::isolated_with(None)
+        Self::isolated_with(vec![("IMPV_LAB_DIRECTORY", "openldap".into())])
     }
 
     /// An isolated lab whose directory is Samba AD (`IMPV_LAB_DIRECTORY=samba-ad`), or
     /// why it cannot run here (its Debian packages are absent).
     pub fn isolated_samba_ad() -> Result<Lab, String> {
         samba_ad_available()?;
-        Ok(Self::isolated_with(Some("samba-ad")))
+        Ok(Self::isolated_with(vec![(
+            "IMPV_LAB_DIRECTORY",
+            "samba-ad".into(),
+        )]))
     }
 
-    fn isolated_with(directory: Option<&'static str>) -> Lab {
+    /// An isolated lab whose OpenLDAP directory holds `n` people (`IMPV_LAB_USERS`):
+    /// the 30 of `people.tsv` and generated ones.
+    pub fn isolated_with_users(n: u32) -> Lab {
+        Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "openldap".into()),
+            ("IMPV_LAB_USERS", n.to_string()),
+        ])
+    }
+
+    fn isolated_with(env: Vec<(&'static str, String)>) -> Lab {
         // Locks are machine-wide (several checkouts may test at once); state is per checkout.
         let locks = lock_dir();
         std::fs::create_dir_all(&locks).expect("create the lab lock folder");
@@ -101,15 +115,15 @@ impl Lab {
             if file.try_lock().is_err() {
                 continue;
             }
-            let dir = states.join(format!("lab-{base}"));
-            let dir = match directory {
-                Some(d) => states.join(format!("lab-{base}-{d}")),
-                None => dir,
+            // A profile's lab keeps its own folder (a provisioned domain is worth keeping).
+            let dir = match env.iter().find(|(k, _)| *k == "IMPV_LAB_DIRECTORY") {
+                Some((_, d)) if d != "openldap" => states.join(format!("lab-{base}-{d}")),
+                _ => states.join(format!("lab-{base}")),
             };
             let lab = Lab {
                 dir,
                 base,
-                directory,
+                env,
                 owned: true,
                 _lock: Some(file),
             };
@@ -153,8 +167,8 @@ impl Lab {
         cmd.args(args)
             .env("IMPV_LAB_DIR", &self.dir)
             .env("IMPV_LAB_BASE", self.base.to_string());
-        if let Some(d) = self.directory {
-            cmd.env("IMPV_LAB_DIRECTORY", d);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         let out = cmd.output().expect("run fixtures/lab/lab");
         drop(lock_file);

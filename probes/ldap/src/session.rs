@@ -11,7 +11,7 @@ use imp_verify_core::spec::{LdapServer, LdapSpec, Spec, Workflow};
 use imp_verify_core::{Outcome, PerAttempt};
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, StdStream};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ impl SessionError {
     /// Classifies an ldap3 error; `panicked` says whether the connection's driver died
     /// on undecodable bytes.
     pub fn of(e: &LdapError, panicked: bool) -> SessionError {
-        if panicked {
+        if panicked && driver_gone(e) {
             return SessionError::Undecodable;
         }
         match e {
@@ -91,6 +91,18 @@ impl SessionError {
     pub fn is_certificate(&self) -> bool {
         matches!(self, SessionError::Certificate(..) | SessionError::Trust(_))
     }
+}
+
+/// Errors ldap3 gives when its connection task is gone (e.g. it panicked).
+fn driver_gone(e: &LdapError) -> bool {
+    matches!(
+        e,
+        LdapError::OpSend { .. }
+            | LdapError::ResultRecv { .. }
+            | LdapError::IdScrubSend { .. }
+            | LdapError::MiscSend { .. }
+            | LdapError::EndOfStream
+    )
 }
 
 fn cert_or_broken(e: &rustls::Error) -> SessionError {
@@ -164,6 +176,9 @@ pub(crate) struct Session {
     panicked: Arc<AtomicBool>,
 }
 
+/// ldap3 panics seen (by the hook of [`quiet_ldap3_panics`]).
+static LDAP3_PANICS: AtomicUsize = AtomicUsize::new(0);
+
 impl Session {
     /// Classifies an error of an operation on this session.
     pub fn error(&self, e: &LdapError) -> SessionError {
@@ -189,7 +204,9 @@ fn quiet_ldap3_panics() {
                 .location()
                 .map(|l| l.file().contains("/ldap3-") || l.file().contains("/lber-"))
                 .unwrap_or(false);
-            if !from_ldap3 {
+            if from_ldap3 {
+                LDAP3_PANICS.fetch_add(1, Ordering::SeqCst);
+            } else {
                 previous(info);
             }
         }));
@@ -267,9 +284,13 @@ impl Ctx {
             server.port
         );
         let panicked = Arc::new(AtomicBool::new(false));
+        // StartTLS runs in a task of ldap3's own: a panic there is seen only by the hook.
+        let panics_before = LDAP3_PANICS.load(Ordering::SeqCst);
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &url)
             .await
-            .map_err(|e| SessionError::of(&e, false))?;
+            .map_err(|e| {
+                SessionError::of(&e, LDAP3_PANICS.load(Ordering::SeqCst) > panics_before)
+            })?;
         let driver = tokio::spawn(async move {
             let _ = conn.drive().await;
         });

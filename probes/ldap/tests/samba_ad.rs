@@ -7,43 +7,22 @@
 //!
 //! Skipped, saying why, only when the profile's Debian packages are absent.
 
-use imp_probe_ldap::{look_up_test_user, AdReason, DirectoryUser, LdapProbe};
+mod common;
+
+use common::{ev, get, spec_variant};
+use imp_probe_ldap::{look_up_test_user, AdReason, DirectoryUser};
 use imp_verify_core::spec::Spec;
-use imp_verify_core::{CheckCtx, Outcome, Probe, Status};
+use imp_verify_core::{Outcome, Status};
 use imp_verify_testlab::Lab;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-type Results = Vec<(String, String, Outcome)>;
+const T: Duration = Duration::from_secs(10);
 
-async fn run(spec: &Path) -> Results {
-    let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
-    let runs = LdapProbe.plan(&spec).into_iter().map(|c| async move {
-        let o = (c.run)(CheckCtx {
-            timeout: Duration::from_secs(10),
-            attempt: 1,
-        })
-        .await;
-        (c.key.id.to_string(), c.key.target.clone(), o)
-    });
-    futures::future::join_all(runs).await
-}
-
-fn get<'a>(r: &'a Results, id: &str, target: &str) -> &'a Outcome {
-    &r.iter()
-        .find(|(i, t, _)| i == id && t == target)
-        .unwrap_or_else(|| panic!("no {id} [{target}]"))
-        .2
-}
-
-fn ev<'a>(o: &'a Outcome, key: &str) -> &'a str {
-    o.evidence
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key} in {:?}", o.evidence))
+fn run(spec: &Path, t: Duration) -> impl std::future::Future<Output = common::Results> + '_ {
+    common::run(spec, t)
 }
 
 fn fails_with(o: &Outcome, message: &str, fix: &str) {
@@ -101,14 +80,6 @@ fn xmpp_login(lab: &Lab, user: &str, password_file: &Path) -> bool {
         .success()
 }
 
-/// The lab's spec with `edit` applied, written into `dir`.
-fn spec_variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(lab.spec()).unwrap();
-    let p = dir.join("spec.toml");
-    std::fs::write(&p, edit(text)).unwrap();
-    p
-}
-
 #[tokio::test]
 async fn active_directory_passes_healthy_and_names_each_account_fault() {
     let lab = match Lab::isolated_samba_ad() {
@@ -121,7 +92,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
 
     // Healthy: every check passes with the spec `lab up` wrote for AD; Prosody logs
     // the directory's users in.
-    let r = run(&lab.spec()).await;
+    let r = run(&lab.spec(), T).await;
     assert_eq!(r.len(), 2 * 2 + 3 + 4 * 2);
     for (id, t, o) in &r {
         assert_eq!(o.status, Status::Pass, "{id} [{t}]: {}", o.message);
@@ -144,7 +115,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     let spec = spec_variant(&lab, tmp.path(), |t| {
         t.replace(&svc_file, &wrong.display().to_string())
     });
-    let r = run(&spec).await;
+    let r = run(&spec, T).await;
     let bind = get(&r, "ldap.bind", "ldaps://ldap.lab.test:636");
     fails_with(
         bind,
@@ -189,7 +160,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     let spec = spec_variant(&lab, dir2.path(), |t| {
         t.replace(&alice_file, &alice_wrong.display().to_string()) + &extra
     });
-    let r = run(&spec).await;
+    let r = run(&spec, T).await;
     for (user, message, fix) in [
         ("alice", "alice's password is refused: invalidCredentials (49): the password is wrong (Active Directory data 52e)", "does not match the directory"),
         ("bob", "the password must be changed before the account can log on (Active Directory data 773)", "set a new password"),
@@ -237,7 +208,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     for _ in 0..3 {
         assert!(!ldap_bind(&lab, "impverify-svc@lab.test", "mistyped"));
     }
-    let r = run(&lab.spec()).await;
+    let r = run(&lab.spec(), T).await;
     let bind = get(&r, "ldap.bind", "ldap://ldap.lab.test:389");
     fails_with(
         bind,
