@@ -12,10 +12,21 @@ use std::time::{Duration, Instant};
 /// The most entries a contact search asks for (Jabber asks for few).
 pub const CONTACT_SEARCH_LIMIT: i32 = 50;
 
-/// One search's result: the entries and whether the server cut it at a size limit.
+/// One search's result: the entries and whether a size limit cut it.
 struct Found {
     entries: Vec<SearchEntry>,
     partial: bool,
+}
+
+impl Found {
+    /// Whose limit cut the search: the check's own (Jabber's) when it got that many.
+    fn whose_limit(&self) -> &'static str {
+        if self.entries.len() >= CONTACT_SEARCH_LIMIT as usize {
+            "the client's size limit, as Jabber's"
+        } else {
+            "the server's size limit"
+        }
+    }
 }
 
 /// A search with the contact-search limits (set again for each search: ldap3's search
@@ -133,7 +144,8 @@ pub(crate) async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Ou
             let note = if found.partial {
                 partial.push(how);
                 format!(
-                    " (partial: the server's size limit stopped it at {} entries)",
+                    " (partial: {} stopped it at {} entries)",
+                    found.whose_limit(),
                     found.entries.len()
                 )
             } else {
@@ -145,7 +157,7 @@ pub(crate) async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Ou
             ));
             if !hit && found.partial {
                 return Err(Outcome::warn(
-                    format!("a contact search by {how} ({filter}) returns {} entries, cut by the server's size limit, and {uid} is not among them: Jabber shows the same partial list", found.entries.len()),
+                    format!("a contact search by {how} ({filter}) returns {} entries, cut by {}, and {uid} is not among them: Jabber shows the same partial list", found.entries.len(), found.whose_limit()),
                     "Users find this contact only with a more specific search; raise the directory's size limit for the IM&P account if Jabber users need wider results (task D.2)",
                 )
                 .with("searches", seen.join("; ")));
@@ -167,7 +179,7 @@ pub(crate) async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Ou
                 String::new()
             } else {
                 format!(
-                    "; the search by {} returned partial results (the server's size limit), as Jabber shows them",
+                    "; the search by {} returned partial results (a size limit), as Jabber shows them",
                     partial.join(" and by ")
                 )
             };
