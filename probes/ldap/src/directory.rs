@@ -9,7 +9,7 @@ use crate::session::{parse_entry, Ctx, SessionError};
 use imp_verify_core::{CheckCtx, Outcome};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Scope, SearchEntry, SearchOptions};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -168,10 +168,10 @@ impl Ctx {
         let mut attrs: Vec<String> = mapped.iter().map(|s| s.to_string()).collect();
         attrs.sort();
         attrs.dedup();
-        let wanted: HashMap<String, ()> = s
+        let wanted: HashSet<String> = s
             .expected_users
             .iter()
-            .map(|u| (u.to_ascii_lowercase(), ()))
+            .map(|u| u.to_ascii_lowercase())
             .collect();
         // The user id, and the mail / directory URI (one label when one attribute).
         let mut unique = vec![Unique::new("user id", &a.user_id)];
@@ -189,14 +189,13 @@ impl Ctx {
         session
             .ldap
             .with_search_options(SearchOptions::new().timelimit(budget.as_secs().max(1) as i32));
-        let panicked = |session: &crate::session::Session, e: &ldap3::LdapError| session.error(e);
         let mut stream = session
             .ldap
             .streaming_search_with(adapters, &s.base, Scope::Subtree, &s.user_filter, attrs)
             .await
             .map_err(|e| {
                 Outcome::fail(
-                    format!("the user search failed: {}", panicked(&session, &e)),
+                    format!("the user search failed: {}", session.error(&e)),
                     "Check the user filter and the service account's rights",
                 )
             })?;
@@ -215,7 +214,7 @@ impl Ctx {
                     }
                     if let Some(uid) = first(&e, &a.user_id) {
                         let key = uid.to_ascii_lowercase();
-                        if wanted.contains_key(&key) {
+                        if wanted.contains(&key) {
                             let attrs = mapped
                                 .iter()
                                 .filter_map(|m| {
@@ -237,7 +236,7 @@ impl Ctx {
                         format!(
                             "the user search broke off after {} entries: {}",
                             dir.entries,
-                            panicked(&session, &e)
+                            session.error(&e)
                         ),
                         "Check the directory server",
                     ))
