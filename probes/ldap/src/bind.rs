@@ -2,7 +2,7 @@
 //! and `ldap.bind` (the service account), with the judgement of a refused bind.
 
 use crate::codes::{AdReason, Refusal, ResultCode};
-use crate::session::{parse_entry, tasks, Ctx, SessionError};
+use crate::session::{only_entries, parse_entry, tasks, Ctx, SessionError};
 use imp_verify_core::{CheckCtx, Outcome};
 use ldap3::Scope;
 use std::time::Instant;
@@ -103,13 +103,12 @@ pub(crate) async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
         if let Some(refusal) = Refusal::of(&r.1) {
             return Err(SessionError::Refused(refusal));
         }
-        let contexts =
-            r.0.into_iter()
-                .next()
-                .and_then(parse_entry)
-                .and_then(|e| e.attrs.get("namingContexts").cloned())
-                .unwrap_or_default()
-                .join(", ");
+        let contexts = only_entries(r.0)
+            .next()
+            .and_then(parse_entry)
+            .and_then(|e| e.attrs.get("namingContexts").cloned())
+            .unwrap_or_default()
+            .join(", ");
         session.close().await;
         Ok::<_, SessionError>(contexts)
     };

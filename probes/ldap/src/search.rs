@@ -4,7 +4,7 @@
 
 use crate::codes::{Refusal, ResultCode};
 use crate::directory::first;
-use crate::session::{parse_entry, Ctx, Session, SessionError};
+use crate::session::{only_entries, parse_entry, Ctx, Session, SessionError};
 use imp_verify_core::{CheckCtx, Outcome};
 use ldap3::{Scope, SearchEntry, SearchOptions};
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ async fn limited_search(
         Some(x) => return Err(x.describe()),
     };
     let mut entries = Vec::new();
-    for raw in r.0 {
+    for raw in only_entries(r.0) {
         entries.push(parse_entry(raw).ok_or_else(|| SessionError::Undecodable.to_string())?);
     }
     Ok(Found { entries, partial })

@@ -213,6 +213,13 @@ fn quiet_ldap3_panics() {
     });
 }
 
+/// The entries of a search's results, without its continuation references (Active
+/// Directory returns some for a search at the domain root) and intermediate responses.
+pub(crate) fn only_entries(v: Vec<ldap3::ResultEntry>) -> impl Iterator<Item = ldap3::ResultEntry> {
+    v.into_iter()
+        .filter(|e| !e.is_ref() && !e.is_intermediate())
+}
+
 /// Parses a search entry; `None` if ldap3 cannot (it panics on malformed entries).
 pub(crate) fn parse_entry(e: ldap3::ResultEntry) -> Option<ldap3::SearchEntry> {
     quiet_ldap3_panics();

@@ -4,7 +4,7 @@
 
 use crate::bind::user_bind_failure;
 use crate::codes::{AdReason, Refusal};
-use crate::session::{parse_entry, tasks, Ctx, SessionError};
+use crate::session::{only_entries, parse_entry, tasks, Ctx, SessionError};
 use imp_verify_core::spec::Spec;
 use imp_verify_core::{CheckCtx, Outcome};
 use ldap3::Scope;
@@ -119,7 +119,7 @@ impl Ctx {
                     format!("Check the directory (task {integrate})"),
                 )));
             }
-            let Some(entry) = r.0.into_iter().next() else {
+            let Some(entry) = only_entries(r.0).next() else {
                 session.close().await;
                 return Ok(DirectoryUser::Missing {
                     base: s.base.clone(),

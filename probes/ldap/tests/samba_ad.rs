@@ -107,6 +107,27 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     ));
     lab.assert_no_secret_in(&format!("{r:?}"));
 
+    // The domain root as the base, as many AD deployments sync from: every check
+    // passes there too (continuation references, if the server sends any, are not
+    // entries).
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec_variant(&lab, root.path(), |t| {
+        t.replace(
+            "base = \"OU=people,DC=lab,DC=test\"",
+            "base = \"DC=lab,DC=test\"",
+        )
+    });
+    let r = run(&spec, T).await;
+    for (id, t, o) in &r {
+        assert_eq!(
+            o.status,
+            Status::Pass,
+            "root base: {id} [{t}]: {}",
+            o.message
+        );
+    }
+    assert!(get(&r, "ldap.sync", "DC=lab,DC=test").metrics["entries"] > 30.0);
+
     // A wrong service password: AD's 52e, named as a wrong password.
     let tmp = tempfile::tempdir().unwrap();
     let wrong = tmp.path().join("wrong.password");
