@@ -249,3 +249,168 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{Duplicate, ExpectedEntry};
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn spec(scheme: &str, directory_uri: &str) -> Spec {
+        let text = format!(
+            r#"workflow = "A"
+domains = ["corp.test"]
+im_address_scheme = "{scheme}"
+
+[[clusters]]
+name = "c1"
+domain = "corp.test"
+
+[[clusters.nodes]]
+fqdn = "imp1.corp.test"
+role = "imp"
+
+[ldap]
+bind_dn = "CN=svc,DC=corp,DC=test"
+password_env = "SVC"
+base = "OU=people,DC=corp,DC=test"
+expected_users = ["ann", "ben"]
+
+[ldap.attributes]
+user_id = "sAMAccountName"
+directory_uri = "{directory_uri}"
+
+[[ldap.servers]]
+url = "ldaps://dc1.corp.test"
+"#
+        );
+        let env: BTreeMap<String, String> = [("SVC".to_string(), "x".to_string())].into();
+        Spec::parse(&text, Path::new("t.toml"), &env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn user(uid: &str, attrs: &[(&str, &str)]) -> (String, ExpectedEntry) {
+        let mut a: BTreeMap<String, String> = [
+            ("sAMAccountName", uid),
+            ("displayName", "Some One"),
+            ("telephoneNumber", "+1 555 0100"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in attrs {
+            a.insert(k.to_string(), v.to_string());
+        }
+        (
+            uid.to_string(),
+            ExpectedEntry {
+                dn: format!("CN={uid},OU=people,DC=corp,DC=test"),
+                attrs: a,
+            },
+        )
+    }
+
+    fn facts(users: Vec<(String, ExpectedEntry)>) -> Directory {
+        Directory {
+            base: None,
+            entries: 1000,
+            ended: None,
+            expected: users.into_iter().collect::<HashMap<_, _>>(),
+            duplicates: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_missing_mail_under_userid_at_domain_warns_saying_what_it_breaks() {
+        let s = spec("userid@domain", "mail");
+        let d = facts(vec![
+            user("ann", &[("mail", "ann@corp.test")]),
+            user("ben", &[]),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Warn, "{}", o.message);
+        assert!(o
+            .message
+            .contains("ben (CN=ben,OU=people,DC=corp,DC=test) has no mail (mail)"));
+        assert!(o.message.contains("URI dialing"), "{}", o.message);
+        assert!(!o.message.contains("ann ("), "{}", o.message);
+        let d = facts(vec![
+            user("ann", &[("mail", "ann@corp.test")]),
+            user("ben", &[("mail", "ben@corp.test")]),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Pass, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("the 2 expected users carry user id, display name, phone, mail;"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn under_the_directory_uri_scheme_the_uri_must_be_an_address_of_the_domain() {
+        let s = spec("directory-uri", "msRTCSIP-PrimaryUserAddress");
+        let d = facts(vec![
+            user(
+                "ann",
+                &[
+                    ("mail", "ann@corp.test"),
+                    ("msRTCSIP-PrimaryUserAddress", "ann@other.test"),
+                ],
+            ),
+            user("ben", &[("msRTCSIP-PrimaryUserAddress", "ben@corp.test")]),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Fail, "{}", o.message);
+        assert!(o
+            .message
+            .contains("ann: the IM address ann@other.test is not an address in corp.test"));
+        // ben has no mail: said too, though the IM address does not depend on it.
+        assert!(o
+            .message
+            .contains("ben (CN=ben,OU=people,DC=corp,DC=test) has no mail (mail)"));
+        let mut d = facts(vec![
+            user(
+                "ann",
+                &[
+                    ("mail", "ann@corp.test"),
+                    ("msRTCSIP-PrimaryUserAddress", "ann@corp.test"),
+                ],
+            ),
+            user(
+                "ben",
+                &[
+                    ("mail", "ben@corp.test"),
+                    ("msRTCSIP-PrimaryUserAddress", "ben@corp.test"),
+                ],
+            ),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Pass, "{}", o.message);
+        assert!(
+            o.message
+                .contains("user id, display name, phone, directory URI, mail"),
+            "{}",
+            o.message
+        );
+        assert!(
+            o.message
+                .contains("no duplicate user id, mail or directory URI among 1000 entries"),
+            "{}",
+            o.message
+        );
+        d.duplicates.push(Duplicate {
+            what: "directory URI",
+            value: "ann@corp.test".into(),
+            dns: vec!["CN=ann,OU=people".into(), "CN=ann2,OU=people".into()],
+        });
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Fail);
+        assert!(o.message.contains(
+            "duplicate directory URI ann@corp.test on CN=ann,OU=people and CN=ann2,OU=people"
+        ));
+    }
+}
