@@ -131,6 +131,8 @@ pub(crate) async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
         Err(e) => {
             let fix = if e.is_certificate() {
                 format!("Install on the directory server a certificate signed by the deployment's CA and naming {}, and upload that CA to CUCM and IM&P as a directory trust certificate (task {integrate})", server.host)
+            } else if matches!(e, SessionError::Handshake(_)) {
+                format!("Check the directory server's TLS settings: CUCM and IM&P need TLS 1.2 or 1.3 with AES-GCM or ChaCha20-Poly1305 suites; a server offering only CBC suites or older versions is refused (task {secure})")
             } else if matches!(e, SessionError::Undecodable) {
                 format!("Check that {}:{} is an LDAP server ({mode}) (task {secure})", server.host, server.port)
             } else {

@@ -30,7 +30,7 @@ pub use bind::{is_account_state, service_bind_failure, user_bind_failure};
 pub use codes::{rc_name, AdReason, Refusal, ResultCode};
 pub use directory::PAGE_SIZE;
 pub use search::CONTACT_SEARCH_LIMIT;
-pub use session::{tasks, CertProblem, SessionError};
+pub use session::{tasks, CertProblem, Handshake, SessionError};
 pub use users::{look_up_test_user, DirectoryUser};
 
 use directory::Directory;

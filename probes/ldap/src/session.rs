@@ -39,6 +39,17 @@ pub enum CertProblem {
     Other(String),
 }
 
+/// How a TLS handshake failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handshake {
+    /// The server sent this alert (e.g. HandshakeFailure: nothing in common).
+    Alert(String),
+    /// The server offers nothing this client accepts (versions, suites, groups).
+    Incompatible(String),
+    /// The server closed the connection during the TLS handshake.
+    Closed,
+}
+
 /// Why a session could not be opened or used.
 #[derive(Debug, Clone)]
 pub enum SessionError {
@@ -58,6 +69,8 @@ pub enum SessionError {
     Refused(Refusal),
     /// The server sent bytes that are not an LDAP message (ldap3 gave up on them).
     Undecodable,
+    /// The TLS handshake failed (other than on the certificate).
+    Handshake(Handshake),
     /// The connection broke or another failure (in ldap3's or the OS's words).
     Broken(String),
 }
@@ -81,6 +94,9 @@ impl SessionError {
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             {
                 Some(t) => cert_or_broken(t),
+                None if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    SessionError::Handshake(Handshake::Closed)
+                }
                 None => SessionError::Broken(format!("connection: {source}")),
             },
             other => SessionError::Broken(other.to_string()),
@@ -119,6 +135,12 @@ fn cert_or_broken(e: &rustls::Error) -> SessionError {
             };
             SessionError::Certificate(p, e.to_string())
         }
+        rustls::Error::AlertReceived(a) => {
+            SessionError::Handshake(Handshake::Alert(format!("{a:?}")))
+        }
+        rustls::Error::PeerIncompatible(p) => {
+            SessionError::Handshake(Handshake::Incompatible(format!("{p:?}")))
+        }
         other => SessionError::Broken(format!("TLS: {other}")),
     }
 }
@@ -146,6 +168,17 @@ impl std::fmt::Display for SessionError {
                 CertProblem::Other(_) => write!(f, "the server's certificate is refused ({t})"),
             },
             SessionError::Trust(e) => write!(f, "the spec's CA bundle cannot be used: {e}"),
+            SessionError::Handshake(Handshake::Alert(a)) => {
+                write!(f, "the server ended the TLS handshake with the alert {a}")
+            }
+            SessionError::Handshake(Handshake::Incompatible(p)) => write!(
+                f,
+                "the server's TLS offers nothing this client accepts ({p})"
+            ),
+            SessionError::Handshake(Handshake::Closed) => write!(
+                f,
+                "the server closed the connection during the TLS handshake"
+            ),
             SessionError::NoAnswer => write!(f, "no answer in time"),
             SessionError::Refused(r) => write!(f, "{}", r.describe()),
             SessionError::Undecodable => write!(f, "the server sent an undecodable LDAP message"),

@@ -242,4 +242,21 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         .unwrap()
         .contains("Correct the service account's"));
     assert!(ev(bind, "ad_reason").starts_with("data 775"));
+
+    // A directory that offers only CBC suites over TLS 1.2 (GnuTLS priority string):
+    // the handshake fails, named as such, with a fix about TLS settings, not
+    // reachability.
+    lab.edit_conf("samba/smb.conf", |t| {
+        t.replace(
+            "tls enabled = yes",
+            "tls enabled = yes\n\ttls priority = NORMAL:-VERS-TLS1.3:-AES-128-GCM:-AES-256-GCM:-CHACHA20-POLY1305:-AES-128-CCM:-AES-256-CCM",
+        )
+    });
+    lab.stop("ldap");
+    lab.start("ldap");
+    let r = run(&lab.spec(), T).await;
+    for server in ["ldaps://ldap.lab.test:636", "ldap://ldap.lab.test:389"] {
+        let c = get(&r, "ldap.connect", server);
+        fails_with(c, "the TLS handshake", "only CBC suites");
+    }
 }
