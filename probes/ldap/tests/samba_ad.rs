@@ -70,7 +70,7 @@ fn ldap_bind(lab: &Lab, who: &str, password: &str) -> bool {
 /// Whether `user` logs in over XMPP on imp1 (Prosody, which asks the directory).
 fn xmpp_login(lab: &Lab, user: &str, password_file: &Path) -> bool {
     Command::new("python3")
-        .arg(imp_verify_testlab::repo_root().join("fixtures/lab/ready.py"))
+        .arg(imp_verify_testlab::repo_root().join("tests/lab/xmpp.py"))
         .args(["login", &lab.ip(2).to_string(), "lab.test", user])
         .arg(password_file)
         .arg(lab.dir.join("pki/ca.crt"))
