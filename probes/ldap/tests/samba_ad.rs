@@ -259,4 +259,53 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         let c = get(&r, "ldap.connect", server);
         fails_with(c, "the TLS handshake", "only CBC suites");
     }
+
+    // Samba needs its address on an interface: `up` put it on lo; `down` stops every
+    // Samba process of the lab and removes the address again.
+    let on_lo = || {
+        let out = Command::new("ip")
+            .args([
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "lo",
+                "to",
+                &format!("{}/32", lab.ip(1)),
+            ])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    assert!(on_lo(), "{} is not on lo while the lab is up", lab.ip(1));
+    let pid: u32 = std::fs::read_to_string(lab.dir.join("run/ldap.lab-pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    lab.must(&["down"]);
+    assert!(!on_lo(), "{} is still on lo after down", lab.ip(1));
+    // Live ones: a zombie is dead, waiting for a reaper (PID 1 here may not reap).
+    let left: Vec<String> = String::from_utf8_lossy(
+        &Command::new("pgrep")
+            .args(["-s", &pid.to_string()])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .lines()
+    .filter(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .map(|st| {
+                !st.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    })
+    .map(String::from)
+    .collect();
+    assert!(left.is_empty(), "Samba processes left: {left:?}");
 }
