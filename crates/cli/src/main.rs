@@ -23,7 +23,7 @@ fn probes(spec: &Spec) -> Vec<Box<dyn Probe>> {
         Box::new(imp_probe_services::ServicesProbe::new(net.clone())),
         Box::new(imp_probe_dns::DnsProbe::new(net.clone())),
         Box::new(imp_probe_tls::TlsProbe::new(net.clone())),
-        Box::new(imp_probe_ldap::LdapProbe),
+        Box::new(imp_probe_ldap::LdapProbe::new(net.clone())),
         Box::new(imp_probe_xmpp::XmppProbe::new(net.clone())),
         Box::new(imp_probe_sip::SipProbe::new(net)),
     ]

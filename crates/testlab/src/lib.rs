@@ -36,6 +36,8 @@ pub struct Lab {
     pub dir: PathBuf,
     /// The last octet of its first address: hosts are 127.0.0.(base + n).
     pub base: u8,
+    /// The profile it was brought up with (`IMPV_LAB_DIRECTORY`, `IMPV_LAB_USERS`).
+    env: Vec<(&'static str, String)>,
     owned: bool,
     _lock: Option<File>,
 }
@@ -58,6 +60,7 @@ impl Lab {
             let lab = Lab {
                 dir,
                 base,
+                env: Vec::new(),
                 owned: false,
                 _lock: None,
             };
@@ -66,8 +69,33 @@ impl Lab {
         })
     }
 
-    /// A lab of the caller's own, on free addresses; `lab down` when dropped.
+    /// A lab of the caller's own, on free addresses; `lab down` when dropped. Its
+    /// directory is OpenLDAP whatever the environment's `IMPV_LAB_DIRECTORY` (which
+    /// chooses the shared lab's).
     pub fn isolated() -> Lab {
+        Self::isolated_with(vec![("IMPV_LAB_DIRECTORY", "openldap".into())])
+    }
+
+    /// An isolated lab whose directory is Samba AD (`IMPV_LAB_DIRECTORY=samba-ad`), or
+    /// why it cannot run here (its Debian packages are absent).
+    pub fn isolated_samba_ad() -> Result<Lab, String> {
+        samba_ad_available()?;
+        Ok(Self::isolated_with(vec![(
+            "IMPV_LAB_DIRECTORY",
+            "samba-ad".into(),
+        )]))
+    }
+
+    /// An isolated lab whose OpenLDAP directory holds `n` people (`IMPV_LAB_USERS`):
+    /// the 30 of `people.tsv` and generated ones.
+    pub fn isolated_with_users(n: u32) -> Lab {
+        Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "openldap".into()),
+            ("IMPV_LAB_USERS", n.to_string()),
+        ])
+    }
+
+    fn isolated_with(env: Vec<(&'static str, String)>) -> Lab {
         // Locks are machine-wide (several checkouts may test at once); state is per checkout.
         let locks = lock_dir();
         std::fs::create_dir_all(&locks).expect("create the lab lock folder");
@@ -89,10 +117,15 @@ impl Lab {
             if file.try_lock().is_err() {
                 continue;
             }
-            let dir = states.join(format!("lab-{base}"));
+            // A profile's lab keeps its own folder (a provisioned domain is worth keeping).
+            let dir = match env.iter().find(|(k, _)| *k == "IMPV_LAB_DIRECTORY") {
+                Some((_, d)) if d != "openldap" => states.join(format!("lab-{base}-{d}")),
+                _ => states.join(format!("lab-{base}")),
+            };
             let lab = Lab {
                 dir,
                 base,
+                env,
                 owned: true,
                 _lock: Some(file),
             };
@@ -132,12 +165,14 @@ impl Lab {
             .open(&lock)
             .expect("open the lab command lock");
         lock_file.lock().expect("lock the lab command lock");
-        let out = Command::new(repo_root().join("fixtures/lab/lab"))
-            .args(args)
+        let mut cmd = Command::new(repo_root().join("fixtures/lab/lab"));
+        cmd.args(args)
             .env("IMPV_LAB_DIR", &self.dir)
-            .env("IMPV_LAB_BASE", self.base.to_string())
-            .output()
-            .expect("run fixtures/lab/lab");
+            .env("IMPV_LAB_BASE", self.base.to_string());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run fixtures/lab/lab");
         drop(lock_file);
         out
     }
@@ -238,6 +273,36 @@ impl Lab {
             }
         }
         v
+    }
+}
+
+/// The Debian packages of the lab's samba-ad profile; `Err` names those missing.
+pub fn samba_ad_available() -> Result<(), String> {
+    let wanted = [
+        "samba",
+        "samba-ad-dc",
+        "samba-ad-provision",
+        "samba-dsdb-modules",
+        "winbind",
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+                .unwrap_or(false)
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the samba-ad lab profile needs the Debian packages {} (`IMPV_LAB_DIRECTORY=samba-ad fixtures/lab/lab install`)",
+            missing.join(", ")
+        ))
     }
 }
 

@@ -3,75 +3,15 @@
 //! base, a user, an attribute, a mail or a user password is wrong; a hostile server
 //! fails the connection within its timeout. No password appears in any outcome.
 
-use imp_probe_ldap::LdapProbe;
-use imp_verify_core::spec::Spec;
-use imp_verify_core::{CheckCtx, Outcome, Probe, Status};
+mod common;
+
+use common::{get, ldapmodify, run, spec_variant, Results};
+use imp_verify_core::Status;
 use imp_verify_testlab::Lab;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-type Results = Vec<(String, String, Outcome)>;
-
-async fn run(spec: &Path, timeout: Duration) -> Results {
-    let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
-    let runs = LdapProbe.plan(&spec).into_iter().map(|c| async move {
-        let o = (c.run)(CheckCtx::standalone(
-            timeout,
-            imp_verify_core::spec::Workflow::C,
-        ))
-        .await;
-        (c.key.id.to_string(), c.key.target.clone(), o)
-    });
-    futures::future::join_all(runs).await
-}
-
-fn get<'a>(r: &'a Results, id: &str, target: &str) -> &'a Outcome {
-    &r.iter()
-        .find(|(i, t, _)| i == id && t == target)
-        .unwrap_or_else(|| panic!("no {id} [{target}]"))
-        .2
-}
-
-/// A copy of the lab's spec with `edit` applied, in `dir`.
-fn spec_variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(lab.spec()).unwrap();
-    let p = dir.join("spec.toml");
-    std::fs::write(&p, edit(text)).unwrap();
-    p
-}
-
-/// Runs ldapmodify as the lab's directory administrator.
-fn ldapmodify(lab: &Lab, ldif: &str) {
-    let mut child = Command::new("ldapmodify")
-        .args([
-            "-x",
-            "-H",
-            &format!("ldaps://{}", lab.ip(1)),
-            "-D",
-            "cn=admin,dc=lab,dc=test",
-            "-y",
-        ])
-        .arg(lab.dir.join("secrets/ldap-admin.password"))
-        .env("LDAPTLS_CACERT", lab.dir.join("pki/ca.crt"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ldif.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "ldapmodify failed for:\n{ldif}"
-    );
-}
 
 fn no_secret(lab: &Lab, r: &Results) {
     lab.assert_no_secret_in(&format!("{r:?}"));

@@ -181,6 +181,11 @@ impl Net {
         Net { shared }
     }
 
+    /// The run's toolkit itself.
+    pub fn shared(&self) -> &imp_verify_net::Net {
+        &self.shared
+    }
+
     /// The resolver and TLS inspector of `spec` (a toolkit of its own: tests).
     pub fn from_spec(spec: &Spec) -> Self {
         Net::new(imp_verify_net::Net::from_spec(spec))

@@ -19,6 +19,7 @@ pub async fn explain_refusal(
     condition: SaslCondition,
     o: Outcome,
     budget: Duration,
+    auth: &imp_verify_core::AuthLog,
 ) -> Outcome {
     if condition != SaslCondition::NotAuthorized || c.spec.ldap.is_none() {
         return o;
@@ -27,12 +28,26 @@ pub async fn explain_refusal(
     let (login_task, _) = crate::tasks(c.spec.workflow);
     let (secure, integrate) = imp_probe_ldap::tasks(c.spec.workflow);
     let head = format!("{} is refused on {node}", c.spec.jid_of(user));
-    let (msg, fix, seen) = match imp_probe_ldap::look_up_test_user(&c.spec, uid, budget).await {
+    let (msg, fix, seen) = match imp_probe_ldap::look_up_test_user(&c.spec, c.net.shared(), uid, budget, auth).await {
         Ok(DirectoryUser::Missing { base, filter }) => (
             format!("{head}: SASL not-authorized: the account does not exist: the directory has no {uid} under {base} with {filter}"),
             format!("Add the user to the directory and let CUCM sync it (or correct the user id in the spec), then enable it for IM and Presence (tasks {integrate}, {login_task})"),
             format!("no entry for {uid}"),
         ),
+        // An account state Active Directory names (locked, disabled, expired, must
+        // change its password): the directory's own reason, not "a wrong password".
+        Ok(ref u @ DirectoryUser::Found { ref dn, .. })
+            if u.ad_reason().is_some_and(|r| r != imp_probe_ldap::AdReason::WrongPassword) =>
+        {
+            let (why, fix) = u
+                .refusal_explained(uid, integrate)
+                .expect("a refusal carries its reason");
+            (
+                format!("{head}: SASL not-authorized: the directory refuses {dn} too: {why}"),
+                format!("{fix} ({})", crate::tasks_with(login_task, &[])),
+                format!("{dn}: {why}"),
+            )
+        }
         Ok(DirectoryUser::Found { dn, bind_rc: 49, .. }) => (
             format!("{head}: SASL not-authorized: the password is wrong: the directory refuses it too for {dn} (invalidCredentials)"),
             format!("Correct the test user's password in the spec's password source, or reset it in the directory (tasks {integrate}, {login_task})"),
@@ -40,7 +55,7 @@ pub async fn explain_refusal(
         ),
         Ok(DirectoryUser::Found { dn, bind_rc: 0, .. }) => (
             format!("{head}: SASL not-authorized, though the directory accepts the same password for {dn}: IM and Presence refuses the user itself"),
-            format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory (tasks {integrate}, {login_task}, A.4)"),
+            format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory (tasks {integrate}, {}{})", crate::tasks_with(login_task, &[]).trim_start_matches("task "), crate::label_opt(c.spec.workflow, imp_verify_core::catalog::Task::EndUsers)),
             format!("{dn} accepts the password"),
         ),
         Ok(DirectoryUser::Found { dn, bind_rc, bind_text, .. }) => (

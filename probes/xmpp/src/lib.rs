@@ -74,6 +74,11 @@ pub(crate) fn tasks_with(task: &str, extra: &[Task]) -> String {
     }
 }
 
+/// `, ` and the label of `task` in `w` (`, A.4`), or nothing when `w` has no such task.
+pub(crate) fn label_opt(w: Workflow, task: Task) -> String {
+    task.label(w).map(|l| format!(", {l}")).unwrap_or_default()
+}
+
 /// The label of `task` in `w` (`A.11`), or of workflow D's user task where the
 /// workflow has no such task.
 pub(crate) fn label(w: Workflow, task: Task) -> &'static str {

@@ -1,0 +1,415 @@
+//! Judging the directory read ([`Directory`]): `ldap.base` (the base exists and the
+//! filter returns entries), `ldap.sync` (every expected user is there) and
+//! `ldap.mapping` (the mapped attributes, the IM address, uniqueness). Pure functions of
+//! the spec and the facts.
+
+use crate::codes::ResultCode;
+use crate::directory::Directory;
+use crate::session::tasks;
+use imp_verify_core::spec::{AddressScheme, Spec};
+use imp_verify_core::Outcome;
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    let (_, integrate) = tasks(spec.workflow);
+    if let Some(r) = &d.base {
+        let o = match r.code {
+            ResultCode::NoSuchObject => Outcome::fail(
+                format!("the search base {} does not exist: noSuchObject (32)", s.base),
+                format!("Correct the search base of the LDAP directory synchronization agreement on CUCM (task {integrate})"),
+            ),
+            ResultCode::Referral => Outcome::fail(
+                format!("the server does not hold the search base {}: {}", s.base, r.describe()),
+                format!("Point the synchronization agreement at a directory server that holds the base (the referral names it), or correct the base (task {integrate})"),
+            ),
+            _ => Outcome::fail(
+                format!("the search base {} cannot be read: {}", s.base, r.describe()),
+                format!("Give the service account read access to the search base (task {integrate})"),
+            ),
+        };
+        return r.evidence(o).with("base", &s.base);
+    }
+    if d.entries == 0 {
+        return Outcome::fail(
+            format!("the user filter {} returns no entry under {}", s.user_filter, s.base),
+            format!("Correct the user filter of the synchronization agreement, or the base (task {integrate})"),
+        )
+        .with("base", &s.base)
+        .with("filter", &s.user_filter);
+    }
+    Outcome::pass(format!(
+        "{} exists; the user filter returns {} entries{}",
+        s.base,
+        d.entries,
+        if d.truncated() {
+            " (the server's size limit stopped the search there)"
+        } else {
+            ""
+        }
+    ))
+    .with("base", &s.base)
+    .with("filter", &s.user_filter)
+    .metric("entries", d.entries as f64)
+    .metric("search_ms", ms(d.took))
+}
+
+pub(crate) fn check_sync(spec: &Spec, d: &Directory) -> Outcome {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    let (_, integrate) = tasks(spec.workflow);
+    let uid_attr = &s.attributes.user_id;
+    let missing: Vec<&str> = s
+        .expected_users
+        .iter()
+        .filter(|u| !d.expected.contains_key(&u.to_ascii_lowercase()))
+        .map(String::as_str)
+        .collect();
+    let o = if missing.is_empty() {
+        Outcome::pass(format!(
+            "all {} expected users are under {} (the filter returns {} entries{})",
+            s.expected_users.len(),
+            s.base,
+            d.entries,
+            if d.truncated() {
+                ", more than the server's size limit lets one search return"
+            } else {
+                ""
+            }
+        ))
+    } else if d.truncated() {
+        Outcome::fail(
+            format!("{} of the expected users {} not among the {} entries the server returned before its size limit stopped the search: {}", missing.len(), if missing.len() == 1 { "is" } else { "are" }, d.entries, missing.join(", ")),
+            format!("Raise the directory's size limit for the service account (paged searches must reach every user, as CUCM's sync does), or narrow the base and filter (task {integrate})"),
+        )
+        .with("missing", missing.join(", "))
+    } else {
+        Outcome::fail(
+            format!("{} of the expected users {} not found under {} with {}: {}", missing.len(), if missing.len() == 1 { "is" } else { "are" }, s.base, s.user_filter, missing.join(", ")),
+            format!("Add the users to the directory under the base, or widen the synchronization agreement's filter, then run a full sync on CUCM (task {integrate})"),
+        )
+        .with("missing", missing.join(", "))
+    };
+    let o = match &d.ended {
+        Some(r) => r.evidence(o),
+        None => o,
+    };
+    o.with("expected", s.expected_users.join(", "))
+        .with("user_id_attribute", uid_attr)
+        .metric("entries", d.entries as f64)
+        .metric("search_ms", ms(d.took))
+}
+
+/// Whether `addr` is an IM address of one of `domains` (lower case).
+fn valid_im_address(addr: &str, domains: &[String]) -> bool {
+    addr.split_once('@')
+        .map(|(l, dom)| {
+            !l.is_empty()
+                && !l.contains(|ch: char| ch.is_whitespace() || "\"&'/:<>@".contains(ch))
+                && domains.iter().any(|d| d == dom)
+        })
+        .unwrap_or(false)
+}
+
+pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    let a = &s.attributes;
+    let domains: Vec<String> = spec
+        .domains
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let directory_uri = spec.im_address_scheme == AddressScheme::DirectoryUri;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    // What must be there (fail) and what should be (warn) under the address scheme.
+    let mut needed = vec![
+        ("user id", &a.user_id),
+        ("display name", &a.display_name),
+        ("phone", &a.phone),
+    ];
+    let mut wanted = Vec::new();
+    if directory_uri {
+        needed.push(("directory URI", &a.directory_uri));
+        if !a.mail.eq_ignore_ascii_case(&a.directory_uri) {
+            wanted.push(("mail", &a.mail));
+        }
+    } else {
+        wanted.push(("mail", &a.mail));
+        if !a.mail.eq_ignore_ascii_case(&a.directory_uri) {
+            wanted.push(("directory URI", &a.directory_uri));
+        }
+    }
+    let mut checked = 0;
+    for user in &s.expected_users {
+        let Some(e) = d.expected.get(&user.to_ascii_lowercase()) else {
+            continue; // ldap.sync reports it
+        };
+        checked += 1;
+        for (what, attr) in &needed {
+            if e.get(attr).is_none() {
+                problems.push(format!("{user} ({}) has no {what} ({attr})", e.dn));
+            }
+        }
+        for (what, attr) in &wanted {
+            if e.get(attr).is_none() {
+                warnings.push(format!("{user} ({}) has no {what} ({attr})", e.dn));
+            }
+        }
+        let address = if directory_uri {
+            e.get(&a.directory_uri).map(|m| m.to_ascii_lowercase())
+        } else {
+            Some(format!(
+                "{}@{}",
+                user.to_ascii_lowercase(),
+                domains.first().cloned().unwrap_or_default()
+            ))
+        };
+        if let Some(addr) = address {
+            if !valid_im_address(&addr, &domains) {
+                problems.push(format!(
+                    "{user}: the IM address {addr} is not an address in {}",
+                    domains.join(", ")
+                ));
+            }
+        }
+    }
+    let dupes: Vec<String> = d
+        .duplicates
+        .iter()
+        .map(|x| {
+            format!(
+                "duplicate {} {} on {}",
+                x.what,
+                x.value,
+                x.dns.join(" and ")
+            )
+        })
+        .collect();
+    let mapping = format!(
+        "user id={}, display name={}, phone={}, mail={}, directory URI={}",
+        a.user_id, a.display_name, a.phone, a.mail, a.directory_uri
+    );
+    let attrs_checked: Vec<&str> = needed
+        .iter()
+        .chain(wanted.iter())
+        .map(|(w, _)| *w)
+        .collect();
+    let unique = if a.directory_uri.eq_ignore_ascii_case(&a.mail) {
+        "user id or directory URI (mail)"
+    } else {
+        "user id, mail or directory URI"
+    };
+    let scope = format!(
+        "no duplicate {unique} among {} entries{}",
+        d.entries,
+        if d.truncated() {
+            " (all the server's size limit let through)"
+        } else {
+            ""
+        }
+    );
+    let o = if !problems.is_empty() || !dupes.is_empty() {
+        let mut all = problems.clone();
+        all.extend(dupes.iter().cloned());
+        all.extend(warnings.iter().cloned());
+        Outcome::fail(
+            all.join("; "),
+            format!("Fill in the missing attributes and make user ids and directory URIs unique in the directory (IM&P rejects duplicates), or correct the attribute mapping of the LDAP directory configuration ({})", imp_verify_core::catalog::named(spec.workflow, &[imp_verify_core::catalog::Task::LdapClients, imp_verify_core::catalog::Task::LdapForJabber, imp_verify_core::catalog::Task::ImAddressing])),
+        )
+    } else if !warnings.is_empty() {
+        Outcome::warn(
+            format!("{}: without it the user has no directory URI (URI dialing fails and Jabber cannot find the user by mail in a contact search); the IM address itself is userid@domain", warnings.join("; ")),
+            format!("Fill in the mail attribute of these users in the directory, or map the directory URI to an attribute they carry ({})", imp_verify_core::catalog::named(spec.workflow, &[imp_verify_core::catalog::Task::LdapClients, imp_verify_core::catalog::Task::LdapForJabber, imp_verify_core::catalog::Task::ImAddressing])),
+        )
+    } else if checked == 0 {
+        Outcome::pass(format!(
+            "no expected user to check the mapped attributes of (see ldap.sync); {scope}"
+        ))
+    } else {
+        Outcome::pass(format!(
+            "the {checked} expected users carry {}; {}; {scope}",
+            attrs_checked.join(", "),
+            if directory_uri {
+                "their directory URIs are IM addresses of the domain"
+            } else {
+                "their userid@domain IM addresses are valid"
+            },
+        ))
+    };
+    o.with("mapping", mapping).with(
+        "address_scheme",
+        if directory_uri {
+            "directory-uri"
+        } else {
+            "userid@domain"
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{Duplicate, ExpectedEntry};
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn spec(scheme: &str, directory_uri: &str) -> Spec {
+        let text = format!(
+            r#"workflow = "A"
+domains = ["corp.test"]
+im_address_scheme = "{scheme}"
+
+[[clusters]]
+name = "c1"
+domain = "corp.test"
+
+[[clusters.nodes]]
+fqdn = "imp1.corp.test"
+role = "imp"
+
+[ldap]
+bind_dn = "CN=svc,DC=corp,DC=test"
+password_env = "SVC"
+base = "OU=people,DC=corp,DC=test"
+expected_users = ["ann", "ben"]
+
+[ldap.attributes]
+user_id = "sAMAccountName"
+directory_uri = "{directory_uri}"
+
+[[ldap.servers]]
+url = "ldaps://dc1.corp.test"
+"#
+        );
+        let env: BTreeMap<String, String> = [("SVC".to_string(), "x".to_string())].into();
+        Spec::parse(&text, Path::new("t.toml"), &env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn user(uid: &str, attrs: &[(&str, &str)]) -> (String, ExpectedEntry) {
+        let mut a: BTreeMap<String, String> = [
+            ("sAMAccountName", uid),
+            ("displayName", "Some One"),
+            ("telephoneNumber", "+1 555 0100"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in attrs {
+            a.insert(k.to_string(), v.to_string());
+        }
+        (
+            uid.to_string(),
+            ExpectedEntry {
+                dn: format!("CN={uid},OU=people,DC=corp,DC=test"),
+                attrs: a,
+            },
+        )
+    }
+
+    fn facts(users: Vec<(String, ExpectedEntry)>) -> Directory {
+        Directory {
+            base: None,
+            entries: 1000,
+            ended: None,
+            expected: users.into_iter().collect::<HashMap<_, _>>(),
+            duplicates: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_missing_mail_under_userid_at_domain_warns_saying_what_it_breaks() {
+        let s = spec("userid@domain", "mail");
+        let d = facts(vec![
+            user("ann", &[("mail", "ann@corp.test")]),
+            user("ben", &[]),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Warn, "{}", o.message);
+        assert!(o
+            .message
+            .contains("ben (CN=ben,OU=people,DC=corp,DC=test) has no mail (mail)"));
+        assert!(o.message.contains("URI dialing"), "{}", o.message);
+        assert!(!o.message.contains("ann ("), "{}", o.message);
+        let d = facts(vec![
+            user("ann", &[("mail", "ann@corp.test")]),
+            user("ben", &[("mail", "ben@corp.test")]),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Pass, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("the 2 expected users carry user id, display name, phone, mail;"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn under_the_directory_uri_scheme_the_uri_must_be_an_address_of_the_domain() {
+        let s = spec("directory-uri", "msRTCSIP-PrimaryUserAddress");
+        let d = facts(vec![
+            user(
+                "ann",
+                &[
+                    ("mail", "ann@corp.test"),
+                    ("msRTCSIP-PrimaryUserAddress", "ann@other.test"),
+                ],
+            ),
+            user("ben", &[("msRTCSIP-PrimaryUserAddress", "ben@corp.test")]),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Fail, "{}", o.message);
+        assert!(o
+            .message
+            .contains("ann: the IM address ann@other.test is not an address in corp.test"));
+        // ben has no mail: said too, though the IM address does not depend on it.
+        assert!(o
+            .message
+            .contains("ben (CN=ben,OU=people,DC=corp,DC=test) has no mail (mail)"));
+        let mut d = facts(vec![
+            user(
+                "ann",
+                &[
+                    ("mail", "ann@corp.test"),
+                    ("msRTCSIP-PrimaryUserAddress", "ann@corp.test"),
+                ],
+            ),
+            user(
+                "ben",
+                &[
+                    ("mail", "ben@corp.test"),
+                    ("msRTCSIP-PrimaryUserAddress", "ben@corp.test"),
+                ],
+            ),
+        ]);
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Pass, "{}", o.message);
+        assert!(
+            o.message
+                .contains("user id, display name, phone, directory URI, mail"),
+            "{}",
+            o.message
+        );
+        assert!(
+            o.message
+                .contains("no duplicate user id, mail or directory URI among 1000 entries"),
+            "{}",
+            o.message
+        );
+        d.duplicates.push(Duplicate {
+            what: "directory URI",
+            value: "ann@corp.test".into(),
+            dns: vec!["CN=ann,OU=people".into(), "CN=ann2,OU=people".into()],
+        });
+        let o = check_mapping(&s, &d);
+        assert_eq!(o.status, imp_verify_core::Status::Fail);
+        assert!(o.message.contains(
+            "duplicate directory URI ann@corp.test on CN=ann,OU=people and CN=ann2,OU=people"
+        ));
+    }
+}
