@@ -84,6 +84,16 @@ impl Lab {
         )]))
     }
 
+    /// An isolated lab whose IM&P nodes are ejabberd (`IMPV_LAB_XMPP=ejabberd`, one
+    /// ejabberd cluster of the two nodes) and whose directory is OpenLDAP; `lab up`
+    /// installs Debian's ejabberd if it is missing.
+    pub fn isolated_ejabberd() -> Lab {
+        Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "openldap".into()),
+            ("IMPV_LAB_XMPP", "ejabberd".into()),
+        ])
+    }
+
     /// An isolated lab whose OpenLDAP directory holds `n` people (`IMPV_LAB_USERS`):
     /// the 30 of `people.tsv` and generated ones.
     pub fn isolated_with_users(n: u32) -> Lab {
