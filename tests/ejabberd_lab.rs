@@ -241,3 +241,91 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
     );
     lab.assert_no_secret_in(&out);
 }
+
+/// Applies account changes with fixtures/lab/samba-account.py (OP:USER[:ARG]...).
+fn account(lab: &Lab, ops: &[&str]) {
+    let ok = Command::new("/usr/bin/python3")
+        .arg(root().join("fixtures/lab/samba-account.py"))
+        .arg(lab.dir.join("conf/samba/smb.conf"))
+        .args(ops)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "samba-account.py {ops:?}");
+}
+
+#[test]
+fn ejabberd_with_active_directory_passes_and_refuses_disabled_accounts_once_its_cache_expires() {
+    let lab = match Lab::isolated_samba_ad_ejabberd() {
+        Ok(lab) => lab,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    // Healthy: ejabberd authenticates the AD users (sAMAccountName) over LDAPS.
+    let (rc, report, out) = run_all(&lab.spec(), dir.path(), "healthy", "30s");
+    assert_eq!(rc, 0, "{out}");
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c}");
+    }
+    lab.assert_no_secret_in(&out);
+
+    // An administrator disables dave and makes bob change his password. The directory
+    // refuses both at once (ldap.user-auth names AD's reason), but ejabberd caches a
+    // verified password (`auth_use_cache`, on by default, an hour): both still log in.
+    account(&lab, &["disable:dave", "must-change:bob"]);
+    // (`--retry-for`: see run_all; the refusals stay refusals.)
+    let only = |name: &str, ids: &str, retry_for: &str| {
+        let json_path = dir.path().join(format!("{name}.json"));
+        let out = imp_verify(&[
+            "all",
+            "--spec",
+            lab.spec().to_str().unwrap(),
+            "--only",
+            ids,
+            "--retry-for",
+            retry_for,
+            "--json",
+            json_path.to_str().unwrap(),
+        ]);
+        let (o, e) = text(&out);
+        lab.assert_no_secret_in(&format!("{o}{e}"));
+        json(&json_path)
+    };
+    let report = only("cached", "xmpp.login,ldap.user-auth", "15s");
+    for (user, reason) in [
+        ("dave", "the account is disabled (Active Directory data 533)"),
+        ("bob", "the password must be changed before the account can log on (Active Directory data 773)"),
+    ] {
+        let c = check(&report, "ldap.user-auth", user);
+        assert_eq!(c["status"], "fail", "{c}");
+        assert!(c["message"].as_str().unwrap().contains(reason), "{c}");
+    }
+    for target in ["dave on imp2.lab.test", "bob on imp1.lab.test"] {
+        assert_eq!(
+            check(&report, "xmpp.login", target)["status"],
+            "pass",
+            "{target}"
+        );
+    }
+
+    // Restarted (the cache is gone), ejabberd asks the directory again and refuses them.
+    for node in ["imp2-xmpp", "imp1-xmpp"] {
+        lab.stop(node);
+        lab.start(node);
+    }
+    let report = only("refused", "xmpp.login", "0s");
+    for target in ["dave on imp2.lab.test", "bob on imp1.lab.test"] {
+        let c = check(&report, "xmpp.login", target);
+        assert_eq!(c["status"], "fail", "{c}");
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("SASL not-authorized"),
+            "{c}"
+        );
+    }
+}

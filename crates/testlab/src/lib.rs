@@ -94,6 +94,16 @@ impl Lab {
         ])
     }
 
+    /// An isolated lab whose IM&P nodes are ejabberd and whose directory is Samba AD, or
+    /// why it cannot run here (Samba's Debian packages are absent).
+    pub fn isolated_samba_ad_ejabberd() -> Result<Lab, String> {
+        samba_ad_available()?;
+        Ok(Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "samba-ad".into()),
+            ("IMPV_LAB_XMPP", "ejabberd".into()),
+        ]))
+    }
+
     /// An isolated lab whose OpenLDAP directory holds `n` people (`IMPV_LAB_USERS`):
     /// the 30 of `people.tsv` and generated ones.
     pub fn isolated_with_users(n: u32) -> Lab {
