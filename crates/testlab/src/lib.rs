@@ -34,7 +34,8 @@ pub struct Lab {
     pub dir: PathBuf,
     /// The last octet of its first address: hosts are 127.0.0.(base + n).
     pub base: u8,
-    /// The profile it was brought up with (`IMPV_LAB_DIRECTORY`, `IMPV_LAB_USERS`).
+    /// The profile it was brought up with (`IMPV_LAB_DIRECTORY`, `IMPV_LAB_XMPP`,
+    /// `IMPV_LAB_USERS`).
     env: Vec<(&'static str, String)>,
     owned: bool,
     _lock: Option<File>,
@@ -113,7 +114,12 @@ impl Lab {
         ])
     }
 
-    fn isolated_with(env: Vec<(&'static str, String)>) -> Lab {
+    fn isolated_with(mut env: Vec<(&'static str, String)>) -> Lab {
+        // Prosody serves the IM&P nodes unless the caller asks for ejabberd, whatever the
+        // environment's IMPV_LAB_XMPP (which chooses the shared lab's).
+        if !env.iter().any(|(k, _)| *k == "IMPV_LAB_XMPP") {
+            env.push(("IMPV_LAB_XMPP", "prosody".into()));
+        }
         // Locks are machine-wide (several checkouts may test at once); state is per checkout.
         let locks = lock_dir();
         std::fs::create_dir_all(&locks).expect("create the lab lock folder");
