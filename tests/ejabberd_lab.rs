@@ -10,6 +10,10 @@ use imp_verify_testlab::Lab;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Brings the tests' labs up one at a time: on a machine without ejabberd, each `lab up`
+/// installs it (apt), and two installs at once would fight over dpkg's lock.
+static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `imp-verify all` on `spec` with a JSON report, re-running failing checks for up
 /// to `retry_for`; returns (exit code, report, stdout + stderr).
 ///
@@ -75,7 +79,10 @@ fn listener(addr: &str) -> String {
 
 #[test]
 fn ejabberd_profile_passes_healthy_and_names_each_fault() {
-    let lab = Lab::isolated_ejabberd();
+    let lab = {
+        let _one = UP.lock().unwrap_or_else(|e| e.into_inner());
+        Lab::isolated_ejabberd()
+    };
     let dir = tempfile::tempdir().unwrap();
     let (imp1, imp2) = (lab.ip(2), lab.ip(3));
 
@@ -299,7 +306,11 @@ fn account(lab: &Lab, ops: &[&str]) {
 
 #[test]
 fn ejabberd_with_active_directory_passes_and_refuses_disabled_accounts_once_its_cache_expires() {
-    let lab = match Lab::isolated_samba_ad_ejabberd() {
+    let up = {
+        let _one = UP.lock().unwrap_or_else(|e| e.into_inner());
+        Lab::isolated_samba_ad_ejabberd()
+    };
+    let lab = match up {
         Ok(lab) => lab,
         Err(why) => {
             eprintln!("SKIPPED: {why}");
