@@ -36,7 +36,8 @@ pub struct Lab {
     pub dir: PathBuf,
     /// The last octet of its first address: hosts are 127.0.0.(base + n).
     pub base: u8,
-    /// The profile it was brought up with (`IMPV_LAB_DIRECTORY`, `IMPV_LAB_USERS`).
+    /// The profile it was brought up with (`IMPV_LAB_DIRECTORY`, `IMPV_LAB_XMPP`,
+    /// `IMPV_LAB_USERS`).
     env: Vec<(&'static str, String)>,
     owned: bool,
     _lock: Option<File>,
@@ -86,6 +87,26 @@ impl Lab {
         )]))
     }
 
+    /// An isolated lab whose IM&P nodes are ejabberd (`IMPV_LAB_XMPP=ejabberd`, one
+    /// ejabberd cluster of the two nodes) and whose directory is OpenLDAP; `lab up`
+    /// installs Debian's ejabberd if it is missing.
+    pub fn isolated_ejabberd() -> Lab {
+        Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "openldap".into()),
+            ("IMPV_LAB_XMPP", "ejabberd".into()),
+        ])
+    }
+
+    /// An isolated lab whose IM&P nodes are ejabberd and whose directory is Samba AD, or
+    /// why it cannot run here (Samba's Debian packages are absent).
+    pub fn isolated_samba_ad_ejabberd() -> Result<Lab, String> {
+        samba_ad_available()?;
+        Ok(Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "samba-ad".into()),
+            ("IMPV_LAB_XMPP", "ejabberd".into()),
+        ]))
+    }
+
     /// An isolated lab whose OpenLDAP directory holds `n` people (`IMPV_LAB_USERS`):
     /// the 30 of `people.tsv` and generated ones.
     pub fn isolated_with_users(n: u32) -> Lab {
@@ -95,7 +116,12 @@ impl Lab {
         ])
     }
 
-    fn isolated_with(env: Vec<(&'static str, String)>) -> Lab {
+    fn isolated_with(mut env: Vec<(&'static str, String)>) -> Lab {
+        // Prosody serves the IM&P nodes unless the caller asks for ejabberd, whatever the
+        // environment's IMPV_LAB_XMPP (which chooses the shared lab's).
+        if !env.iter().any(|(k, _)| *k == "IMPV_LAB_XMPP") {
+            env.push(("IMPV_LAB_XMPP", "prosody".into()));
+        }
         // Locks are machine-wide (several checkouts may test at once); state is per checkout.
         let locks = lock_dir();
         std::fs::create_dir_all(&locks).expect("create the lab lock folder");
