@@ -332,14 +332,14 @@ fn classify(e: NetError, name: &str, rtype: RecordType) -> DnsError {
         NetError::Proto(p) => DnsError::Malformed {
             detail: p.to_string(),
         },
-        other => {
-            let text = other.to_string();
-            if text.contains("timed out") || text.contains("timeout") {
-                DnsError::NoAnswer { detail: text }
-            } else {
-                DnsError::Malformed { detail: text }
-            }
-        }
+        // The library's free-text errors are about the exchange (a stream closed, a
+        // timer): no usable answer came. Decided by the variant, never by its words.
+        NetError::Message(_) | NetError::Msg(_) => DnsError::NoAnswer {
+            detail: e.to_string(),
+        },
+        other => DnsError::Malformed {
+            detail: other.to_string(),
+        },
     }
 }
 
