@@ -3,8 +3,10 @@
 
 pub const HEADER: &str = "\
 # Relative paths are relative to this file. Passwords are never
-# written here: each is `password_env = \"VARIABLE\"` (read from the environment) or
-# `password_file = \"PATH\"` (the file's content, one trailing newline ignored).";
+# written here: each is `password_env = \"VARIABLE\"` (read from the environment, which
+# imp-verify then removes the variable from; a name of letters, digits and `_`) or
+# `password_file = \"PATH\"` (a regular file of at most 4 KiB holding the password, one
+# trailing newline ignored; readable by its owner only, or imp-verify warns).";
 
 pub const WORKFLOW: &str = "\
 # Which deployment workflow of the IM and Presence configuration guide the deployment

@@ -1,0 +1,119 @@
+//! A refused password is never retried: with `--retry-for`, a test user whose password
+//! is wrong costs the directory exactly as many failed authentications as a run without
+//! retries (one per check that uses the password), as the directory server's own log
+//! shows; and the JSON counts the authentications per account.
+
+mod common;
+use common::*;
+use imp_verify_testlab::Lab;
+use std::collections::HashSet;
+use std::path::Path;
+
+/// The failed binds of `dn` in slapd's log (loglevel stats): each `BIND dn="..."`
+/// whose `RESULT tag=97` on the same connection and operation is `err=49`.
+fn failed_binds(log: &Path, dn: &str) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut binds = HashSet::new();
+    let mut failed = 0;
+    for line in text.lines() {
+        let Some(at) = line.find("conn=") else {
+            continue;
+        };
+        let rest = &line[at..];
+        let mut words = rest.split_whitespace();
+        let (Some(conn), Some(op)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let key = format!("{conn} {op}");
+        if rest.contains(&format!("BIND dn=\"{dn}\"")) {
+            binds.insert(key);
+        } else if rest.contains("RESULT tag=97 err=49") && binds.contains(&key) {
+            failed += 1;
+        }
+    }
+    failed
+}
+
+#[test]
+fn a_wrong_password_is_refused_once_per_check_even_with_retry_for() {
+    let lab = Lab::isolated();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("alice.password");
+    std::fs::write(&wrong, "not-alices-password\n").unwrap();
+    let mut perms = std::fs::metadata(&wrong).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&wrong, perms).unwrap();
+    let spec_text = std::fs::read_to_string(lab.spec()).unwrap();
+    let right = lab.dir.join("secrets/alice.password");
+    assert!(
+        spec_text.contains(&*right.to_string_lossy()),
+        "the lab spec reads alice's password file"
+    );
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        spec_text.replace(&*right.to_string_lossy(), &wrong.to_string_lossy()),
+    )
+    .unwrap();
+    let log = lab.dir.join("logs/ldap.log");
+    let alice = "uid=alice,ou=people,dc=lab,dc=test";
+
+    let run = |extra: &[&str]| {
+        let json_path = dir.path().join("r.json");
+        let mut args = vec![
+            "all",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--no-progress",
+            "--color",
+            "never",
+            "--timeout",
+            "4s",
+            "--json",
+            json_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let before = failed_binds(&log, alice);
+        let out = imp_verify(&args);
+        let (o, e) = text(&out);
+        assert_eq!(code(&out), 1, "{o}{e}");
+        lab.assert_no_secret_in(&format!("{o}{e}"));
+        (failed_binds(&log, alice) - before, json(&json_path), o)
+    };
+    let (once, report, _) = run(&[]);
+    assert!(once >= 2, "the directory saw {once} failed binds of alice");
+    let (with_retries, retried, o) = run(&["--retry-for", "10s"]);
+    assert_eq!(
+        with_retries, once,
+        "with --retry-for the directory saw {with_retries} failed binds of alice, without {once}"
+    );
+    for r in [&report, &retried] {
+        for (id, target) in [
+            ("ldap.user-auth", "alice"),
+            ("xmpp.login", "alice on imp1.lab.test"),
+        ] {
+            let c = checks(r, id)
+                .into_iter()
+                .find(|c| c["target"] == target)
+                .unwrap_or_else(|| panic!("no {id} [{target}]"));
+            assert_eq!(c["status"], "fail", "{c}");
+            assert_eq!(c["attempts"], 1, "{id} was retried: {c}");
+        }
+    }
+    // The report counts each account's authentications: the same refusals with retries
+    // as without (one per check that used alice's password).
+    for account in [alice, "alice@lab.test"] {
+        let a = &report["summary"]["authentications"][account];
+        let b = &retried["summary"]["authentications"][account];
+        assert!(a["refused"].as_u64().unwrap() >= 1, "{account}: {a}");
+        assert_eq!(a, b, "{account}: without retries {a}, with {b}");
+    }
+    // The terminal report names the refused account, and says it was not retried.
+    let refused = &retried["summary"]["authentications"][alice]["refused"];
+    assert!(
+        o.contains(&format!(
+            "{alice}: {refused} authentication(s), {refused} refused (not retried)"
+        )),
+        "{o}"
+    );
+}
