@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{get, xmpp};
+use common::{get, xmpp, xmpp_until};
 use imp_probe_xmpp::checks::presence::{prepare_pair, watch};
 use imp_probe_xmpp::login::{login_test_user, LoginResult};
 use imp_probe_xmpp::scene::Scene;
@@ -225,6 +225,76 @@ async fn a_subscription_left_by_an_interrupted_run_does_not_stall_the_next_and_c
         .await
         .iter()
         .any(|(j, _)| j == "bob@lab.test"));
+}
+
+#[tokio::test]
+async fn an_interrupted_run_leaves_no_roster_item_behind_and_the_next_run_passes() {
+    let lab = Lab::isolated();
+    let c = ctx(&lab);
+    let node = "imp1.lab.test";
+    // alice blocks bob (XEP-0191): the presence check holds its roster items and waits
+    // for a subscription request that never comes, when the run is interrupted.
+    let mut s = online(&c, "alice", node).await;
+    let block: Element = "<block xmlns='urn:xmpp:blocking'><item jid='bob@lab.test'/></block>"
+        .parse()
+        .unwrap();
+    s.iq(None, IqKind::Set, block).await.unwrap();
+    s.close(Duration::from_secs(1)).await;
+
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    let stop = interrupt.clone();
+    let watcher = ctx(&lab);
+    tokio::spawn(async move {
+        // Interrupt once bob's roster holds alice: the check has created its state.
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if roster(&watcher, "bob")
+                .await
+                .iter()
+                .any(|(j, _)| j == "alice@lab.test")
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let r = xmpp_until(&lab.spec(), Duration::from_secs(30), interrupt).await;
+    let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
+    assert_eq!(p.outcome.status, Status::Skip, "{}", p.outcome.message);
+    assert!(
+        p.outcome.message.contains("interrupted"),
+        "{}",
+        p.outcome.message
+    );
+    assert!(
+        !p.outcome.evidence.iter().any(|(k, _)| k == "not_undone"),
+        "{:?}",
+        p.outcome.evidence
+    );
+    // The run's cleanup logged in anew and removed what the check had created.
+    assert!(!roster(&c, "bob")
+        .await
+        .iter()
+        .any(|(j, _)| j == "alice@lab.test"));
+    assert!(!roster(&c, "alice")
+        .await
+        .iter()
+        .any(|(j, _)| j == "bob@lab.test"));
+
+    // Unblocked, the next run passes.
+    let mut s = online(&c, "alice", node).await;
+    let unblock: Element =
+        "<unblock xmlns='urn:xmpp:blocking'><item jid='bob@lab.test'/></unblock>"
+            .parse()
+            .unwrap();
+    s.iq(None, IqKind::Set, unblock).await.unwrap();
+    s.close(Duration::from_secs(1)).await;
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
+    assert_eq!(p.outcome.status, Status::Pass, "{}", p.outcome.message);
+    let m = get(&r, "xmpp.muc", "alice and bob on imp1.lab.test");
+    assert_eq!(m.outcome.status, Status::Pass, "{}", m.outcome.message);
 }
 
 /// Established TCP connections to `ip`:`port` on this machine (from /proc/net/tcp).

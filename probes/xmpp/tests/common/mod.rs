@@ -14,6 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the XMPP checks of a spec through the real runner (prerequisites, skips).
 pub async fn xmpp(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    xmpp_until(spec, timeout, CancellationToken::new()).await
+}
+
+/// The same, stopped early when `interrupt` fires (as Ctrl-C does).
+pub async fn xmpp_until(
+    spec: &Path,
+    timeout: Duration,
+    interrupt: CancellationToken,
+) -> Vec<CheckResult> {
     let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
     // The probes whose checks XMPP's wait for (the port and SRV checks) are planned
     // too (a prerequisite no probe plans is refused), and deselected.
@@ -38,7 +47,7 @@ pub async fn xmpp(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
         spec.path.clone(),
         options,
         spec.secret_values(),
-        CancellationToken::new(),
+        interrupt,
         tx,
     )
     .await
