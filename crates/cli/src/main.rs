@@ -24,7 +24,11 @@ fn probes(spec: &Spec) -> Vec<Box<dyn Probe>> {
         Box::new(imp_probe_dns::DnsProbe::new(net.clone())),
         Box::new(imp_probe_tls::TlsProbe::new(net.clone())),
         Box::new(imp_probe_ldap::LdapProbe::new(net.clone())),
-        Box::new(imp_probe_xmpp::XmppProbe::new(net.clone())),
+        // A refused XMPP login is explained by the directory: the LDAP probe's lookup.
+        Box::new(imp_probe_xmpp::XmppProbe::new(
+            net.clone(),
+            Some(Arc::new(imp_probe_ldap::LdapDirectory::new(net.clone()))),
+        )),
         Box::new(imp_probe_sip::SipProbe::new(net)),
     ]
 }

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod cleanup;
+pub mod directory;
 pub mod event;
 pub mod keys;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod secret;
 pub mod spec;
 
 pub use cleanup::{Cleanup, Undo};
+pub use directory::{UserDirectory, UserVerdict};
 pub use event::{AuthCount, CheckInfo, Event, RunInfo, RunSummary, StopReason};
 pub use model::{Area, AuthAttempt, AuthLog, CheckKey, CheckResult, Counts, Outcome, Status};
 pub use plan::{build_plan, KeyRule, Pattern, Plan, Selection};

@@ -31,7 +31,7 @@ pub use codes::{rc_name, AdReason, Refusal, ResultCode};
 pub use directory::PAGE_SIZE;
 pub use search::CONTACT_SEARCH_LIMIT;
 pub use session::{tasks, CertProblem, Handshake, SessionError};
-pub use users::{look_up_test_user, DirectoryUser};
+pub use users::{look_up_test_user, DirectoryUser, LdapDirectory};
 
 use directory::Directory;
 use imp_verify_core::spec::{LdapServer, Spec};

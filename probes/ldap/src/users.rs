@@ -207,3 +207,71 @@ pub(crate) async fn check_user_auth(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome
     }
     .with("server", &server.url)
 }
+
+/// The LDAP probe's answer to other probes that must explain a refused login (XMPP):
+/// the run's directory, through the same session code as the checks.
+pub struct LdapDirectory {
+    net: Arc<imp_verify_net::Net>,
+}
+
+impl LdapDirectory {
+    /// The directory of a run, through its network toolkit.
+    pub fn new(net: Arc<imp_verify_net::Net>) -> Self {
+        LdapDirectory { net }
+    }
+}
+
+impl imp_verify_core::UserDirectory for LdapDirectory {
+    fn look_up<'a>(
+        &'a self,
+        spec: &'a Arc<Spec>,
+        uid: &'a str,
+        budget: Duration,
+        auth: &'a AuthLog,
+    ) -> imp_verify_core::directory::LookupFuture<'a> {
+        use imp_verify_core::UserVerdict;
+        Box::pin(async move {
+            let found = look_up_test_user(spec, &self.net, uid, budget, auth).await?;
+            let (_, integrate) = tasks(spec.workflow);
+            Ok(match &found {
+                DirectoryUser::Missing { base, filter } => UserVerdict::Missing {
+                    base: base.clone(),
+                    filter: filter.clone(),
+                },
+                DirectoryUser::Found {
+                    dn, refusal: None, ..
+                } => UserVerdict::Accepted { dn: dn.clone() },
+                DirectoryUser::Found { dn, .. }
+                    if found
+                        .ad_reason()
+                        .is_some_and(|r| r != AdReason::WrongPassword) =>
+                {
+                    let (why, fix) = found
+                        .refusal_explained(uid, integrate)
+                        .expect("a refusal carries its reason");
+                    UserVerdict::AccountState {
+                        dn: dn.clone(),
+                        why,
+                        fix,
+                    }
+                }
+                DirectoryUser::Found {
+                    dn,
+                    refusal: Some(r),
+                    ..
+                } if r.refuses_credentials() => UserVerdict::WrongPassword { dn: dn.clone() },
+                DirectoryUser::Found {
+                    dn,
+                    bind_rc,
+                    bind_text,
+                    ..
+                } => UserVerdict::Refused {
+                    dn: dn.clone(),
+                    name: crate::rc_name(*bind_rc).to_string(),
+                    code: *bind_rc,
+                    text: bind_text.clone(),
+                },
+            })
+        })
+    }
+}

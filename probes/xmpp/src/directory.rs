@@ -1,11 +1,12 @@
-//! The directory lookup that explains a refused login: the only use of the LDAP probe,
-//! kept in one place so that it can move to a shared toolkit.
+//! The directory lookup that explains a refused login, through the run's
+//! [`imp_verify_core::UserDirectory`] (the LDAP probe implements it; the binary hands it
+//! over, so that this crate does not depend on that one).
 
 use crate::login::SaslCondition;
 use crate::Ctx;
-use imp_probe_ldap::DirectoryUser;
+use imp_verify_core::catalog::{first_label, Task};
 use imp_verify_core::spec::TestUser;
-use imp_verify_core::Outcome;
+use imp_verify_core::{Outcome, UserVerdict};
 use std::time::Duration;
 
 /// A login refused with not-authorized says nothing of why (servers do not tell a wrong
@@ -21,47 +22,47 @@ pub async fn explain_refusal(
     budget: Duration,
     auth: &imp_verify_core::AuthLog,
 ) -> Outcome {
+    let Some(directory) = c.directory.as_ref() else {
+        return o;
+    };
     if condition != SaslCondition::NotAuthorized || c.spec.ldap.is_none() {
         return o;
     }
     let uid = &user.user_id;
     let (login_task, _) = crate::tasks(c.spec.workflow);
-    let (secure, integrate) = imp_probe_ldap::tasks(c.spec.workflow);
+    let w = c.spec.workflow;
+    let secure = first_label(w, &[Task::SecureLdap, Task::LdapForJabber]);
+    let integrate = first_label(w, &[Task::LdapClients, Task::LdapForJabber]);
     let head = format!("{} is refused on {node}", c.spec.jid_of(user));
-    let (msg, fix, seen) = match imp_probe_ldap::look_up_test_user(&c.spec, c.net.shared(), uid, budget, auth).await {
-        Ok(DirectoryUser::Missing { base, filter }) => (
+    let (msg, fix, seen) = match directory.look_up(&c.spec, uid, budget, auth).await {
+        Ok(UserVerdict::Missing { base, filter }) => (
             format!("{head}: SASL not-authorized: the account does not exist: the directory has no {uid} under {base} with {filter}"),
             format!("Add the user to the directory and let CUCM sync it (or correct the user id in the spec), then enable it for IM and Presence (tasks {integrate}, {login_task})"),
             format!("no entry for {uid}"),
         ),
         // An account state Active Directory names (locked, disabled, expired, must
         // change its password): the directory's own reason, not "a wrong password".
-        Ok(ref u @ DirectoryUser::Found { ref dn, .. })
-            if u.ad_reason().is_some_and(|r| r != imp_probe_ldap::AdReason::WrongPassword) =>
-        {
-            let (why, fix) = u
-                .refusal_explained(uid, integrate)
-                .expect("a refusal carries its reason");
+        Ok(UserVerdict::AccountState { dn, why, fix }) => {
             (
                 format!("{head}: SASL not-authorized: the directory refuses {dn} too: {why}"),
                 format!("{fix} ({})", crate::tasks_with(login_task, &[])),
                 format!("{dn}: {why}"),
             )
         }
-        Ok(DirectoryUser::Found { dn, bind_rc: 49, .. }) => (
+        Ok(UserVerdict::WrongPassword { dn }) => (
             format!("{head}: SASL not-authorized: the password is wrong: the directory refuses it too for {dn} (invalidCredentials)"),
             format!("Correct the test user's password in the spec's password source, or reset it in the directory (tasks {integrate}, {login_task})"),
             format!("{dn} refuses the password: invalidCredentials (49)"),
         ),
-        Ok(DirectoryUser::Found { dn, bind_rc: 0, .. }) => (
+        Ok(UserVerdict::Accepted { dn }) => (
             format!("{head}: SASL not-authorized, though the directory accepts the same password for {dn}: IM and Presence refuses the user itself"),
             format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory (tasks {integrate}, {}{})", crate::tasks_with(login_task, &[]).trim_start_matches("task "), crate::label_opt(c.spec.workflow, imp_verify_core::catalog::Task::EndUsers)),
             format!("{dn} accepts the password"),
         ),
-        Ok(DirectoryUser::Found { dn, bind_rc, bind_text, .. }) => (
-            format!("{head}: SASL not-authorized: the directory refuses {dn} too: {} ({bind_rc}) {bind_text}", imp_probe_ldap::rc_name(bind_rc)),
+        Ok(UserVerdict::Refused { dn, name, code, text }) => (
+            format!("{head}: SASL not-authorized: the directory refuses {dn} too: {name} ({code}) {text}"),
             format!("Check the user's account in the directory (locked, expired, disabled) (tasks {integrate}, {login_task})"),
-            format!("{dn} refuses the bind: {} ({bind_rc})", imp_probe_ldap::rc_name(bind_rc)),
+            format!("{dn} refuses the bind: {name} ({code})"),
         ),
         Err(e) => (
             format!("{head}: SASL not-authorized, and the directory could not be asked ({e}): if IM and Presence authenticates users against it, that is why"),

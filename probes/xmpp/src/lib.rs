@@ -39,7 +39,7 @@ pub use session::Session;
 
 use imp_verify_core::catalog::{first_label, Task};
 use imp_verify_core::spec::{Spec, TestUser, Workflow};
-use imp_verify_core::{PlannedCheck, Probe};
+use imp_verify_core::{PlannedCheck, Probe, UserDirectory};
 use std::sync::Arc;
 
 /// The tasks of the workflow that a login failure and an HA failure point at:
@@ -91,19 +91,26 @@ pub struct Ctx {
     pub spec: Arc<Spec>,
     /// Name resolution and TLS, built once for all checks of the probe.
     pub net: Net,
+    /// The deployment's directory, to explain a refused login (the LDAP probe's).
+    pub directory: Option<Arc<dyn UserDirectory>>,
 }
 
 impl Ctx {
     /// The context of `spec`'s checks, with a toolkit of its own (tests).
     pub fn new(spec: &Arc<Spec>) -> Self {
-        Ctx::with(spec, imp_verify_net::Net::from_spec(spec))
+        Ctx::with(spec, imp_verify_net::Net::from_spec(spec), None)
     }
 
-    /// The context of `spec`'s checks, through the run's toolkit.
-    pub fn with(spec: &Arc<Spec>, net: Arc<imp_verify_net::Net>) -> Self {
+    /// The context of `spec`'s checks, through the run's toolkit and directory.
+    pub fn with(
+        spec: &Arc<Spec>,
+        net: Arc<imp_verify_net::Net>,
+        directory: Option<Arc<dyn UserDirectory>>,
+    ) -> Self {
         Ctx {
             spec: spec.clone(),
             net: Net::new(net),
+            directory,
         }
     }
 
@@ -120,12 +127,14 @@ impl Ctx {
 /// The probe.
 pub struct XmppProbe {
     net: Arc<imp_verify_net::Net>,
+    directory: Option<Arc<dyn UserDirectory>>,
 }
 
 impl XmppProbe {
-    /// The probe, with the run's network toolkit.
-    pub fn new(net: Arc<imp_verify_net::Net>) -> Self {
-        XmppProbe { net }
+    /// The probe, with the run's network toolkit, and the directory that explains a
+    /// refused login (none: a refusal is reported as the server said it).
+    pub fn new(net: Arc<imp_verify_net::Net>, directory: Option<Arc<dyn UserDirectory>>) -> Self {
+        XmppProbe { net, directory }
     }
 }
 
@@ -135,6 +144,9 @@ impl Probe for XmppProbe {
     }
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
-        plan::plan(spec, Arc::new(Ctx::with(spec, self.net.clone())))
+        plan::plan(
+            spec,
+            Arc::new(Ctx::with(spec, self.net.clone(), self.directory.clone())),
+        )
     }
 }

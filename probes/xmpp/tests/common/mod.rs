@@ -30,7 +30,10 @@ pub async fn xmpp_until(
     let probes: Vec<Box<dyn Probe>> = vec![
         Box::new(imp_probe_services::ServicesProbe::new(net.clone())),
         Box::new(imp_probe_dns::DnsProbe::new(net.clone())),
-        Box::new(XmppProbe::new(net)),
+        Box::new(XmppProbe::new(
+            net.clone(),
+            Some(Arc::new(imp_probe_ldap::LdapDirectory::new(net))),
+        )),
     ];
     let only_xmpp = Selection {
         areas: vec![imp_verify_core::Area::Xmpp],
