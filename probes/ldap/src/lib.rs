@@ -18,6 +18,8 @@
 //! bind checks), `users` (user-auth and [`look_up_test_user`]), `search`
 //! (contact-search).
 
+#![warn(missing_docs)]
+
 mod bind;
 pub mod codes;
 mod directory;

@@ -19,17 +19,25 @@ pub enum DirectoryUser {
     /// The user's entry, and the LDAP result of binding as it with the spec's password
     /// (0 success, 49 invalidCredentials, ...; [`crate::rc_name`] names it).
     Found {
+        /// The user's entry.
         dn: String,
+        /// The bind's result code.
         bind_rc: u32,
         /// The server's diagnostic message, as sent.
         bind_text: String,
+        /// How long the bind took.
         took: Duration,
         /// The refusal, typed (`None` when the bind succeeded): its result code and, for
         /// Active Directory, the account's state (locked, disabled, expired...).
         refusal: Option<Refusal>,
     },
     /// No entry under `base` matches `filter` and the user id.
-    Missing { base: String, filter: String },
+    Missing {
+        /// The search base.
+        base: String,
+        /// The user filter.
+        filter: String,
+    },
 }
 
 impl DirectoryUser {

@@ -262,8 +262,8 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     // reachability.
     lab.edit_conf("samba/smb.conf", |t| {
         t.replace(
-            "tls enabled = yes",
-            "tls enabled = yes\n\ttls priority = NORMAL:-VERS-TLS1.3:-AES-128-GCM:-AES-256-GCM:-CHACHA20-POLY1305:-AES-128-CCM:-AES-256-CCM",
+            "tls priority = NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
+            "tls priority = NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-TLS1.3:-AES-128-GCM:-AES-256-GCM:-CHACHA20-POLY1305:-AES-128-CCM:-AES-256-CCM",
         )
     });
     lab.stop("ldap");
