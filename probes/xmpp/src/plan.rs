@@ -86,64 +86,10 @@ pub fn plan(spec: &Arc<Spec>, ctx: Arc<Ctx>) -> Vec<PlannedCheck> {
             .filter(|u| u.home_node.eq_ignore_ascii_case(node))
             .collect();
         if let [a, b, ..] = users.as_slice() {
-            let (c, from, to, n) = (
-                ctx.clone(),
-                a.user_id.clone(),
-                b.user_id.clone(),
-                node.clone(),
-            );
-            checks.push(
-                PlannedCheck::new(
-                    "xmpp.im",
-                    format!("{} to {} on {}", a.user_id, b.user_id, node),
-                    move |cx| {
-                        let (c, from, to, n) = (c.clone(), from.clone(), to.clone(), n.clone());
-                        async move { checks::im::check(&c, &from, &to, &n, cx).await }
-                    },
-                )
-                .after(keys::xmpp_login(&format!("{} on {}", a.user_id, node)))
-                .after(keys::xmpp_login(&format!("{} on {}", b.user_id, node)))
-                .on(node.clone()),
-            );
-            let (c, ua, ub, n) = (
-                ctx.clone(),
-                a.user_id.clone(),
-                b.user_id.clone(),
-                node.clone(),
-            );
-            checks.push(
-                PlannedCheck::new(
-                    "xmpp.muc",
-                    format!("{} and {} on {}", a.user_id, b.user_id, node),
-                    move |cx| {
-                        let (c, ua, ub, n) = (c.clone(), ua.clone(), ub.clone(), n.clone());
-                        async move { checks::muc::check(&c, &ua, &ub, &n, cx).await }
-                    },
-                )
-                .after(keys::xmpp_login(&format!("{} on {}", a.user_id, node)))
-                .after(keys::xmpp_login(&format!("{} on {}", b.user_id, node)))
-                .on(node.clone()),
-            );
-            let (c, watched, watcher, n) = (
-                ctx.clone(),
-                a.user_id.clone(),
-                b.user_id.clone(),
-                node.clone(),
-            );
-            checks.push(
-                PlannedCheck::new(
-                    "xmpp.presence",
-                    format!("{} sees {} on {}", b.user_id, a.user_id, node),
-                    move |cx| {
-                        let (c, watched, watcher, n) =
-                            (c.clone(), watched.clone(), watcher.clone(), n.clone());
-                        async move { checks::presence::check(&c, &watched, &watcher, &n, cx).await }
-                    },
-                )
-                .after(keys::xmpp_login(&format!("{} on {}", a.user_id, node)))
-                .after(keys::xmpp_login(&format!("{} on {}", b.user_id, node)))
-                .on(node.clone()),
-            );
+            let (a, b) = (a.user_id.as_str(), b.user_id.as_str());
+            for kind in [Pair::Im, Pair::Muc, Pair::Presence] {
+                checks.push(pair_check(&ctx, kind, a, b, node));
+            }
         }
     }
     // Intercluster (B.13/C.13): the first test user of each cluster with the first of
@@ -210,4 +156,38 @@ pub fn plan(spec: &Arc<Spec>, ctx: Arc<Ctx>) -> Vec<PlannedCheck> {
         checks.push(check);
     }
     checks
+}
+
+/// The checks of two test users of one node.
+#[derive(Debug, Clone, Copy)]
+enum Pair {
+    /// `a` sends `b` a message.
+    Im,
+    /// `a` and `b` chat in a new room.
+    Muc,
+    /// `b` watches `a`'s presence.
+    Presence,
+}
+
+/// The check `kind` of test users `a` and `b` of `node`, after both logged in there.
+fn pair_check(ctx: &Arc<Ctx>, kind: Pair, a: &str, b: &str, node: &str) -> PlannedCheck {
+    let (id, target) = match kind {
+        Pair::Im => ("xmpp.im", format!("{a} to {b} on {node}")),
+        Pair::Muc => ("xmpp.muc", format!("{a} and {b} on {node}")),
+        Pair::Presence => ("xmpp.presence", format!("{b} sees {a} on {node}")),
+    };
+    let (c, ua, ub, n) = (ctx.clone(), a.to_string(), b.to_string(), node.to_string());
+    PlannedCheck::new(id, target, move |cx| {
+        let (c, ua, ub, n) = (c.clone(), ua.clone(), ub.clone(), n.clone());
+        async move {
+            match kind {
+                Pair::Im => checks::im::check(&c, &ua, &ub, &n, cx).await,
+                Pair::Muc => checks::muc::check(&c, &ua, &ub, &n, cx).await,
+                Pair::Presence => checks::presence::check(&c, &ua, &ub, &n, cx).await,
+            }
+        }
+    })
+    .after(keys::xmpp_login(&format!("{a} on {node}")))
+    .after(keys::xmpp_login(&format!("{b} on {node}")))
+    .on(node)
 }
