@@ -48,6 +48,17 @@ pub fn plan(spec: &Arc<Spec>, ctx: Arc<Ctx>) -> Vec<PlannedCheck> {
             .after(keys::xmpp_connect(&home))
             .on(home.clone()),
         );
+        if !user.contacts.is_empty() {
+            let (c, uid, h) = (ctx.clone(), user.user_id.clone(), home.clone());
+            checks.push(
+                PlannedCheck::new("xmpp.roster", target.clone(), move |cx| {
+                    let (c, uid, h) = (c.clone(), uid.clone(), h.clone());
+                    async move { checks::roster::check(&c, &uid, &h, cx).await }
+                })
+                .after(keys::xmpp_login(&target))
+                .on(home.clone()),
+            );
+        }
         // The failover target: the peer of the home node in its redundancy group.
         let peer = spec
             .clusters

@@ -346,3 +346,59 @@ async fn a_session_whose_server_restarts_reports_it_and_never_logs_in_again_by_i
     );
     drop(s);
 }
+
+#[tokio::test]
+async fn the_roster_check_names_a_missing_contact_and_never_changes_the_roster() {
+    let lab = Lab::isolated();
+    let c = ctx(&lab);
+    // `lab up` seeds alice's contact list (carol, dave), as the spec lists it.
+    let seeded = roster(&c, "alice").await;
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let check = get(&r, "xmpp.roster", "alice on imp1.lab.test");
+    assert_eq!(
+        check.outcome.status,
+        Status::Pass,
+        "{}",
+        check.outcome.message
+    );
+    let mut after = roster(&c, "alice").await;
+    let mut before = seeded.clone();
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "the check changed the roster");
+
+    // dave is no longer on alice's roster: the check fails naming him.
+    let mut s = online(&c, "alice", "imp1.lab.test").await;
+    let remove: Element =
+        "<query xmlns='jabber:iq:roster'><item jid='dave@lab.test' subscription='remove'/></query>"
+            .parse()
+            .unwrap();
+    s.iq(None, IqKind::Set, remove).await.unwrap();
+    s.close(Duration::from_secs(1)).await;
+    let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
+    let check = get(&r, "xmpp.roster", "alice on imp1.lab.test");
+    assert_eq!(
+        check.outcome.status,
+        Status::Fail,
+        "{}",
+        check.outcome.message
+    );
+    assert!(
+        check
+            .outcome
+            .message
+            .contains("lacks 1 of the 2 contact(s) the spec lists: dave@lab.test"),
+        "{}",
+        check.outcome.message
+    );
+    assert!(
+        check
+            .outcome
+            .remediation
+            .as_deref()
+            .unwrap()
+            .ends_with("(task C.4)"),
+        "{:?}",
+        check.outcome.remediation
+    );
+}

@@ -226,6 +226,13 @@ pub const CHECKS: &[CheckDef] = &[
         requires: &["xmpp.login"],
     },
     CheckDef {
+        id: "xmpp.roster",
+        area: Area::Xmpp,
+        tasks: &[Task::EndUsers, Task::LicenseUsers],
+        description: "Each test user's roster holds the contacts the spec lists (a migrated or imported contact list); it is read, never changed",
+        requires: &["xmpp.login"],
+    },
+    CheckDef {
         id: "xmpp.ha",
         area: Area::Xmpp,
         tasks: &[Task::HighAvailability, Task::VerifyServices],

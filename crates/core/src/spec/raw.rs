@@ -162,6 +162,8 @@ pub(crate) struct RawTestUser {
     pub jid: Option<String>,
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub contacts: Vec<Spanned<String>>,
 }
 
 /// `[[federation]]`

@@ -20,6 +20,9 @@ pub struct TestUser {
     pub jid: Option<String>,
     /// The user's password.
     pub password: Secret,
+    /// The contacts the user's roster must hold (a migrated or imported contact list),
+    /// as bare JIDs: `xmpp.roster` reads the roster and names the missing ones.
+    pub contacts: Vec<String>,
 }
 
 impl TestUser {
@@ -64,6 +67,27 @@ pub(crate) fn validate(
             env: &u.password_env,
             file: &u.password_file,
         };
+        let mut contacts = Vec::new();
+        for c in &u.contacts {
+            let jid = c.get_ref().trim().to_ascii_lowercase();
+            let (local, domain) = jid.split_once('@').unwrap_or(("", ""));
+            if local.is_empty() || domain.is_empty() || domain.contains(['@', '/']) {
+                ctx.error(
+                    c.span(),
+                    format!(
+                        "contact `{}` of test user `{id}` is not a bare JID like user@domain",
+                        c.get_ref()
+                    ),
+                );
+            } else if contacts.contains(&jid) {
+                ctx.error(
+                    c.span(),
+                    format!("contact `{jid}` of test user `{id}` is listed twice"),
+                );
+            } else {
+                contacts.push(jid);
+            }
+        }
         let what = format!("test user `{id}`");
         if let Some(password) = passwords.resolve(ctx, &what, spanned.span(), fields) {
             users.push(TestUser {
@@ -71,6 +95,7 @@ pub(crate) fn validate(
                 home_node: home.clone(),
                 jid: u.jid.clone(),
                 password,
+                contacts,
             });
         }
     }

@@ -9,3 +9,4 @@ pub mod intercluster;
 pub mod login;
 pub mod muc;
 pub mod presence;
+pub mod roster;
