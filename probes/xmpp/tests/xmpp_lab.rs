@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 async fn every_xmpp_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = xmpp_shared(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain");
+    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain, 1 roster (alice's contact list)");
     for c in &r {
         assert_eq!(
             c.outcome.status,
