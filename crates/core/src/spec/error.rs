@@ -203,7 +203,13 @@ impl<'a> Ctx<'a> {
             .flat_map(|l| mask_password_values(l).1)
             .collect();
         message = scrub_tokens(&message, values.iter().map(String::as_str));
-        if message.contains("unknown field `password`") {
+        // Where the parser points: a key `password` (an inline password) gets the hint.
+        // Decided from the spec's own text at the error's span, not the parser's words.
+        let at_password_key = e
+            .span()
+            .and_then(|r| self.text.get(r))
+            .is_some_and(|key| key.trim().trim_matches('"') == "password");
+        if at_password_key {
             message.push_str(
                 "; passwords are never written in the spec: name an environment \
                  variable with `password_env` or a file with `password_file`",
