@@ -227,6 +227,36 @@ impl Session {
     fn holds_nothing(&self) -> bool {
         self.etag.is_none() && self.subscription.is_none()
     }
+
+    /// Removes what the session still holds, within `until`; when nothing is left, the
+    /// run's cleanup (`undo`) has nothing to do either.
+    async fn release(&mut self, undo: Undo, until: Instant) {
+        self.clean_up(until).await;
+        if self.holds_nothing() {
+            undo.forget();
+        }
+    }
+}
+
+/// A check's exchange, bounded by `main_until` (the rest of its time is for the
+/// cleanup): a stall fails with the step hint `hint`.
+async fn within<T>(
+    steps: impl std::future::Future<Output = Result<T, Failure>>,
+    started: Instant,
+    main_until: Instant,
+    hint: &'static str,
+) -> Result<T, Failure> {
+    tokio::time::timeout_at(main_until.into(), steps)
+        .await
+        .unwrap_or_else(|_| {
+            Err(fail(
+                format!(
+                    "the exchange did not finish within {} ms",
+                    main_until.saturating_duration_since(started).as_millis()
+                ),
+                hint,
+            ))
+        })
 }
 
 /// Shares a session with the run's cleanup: if the check ends before it has removed
@@ -333,21 +363,8 @@ pub(crate) async fn check_publish(
         session.publish("remove", None, 0, main_until).await?;
         Ok::<f64, Failure>(publish_ms)
     };
-    let result = tokio::time::timeout_at(main_until.into(), steps)
-        .await
-        .unwrap_or_else(|_| {
-            Err(fail(
-                format!(
-                    "the exchange did not finish within {} ms",
-                    budget.mul_f32(0.8).as_millis()
-                ),
-                "listen",
-            ))
-        });
-    session.clean_up(until).await;
-    if session.holds_nothing() {
-        undo.forget();
-    }
+    let result = within(steps, started, main_until, "listen").await;
+    session.release(undo, until).await;
     let request_line = format!("PUBLISH {} SIP/2.0", session.presentity);
     let o = match result {
         Ok(publish_ms) => Outcome::pass(format!(
@@ -487,21 +504,8 @@ pub(crate) async fn check_presence_e2e(
         session.publish("remove", None, 0, main_until).await?;
         Ok::<f64, Failure>(propagation)
     };
-    let result = tokio::time::timeout_at(main_until.into(), steps)
-        .await
-        .unwrap_or_else(|_| {
-            Err(fail(
-                format!(
-                    "the exchange did not finish within {} ms",
-                    budget.mul_f32(0.8).as_millis()
-                ),
-                "notify",
-            ))
-        });
-    session.clean_up(until).await;
-    if session.holds_nothing() {
-        undo.forget();
-    }
+    let result = within(steps, started, main_until, "notify").await;
+    session.release(undo, until).await;
     let o = match result {
         Ok(propagation) => Outcome::pass(format!(
             "a watcher of {} on {host} sees the published phone state and its change ({propagation} ms after the PUBLISH)",
