@@ -160,10 +160,7 @@ pub(crate) async fn check_bind(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
             Outcome::pass(format!("the service account {} binds", s.bind_dn))
                 .with("server", &server.url)
                 .with("bind_dn", &s.bind_dn)
-                .metric(
-                    "bind_ms",
-                    (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
-                )
+                .metric("bind_ms", imp_verify_core::ms(started.elapsed()))
         }
         Ok(Err(o)) => o.with("server", &server.url),
         Err(_) => Outcome::fail(

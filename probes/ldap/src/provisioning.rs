@@ -6,12 +6,9 @@
 use crate::codes::ResultCode;
 use crate::directory::Directory;
 use crate::session::tasks;
+use imp_verify_core::ms;
 use imp_verify_core::spec::{AddressScheme, Spec};
 use imp_verify_core::Outcome;
-
-fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
 
 pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");

@@ -193,7 +193,7 @@ pub(crate) async fn check_contact_search(c: &Ctx, uid: &str, cx: CheckCtx) -> Ou
             ))
             .with("searches", seen.join("; "))
             .with("size_limit", CONTACT_SEARCH_LIMIT.to_string())
-            .metric("search_ms", (worst.as_secs_f64() * 10_000.0).round() / 10.0)
+            .metric("search_ms", imp_verify_core::ms(worst))
         }
         Ok(Err(o)) => o,
         Err(_) => Outcome::fail(

@@ -198,7 +198,7 @@ pub(crate) async fn check_user_auth(c: &Ctx, uid: &str, cx: CheckCtx) -> Outcome
             ..
         }) => Outcome::pass(format!("{uid} authenticates with its own password as {dn}"))
             .with("user_dn", dn)
-            .metric("bind_ms", (took.as_secs_f64() * 10_000.0).round() / 10.0),
+            .metric("bind_ms", imp_verify_core::ms(took)),
         Ok(DirectoryUser::Found {
             dn,
             refusal: Some(r),

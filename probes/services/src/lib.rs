@@ -151,11 +151,10 @@ async fn probe_port(
         let start = Instant::now();
         match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(_stream)) => {
-                let ms = start.elapsed().as_secs_f64() * 1000.0;
                 return Outcome::pass(format!("{service} port {port} accepts connections on {addr}"))
                     .with("address", addr)
                     .with("service", service)
-                    .metric("connect_ms", (ms * 10.0).round() / 10.0);
+                    .metric("connect_ms", imp_verify_core::ms(start.elapsed()));
             }
             Ok(Err(e)) => last = Some((addr, describe(&e))),
             Err(_) => {

@@ -38,7 +38,7 @@ pub(crate) async fn check_options(
             .with("status_line", format!("SIP/2.0 {} {}", r.code, r.reason))
             .with("server", &r.server)
             .with("transmissions", sent)
-            .metric("options_ms", (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0),
+            .metric("options_ms", imp_verify_core::ms(started.elapsed())),
         Ok((r, _, addr)) => Outcome::fail(
             format!("{host} answers OPTIONS over {name} with {} {}", r.code, r.reason),
             format!("The node refuses the trunk's requests: check the SIP proxy's listeners and its routing of the trunk's traffic (task {trunk_task})"),
@@ -134,10 +134,7 @@ pub(crate) async fn check_gateway(
                 .with("status_line", format!("SIP/2.0 {} {}", r.code, r.reason))
                 .with("server", &r.server)
                 .with("transmissions", sent)
-                .metric(
-                    "options_ms",
-                    (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
-                )
+                .metric("options_ms", imp_verify_core::ms(started.elapsed()))
         }
         Err(e) => Outcome::fail(
             format!("the presence gateway {host}:{port} over {name}: {e}"),

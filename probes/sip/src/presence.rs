@@ -8,6 +8,7 @@
 use super::{connect, tasks, Ctx, Trunk};
 use crate::conn::{Conn, Request};
 use crate::message::{pidf, read_pidf, Message};
+use imp_verify_core::ms;
 use imp_verify_core::spec::Transport;
 use imp_verify_core::{CheckCtx, Outcome, Undo};
 use std::sync::Arc;
@@ -543,8 +544,4 @@ fn evidence(mut o: Outcome, s: &Session, transport: Transport, host: &str) -> Ou
         );
     }
     o
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }

@@ -1,7 +1,6 @@
 //! The stanzas the checks send and the few fields they read back: tokens, bounces,
 //! error conditions, roster removal. Wire encoding only; no decision lives here.
 
-use std::time::Duration;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::message::{Id, Lang, Message, MessageType};
@@ -101,7 +100,4 @@ pub fn instant_room() -> Element {
         .expect("a constant element")
 }
 
-/// A duration in milliseconds with one decimal, as metrics carry them.
-pub fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
+pub use imp_verify_core::ms;
