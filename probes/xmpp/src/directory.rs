@@ -45,7 +45,7 @@ pub async fn explain_refusal(
         Ok(UserVerdict::AccountState { dn, why, fix }) => {
             (
                 format!("{head}: SASL not-authorized: the directory refuses {dn} too: {why}"),
-                format!("{fix} ({})", crate::tasks_with(login_task, &[])),
+                format!("{fix} ({})", crate::login_tasks(w, &[])),
                 format!("{dn}: {why}"),
             )
         }
@@ -56,7 +56,7 @@ pub async fn explain_refusal(
         ),
         Ok(UserVerdict::Accepted { dn }) => (
             format!("{head}: SASL not-authorized, though the directory accepts the same password for {dn}: IM and Presence refuses the user itself"),
-            format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory (tasks {integrate}, {}{})", crate::tasks_with(login_task, &[]).trim_start_matches("task "), crate::label_opt(c.spec.workflow, imp_verify_core::catalog::Task::EndUsers)),
+            format!("On CUCM, check that the user is synced from this directory, licensed and enabled for IM and Presence and assigned to this node, and that LDAP user authentication points at this directory ({})", crate::login_tasks(w, &[Task::LdapClients, Task::LdapForJabber, Task::EndUsers])),
             format!("{dn} accepts the password"),
         ),
         Ok(UserVerdict::Refused { dn, name, code, text }) => (

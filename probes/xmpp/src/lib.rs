@@ -51,32 +51,21 @@ pub(crate) fn tasks(w: Workflow) -> (&'static str, &'static str) {
     )
 }
 
-/// `task` (a label of the run's workflow, `C.10`) and `extra` as that workflow numbers
-/// them, as a fix names them: `tasks C.10, C.4` (the extra tasks the workflow lacks are
-/// left out).
-pub(crate) fn tasks_with(task: &str, extra: &[Task]) -> String {
-    let w = imp_verify_core::catalog::TASKS
-        .iter()
-        .find(|r| r.label == task)
-        .map(|r| r.workflow);
-    let mut labels = vec![task];
-    if let Some(w) = w {
-        labels.extend(
-            extra
-                .iter()
-                .filter_map(|t| t.label(w))
-                .filter(|l| *l != task),
-        );
-    }
+/// The login task of `w` (verify clients can log in) and `extra`, as `w` numbers them
+/// and a fix names them: `tasks C.10, C.4` (extra tasks `w` lacks are left out).
+pub(crate) fn login_tasks(w: Workflow, extra: &[Task]) -> String {
+    let login = tasks(w).0;
+    let mut labels = vec![login];
+    labels.extend(
+        extra
+            .iter()
+            .filter_map(|t| t.label(w))
+            .filter(|l| *l != login),
+    );
     match labels.len() {
-        1 => format!("task {task}"),
+        1 => format!("task {login}"),
         _ => format!("tasks {}", labels.join(", ")),
     }
-}
-
-/// `, ` and the label of `task` in `w` (`, A.4`), or nothing when `w` has no such task.
-pub(crate) fn label_opt(w: Workflow, task: Task) -> String {
-    task.label(w).map(|l| format!(", {l}")).unwrap_or_default()
 }
 
 /// The label of `task` in `w` (`A.11`), or of workflow D's user task where the

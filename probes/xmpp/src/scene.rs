@@ -285,7 +285,6 @@ impl<S: Copy> Scene<S> {
         node: &str,
         step: Duration,
     ) -> Result<usize, Outcome> {
-        let (task, _) = crate::tasks(c.spec.workflow);
         let deadline = self.deadline.min(Instant::now() + step);
         let result = login::login_test_user(c, user, node, deadline).await;
         result.record(&self.auth, &c.spec.jid_of(user));
@@ -314,7 +313,12 @@ impl<S: Copy> Scene<S> {
                 }
                 Ok(self.keep(online))
             }
-            LoginResult::Failed(e) => Err(failure_outcome(&c.spec.jid_of(user), node, &e, task)),
+            LoginResult::Failed(e) => Err(failure_outcome(
+                &c.spec.jid_of(user),
+                node,
+                &e,
+                c.spec.workflow,
+            )),
         }
     }
 

@@ -56,7 +56,6 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         local: local_jid,
         contact: contact.clone(),
     };
-    let (task, _) = crate::tasks(c.spec.workflow);
     let mut scene = Scene::new(&cx, ConverseStage::LoggingIn);
     let step = scene.budget() / 4;
     let r = within(scene.deadline(), async {
@@ -70,7 +69,7 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         let b = match scene.login_at(c, &at, &contact_jid, contact_pw.expose(), step).await {
             Ok(online) => scene.keep(online),
             Err(e @ LoginFailure::Refused { .. }) => {
-                let o = failure_outcome(&contact, domain, &e, task);
+                let o = failure_outcome(&contact, domain, &e, c.spec.workflow);
                 return Err(Outcome::fail(
                     format!("cannot log in as the federated contact: {}", o.message),
                     format!("Check the contact's account and its password source in the spec with {domain}'s administrator"),
@@ -79,7 +78,7 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
             Err(e) => {
                 // The peer's server does not take clients: ask the local server whether it
                 // can reach that domain over s2s, by a message it must deliver or bounce.
-                let o = failure_outcome(&contact, domain, &e, task);
+                let o = failure_outcome(&contact, domain, &e, c.spec.workflow);
                 scene.at(ConverseStage::ProbingS2s);
                 let probe = probe_s2s(scene.session(a), Jid::from(contact_jid), step).await;
                 return Err(unreachable_peer(&parties, &home, &o.message, &probe));

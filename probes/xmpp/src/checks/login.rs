@@ -9,6 +9,7 @@ use crate::scene::budget;
 use crate::stanzas::ms;
 use crate::Ctx;
 use imp_verify_core::catalog::Task;
+use imp_verify_core::spec::Workflow;
 use imp_verify_core::{CheckCtx, Outcome};
 use std::time::{Duration, Instant};
 #[cfg(test)]
@@ -38,8 +39,7 @@ pub async fn check(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
             .metric("login_ms", ms(online.took))
         }
         LoginResult::Failed(e) => {
-            let (task, _) = crate::tasks(c.spec.workflow);
-            let o = failure_outcome(&c.spec.jid_of(user), node, &e, task);
+            let o = failure_outcome(&c.spec.jid_of(user), node, &e, c.spec.workflow);
             match e {
                 LoginFailure::Refused { condition, .. } => {
                     let left = deadline
@@ -55,18 +55,19 @@ pub async fn check(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
 }
 
 /// The verdict on a failed login of `jid` on `node` (`task`: the workflow's login task).
-pub fn failure_outcome(jid: &str, node: &str, e: &LoginFailure, task: &str) -> Outcome {
+pub fn failure_outcome(jid: &str, node: &str, e: &LoginFailure, w: Workflow) -> Outcome {
+    let task = crate::tasks(w).0;
     let (msg, fix) = match e {
         LoginFailure::Refused { condition, .. } => {
             use SaslCondition as C;
             let (what, fix) = match condition {
                 C::NotAuthorized => (
                     "the password is wrong, or the account does not exist or is not enabled for IM and Presence".to_string(),
-                    format!("Check the user's password (LDAP user authentication), that the user is synced, licensed for IM&P and assigned to this node ({})", crate::tasks_with(task, &[Task::EndUsers])),
+                    format!("Check the user's password (LDAP user authentication), that the user is synced, licensed for IM&P and assigned to this node ({})", crate::login_tasks(w, &[Task::EndUsers])),
                 ),
                 C::TemporaryAuthFailure => (
                     "the server could not check the credentials (a server-side error, not the password): its authentication back end is failing".to_string(),
-                    format!("Check the node's Cisco Client Profile Agent and authentication services and their connection to CUCM and the LDAP directory ({})", crate::tasks_with(task, &[Task::SecureLdap, Task::LdapClients])),
+                    format!("Check the node's Cisco Client Profile Agent and authentication services and their connection to CUCM and the LDAP directory ({})", crate::login_tasks(w, &[Task::SecureLdap, Task::LdapClients])),
                 ),
                 C::AccountDisabled => (
                     "the account is disabled".to_string(),
@@ -78,7 +79,7 @@ pub fn failure_outcome(jid: &str, node: &str, e: &LoginFailure, task: &str) -> O
                 ),
                 C::EncryptionRequired | C::MechanismTooWeak => (
                     "the server wants a stronger mechanism or more encryption than this login used".to_string(),
-                    format!("Check the node's SASL mechanisms and TLS settings for clients ({})", crate::tasks_with(task, &[Task::VerifyCertificates])),
+                    format!("Check the node's SASL mechanisms and TLS settings for clients ({})", crate::login_tasks(w, &[Task::VerifyCertificates])),
                 ),
                 other => (
                     format!("the server refuses the authentication exchange itself ({other:?})"),
@@ -165,7 +166,7 @@ mod tests {
             condition: SaslCondition::NotAuthorized,
             offered: vec!["PLAIN".into()],
         };
-        let o = failure_outcome("bob@lab.test", "imp1", &e, "A.9");
+        let o = failure_outcome("bob@lab.test", "imp1", &e, Workflow::A);
         assert!(
             o.message.starts_with(
                 "bob@lab.test is refused on imp1: SASL not-authorized: the password is wrong"
@@ -184,7 +185,7 @@ mod tests {
                 condition: SaslCondition::TemporaryAuthFailure,
                 offered: vec![],
             },
-            "C.10",
+            Workflow::C,
         );
         assert!(o.message.contains("not the password"), "{}", o.message);
         assert!(o.remediation.unwrap().contains("C.10"));
@@ -198,7 +199,7 @@ mod tests {
             &LoginFailure::NoMechanism {
                 offered: vec!["ANONYMOUS".into()],
             },
-            "A.9",
+            Workflow::A,
         );
         assert!(o
             .message
@@ -212,7 +213,7 @@ mod tests {
             "a@d",
             "n",
             &LoginFailure::Timeout(LoginStage::Authenticating, d),
-            "A.9",
+            Workflow::A,
         );
         assert!(auth
             .message
@@ -221,10 +222,10 @@ mod tests {
             "a@d",
             "n",
             &LoginFailure::Timeout(LoginStage::Binding, d),
-            "A.9",
+            Workflow::A,
         );
         assert!(bind.message.contains("not online within 800 ms"));
-        let closed = failure_outcome("a@d", "n", &LoginFailure::Closed, "A.9");
+        let closed = failure_outcome("a@d", "n", &LoginFailure::Closed, Workflow::A);
         assert!(closed
             .message
             .contains("the server closed the connection during login"));
@@ -232,7 +233,7 @@ mod tests {
             "a@d",
             "n",
             &LoginFailure::StreamError(StreamCondition::InternalServerError),
-            "A.9",
+            Workflow::A,
         );
         assert!(se
             .message
