@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cleanup;
 pub mod directory;
 pub mod event;
+mod gate;
 pub mod keys;
 pub mod model;
 pub mod plan;

@@ -5,6 +5,7 @@
 
 use crate::catalog;
 use crate::event::{AuthCount, CheckInfo, Event, RunInfo, RunSummary, StopReason};
+use crate::gate::Gate;
 use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How a run is bounded.
@@ -115,13 +116,16 @@ pub async fn run(
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..plan.checks.len())
         .map(|_| watch::channel::<Option<Status>>(None))
         .unzip();
-    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let mut per_server: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let heights = chain_heights(&plan.checks, &index);
+    let semaphore = Gate::new(options.concurrency);
+    let mut per_server: HashMap<String, Gate> = HashMap::new();
     let options = Arc::new(options);
     let auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>> = Default::default();
 
     let mut handles = Vec::new();
-    for ((check, info), done) in plan.checks.into_iter().zip(infos).zip(senders) {
+    for (((check, info), done), priority) in
+        plan.checks.into_iter().zip(infos).zip(senders).zip(heights)
+    {
         let deps: Vec<_> = check
             .depends_on
             .iter()
@@ -130,11 +134,12 @@ pub async fn run(
         let server = check.server.as_ref().map(|s| {
             per_server
                 .entry(s.to_ascii_lowercase())
-                .or_insert_with(|| Arc::new(Semaphore::new(options.per_server.max(1))))
+                .or_insert_with(|| Gate::new(options.per_server))
                 .clone()
         });
         let ctx = TaskCtx {
             server,
+            priority,
             stop: stop.clone(),
             interrupt: interrupt.clone(),
             deadline_hit: deadline_hit.clone(),
@@ -192,13 +197,52 @@ pub async fn run(
     RunReport { results, summary }
 }
 
+/// Each check's priority for the permits: how many checks its longest chain of
+/// dependents holds, itself included (a check no other waits for: 1).
+fn chain_heights(
+    checks: &[crate::probe::PlannedCheck],
+    index: &HashMap<crate::model::CheckKey, usize>,
+) -> Vec<u32> {
+    let mut dependents = vec![Vec::new(); checks.len()];
+    for (i, c) in checks.iter().enumerate() {
+        for d in &c.depends_on {
+            if let Some(&j) = index.get(d) {
+                dependents[j].push(i);
+            }
+        }
+    }
+    // Memoised depth-first walk; the plan has no cycles (a prerequisite is planned
+    // before it can be waited for), and `on_path` keeps a bad plan from looping.
+    fn height(i: usize, dependents: &[Vec<usize>], memo: &mut [u32], on_path: &mut [bool]) -> u32 {
+        if memo[i] > 0 || on_path[i] {
+            return memo[i].max(1);
+        }
+        on_path[i] = true;
+        let below = dependents[i]
+            .iter()
+            .map(|&j| height(j, dependents, memo, on_path))
+            .max()
+            .unwrap_or(0);
+        on_path[i] = false;
+        memo[i] = below + 1;
+        memo[i]
+    }
+    let mut memo = vec![0; checks.len()];
+    let mut on_path = vec![false; checks.len()];
+    (0..checks.len())
+        .map(|i| height(i, &dependents, &mut memo, &mut on_path))
+        .collect()
+}
+
 struct TaskCtx {
     stop: CancellationToken,
     interrupt: CancellationToken,
     deadline_hit: Arc<OnceLock<StopReason>>,
-    semaphore: Arc<Semaphore>,
+    semaphore: Gate,
     /// The cap of the check's server, if it names one.
-    server: Option<Arc<Semaphore>>,
+    server: Option<Gate>,
+    /// Its place among the checks waiting for a permit: the longest chain it starts.
+    priority: u32,
     options: Arc<RunOptions>,
     events: mpsc::UnboundedSender<Event>,
     run_start: Instant,
@@ -260,14 +304,14 @@ async fn run_one(
         Some(server) => Some(tokio::select! {
             biased;
             _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
-            p = server.acquire() => p.expect("semaphore is never closed"),
+            p = server.acquire(ctx.priority) => p,
         }),
         None => None,
     };
     let _permit = tokio::select! {
         biased;
         _ = ctx.stop.cancelled() => return (not_run(ctx), 0, None),
-        p = ctx.semaphore.acquire() => p.expect("semaphore is never closed"),
+        p = ctx.semaphore.acquire(ctx.priority) => p,
     };
     let _ = ctx.events.send(Event::CheckStarted {
         key: key.redacted(&ctx.secrets),

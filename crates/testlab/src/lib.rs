@@ -116,6 +116,16 @@ impl Lab {
         ])
     }
 
+    /// An isolated lab of the scale profile (`IMPV_LAB_SCALE=CxN`, fixtures/lab/scale.sh):
+    /// C clusters of N IM&P nodes. Only deployments that fit a block of ten addresses
+    /// (`2 + C * (N + 1) <= 10`, e.g. `2x2`); larger ones are `scripts/bench --scale`'s.
+    pub fn isolated_scale(shape: &str) -> Lab {
+        Self::isolated_with(vec![
+            ("IMPV_LAB_DIRECTORY", "openldap".into()),
+            ("IMPV_LAB_SCALE", shape.into()),
+        ])
+    }
+
     fn isolated_with(mut env: Vec<(&'static str, String)>) -> Lab {
         // Prosody serves the IM&P nodes unless the caller asks for ejabberd, whatever the
         // environment's IMPV_LAB_XMPP (which chooses the shared lab's).
@@ -145,6 +155,9 @@ impl Lab {
             }
             // A profile's lab keeps its own folder (a provisioned domain is worth keeping).
             let dir = match env.iter().find(|(k, _)| *k == "IMPV_LAB_DIRECTORY") {
+                _ if env.iter().any(|(k, _)| *k == "IMPV_LAB_SCALE") => {
+                    states.join(format!("lab-{base}-scale"))
+                }
                 Some((_, d)) if d != "openldap" => states.join(format!("lab-{base}-{d}")),
                 _ => states.join(format!("lab-{base}")),
             };
