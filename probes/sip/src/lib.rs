@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 mod conn;
 mod connect;
+mod federation;
 pub mod message;
 mod options;
 mod peer;
@@ -314,6 +315,7 @@ impl Probe for SipProbe {
                 checks.push(check.on(gw.clone()));
             }
         }
+        checks.extend(federation::plan(&ctx));
         checks
     }
 }
