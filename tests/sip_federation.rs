@@ -62,17 +62,26 @@ fn the_healthy_lab_federates_over_sip_both_ways() {
             && evidence(local, "records").contains("5061 imp2.lab.test."),
         "{local}"
     );
-    assert_eq!(one(&r, "dns.srv.sip-federation-peer")["target"], "sipfed.test");
+    assert_eq!(
+        one(&r, "dns.srv.sip-federation-peer")["target"],
+        "sipfed.test"
+    );
 
     let tls = one(&r, "sip.federation-tls");
     assert!(
         evidence(tls, "without_client_certificate").starts_with("refused"),
         "the peer demands a client certificate: {tls}"
     );
-    assert!(evidence(tls, "subject").contains("CN=sip.sipfed.test"), "{tls}");
+    assert!(
+        evidence(tls, "subject").contains("CN=sip.sipfed.test"),
+        "{tls}"
+    );
 
     let out_checks = checks(&r, "sip.federation-out");
-    let targets: Vec<&str> = out_checks.iter().map(|c| c["target"].as_str().unwrap()).collect();
+    let targets: Vec<&str> = out_checks
+        .iter()
+        .map(|c| c["target"].as_str().unwrap())
+        .collect();
     assert_eq!(targets.len(), 2, "{targets:?}");
     for c in out_checks {
         // Answered by the peer's software, not by the IM&P node it was handed to.
@@ -82,7 +91,10 @@ fn the_healthy_lab_federates_over_sip_both_ways() {
     }
     let back = one(&r, "sip.federation-in");
     assert_eq!(back["target"], "sipfed.test -> lab.test");
-    assert!(evidence(back, "answered_by").starts_with("lab-imp-sip"), "{back}");
+    assert!(
+        evidence(back, "answered_by").starts_with("lab-imp-sip"),
+        "{back}"
+    );
     assert_eq!(evidence(back, "hop_server"), "lab-sipfed-sip", "{back}");
     lab.assert_no_secret_in(&out);
 }
@@ -106,11 +118,17 @@ fn a_wrong_peer_subject_fails_the_tls_check_naming_the_subject_seen() {
     let msg = tls["message"].as_str().unwrap();
     assert!(msg.contains("CN sip.sipfed.test"), "{msg}");
     assert!(msg.contains("edge.sipfed.test"), "{msg}");
-    assert!(tls["remediation"].as_str().unwrap().contains("(task C.14)"), "{tls}");
+    assert!(
+        tls["remediation"].as_str().unwrap().contains("(task C.14)"),
+        "{tls}"
+    );
     // The crossing back goes through the peer's TLS: skipped, naming the check.
     let back = one(&r, "sip.federation-in");
     assert_eq!(back["status"], "skip", "{back}");
-    assert!(back["message"].as_str().unwrap().contains("sip.federation-tls [sipfed.test]"));
+    assert!(back["message"]
+        .as_str()
+        .unwrap()
+        .contains("sip.federation-tls [sipfed.test]"));
     // IM&P's own route to the peer still works: its crossing passes.
     for c in checks(&r, "sip.federation-out") {
         assert_eq!(c["status"], "pass", "{c}");
@@ -133,7 +151,10 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
     let dns = one(&r, "dns.srv.sip-federation");
     assert_eq!(dns["status"], "fail", "{dns}");
     assert!(
-        dns["message"].as_str().unwrap().starts_with("_sipfederationtls._tcp.lab.test: "),
+        dns["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("_sipfederationtls._tcp.lab.test: "),
         "{dns}"
     );
     let fix = dns["remediation"].as_str().unwrap();
@@ -152,7 +173,11 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
             .contains("dns.srv.sip-federation [_sipfederationtls._tcp.lab.test]"),
         "{back}"
     );
-    for id in ["dns.srv.sip-federation-peer", "sip.federation-tls", "sip.federation-out"] {
+    for id in [
+        "dns.srv.sip-federation-peer",
+        "sip.federation-tls",
+        "sip.federation-out",
+    ] {
         for c in checks(&r, id) {
             assert_eq!(c["status"], "pass", "{c}");
         }
@@ -171,14 +196,20 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
     let tls = one(&r, "sip.federation-tls");
     assert_eq!(tls["status"], "fail", "{tls}");
     let msg = tls["message"].as_str().unwrap();
-    assert!(msg.starts_with("sipfed.test: ") && msg.contains("sip.sipfed.test:5061"), "{msg}");
+    assert!(
+        msg.starts_with("sipfed.test: ") && msg.contains("sip.sipfed.test:5061"),
+        "{msg}"
+    );
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
     // IM&P is still asked: it answers with its own failure, which the evidence carries.
     let outs = checks(&r, "sip.federation-out");
     assert_eq!(outs.len(), 2);
     for c in outs {
         assert_eq!(c["status"], "fail", "{c}");
-        assert!(c["message"].as_str().unwrap().contains("sipfed.test"), "{c}");
+        assert!(
+            c["message"].as_str().unwrap().contains("sipfed.test"),
+            "{c}"
+        );
         let line = evidence(c, "status_line");
         assert!(
             line.starts_with("SIP/2.0 4") || line.starts_with("SIP/2.0 5"),

@@ -206,8 +206,7 @@ fn validate(ctx: &mut Ctx, raw: &RawSpec, passwords: &mut Passwords) -> Spec {
         .map(|u| u.get_ref().user_id.get_ref().as_str())
         .collect();
     let federation = federation::validate(ctx, &raw.federation, &domains, &user_ids, passwords);
-    let sip_federation =
-        sip_federation::validate(ctx, &raw.sip_federation, raw.workflow, &domains, &clusters);
+    let sip_federation = sip_federation::validate(ctx, &raw.sip_federation, &domains, &clusters);
     Spec {
         path: PathBuf::new(),
         workflow: raw.workflow,

@@ -4,7 +4,7 @@
 
 use super::clusters::{is_hostname, Cluster};
 use super::error::Ctx;
-use super::kinds::{Role, Workflow};
+use super::kinds::Role;
 use super::raw::RawSipFederationPeer;
 use super::LoadMode;
 use std::path::PathBuf;
@@ -34,23 +34,15 @@ pub struct SipFederationPeer {
 /// Checks the federated SIP domains: each domain a DNS name, once, not a local one;
 /// the local domain listed; TLS peer subjects given; the nodes IM&P nodes of the local
 /// domain; a client certificate with its key (files, unless the load is structure-only).
+/// Like `[[federation]]`, the section is read in any workflow and checked in workflow C
+/// only (its checks verify task C.14, which other workflows do not have).
 pub(crate) fn validate(
     ctx: &mut Ctx,
     raw: &[Spanned<RawSipFederationPeer>],
-    workflow: Workflow,
     domains: &[String],
     clusters: &[Cluster],
 ) -> Vec<SipFederationPeer> {
     let mut peers: Vec<SipFederationPeer> = Vec::new();
-    if let (Some(first), false) = (raw.first(), workflow == Workflow::C) {
-        ctx.warn(
-            Some(first.span()),
-            format!(
-                "`[[sip_federation]]` is checked only in workflow C (federation); this spec's workflow is {}",
-                workflow.letter()
-            ),
-        );
-    }
     for spanned in raw {
         let p = spanned.get_ref();
         let domain = p.domain.get_ref();
@@ -167,4 +159,43 @@ pub(crate) fn validate(
         });
     }
     peers
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::Spec;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    #[test]
+    fn the_local_domain_and_the_routing_nodes_default_to_the_deployments() {
+        let text = r#"
+workflow = "C"
+domains = ["example.com", "other.example"]
+[[clusters]]
+name = "c1"
+domain = "example.com"
+[[clusters.nodes]]
+fqdn = "imp1.example.com"
+role = "imp"
+[[clusters.nodes]]
+fqdn = "imp2.example.com"
+role = "imp"
+[[clusters.nodes]]
+fqdn = "cucm1.example.com"
+role = "cucm"
+[[sip_federation]]
+domain = "peer.test"
+tls_peer_subjects = ["SIP.peer.test"]
+"#;
+        let spec = Spec::parse(text, Path::new("s.toml"), &BTreeMap::new()).unwrap();
+        let p = &spec.sip_federation[0];
+        assert_eq!(p.local_domain, "example.com");
+        assert_eq!(p.nodes, ["imp1.example.com", "imp2.example.com"]);
+        assert_eq!(p.tls_peer_subjects, ["sip.peer.test"]);
+        assert_eq!(
+            (p.client_cert.is_none(), p.client_key.is_none()),
+            (true, true)
+        );
+    }
 }

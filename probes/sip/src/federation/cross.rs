@@ -288,3 +288,85 @@ pub(crate) async fn inbound(c: &Ctx, peer: &Peer, cx: CheckCtx) -> Outcome {
         None => o,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imp_verify_core::Status;
+
+    fn crossing(code: u16, server: &str, hop_server: Option<&str>) -> Crossing {
+        Crossing {
+            way: Way::Out,
+            hop: "imp1.example.com".into(),
+            to: "peer.test".into(),
+            hop_server: hop_server.map(String::from),
+            answer: Ok(SipResponse {
+                code,
+                reason: if code == 200 {
+                    "OK".into()
+                } else {
+                    "Service Unavailable".into()
+                },
+                call_id: "c".into(),
+                cseq: "1 OPTIONS".into(),
+                branch: "b".into(),
+                server: server.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_200_from_the_far_side_passes_and_from_the_hop_itself_fails() {
+        let o = judge(
+            &crossing(200, "PeerEdge 1.0", Some("IMP SIP Proxy")),
+            Workflow::C,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.message);
+        assert!(
+            o.message.contains("200 OK from PeerEdge 1.0"),
+            "{}",
+            o.message
+        );
+        let o = judge(
+            &crossing(200, "IMP SIP Proxy", Some("IMP SIP Proxy")),
+            Workflow::C,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.message.contains("itself"), "{}", o.message);
+        // Nothing tells who answered: not proven.
+        assert_eq!(
+            judge(&crossing(200, "", None), Workflow::C).status,
+            Status::Warn
+        );
+    }
+
+    #[test]
+    fn a_failure_carries_the_status_line_and_who_sent_it() {
+        let o = judge(
+            &crossing(503, "IMP SIP Proxy", Some("IMP SIP Proxy")),
+            Workflow::C,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.message
+                .contains("503 Service Unavailable (from imp1.example.com itself)"),
+            "{}",
+            o.message
+        );
+        assert!(o
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "status_line" && v == "SIP/2.0 503 Service Unavailable"));
+        assert!(o.remediation.as_deref().unwrap().ends_with("(task C.14)"));
+        let mut c = crossing(200, "", None);
+        c.answer = Err("the connection closed".into());
+        let o = judge(&c, Workflow::C);
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.message
+                .contains("no final answer to an OPTIONS for peer.test"),
+            "{}",
+            o.message
+        );
+    }
+}
