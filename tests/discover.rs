@@ -219,10 +219,8 @@ fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found(
     lab.edit_zone("lab.test", |z| {
         let mut lines: Vec<&str> = z
             .lines()
-            .filter(|l| {
-                !l.contains(".imp-cluster")
-                    && !(l.starts_with("_sipfederationtls") && l.contains("imp2"))
-            })
+            .filter(|l| !l.contains(".imp-cluster"))
+            .filter(|l| !(l.starts_with("_sipfederationtls") && l.contains("imp2")))
             .collect();
         lines.push("_ldap._tcp SRV 10 0 389 ldap.lab.test.");
         lines.join("\n")
