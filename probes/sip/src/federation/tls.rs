@@ -19,6 +19,19 @@ pub(crate) enum Access {
     Accepted,
     /// The server refused the client (its certificate, or its absence).
     Refused(HandshakeFailure, String),
+    /// Not known: this look failed for another reason (the other look saw the
+    /// certificate).
+    Unknown(String),
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Access::Accepted => f.write_str("accepted"),
+            Access::Refused(_, why) => write!(f, "refused: {why}"),
+            Access::Unknown(why) => write!(f, "not known: {why}"),
+        }
+    }
 }
 
 /// What one endpoint showed.
@@ -79,9 +92,6 @@ async fn look(
             Some(f) if e.kind.is_client_refusal() => Ok((f, Access::Refused(e.kind, e.message))),
             // A refusal before the certificate was kept (TLS 1.2 sends it first, so
             // rarely): the other look judges the certificate.
-            None if e.kind.is_client_refusal() => {
-                Err(format!("{host}:{}: {}", addr.port(), e.message))
-            }
             _ => Err(format!("{host}:{}: {}", addr.port(), e.message)),
         },
     }
@@ -116,7 +126,7 @@ async fn observe(c: &Ctx, peer: &Peer, host: &str, port: u16) -> Result<Endpoint
         .unwrap_or_default();
     let access = |r: &Result<(_, Access), String>| match r {
         Ok((_, a)) => a.clone(),
-        Err(e) => Access::Refused(HandshakeFailure::Other, e.clone()),
+        Err(e) => Access::Unknown(e.clone()),
     };
     Ok(EndpointFacts {
         endpoint: format!("{host}:{port} ({ip})"),
@@ -172,6 +182,15 @@ pub(crate) fn judge(
             ),
             format!("{domain} must trust the CA of the local domain's certificate and accept its subject as a federated peer; then IM&P's own TLS connections to it succeed too{task}"),
         )
+    } else if let Some(Access::Unknown(why)) = &f.with_cert {
+        Outcome::fail(
+            format!(
+                "{domain}: {} could not be asked to accept the client certificate {}: {why}",
+                f.endpoint,
+                client.unwrap_or("of the spec")
+            ),
+            format!("Check that {domain}'s SIP federation edge answers TLS steadily{task}"),
+        )
     } else if f.bare == Access::Accepted {
         Outcome::warn(
             format!("{domain}: {} accepts TLS without a client certificate: it does not authenticate the domains it federates with", f.endpoint),
@@ -179,25 +198,30 @@ pub(crate) fn judge(
         )
     } else {
         Outcome::pass(format!(
-            "{domain}: {} demands a client certificate{}, and presents {} (a TLS peer subject), verified against the CA bundle",
+            "{domain}: {} {}, {}, and presents {} (a TLS peer subject), verified against the CA bundle",
             f.endpoint,
+            match &f.bare {
+                Access::Unknown(_) => "answers TLS (whether a client certificate is required is not known)",
+                _ => "demands a client certificate",
+            },
             match (&f.with_cert, client) {
-                (Some(_), Some(s)) => format!(", accepts {s}"),
-                _ => ", (no client certificate in the spec: its acceptance of one is not tested)".into(),
+                (Some(_), Some(s)) => format!("accepts {s}"),
+                _ => "(the spec gives no client certificate: whether it accepts one is not tested)".into(),
             },
             matched.map(String::as_str).unwrap_or_default()
         ))
     };
-    let bare = match &f.bare {
-        Access::Accepted => "accepted".to_string(),
-        Access::Refused(_, why) => format!("refused: {why}"),
-    };
-    o.with("endpoint", &f.endpoint)
+    let o = o
+        .with("endpoint", &f.endpoint)
         .with("subject", &f.subject)
         .with("names", f.names.join(", "))
         .with("tls_peer_subjects", subjects.join(", "))
-        .with("without_client_certificate", bare)
-        .with("tls", &f.tls)
+        .with("without_client_certificate", &f.bare);
+    match &f.with_cert {
+        Some(a) => o.with("with_client_certificate", a),
+        None => o,
+    }
+    .with("tls", &f.tls)
 }
 
 pub(crate) async fn check(c: &Ctx, peer: &Peer, cx: CheckCtx) -> Outcome {
@@ -331,5 +355,47 @@ mod tests {
         let mut f = facts();
         f.bare = Access::Accepted;
         assert_eq!(verdict(&f, &["sip.peer.test"]).status, Status::Warn);
+    }
+
+    #[test]
+    fn without_a_client_certificate_in_the_spec_it_says_what_was_not_tested() {
+        let mut f = facts();
+        f.with_cert = None;
+        let o = judge(
+            &f,
+            "peer.test",
+            &["sip.peer.test".into()],
+            None,
+            Workflow::C,
+        );
+        assert_eq!(o.status, Status::Pass);
+        assert!(
+            o.message.contains("demands a client certificate"),
+            "{}",
+            o.message
+        );
+        assert!(
+            o.message.contains("whether it accepts one is not tested"),
+            "{}",
+            o.message
+        );
+        // A look that failed for another reason is not taken for a refusal.
+        f.bare = Access::Unknown("connection reset".into());
+        let o = judge(
+            &f,
+            "peer.test",
+            &["sip.peer.test".into()],
+            None,
+            Workflow::C,
+        );
+        assert!(
+            !o.message.contains("demands a client certificate"),
+            "{}",
+            o.message
+        );
+        f.with_cert = Some(Access::Unknown("connection reset".into()));
+        let o = verdict(&f, &["sip.peer.test"]);
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.message.contains("could not be asked"), "{}", o.message);
     }
 }
