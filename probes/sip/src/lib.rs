@@ -11,7 +11,7 @@
 //! published state, and another when it changes; the propagation time is measured) and
 //! `sip.presence-gateway` (the CUCM node named as presence gateway answers OPTIONS).
 //! Publish and presence go over the trunk's most secure transport (TLS, then TCP, UDP).
-//! SIP federation with the spec's federated SIP domains (task C.14) is in [`federation`]:
+//! SIP federation with the spec's federated SIP domains (task C.14) is in `federation`:
 //! `sip.federation-tls`, `sip.federation-out` and `sip.federation-in`.
 //!
 //! Messages are parsed with rsip (guarded: a parser panic is a malformed message) and
