@@ -8,11 +8,13 @@ use common::*;
 use imp_verify_testlab::Lab;
 use std::path::Path;
 
-const SELECTION: [&str; 4] = [
+const SELECTION: [&str; 6] = [
     "--only",
     "sip.federation*",
     "--only",
-    "dns.srv.sip-federation*",
+    "dns.srv.sipfederationtls",
+    "--only",
+    "dns.srv.sip-federation",
 ];
 
 /// Runs the SIP federation checks of `spec`; returns the exit code and the JSON report.
@@ -55,17 +57,14 @@ fn the_healthy_lab_federates_over_sip_both_ways() {
         assert_eq!(c["status"], "pass", "{c}");
         assert_eq!(c["tasks"][0], "C.14", "{c}");
     }
-    let local = one(&r, "dns.srv.sip-federation");
+    let local = one(&r, "dns.srv.sipfederationtls");
     assert_eq!(local["target"], "_sipfederationtls._tcp.lab.test");
     assert!(
         evidence(local, "records").contains("5061 imp1.lab.test.")
             && evidence(local, "records").contains("5061 imp2.lab.test."),
         "{local}"
     );
-    assert_eq!(
-        one(&r, "dns.srv.sip-federation-peer")["target"],
-        "sipfed.test"
-    );
+    assert_eq!(one(&r, "dns.srv.sip-federation")["target"], "sipfed.test");
 
     let tls = one(&r, "sip.federation-tls");
     assert!(
@@ -148,7 +147,7 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
     });
     let (code, r, out) = run(&lab.spec());
     assert_eq!(code, 1, "{out}");
-    let dns = one(&r, "dns.srv.sip-federation");
+    let dns = one(&r, "dns.srv.sipfederationtls");
     assert_eq!(dns["status"], "fail", "{dns}");
     assert!(
         dns["message"]
@@ -170,11 +169,11 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
         back["message"]
             .as_str()
             .unwrap()
-            .contains("dns.srv.sip-federation [_sipfederationtls._tcp.lab.test]"),
+            .contains("dns.srv.sipfederationtls [_sipfederationtls._tcp.lab.test]"),
         "{back}"
     );
     for id in [
-        "dns.srv.sip-federation-peer",
+        "dns.srv.sip-federation",
         "sip.federation-tls",
         "sip.federation-out",
     ] {
@@ -192,7 +191,7 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
     lab.stop("partner-sip");
     let (code, r, out) = run(&lab.spec());
     assert_eq!(code, 1, "{out}");
-    assert_eq!(one(&r, "dns.srv.sip-federation")["status"], "pass");
+    assert_eq!(one(&r, "dns.srv.sipfederationtls")["status"], "pass");
     let tls = one(&r, "sip.federation-tls");
     assert_eq!(tls["status"], "fail", "{tls}");
     let msg = tls["message"].as_str().unwrap();

@@ -31,15 +31,15 @@ pub fn dns_srv_federation(domain: &str) -> CheckKey {
     CheckKey::new("dns.srv.federation", domain)
 }
 
-/// `dns.srv.sip-federation` of a local IM domain's record
+/// `dns.srv.sipfederationtls` of a local IM domain's record
 /// (`_sipfederationtls._tcp.lab.test`).
-pub fn dns_srv_sip_federation(record: &str) -> CheckKey {
-    CheckKey::new("dns.srv.sip-federation", record)
+pub fn dns_srv_sipfederationtls(record: &str) -> CheckKey {
+    CheckKey::new("dns.srv.sipfederationtls", record)
 }
 
-/// `dns.srv.sip-federation-peer` of a federated SIP domain.
-pub fn dns_srv_sip_federation_peer(domain: &str) -> CheckKey {
-    CheckKey::new("dns.srv.sip-federation-peer", domain)
+/// `dns.srv.sip-federation` of a federated SIP domain.
+pub fn dns_srv_sip_federation(domain: &str) -> CheckKey {
+    CheckKey::new("dns.srv.sip-federation", domain)
 }
 
 /// `sip.federation-tls` of a federated SIP domain.

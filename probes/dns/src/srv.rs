@@ -249,7 +249,7 @@ fn plan_sip_federation(checks: &mut Vec<PlannedCheck>, spec: &Spec, resolver: &A
             .collect();
         plan_one(
             checks,
-            "dns.srv.sip-federation",
+            "dns.srv.sipfederationtls",
             name.clone(),
             resolver,
             Expect {
@@ -257,7 +257,7 @@ fn plan_sip_federation(checks: &mut Vec<PlannedCheck>, spec: &Spec, resolver: &A
                 targets,
                 all_required: false,
                 strangers_fail: true,
-                task: crate::tasks(spec.workflow, "dns.srv.sip-federation"),
+                task: crate::tasks(spec.workflow, "dns.srv.sipfederationtls"),
                 ha_task: crate::ha_task(spec.workflow),
                 purpose: "federated SIP domains reach the IM&P nodes over mutual TLS",
                 groups: Vec::new(),
@@ -267,7 +267,7 @@ fn plan_sip_federation(checks: &mut Vec<PlannedCheck>, spec: &Spec, resolver: &A
     for peer in &spec.sip_federation {
         plan_one(
             checks,
-            "dns.srv.sip-federation-peer",
+            "dns.srv.sip-federation",
             peer.domain.clone(),
             resolver,
             Expect {
@@ -275,7 +275,7 @@ fn plan_sip_federation(checks: &mut Vec<PlannedCheck>, spec: &Spec, resolver: &A
                 targets: Vec::new(),
                 all_required: false,
                 strangers_fail: false,
-                task: crate::tasks(spec.workflow, "dns.srv.sip-federation-peer"),
+                task: crate::tasks(spec.workflow, "dns.srv.sip-federation"),
                 ha_task: crate::ha_task(spec.workflow),
                 purpose: "IM&P reaches the federated SIP domain's federation edge",
                 groups: Vec::new(),

@@ -34,7 +34,7 @@ impl Peer {
             .resolver
             .lookup_srv(&name)
             .await
-            .map_err(|e| format!("{name}: {e} (see dns.srv.sip-federation-peer)"))?;
+            .map_err(|e| format!("{name}: {e} (see dns.srv.sip-federation)"))?;
         records.retain(|r| !r.target.is_empty());
         records.sort_by_key(|r| (r.priority, std::cmp::Reverse(r.weight)));
         if records.is_empty() {
@@ -79,7 +79,7 @@ pub(crate) fn plan(ctx: &Arc<Ctx>) -> Vec<PlannedCheck> {
                 let (c, pe) = (c.clone(), pe.clone());
                 async move { tls::check(&c, &pe, cx).await }
             })
-            .after(keys::dns_srv_sip_federation_peer(&domain))
+            .after(keys::dns_srv_sip_federation(&domain))
             .on(domain.clone()),
         );
         for node in &p.nodes {
@@ -96,7 +96,7 @@ pub(crate) fn plan(ctx: &Arc<Ctx>) -> Vec<PlannedCheck> {
                     async move { cross::outbound(&c, &pe, &h, port, cx).await }
                 },
             )
-            .after(keys::dns_srv_sip_federation_peer(&domain));
+            .after(keys::dns_srv_sip_federation(&domain));
             if n.services.contains(&Service::SipTcp) {
                 check = check.after(keys::services_port(node, port, Service::SipTcp.name()));
             }
@@ -113,7 +113,7 @@ pub(crate) fn plan(ctx: &Arc<Ctx>) -> Vec<PlannedCheck> {
                 },
             )
             .after(keys::sip_federation_tls(&domain))
-            .after(keys::dns_srv_sip_federation(&format!(
+            .after(keys::dns_srv_sipfederationtls(&format!(
                 "_sipfederationtls._tcp.{}",
                 p.local_domain
             )))
