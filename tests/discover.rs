@@ -214,11 +214,15 @@ fn a_silent_dns_server_ends_discovery_within_its_timeout() {
 fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found() {
     let lab = Lab::isolated();
     lab.stop("imp2-xmpp");
-    // The trunk's SRV name goes; a directory record and a SIP federation record come.
+    // The trunk's SRV name goes, a directory record comes; SIP federation's record
+    // lists imp1 only.
     lab.edit_zone("lab.test", |z| {
-        let mut lines: Vec<&str> = z.lines().filter(|l| !l.contains(".imp-cluster")).collect();
+        let mut lines: Vec<&str> = z
+            .lines()
+            .filter(|l| !l.contains(".imp-cluster"))
+            .filter(|l| !(l.starts_with("_sipfederationtls") && l.contains("imp2")))
+            .collect();
         lines.push("_ldap._tcp SRV 10 0 389 ldap.lab.test.");
-        lines.push("_sipfederationtls._tcp SRV 10 0 5061 imp1.lab.test.");
         lines.join("\n")
     });
     let dir = tempfile::tempdir().unwrap();
@@ -316,8 +320,14 @@ fn a_stopped_node_stays_listed_a_missing_trunk_name_is_a_todo_and_ldap_is_found(
     );
     assert!(
         spec.contains(
-            "_sipfederationtls._tcp.lab.test exists (10 0 5061 imp1.lab.test.): SIP federation"
+            "# TODO: _sipfederationtls._tcp.lab.test exists (10 10 5061 imp1.lab.test.): the domain federates over SIP"
         ),
+        "{spec}"
+    );
+    // The section to fill in, commented, with its documentation.
+    assert!(spec.contains("\n# [[sip_federation]]\n"), "{spec}");
+    assert!(
+        spec.contains("#   configured on IM&P for it (at least one)."),
         "{spec}"
     );
 }

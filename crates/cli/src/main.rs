@@ -146,14 +146,15 @@ fn check_spec(path: &Path) -> ExitCode {
         Ok(spec) => {
             let nodes = spec.nodes().count();
             println!(
-                "{}: valid (workflow {}: {}; {} cluster(s), {} node(s), {} test user(s), {} federation peer(s))",
+                "{}: valid (workflow {}: {}; {} cluster(s), {} node(s), {} test user(s), {} federation peer(s), {} federated SIP domain(s))",
                 path.display(),
                 spec.workflow,
                 spec.workflow.title(),
                 spec.clusters.len(),
                 nodes,
                 spec.test_users.len(),
-                spec.federation.len()
+                spec.federation.len(),
+                spec.sip_federation.len()
             );
             ExitCode::SUCCESS
         }

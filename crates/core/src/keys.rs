@@ -31,6 +31,22 @@ pub fn dns_srv_federation(domain: &str) -> CheckKey {
     CheckKey::new("dns.srv.federation", domain)
 }
 
+/// `dns.srv.sipfederationtls` of a local IM domain's record
+/// (`_sipfederationtls._tcp.lab.test`).
+pub fn dns_srv_sipfederationtls(record: &str) -> CheckKey {
+    CheckKey::new("dns.srv.sipfederationtls", record)
+}
+
+/// `dns.srv.sip-federation` of a federated SIP domain.
+pub fn dns_srv_sip_federation(domain: &str) -> CheckKey {
+    CheckKey::new("dns.srv.sip-federation", domain)
+}
+
+/// `sip.federation-tls` of a federated SIP domain.
+pub fn sip_federation_tls(domain: &str) -> CheckKey {
+    CheckKey::new("sip.federation-tls", domain)
+}
+
 /// `ldap.connect` of a directory server (target `ldaps://ldap.lab.test:636`).
 pub fn ldap_connect(server: &str) -> CheckKey {
     CheckKey::new("ldap.connect", server)

@@ -94,6 +94,19 @@ pub const FEDERATION_CONTACT: &str =
 pub const FEDERATION_LOCAL: &str =
     "# The local test user who exchanges IM and presence with the contact.";
 
+pub const SIP_FEDERATION: &str =
+    "# Federated SIP domains (workflow C, interdomain federation over SIP): [[sip_federation]]
+# per peer domain.";
+
+pub const SIP_FEDERATION_SUBJECTS: &str =
+    "# The subjects (CN or DNS name) its certificate may carry: the TLS peer subjects
+# configured on IM&P for it (at least one).";
+
+pub const SIP_FEDERATION_CLIENT: &str =
+    "# The certificate (PEM) and key imp-verify presents to the peer's federation port: one
+# it accepts as the local domain's (e.g. issued to an IM&P node's FQDN by a CA the peer
+# trusts). Without them the OPTIONS from the peer's side is not sent (skipped).";
+
 #[cfg(test)]
 mod tests {
     const EXAMPLE: &str = include_str!("../../../fixtures/specs/example.toml");
@@ -133,6 +146,9 @@ mod tests {
             super::FEDERATION,
             super::FEDERATION_CONTACT,
             super::FEDERATION_LOCAL,
+            super::SIP_FEDERATION,
+            super::SIP_FEDERATION_SUBJECTS,
+            super::SIP_FEDERATION_CLIENT,
         ] {
             // (the first line may continue a line of example.toml)
             let text = doc.strip_prefix("# ").unwrap_or(doc);

@@ -576,11 +576,19 @@ fn federation(o: &mut Out, d: &Discovery) {
     }
     if !sipfed.is_empty() {
         let recs: Vec<String> = sipfed.iter().map(|s| s.to_string()).collect();
+        o.doc(docs::SIP_FEDERATION);
         o.note(format!(
-            "{}.{} exists ({}): SIP federation; the spec has no section for it yet.",
+            "TODO: {}.{} exists ({}): the domain federates over SIP; with which domains cannot be discovered.",
             Kind::SipFederationTls.label(),
             d.domain,
             recs.join(", ")
         ));
+        o.line("# [[sip_federation]]");
+        o.line("# domain = \"partner-sip.example.org\"");
+        o.doc(&docs::SIP_FEDERATION_SUBJECTS.replace("# ", "#   "));
+        o.line("# tls_peer_subjects = [\"edge.partner-sip.example.org\"]");
+        o.doc(&docs::SIP_FEDERATION_CLIENT.replace("# ", "#   "));
+        o.line("# client_cert = \"federation-client.pem\"");
+        o.line("# client_key = \"federation-client.key\"");
     }
 }

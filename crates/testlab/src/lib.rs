@@ -229,7 +229,7 @@ impl Lab {
     }
 
     /// Stops one server (dns, ldap, imp1-xmpp, imp2-xmpp, imp1-sip, imp2-sip, cucm-sip,
-    /// partner-xmpp).
+    /// partner-xmpp, partner-sip).
     pub fn stop(&self, server: &str) {
         self.must(&["stop", server]);
     }
@@ -239,7 +239,7 @@ impl Lab {
         self.must(&["start", server]);
     }
 
-    /// Rewrites a zone file of this lab (`lab.test`, `partner.test`,
+    /// Rewrites a zone file of this lab (`lab.test`, `partner.test`, `sipfed.test`,
     /// `0.0.127.in-addr.arpa`) with `edit`, raises its SOA serial and reloads the server.
     pub fn edit_zone(&self, zone: &str, edit: impl Fn(&str) -> String) {
         let path = self.dir.join("conf/zones").join(format!("{zone}.zone"));
@@ -276,7 +276,8 @@ impl Lab {
         self.dir.join("lab.toml")
     }
 
-    /// The address of host `n` of the lab (0 dns, 1 ldap, 2 imp1, 3 imp2, 4 cucm, 5 partner).
+    /// The address of host `n` of the lab (0 dns, 1 ldap, 2 imp1, 3 imp2, 4 cucm, 5 partner,
+    /// 6 partner-sip).
     pub fn ip(&self, n: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, self.base + n))
     }

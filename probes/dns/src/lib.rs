@@ -5,7 +5,8 @@
 //! address's PTR names the node); `dns.srv.*` (the SRV records clients, federated
 //! servers and the SIP publish trunk use: present, targets resolve, targets are the
 //! deployment's nodes with the spec's ports; the trunk's name lists exactly the
-//! cluster's IM&P nodes).
+//! cluster's IM&P nodes; `_sipfederationtls._tcp` of the local domains and of the
+//! federated SIP domains).
 
 #![warn(missing_docs)]
 

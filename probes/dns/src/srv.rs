@@ -224,7 +224,64 @@ pub(crate) fn plan(spec: &Spec, resolver: &Arc<Resolver>) -> Vec<PlannedCheck> {
             },
         );
     }
+    plan_sip_federation(&mut checks, spec, resolver);
     checks
+}
+
+/// SIP federation: each local domain's `_sipfederationtls._tcp` lists its IM&P nodes
+/// with their SIP TLS port; each federated SIP domain's resolves.
+fn plan_sip_federation(checks: &mut Vec<PlannedCheck>, spec: &Spec, resolver: &Arc<Resolver>) {
+    let mut locals: Vec<&str> = Vec::new();
+    for peer in &spec.sip_federation {
+        if !locals.contains(&peer.local_domain.as_str()) {
+            locals.push(&peer.local_domain);
+        }
+    }
+    for local in locals {
+        let name = format!("_sipfederationtls._tcp.{local}");
+        let targets = spec
+            .clusters
+            .iter()
+            .filter(|c| c.domain == local)
+            .flat_map(|c| c.nodes.iter())
+            .filter(|n| n.role == Role::Imp)
+            .map(|n| (n.fqdn().to_ascii_lowercase(), n.port(Service::SipTls)))
+            .collect();
+        plan_one(
+            checks,
+            "dns.srv.sipfederationtls",
+            name.clone(),
+            resolver,
+            Expect {
+                name,
+                targets,
+                all_required: false,
+                strangers_fail: true,
+                task: crate::tasks(spec.workflow, "dns.srv.sipfederationtls"),
+                ha_task: crate::ha_task(spec.workflow),
+                purpose: "federated SIP domains reach the IM&P nodes over mutual TLS",
+                groups: Vec::new(),
+            },
+        );
+    }
+    for peer in &spec.sip_federation {
+        plan_one(
+            checks,
+            "dns.srv.sip-federation",
+            peer.domain.clone(),
+            resolver,
+            Expect {
+                name: format!("_sipfederationtls._tcp.{}", peer.domain),
+                targets: Vec::new(),
+                all_required: false,
+                strangers_fail: false,
+                task: crate::tasks(spec.workflow, "dns.srv.sip-federation"),
+                ha_task: crate::ha_task(spec.workflow),
+                purpose: "IM&P reaches the federated SIP domain's federation edge",
+                groups: Vec::new(),
+            },
+        );
+    }
 }
 
 fn show(records: &[Srv]) -> String {

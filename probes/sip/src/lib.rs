@@ -11,6 +11,8 @@
 //! published state, and another when it changes; the propagation time is measured) and
 //! `sip.presence-gateway` (the CUCM node named as presence gateway answers OPTIONS).
 //! Publish and presence go over the trunk's most secure transport (TLS, then TCP, UDP).
+//! SIP federation with the spec's federated SIP domains (task C.14) is in `federation`:
+//! `sip.federation-tls`, `sip.federation-out` and `sip.federation-in`.
 //!
 //! Messages are parsed with rsip (guarded: a parser panic is a malformed message) and
 //! bounded ([`message`]); [`Conn`] matches responses to their request by Via branch,
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 
 mod conn;
 mod connect;
+mod federation;
 pub mod message;
 mod options;
 mod peer;
@@ -314,6 +317,7 @@ impl Probe for SipProbe {
                 checks.push(check.on(gw.clone()));
             }
         }
+        checks.extend(federation::plan(&ctx));
         checks
     }
 }

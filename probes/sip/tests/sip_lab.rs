@@ -74,8 +74,8 @@ async fn every_sip_check_passes_on_the_lab() {
     let r = sip(&lab.spec(), Duration::from_secs(10)).await;
     assert_eq!(
         r.len(),
-        2 * 3 + 2 + 2 + 2 + 1,
-        "2 nodes x 3 transports, 2 TLS peers, 2 publish, 2 e2e, 1 gateway"
+        2 * 3 + 2 + 2 + 2 + 1 + 4,
+        "2 nodes x 3 transports, 2 TLS peers, 2 publish, 2 e2e, 1 gateway; SIP federation: mutual TLS, out through 2 nodes, in"
     );
     for c in &r {
         assert_eq!(

@@ -121,6 +121,20 @@ pub const CHECKS: &[CheckDef] = &[
         requires: &[],
     },
     CheckDef {
+        id: "dns.srv.sipfederationtls",
+        area: Area::Dns,
+        tasks: &[Task::Federation],
+        description: "_sipfederationtls._tcp of each IM domain that federates over SIP lists its IM&P nodes with their SIP TLS port, so federated SIP domains reach it",
+        requires: &[],
+    },
+    CheckDef {
+        id: "dns.srv.sip-federation",
+        area: Area::Dns,
+        tasks: &[Task::Federation],
+        description: "_sipfederationtls._tcp of each federated SIP domain resolves, and its targets do",
+        requires: &[],
+    },
+    CheckDef {
         id: "tls.chain",
         area: Area::Tls,
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
@@ -301,6 +315,27 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::IpPhonePresence],
         description: "The presence gateway named in the spec (the CUCM node) answers OPTIONS over the trunk's transport",
         requires: &["services.port"],
+    },
+    CheckDef {
+        id: "sip.federation-tls",
+        area: Area::Sip,
+        tasks: &[Task::Federation],
+        description: "Each federated SIP domain's federation port (its _sipfederationtls._tcp targets) demands a client certificate, accepts the spec's, and presents a certificate that chains to the CA bundle and whose subject or DNS name is among the configured TLS peer subjects",
+        requires: &["dns.srv.sip-federation"],
+    },
+    CheckDef {
+        id: "sip.federation-out",
+        area: Area::Sip,
+        tasks: &[Task::Federation, Task::VerifyEndToEnd],
+        description: "An OPTIONS for the federated SIP domain sent to each routing IM&P node is routed to the peer and answered 200 by the peer, not by the node",
+        requires: &["services.port", "dns.srv.sip-federation"],
+    },
+    CheckDef {
+        id: "sip.federation-in",
+        area: Area::Sip,
+        tasks: &[Task::Federation, Task::VerifyEndToEnd],
+        description: "An OPTIONS for the local domain sent to the federated SIP domain's federation port is routed to IM&P and answered 200 by IM&P, not by the peer",
+        requires: &["sip.federation-tls", "dns.srv.sipfederationtls"],
     },
 ];
 

@@ -23,6 +23,7 @@ mod kinds;
 mod ldap;
 mod password;
 mod raw;
+mod sip_federation;
 mod tls;
 mod trunk;
 mod users;
@@ -34,6 +35,7 @@ pub use federation::FederationPeer;
 pub use kinds::{AddressScheme, Role, Service, Transport, Workflow};
 pub use ldap::{AttributeMap, LdapSecurity, LdapServer, LdapSpec};
 pub use password::{is_variable_name, Env, ProcessEnv, MAX_PASSWORD_FILE};
+pub use sip_federation::SipFederationPeer;
 pub use tls::TlsSpec;
 pub use trunk::SipTrunk;
 pub use users::TestUser;
@@ -82,6 +84,8 @@ pub struct Spec {
     pub test_users: Vec<TestUser>,
     /// The federated domains.
     pub federation: Vec<FederationPeer>,
+    /// The federated SIP domains.
+    pub sip_federation: Vec<SipFederationPeer>,
     /// What loading found worth telling (never a secret): to print before running.
     pub warnings: Vec<SpecWarning>,
     /// How the spec was loaded.
@@ -202,6 +206,7 @@ fn validate(ctx: &mut Ctx, raw: &RawSpec, passwords: &mut Passwords) -> Spec {
         .map(|u| u.get_ref().user_id.get_ref().as_str())
         .collect();
     let federation = federation::validate(ctx, &raw.federation, &domains, &user_ids, passwords);
+    let sip_federation = sip_federation::validate(ctx, &raw.sip_federation, &domains, &clusters);
     Spec {
         path: PathBuf::new(),
         workflow: raw.workflow,
@@ -214,6 +219,7 @@ fn validate(ctx: &mut Ctx, raw: &RawSpec, passwords: &mut Passwords) -> Spec {
         ldap,
         test_users,
         federation,
+        sip_federation,
         warnings: Vec::new(),
         mode: ctx.mode,
     }

@@ -28,6 +28,8 @@ pub(crate) struct RawSpec {
     pub test_users: Vec<Spanned<RawTestUser>>,
     #[serde(default)]
     pub federation: Vec<Spanned<RawFederationPeer>>,
+    #[serde(default)]
+    pub sip_federation: Vec<Spanned<RawSipFederationPeer>>,
 }
 
 /// `[dns]`
@@ -175,4 +177,16 @@ pub(crate) struct RawFederationPeer {
     pub local_user: Option<Spanned<String>>,
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
+}
+
+/// `[[sip_federation]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSipFederationPeer {
+    pub domain: Spanned<String>,
+    pub tls_peer_subjects: Spanned<Vec<String>>,
+    pub local_domain: Option<Spanned<String>>,
+    pub nodes: Option<Vec<Spanned<String>>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
 }
