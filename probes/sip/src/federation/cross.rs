@@ -175,34 +175,8 @@ pub(crate) async fn outbound(c: &Ctx, peer: &Peer, node: &str, port: u16, cx: Ch
         let conn = Conn::stream(Box::new(tcp), "tcp", local, addr);
         Ok::<_, String>((cross(conn, Way::Out, node, to, from, until).await, addr))
     };
-    let (crossing, addr) = match tokio::time::timeout(budget, run).await {
-        Ok(Ok((x, a))) => (x, Some(a)),
-        Ok(Err(e)) => (
-            Crossing {
-                way: Way::Out,
-                hop: node.into(),
-                to: to.clone(),
-                hop_server: None,
-                answer: Err(e),
-            },
-            None,
-        ),
-        Err(_) => (
-            Crossing {
-                way: Way::Out,
-                hop: node.into(),
-                to: to.clone(),
-                hop_server: None,
-                answer: Err(format!("nothing within {} ms", budget.as_millis())),
-            },
-            None,
-        ),
-    };
-    let o = judge(&crossing, c.spec.workflow).with("transport", "tcp");
-    match addr {
-        Some(a) => o.with("target", a),
-        None => o,
-    }
+    let r = tokio::time::timeout(budget, run).await;
+    settle(r, Way::Out, node, to, budget, c.spec.workflow, "tcp")
 }
 
 /// `sip.federation-in` through the peer's first federation endpoint that takes us.
@@ -259,30 +233,38 @@ pub(crate) async fn inbound(c: &Ctx, peer: &Peer, cx: CheckCtx) -> Outcome {
         }
         Err(last)
     };
-    let (crossing, addr) = match tokio::time::timeout(budget, run).await {
+    let r = tokio::time::timeout(budget, run).await;
+    settle(r, Way::In, from, to, budget, c.spec.workflow, "tls")
+}
+
+/// The verdict on a crossing attempt bounded by `budget`: its crossing, or why none
+/// came about (no connection, nothing within the budget), with the transport and the
+/// address it went to.
+fn settle(
+    r: Result<Result<(Crossing, SocketAddr), String>, tokio::time::error::Elapsed>,
+    way: Way,
+    hop: &str,
+    to: &str,
+    budget: std::time::Duration,
+    workflow: Workflow,
+    transport: &str,
+) -> Outcome {
+    let failed = |why: String| Crossing {
+        way,
+        hop: hop.into(),
+        to: to.into(),
+        hop_server: None,
+        answer: Err(why),
+    };
+    let (crossing, addr) = match r {
         Ok(Ok((x, a))) => (x, Some(a)),
-        Ok(Err(e)) => (
-            Crossing {
-                way: Way::In,
-                hop: from.clone(),
-                to: to.clone(),
-                hop_server: None,
-                answer: Err(e),
-            },
-            None,
-        ),
+        Ok(Err(e)) => (failed(e), None),
         Err(_) => (
-            Crossing {
-                way: Way::In,
-                hop: from.clone(),
-                to: to.clone(),
-                hop_server: None,
-                answer: Err(format!("nothing within {} ms", budget.as_millis())),
-            },
+            failed(format!("nothing within {} ms", budget.as_millis())),
             None,
         ),
     };
-    let o = judge(&crossing, c.spec.workflow).with("transport", "tls");
+    let o = judge(&crossing, workflow).with("transport", transport);
     match addr {
         Some(a) => o.with("target", a),
         None => o,
