@@ -226,3 +226,94 @@ fn a_missing_record_and_a_stopped_peer_fail_for_their_own_reasons() {
         "{back}"
     );
 }
+
+#[test]
+fn a_missing_peer_record_an_unreachable_imp_and_default_server_headers() {
+    let lab = Lab::isolated();
+
+    // The federated domain publishes no _sipfederationtls._tcp: IM&P cannot find it.
+    lab.edit_zone("sipfed.test", |z| {
+        z.lines()
+            .filter(|l| !l.starts_with("_sipfederationtls._tcp"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let (code, r, out) = run(&lab.spec());
+    assert_eq!(code, 1, "{out}");
+    let dns = one(&r, "dns.srv.sip-federation");
+    assert_eq!(dns["status"], "fail", "{dns}");
+    assert!(
+        dns["message"]
+            .as_str()
+            .unwrap()
+            .contains("_sipfederationtls._tcp.sipfed.test"),
+        "{dns}"
+    );
+    assert!(
+        dns["remediation"].as_str().unwrap().contains("C.14"),
+        "{dns}"
+    );
+    lab.edit_zone("sipfed.test", |z| {
+        format!("{z}\n_sipfederationtls._tcp SRV 10 0 5061 sip.sipfed.test.\n")
+    });
+
+    // Both IM&P nodes' SIP stopped: the peer takes the inbound OPTIONS over mutual TLS
+    // but cannot route it to IM&P; its own answer is the evidence.
+    lab.stop("imp1-sip");
+    lab.stop("imp2-sip");
+    let (code, r, out) = run(&lab.spec());
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(one(&r, "sip.federation-tls")["status"], "pass", "{out}");
+    let back = one(&r, "sip.federation-in");
+    assert_eq!(back["status"], "fail", "{back}");
+    let line = evidence(back, "status_line");
+    assert!(
+        line.starts_with("SIP/2.0 4") || line.starts_with("SIP/2.0 5"),
+        "{line}"
+    );
+    assert_eq!(evidence(back, "answered_by"), "lab-sipfed-sip", "{back}");
+    assert!(
+        back["message"]
+            .as_str()
+            .unwrap()
+            .contains("sip.sipfed.test answers an OPTIONS for lab.test with"),
+        "{back}"
+    );
+    lab.start("imp1-sip");
+    lab.start("imp2-sip");
+
+    // Kamailio as it comes (no server_header of the lab's own) on both sides: the same
+    // Server everywhere, so nothing tells the peer's 200 from IM&P's own. The crossings
+    // still happen; the checks say they are not proven, they do not fail.
+    for conf in [
+        "imp1-sip/kamailio.cfg",
+        "imp2-sip/kamailio.cfg",
+        "partner-sip/kamailio.cfg",
+    ] {
+        lab.edit_conf(conf, |t| {
+            t.lines()
+                .filter(|l| !l.starts_with("server_header="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    }
+    for s in ["imp1-sip", "imp2-sip", "partner-sip"] {
+        lab.stop(s);
+        lab.start(s);
+    }
+    let (code, r, out) = run(&lab.spec());
+    assert_eq!(code, 0, "warnings only: {out}");
+    let mut crossings = checks(&r, "sip.federation-out");
+    crossings.push(one(&r, "sip.federation-in"));
+    for c in crossings {
+        assert_eq!(c["status"], "warn", "{c}");
+        assert!(evidence(c, "answered_by").starts_with("kamailio ("), "{c}");
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("runs the same software"),
+            "{c}"
+        );
+    }
+}
