@@ -61,6 +61,39 @@ async fn roster(c: &Ctx, uid: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// alice blocks bob (`block`) or unblocks him (XEP-0191), from a session of her own.
+async fn alice_blocks_bob(c: &Ctx, block: bool) {
+    let verb = if block { "block" } else { "unblock" };
+    let mut s = online(c, "alice", "imp1.lab.test").await;
+    let el: Element =
+        format!("<{verb} xmlns='urn:xmpp:blocking'><item jid='bob@lab.test'/></{verb}>")
+            .parse()
+            .unwrap();
+    s.iq(None, IqKind::Set, el).await.unwrap();
+    s.close(Duration::from_secs(1)).await;
+}
+
+/// Neither alice's nor bob's roster holds the other: nothing of a check is left.
+async fn assert_no_pair_left(c: &Ctx) {
+    assert!(!roster(c, "bob")
+        .await
+        .iter()
+        .any(|(j, _)| j == "alice@lab.test"));
+    assert!(!roster(c, "alice")
+        .await
+        .iter()
+        .any(|(j, _)| j == "bob@lab.test"));
+}
+
+/// The outcome names nothing it could not undo.
+fn assert_all_undone(o: &imp_verify_core::Outcome) {
+    assert!(
+        !o.evidence.iter().any(|(k, _)| k == "not_undone"),
+        "{:?}",
+        o.evidence
+    );
+}
+
 #[tokio::test]
 async fn another_session_of_the_same_user_neither_satisfies_nor_disturbs_a_check() {
     let lab = Lab::isolated();
@@ -185,23 +218,11 @@ async fn a_subscription_left_by_an_interrupted_run_does_not_stall_the_next_and_c
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
     assert_eq!(p.outcome.status, Status::Pass, "{}", p.outcome.message);
-    assert!(!roster(&c, "bob")
-        .await
-        .iter()
-        .any(|(j, _)| j == "alice@lab.test"));
-    assert!(!roster(&c, "alice")
-        .await
-        .iter()
-        .any(|(j, _)| j == "bob@lab.test"));
+    assert_no_pair_left(&c).await;
 
     // alice blocks bob (XEP-0191): the presence check fails on its timeout, and its
     // roster items are removed all the same.
-    let mut s = online(&c, "alice", node).await;
-    let block: Element = "<block xmlns='urn:xmpp:blocking'><item jid='bob@lab.test'/></block>"
-        .parse()
-        .unwrap();
-    s.iq(None, IqKind::Set, block).await.unwrap();
-    s.close(Duration::from_secs(1)).await;
+    alice_blocks_bob(&c, true).await;
     let r = xmpp(&lab.spec(), Duration::from_secs(4)).await;
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
     assert_eq!(p.outcome.status, Status::Fail, "{}", p.outcome.message);
@@ -212,34 +233,17 @@ async fn a_subscription_left_by_an_interrupted_run_does_not_stall_the_next_and_c
         "{}",
         p.outcome.message
     );
-    assert!(
-        !p.outcome.evidence.iter().any(|(k, _)| k == "not_undone"),
-        "{:?}",
-        p.outcome.evidence
-    );
-    assert!(!roster(&c, "bob")
-        .await
-        .iter()
-        .any(|(j, _)| j == "alice@lab.test"));
-    assert!(!roster(&c, "alice")
-        .await
-        .iter()
-        .any(|(j, _)| j == "bob@lab.test"));
+    assert_all_undone(&p.outcome);
+    assert_no_pair_left(&c).await;
 }
 
 #[tokio::test]
 async fn an_interrupted_run_leaves_no_roster_item_behind_and_the_next_run_passes() {
     let lab = Lab::isolated();
     let c = ctx(&lab);
-    let node = "imp1.lab.test";
     // alice blocks bob (XEP-0191): the presence check holds its roster items and waits
     // for a subscription request that never comes, when the run is interrupted.
-    let mut s = online(&c, "alice", node).await;
-    let block: Element = "<block xmlns='urn:xmpp:blocking'><item jid='bob@lab.test'/></block>"
-        .parse()
-        .unwrap();
-    s.iq(None, IqKind::Set, block).await.unwrap();
-    s.close(Duration::from_secs(1)).await;
+    alice_blocks_bob(&c, true).await;
 
     let interrupt = tokio_util::sync::CancellationToken::new();
     let stop = interrupt.clone();
@@ -267,29 +271,12 @@ async fn an_interrupted_run_leaves_no_roster_item_behind_and_the_next_run_passes
         "{}",
         p.outcome.message
     );
-    assert!(
-        !p.outcome.evidence.iter().any(|(k, _)| k == "not_undone"),
-        "{:?}",
-        p.outcome.evidence
-    );
+    assert_all_undone(&p.outcome);
     // The run's cleanup logged in anew and removed what the check had created.
-    assert!(!roster(&c, "bob")
-        .await
-        .iter()
-        .any(|(j, _)| j == "alice@lab.test"));
-    assert!(!roster(&c, "alice")
-        .await
-        .iter()
-        .any(|(j, _)| j == "bob@lab.test"));
+    assert_no_pair_left(&c).await;
 
     // Unblocked, the next run passes.
-    let mut s = online(&c, "alice", node).await;
-    let unblock: Element =
-        "<unblock xmlns='urn:xmpp:blocking'><item jid='bob@lab.test'/></unblock>"
-            .parse()
-            .unwrap();
-    s.iq(None, IqKind::Set, unblock).await.unwrap();
-    s.close(Duration::from_secs(1)).await;
+    alice_blocks_bob(&c, false).await;
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
     let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
     assert_eq!(p.outcome.status, Status::Pass, "{}", p.outcome.message);
