@@ -23,27 +23,18 @@ static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// another check is changing) comes out of the client as `Event::Stanza` before
 /// `Event::Online`, which the probe's login reads as "the stream ended before the session
 /// was online" (about one run in five here; none in ten without `mod_stream_mgmt`).
-fn run_all(
-    spec: &Path,
-    dir: &Path,
-    name: &str,
-    retry_for: &str,
-) -> (i32, serde_json::Value, String) {
-    let json_path = dir.join(format!("{name}.json"));
-    let out = imp_verify(&[
+fn run_all(spec: &Path, retry_for: &str) -> (i32, serde_json::Value, String) {
+    let r = run_json(&[
         "all",
         "--spec",
         spec.to_str().unwrap(),
-        "--json",
-        json_path.to_str().unwrap(),
         "--color",
         "never",
         "--no-progress",
         "--retry-for",
         retry_for,
     ]);
-    let (o, e) = text(&out);
-    (code(&out), json(&json_path), format!("{o}{e}"))
+    (r.code, r.report, r.out)
 }
 
 /// The one check of this id and target.
@@ -97,7 +88,7 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
     }
 
     // Healthy: every check passes, the XMPP ones included.
-    let (rc, report, out) = run_all(&lab.spec(), dir.path(), "healthy", "30s");
+    let (rc, report, out) = run_all(&lab.spec(), "30s");
     assert_eq!(rc, 0, "{out}");
     for c in report["checks"].as_array().unwrap() {
         assert_eq!(c["status"], "pass", "{c}");
@@ -136,7 +127,7 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
     // A wrong user password: SASL not-authorized on both nodes, explained by the
     // directory's own refusal, and no password in any output.
     let wrong = spec_with_wrong_password(&lab, dir.path(), "alice");
-    let (rc, report, out) = run_all(&wrong, dir.path(), "wrong-password", "0s");
+    let (rc, report, out) = run_all(&wrong, "0s");
     assert_eq!(rc, 1, "{out}");
     for (id, target) in [
         ("xmpp.login", "alice on imp1.lab.test"),
@@ -164,7 +155,7 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
         "imp2's ejabberd outlived `lab stop`"
     );
     assert!(processes_of(&lab, "imp1").contains("beam.smp"));
-    let (rc, report, out) = run_all(&lab.spec(), dir.path(), "node-stopped", "15s");
+    let (rc, report, out) = run_all(&lab.spec(), "15s");
     assert_eq!(rc, 1, "{out}");
     for port in [
         "imp2.lab.test:5222 (xmpp-c2s)",
@@ -223,8 +214,11 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
     lab.start("partner-xmpp");
     // Re-run while it fails (up to 20 s): the first login on the just restarted partner
     // may not be acknowledged in time; the s2s failure is what stays.
-    let json_path = dir.path().join("partner-xmppaddr.json");
-    let run = imp_verify(&[
+    let Run {
+        code: rc,
+        report,
+        out,
+    } = run_json(&[
         "xmpp",
         "--spec",
         lab.spec().to_str().unwrap(),
@@ -232,13 +226,8 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
         "xmpp.federation",
         "--retry-for",
         "20s",
-        "--json",
-        json_path.to_str().unwrap(),
     ]);
-    let (o, e) = text(&run);
-    let out = format!("{o}{e}");
-    assert_eq!(code(&run), 1, "{out}");
-    let report = json(&json_path);
+    assert_eq!(rc, 1, "{out}");
     let c = check(&report, "xmpp.federation", "partner.test");
     assert_eq!(c["status"], "fail", "{c}");
     // The first attempt's message bounces (remote-server-timeout, inbound); later
@@ -317,10 +306,9 @@ fn ejabberd_with_active_directory_passes_and_refuses_disabled_accounts_once_its_
             return;
         }
     };
-    let dir = tempfile::tempdir().unwrap();
 
     // Healthy: ejabberd authenticates the AD users (sAMAccountName) over LDAPS.
-    let (rc, report, out) = run_all(&lab.spec(), dir.path(), "healthy", "30s");
+    let (rc, report, out) = run_all(&lab.spec(), "30s");
     assert_eq!(rc, 0, "{out}");
     for c in report["checks"].as_array().unwrap() {
         assert_eq!(c["status"], "pass", "{c}");
@@ -332,9 +320,8 @@ fn ejabberd_with_active_directory_passes_and_refuses_disabled_accounts_once_its_
     // verified password (`auth_use_cache`, on by default, an hour): both still log in.
     account(&lab, &["disable:dave", "must-change:bob"]);
     // (`--retry-for`: see run_all; the refusals stay refusals.)
-    let only = |name: &str, ids: &str, retry_for: &str| {
-        let json_path = dir.path().join(format!("{name}.json"));
-        let out = imp_verify(&[
+    let only = |ids: &str, retry_for: &str| {
+        let r = run_json(&[
             "all",
             "--spec",
             lab.spec().to_str().unwrap(),
@@ -342,14 +329,11 @@ fn ejabberd_with_active_directory_passes_and_refuses_disabled_accounts_once_its_
             ids,
             "--retry-for",
             retry_for,
-            "--json",
-            json_path.to_str().unwrap(),
         ]);
-        let (o, e) = text(&out);
-        lab.assert_no_secret_in(&format!("{o}{e}"));
-        json(&json_path)
+        lab.assert_no_secret_in(&r.out);
+        r.report
     };
-    let report = only("cached", "xmpp.login,ldap.user-auth", "15s");
+    let report = only("xmpp.login,ldap.user-auth", "15s");
     for (user, reason) in [
         ("dave", "the account is disabled (Active Directory data 533)"),
         ("bob", "the password must be changed before the account can log on (Active Directory data 773)"),
@@ -371,7 +355,7 @@ fn ejabberd_with_active_directory_passes_and_refuses_disabled_accounts_once_its_
         lab.stop(node);
         lab.start(node);
     }
-    let report = only("refused", "xmpp.login", "0s");
+    let report = only("xmpp.login", "0s");
     for target in ["dave on imp2.lab.test", "bob on imp1.lab.test"] {
         let c = check(&report, "xmpp.login", target);
         assert_eq!(c["status"], "fail", "{c}");

@@ -25,18 +25,10 @@ fn results(report: &serde_json::Value) -> Vec<(String, String, String)> {
 #[test]
 fn ha_runs_the_high_availability_checks_and_passes_on_the_healthy_lab() {
     let lab = Lab::shared();
-    let dir = tempfile::tempdir().unwrap();
-    let json_path = dir.path().join("ha.json");
-    let out = imp_verify(&[
-        "ha",
-        "--spec",
-        lab.spec().to_str().unwrap(),
-        "--json",
-        json_path.to_str().unwrap(),
-    ]);
-    let (o, e) = text(&out);
-    assert_eq!(code(&out), 0, "{o}{e}");
-    let r = results(&json(&json_path));
+    let run = run_json(&["ha", "--spec", lab.spec().to_str().unwrap()]);
+    let o = &run.out;
+    assert_eq!(run.code, 0, "{o}");
+    let r = results(&run.report);
     let ids: BTreeSet<&str> = r.iter().map(|(id, _, _)| id.as_str()).collect();
     // Exactly the HA selection and its prerequisites: no LDAP, TLS, SIP OPTIONS...
     assert_eq!(
@@ -96,18 +88,10 @@ fn ha_runs_the_high_availability_checks_and_passes_on_the_healthy_lab() {
 fn ha_fails_naming_the_stopped_redundancy_peer() {
     let lab = Lab::isolated();
     lab.stop("imp2-xmpp");
-    let dir = tempfile::tempdir().unwrap();
-    let json_path = dir.path().join("ha.json");
-    let out = imp_verify(&[
-        "ha",
-        "--spec",
-        lab.spec().to_str().unwrap(),
-        "--json",
-        json_path.to_str().unwrap(),
-    ]);
-    let (o, e) = text(&out);
-    assert_eq!(code(&out), 1, "{o}{e}");
-    let r = results(&json(&json_path));
+    let run = run_json(&["ha", "--spec", lab.spec().to_str().unwrap()]);
+    let o = &run.out;
+    assert_eq!(run.code, 1, "{o}");
+    let r = results(&run.report);
     let status = |id: &str, target: &str| {
         r.iter()
             .find(|(i, t, _)| i == id && t == target)

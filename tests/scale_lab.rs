@@ -30,19 +30,10 @@ fn tally(report: &serde_json::Value) -> (BTreeMap<String, usize>, Vec<String>) {
 #[test]
 fn two_clusters_of_two_nodes_pass_and_a_stopped_node_fails_only_its_own_checks() {
     let lab = Lab::isolated_scale("2x2");
-    let dir = tempfile::tempdir().unwrap();
     let spec = lab.spec();
-    let report = dir.path().join("healthy.json");
-    let out = imp_verify(&[
-        "all",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--json",
-        report.to_str().unwrap(),
-    ]);
-    let (o, e) = text(&out);
-    assert_eq!(code(&out), 0, "{o}{e}");
-    let (counts, not_passed) = tally(&json(&report));
+    let run = run_json(&["all", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    let (counts, not_passed) = tally(&run.report);
     assert!(not_passed.is_empty(), "{not_passed:#?}");
     // The deployment's shape, check by check: 4 IM&P nodes and 2 CUCMs.
     for (id, n) in [
@@ -63,17 +54,12 @@ fn two_clusters_of_two_nodes_pass_and_a_stopped_node_fails_only_its_own_checks()
     // Cluster c02's first node stops serving XMPP: its own checks and the intercluster
     // pair fail or are skipped naming it; cluster c01's pass.
     lab.stop("c02-imp1-xmpp");
-    let report = dir.path().join("stopped.json");
-    let out = imp_verify(&[
-        "all",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--json",
-        report.to_str().unwrap(),
-    ]);
-    let (o, _) = text(&out);
-    assert_eq!(code(&out), 1, "{o}");
-    let r = json(&report);
+    let Run {
+        code,
+        report: r,
+        out: o,
+    } = run_json(&["all", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{o}");
     for c in r["checks"].as_array().unwrap() {
         let (id, target, status) = (
             c["id"].as_str().unwrap(),

@@ -49,3 +49,28 @@ pub fn checks<'a>(report: &'a serde_json::Value, id: &str) -> Vec<&'a serde_json
         .filter(|c| c["id"] == id)
         .collect()
 }
+
+/// What a run of the binary that writes a JSON report did.
+pub struct Run {
+    /// Its exit code.
+    pub code: i32,
+    /// The JSON report it wrote.
+    pub report: serde_json::Value,
+    /// Its standard output and error, one after the other (for assertion messages).
+    pub out: String,
+}
+
+/// Runs `imp-verify ARGS --json <a temporary file>` and reads the report.
+pub fn run_json(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let mut all = args.to_vec();
+    all.extend(["--json", path.to_str().unwrap()]);
+    let output = imp_verify(&all);
+    let (o, e) = text(&output);
+    Run {
+        code: code(&output),
+        report: json(&path),
+        out: format!("{o}{e}"),
+    }
+}
