@@ -424,8 +424,10 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
             "rsa:2048",
             "-nodes",
             "-sha256",
+            // Well beyond the 30-day expiry warning: 30 days warned as soon as a
+            // second passed (29 days and some hours left).
             "-days",
-            "30",
+            "365",
             "-subj",
             "/CN=imp1.lab.test",
             "-addext",
