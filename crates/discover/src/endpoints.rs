@@ -9,7 +9,6 @@ use imp_verify_net::tls::{starttls, view};
 use imp_verify_net::{connect, TlsInspector};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// What a certificate says, as discovery uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,21 +209,13 @@ pub fn read_cert(
     rest: &[CertificateDer<'_>],
 ) -> Result<CertSummary, String> {
     let v = view(leaf)?;
-    let common_name = X509Certificate::from_der(leaf.as_ref())
-        .ok()
-        .and_then(|(_, c)| {
-            c.subject()
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok().map(str::to_string))
-        });
     let chain_issuers = rest
         .iter()
         .filter_map(|c| view(c).ok().map(|v| v.issuer))
         .collect();
     Ok(CertSummary {
         subject: v.subject,
-        common_name,
+        common_name: v.cn,
         dns: v.names.dns,
         xmpp_addr: v.names.xmpp_addr,
         srv_name: v.names.srv_name,

@@ -57,9 +57,9 @@ pub(crate) async fn check_tls_peer(
         );
     };
     let cn = cert
-        .subject
-        .split(',')
-        .find_map(|p| p.trim().strip_prefix("CN=").map(|s| s.to_ascii_lowercase()))
+        .cn
+        .as_deref()
+        .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let names: Vec<String> = std::iter::once(cn.clone())
         .chain(cert.names.dns.iter().cloned())

@@ -6,6 +6,7 @@ use imp_verify_net::tls::{Names, VersionAnswer, Versions};
 fn cert(names: Names) -> CertView {
     CertView {
         subject: "CN=imp1.lab.test".into(),
+        cn: Some("imp1.lab.test".into()),
         issuer: "CN=Lab CA".into(),
         serial: "01".into(),
         not_before: 0,

@@ -58,6 +58,8 @@ fn der_inner(tlv: &[u8]) -> Option<&[u8]> {
 pub struct CertView {
     /// The subject distinguished name.
     pub subject: String,
+    /// The subject's (first) common name, as written.
+    pub cn: Option<String>,
     /// The issuer distinguished name.
     pub issuer: String,
     /// The serial number, hexadecimal.
@@ -174,8 +176,14 @@ pub fn view(der: &CertificateDer<'_>) -> Result<CertView, String> {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":");
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok().map(str::to_string));
     Ok(CertView {
         subject: cert.subject().to_string(),
+        cn,
         issuer: cert.issuer().to_string(),
         serial: cert.raw_serial_as_string(),
         not_before: cert.validity().not_before.timestamp(),

@@ -120,9 +120,9 @@ async fn observe(c: &Ctx, peer: &Peer, host: &str, port: u16) -> Result<Endpoint
         .and_then(|d| view(d).ok())
         .ok_or_else(|| format!("{host}:{port} sent no certificate that parses"))?;
     let cn = cert
-        .subject
-        .split(',')
-        .find_map(|p| p.trim().strip_prefix("CN=").map(|s| s.to_ascii_lowercase()))
+        .cn
+        .as_deref()
+        .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let access = |r: &Result<(_, Access), String>| match r {
         Ok((_, a)) => a.clone(),
