@@ -11,8 +11,11 @@ use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
 
-type Pending = Vec<(u64, String, BoxFuture<'static, Result<(), String>>)>;
+/// An undo, started with the instant by which it must be done.
+type UndoFn = Box<dyn FnOnce(Instant) -> BoxFuture<'static, Result<(), String>> + Send>;
+type Pending = Vec<(u64, String, UndoFn)>;
 
 /// The undos one check has registered and not yet run.
 #[derive(Clone, Default)]
@@ -37,17 +40,21 @@ pub struct Undo {
 }
 
 impl Cleanup {
-    /// Registers `undo` (a future that owns what it needs: it may run after the check's
-    /// own future was dropped), described as `what` (`room impv-123@conference.lab.test`).
-    pub fn register<F>(&self, what: impl Into<String>, undo: F) -> Undo
+    /// Registers `undo`, described as `what` (`room impv-123@conference.lab.test`): a
+    /// function of the instant by which the undo must be done, giving a future that owns
+    /// what it needs (it may run after the check's own future was dropped). Whoever runs
+    /// it gives the deadline: the check its own, the runner what the run has left.
+    pub fn register<F, Fut>(&self, what: impl Into<String>, undo: F) -> Undo
     where
-        F: Future<Output = Result<(), String>> + Send + 'static,
+        F: FnOnce(Instant) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let undo: UndoFn = Box::new(move |deadline| Box::pin(undo(deadline)));
         self.pending
             .lock()
             .expect("not poisoned")
-            .push((id, what.into(), Box::pin(undo)));
+            .push((id, what.into(), undo));
         Undo {
             id,
             cleanup: self.clone(),
@@ -65,14 +72,14 @@ impl Cleanup {
     }
 
     /// Takes every pending undo out (the runner runs them).
-    pub fn take_all(&self) -> Vec<(String, BoxFuture<'static, Result<(), String>>)> {
+    fn take_all(&self) -> Vec<(String, UndoFn)> {
         std::mem::take(&mut *self.pending.lock().expect("not poisoned"))
             .into_iter()
             .map(|(_, w, f)| (w, f))
             .collect()
     }
 
-    fn take(&self, id: u64) -> Option<BoxFuture<'static, Result<(), String>>> {
+    fn take(&self, id: u64) -> Option<UndoFn> {
         let mut pending = self.pending.lock().expect("not poisoned");
         let i = pending.iter().position(|(i, _, _)| *i == id)?;
         Some(pending.remove(i).2)
@@ -80,10 +87,14 @@ impl Cleanup {
 }
 
 impl Undo {
-    /// Runs the undo now (and unregisters it): the check's normal teardown.
-    pub async fn run(self) -> Result<(), String> {
+    /// Runs the undo now, to be done by `deadline` (and unregisters it): the check's
+    /// normal teardown.
+    pub async fn run(self, deadline: Instant) -> Result<(), String> {
         match self.cleanup.take(self.id) {
-            Some(f) => f.await,
+            Some(f) => match tokio::time::timeout_at(deadline, f(deadline)).await {
+                Ok(r) => r,
+                Err(_) => Err("not done in time".into()),
+            },
             None => Ok(()),
         }
     }
@@ -94,15 +105,20 @@ impl Undo {
     }
 }
 
-/// Runs every undo still registered, concurrently, each within `budget`: the ones that
-/// failed or did not finish, with why.
-pub async fn run_pending(cleanup: &Cleanup, budget: std::time::Duration) -> Vec<(String, String)> {
+/// Runs every undo still registered, concurrently, each to be done by `deadline`: the
+/// ones that failed or did not finish, with why.
+pub async fn run_pending(cleanup: &Cleanup, deadline: Instant) -> Vec<(String, String)> {
     let undos = cleanup.take_all();
+    // Rounded up: the time it had, as given.
+    let budget_ms = deadline
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
     let runs = undos.into_iter().map(|(what, f)| async move {
-        match tokio::time::timeout(budget, f).await {
+        match tokio::time::timeout_at(deadline, f(deadline)).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some((what, e)),
-            Err(_) => Some((what, format!("not done within {} ms", budget.as_millis()))),
+            Err(_) => Some((what, format!("not done within {budget_ms} ms"))),
         }
     });
     futures::future::join_all(runs)
@@ -123,24 +139,28 @@ mod tests {
         let c = Cleanup::default();
         let n = Arc::new(AtomicUsize::new(0));
         let n2 = n.clone();
-        let u = c.register("room", async move {
+        let u = c.register("room", |_| async move {
             n2.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
-        u.run().await.unwrap();
-        assert!(run_pending(&c, Duration::from_secs(1)).await.is_empty());
+        u.run(Instant::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(run_pending(&c, Instant::now() + Duration::from_secs(1))
+            .await
+            .is_empty());
         assert_eq!(n.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn what_is_left_is_run_and_failures_are_named() {
         let c = Cleanup::default();
-        let _a = c.register("roster item bob", async { Ok(()) });
-        let _b = c.register("room r1", async { Err("item-not-found".into()) });
-        let _h = c.register("publication", std::future::pending());
-        let _f = c.register("forgotten", async { panic!("never run") });
+        let _a = c.register("roster item bob", |_| async { Ok(()) });
+        let _b = c.register("room r1", |_| async { Err("item-not-found".into()) });
+        let _h = c.register("publication", |_| std::future::pending());
+        let _f = c.register("forgotten", |_| async { panic!("never run") });
         _f.forget();
-        let mut failed = run_pending(&c, Duration::from_millis(50)).await;
+        let mut failed = run_pending(&c, Instant::now() + Duration::from_millis(50)).await;
         failed.sort();
         assert_eq!(failed.len(), 2, "{failed:?}");
         assert_eq!(failed[0].0, "publication");

@@ -1,5 +1,6 @@
 //! The check model: what a check is, what it found, and how that is reported.
 
+use crate::reason::Reason;
 use crate::secret::{scrub_in_place, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -142,6 +143,9 @@ impl fmt::Display for CheckKey {
 pub struct Outcome {
     /// The verdict.
     pub status: Status,
+    /// Why the verdict is what it is (a judge decided; blocked by a prerequisite; timed
+    /// out; ...): the reports follow it instead of reading the message.
+    pub reason: Reason,
     /// One line saying what was found.
     pub message: String,
     /// What was seen, as ordered key/value pairs (records, certificate names, status lines).
@@ -197,6 +201,7 @@ impl Outcome {
     fn new(status: Status, message: impl Into<String>) -> Self {
         Outcome {
             status,
+            reason: Reason::Verdict,
             message: message.into(),
             evidence: Vec::new(),
             remediation: None,
@@ -235,6 +240,13 @@ impl Outcome {
         let key = key.into();
         self.evidence.push((key.clone(), format!("{value}")));
         self.metrics.insert(key, value);
+        self
+    }
+
+    /// Sets why the outcome is what it is (see [`Reason`]; [`Reason::Verdict`] unless
+    /// set).
+    pub fn because(mut self, reason: Reason) -> Self {
+        self.reason = reason;
         self
     }
 

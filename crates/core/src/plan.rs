@@ -158,6 +158,15 @@ pub enum PlanError {
     #[error("checks depend on each other in a cycle through {0}")]
     /// Prerequisites form a cycle.
     Cycle(CheckKey),
+    #[error("check {check} waits for {prerequisite}, which the catalog's `requires` of `{}` does not declare", check.id)]
+    /// A check waits for a check whose id its catalog row does not list in `requires`
+    /// (the catalog is the contract of the graph).
+    UndeclaredPrerequisite {
+        /// The check.
+        check: CheckKey,
+        /// The prerequisite it names.
+        prerequisite: CheckKey,
+    },
     #[error("check {check} waits for {prerequisite}, which no probe plans")]
     /// A check waits for a key no probe plans (a misspelt prerequisite).
     UnknownPrerequisite {
@@ -187,6 +196,12 @@ pub fn build_plan(
                 probe: probe.name(),
                 id: c.key.id,
             })?;
+            if let Some(d) = c.depends_on.iter().find(|d| !def.requires.contains(&d.id)) {
+                return Err(PlanError::UndeclaredPrerequisite {
+                    check: c.key.clone(),
+                    prerequisite: d.clone(),
+                });
+            }
             planned.insert(c.key.clone());
             edges.extend(c.depends_on.iter().map(|d| (c.key.clone(), d.clone())));
             if def.applies_to(workflow) && !selection.skips(def, workflow) {

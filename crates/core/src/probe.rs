@@ -29,6 +29,11 @@ pub struct CheckCtx {
     pub cleanup: crate::cleanup::Cleanup,
     /// Where the check records each authentication it makes with the spec's credentials.
     pub auth: crate::model::AuthLog,
+    /// The run's ledger of credentials: ask it before sending one (at most one refusal
+    /// per principal per run, see [`crate::credentials`]).
+    pub credentials: crate::credentials::Credentials,
+    /// The step the check is in, for the runner to name when its time runs out.
+    pub stage: crate::reason::StageCell,
 }
 
 impl CheckCtx {
@@ -50,6 +55,12 @@ impl CheckCtx {
             .saturating_duration_since(Instant::now())
     }
 
+    /// Records that the check enters `stage` (a TCP connection, a TLS handshake, a
+    /// bind...): if the check's time runs out, the runner's verdict names it.
+    pub fn enter(&self, stage: crate::reason::Stage) {
+        self.stage.set(stage);
+    }
+
     /// `tasks` as this run's workflow numbers them, to end a remediation:
     /// `" (task C.2)"` (see [`catalog::cite`]).
     pub fn cite(&self, tasks: &[Task]) -> String {
@@ -65,6 +76,8 @@ impl CheckCtx {
             started: Instant::now(),
             cleanup: Default::default(),
             auth: Default::default(),
+            credentials: Default::default(),
+            stage: Default::default(),
         }
     }
 }

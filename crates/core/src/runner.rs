@@ -9,6 +9,7 @@ use crate::gate::Gate;
 use crate::model::{CheckResult, Counts, Outcome, Status};
 use crate::plan::Plan;
 use crate::probe::{CheckCtx, CheckFn};
+use crate::reason::{Reason, Stage, StageCell};
 use crate::secret::Secret;
 use crate::spec::Workflow;
 use std::collections::{BTreeMap, HashMap};
@@ -34,8 +35,13 @@ pub struct RunOptions {
     /// How many checks may run against one server at the same time (a 120-node run
     /// must not open hundreds of connections to one DNS or directory server at once).
     pub per_server: usize,
-    /// The time each undo a check left registered has, after the check ended.
+    /// The time the undos a check left registered have, after the check ended (on top
+    /// of the check's own time). When the run stops (deadline, signal), what is left
+    /// of [`RunOptions::stop_grace`] bounds them instead.
     pub cleanup_timeout: Duration,
+    /// How long after the run stops (its deadline passed, or a signal came) the checks
+    /// still running have to undo what they created: the run ends within it.
+    pub stop_grace: Duration,
     /// The longest pause between two attempts: the pause doubles from
     /// `retry_interval` up to this.
     pub retry_interval_max: Duration,
@@ -51,6 +57,7 @@ impl Default for RunOptions {
             concurrency: 32,
             per_server: 8,
             cleanup_timeout: Duration::from_secs(5),
+            stop_grace: Duration::from_secs(1),
             retry_interval_max: Duration::from_secs(30),
         }
     }
@@ -93,6 +100,16 @@ pub async fn run(
     // Only the deadline is recorded here; an interrupt is read off `interrupt` itself,
     // so that no check can see the stop before its reason.
     let deadline_hit: Arc<OnceLock<StopReason>> = Arc::new(OnceLock::new());
+    // When the run stopped: the undos still running have the stop grace from then.
+    let stopped_at: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
+    {
+        let stop = stop.clone();
+        let stopped_at = stopped_at.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            let _ = stopped_at.set(Instant::now());
+        });
+    }
     if let Some(d) = options.deadline {
         let stop = stop.clone();
         let deadline_hit = deadline_hit.clone();
@@ -121,6 +138,7 @@ pub async fn run(
     let mut per_server: HashMap<String, Gate> = HashMap::new();
     let options = Arc::new(options);
     let auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>> = Default::default();
+    let credentials = crate::credentials::Credentials::default();
 
     let mut handles = Vec::new();
     for (((check, info), done), priority) in
@@ -143,6 +161,8 @@ pub async fn run(
             stop: stop.clone(),
             interrupt: interrupt.clone(),
             deadline_hit: deadline_hit.clone(),
+            stopped_at: stopped_at.clone(),
+            credentials: credentials.clone(),
             semaphore: semaphore.clone(),
             options: options.clone(),
             events: events.clone(),
@@ -238,6 +258,8 @@ struct TaskCtx {
     stop: CancellationToken,
     interrupt: CancellationToken,
     deadline_hit: Arc<OnceLock<StopReason>>,
+    stopped_at: Arc<OnceLock<Instant>>,
+    credentials: crate::credentials::Credentials,
     semaphore: Gate,
     /// The cap of the check's server, if it names one.
     server: Option<Gate>,
@@ -292,7 +314,11 @@ async fn run_one(
                 Outcome::skip(format!("blocked by {dep}, which {}", verb(status)))
                     .with("blocked_by", &dep)
                     .with("blocked_by_status", status)
-                    .with("prerequisite", title),
+                    .with("prerequisite", title)
+                    .because(Reason::Blocked {
+                        by: dep.clone(),
+                        status,
+                    }),
                 0,
                 None,
             );
@@ -321,27 +347,38 @@ async fn run_one(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let cleanup = crate::cleanup::Cleanup::default();
-        let auth = crate::model::AuthLog::default();
+        let cx = CheckCtx {
+            timeout: ctx.options.check_timeout,
+            attempt,
+            workflow: ctx.workflow,
+            started: Instant::now(),
+            cleanup: Default::default(),
+            auth: Default::default(),
+            credentials: ctx.credentials.clone(),
+            stage: StageCell::default(),
+        };
+        let (cleanup, auth, stage) = (cx.cleanup.clone(), cx.auth.clone(), cx.stage.clone());
         let outcome = tokio::select! {
-            o = attempt_once(&body, ctx.options.check_timeout, attempt, ctx.workflow, cleanup.clone(), auth.clone()) => o,
+            o = attempt_once(&body, cx) => o,
             _ = ctx.stop.cancelled() => {
                 let o = match ctx.reason() {
-                    Some(StopReason::Deadline) => Outcome::fail(
+                    Some(StopReason::Deadline) => with_stage(Outcome::fail(
                         format!(
                             "did not finish before the run deadline ({})",
                             humantime::format_duration(ctx.options.deadline.unwrap_or_default())
                         ),
                         "The target is slow or not answering; check it, or give the run a longer --deadline.",
-                    ),
-                    _ => Outcome::skip("interrupted before it finished"),
+                    ), stage.get())
+                    .because(Reason::Deadline { started: true }),
+                    _ => Outcome::skip("interrupted before it finished")
+                        .because(Reason::Interrupted { started: true }),
                 };
-                let o = undo_what_is_left(&cleanup, ctx.options.cleanup_timeout, o).await;
+                let o = undo_what_is_left(ctx, &cleanup, o).await;
                 ctx.count(&auth);
                 return (o, attempt, Some(began.elapsed()));
             }
         };
-        let outcome = undo_what_is_left(&cleanup, ctx.options.cleanup_timeout, outcome).await;
+        let outcome = undo_what_is_left(ctx, &cleanup, outcome).await;
         ctx.count(&auth);
         // Exponential backoff: 1 s, 2 s, 4 s... up to the maximum.
         let pause = ctx
@@ -382,22 +419,10 @@ async fn run_one(
 }
 
 /// One attempt, bounded by the timeout, with the check's panics caught.
-async fn attempt_once(
-    body: &CheckFn,
-    timeout: Duration,
-    attempt: u32,
-    workflow: Workflow,
-    cleanup: crate::cleanup::Cleanup,
-    auth: crate::model::AuthLog,
-) -> Outcome {
-    let fut = body(CheckCtx {
-        timeout,
-        attempt,
-        workflow,
-        started: Instant::now(),
-        cleanup,
-        auth,
-    });
+async fn attempt_once(body: &CheckFn, cx: CheckCtx) -> Outcome {
+    let timeout = cx.timeout;
+    let stage = cx.stage.clone();
+    let fut = body(cx);
     let handle = tokio::spawn(fut);
     let abort = handle.abort_handle();
     // Nothing of the check runs after it has reported: dropped (the run stopped) or
@@ -416,6 +441,7 @@ async fn attempt_once(
                 format!("internal error: the check panicked: {msg}"),
                 "This is a bug in imp-verify; please report it with this report.",
             )
+            .because(Reason::Panicked)
         }
         Ok(Err(_)) => Outcome::fail(
             "internal error: the check was cancelled",
@@ -423,14 +449,28 @@ async fn attempt_once(
         ),
         Err(_) => {
             abort.abort();
-            Outcome::fail(
-                format!(
-                    "no result within the check timeout ({})",
-                    humantime::format_duration(timeout)
+            let stage = stage.get();
+            let fix = match stage {
+                Some(Stage::Resolve | Stage::DnsQuery) => "The DNS server did not answer in time: check that the spec's DNS servers answer for the deployment's names, or raise --timeout.",
+                Some(Stage::TcpConnect) => "The TCP connection was not answered in time: check that the host is up and that no firewall drops the port, or raise --timeout.",
+                Some(_) => "The target answered the connection but did not complete this step in time: check that the service is up and not overloaded, or raise --timeout.",
+                None => "The target did not complete the exchange in time: check that the service is up and not overloaded, or raise --timeout.",
+            };
+            with_stage(
+                Outcome::fail(
+                    format!(
+                        "no result within the check timeout ({})",
+                        humantime::format_duration(timeout)
+                    ),
+                    fix,
                 ),
-                "The target accepted the connection or the query but did not complete the exchange in time: check that the service is up and not overloaded, or raise --timeout.",
+                stage,
             )
             .with("timeout_ms", timeout.as_millis())
+            .because(Reason::TimedOut {
+                after: timeout,
+                stage,
+            })
         }
     }
 }
@@ -445,22 +485,59 @@ impl Drop for AbortOnDrop {
 }
 
 /// Runs the undos the check left registered and names in `outcome` what could not be
-/// undone.
+/// undone. They have the cleanup budget, or, once the run has stopped, what is left of
+/// the stop grace (a stop that comes while they run cuts them at the grace too).
 async fn undo_what_is_left(
+    ctx: &TaskCtx,
     cleanup: &crate::cleanup::Cleanup,
-    budget: Duration,
     outcome: Outcome,
 ) -> Outcome {
-    let failed = crate::cleanup::run_pending(cleanup, budget).await;
+    if cleanup.pending_names().is_empty() {
+        return outcome;
+    }
+    let grace = ctx.options.stop_grace;
+    let normal = Instant::now() + ctx.options.cleanup_timeout;
+    let deadline = match ctx.stopped_at.get() {
+        Some(at) => normal.min(*at + grace),
+        None if ctx.stop.is_cancelled() => normal.min(Instant::now() + grace),
+        None => normal,
+    };
+    let names = cleanup.pending_names();
+    let stop = ctx.stop.clone();
+    let stopped_at = ctx.stopped_at.clone();
+    let cut = async move {
+        stop.cancelled().await;
+        let at = stopped_at.get().copied().unwrap_or_else(Instant::now);
+        tokio::time::sleep_until((at + grace).into()).await;
+    };
+    let failed = tokio::select! {
+        f = crate::cleanup::run_pending(cleanup, deadline.into()) => f,
+        _ = cut => names
+            .into_iter()
+            .map(|n| (n, format!("cut off {} ms after the run stopped", grace.as_millis())))
+            .collect(),
+    };
     failed.into_iter().fold(outcome, |o, (what, why)| {
         o.with("not_undone", format!("{what}: {why}"))
     })
 }
 
+/// `outcome` naming the stage the check was in, when it had said.
+fn with_stage(outcome: Outcome, stage: Option<Stage>) -> Outcome {
+    match stage {
+        Some(s) => {
+            let message = format!("{}: stalled in {}", outcome.message, s.describe());
+            Outcome { message, ..outcome }.with("stage", s.as_str())
+        }
+        None => outcome,
+    }
+}
+
 fn not_run(ctx: &TaskCtx) -> Outcome {
     match ctx.reason() {
-        Some(StopReason::Deadline) => Outcome::skip("not run: the run deadline passed first"),
-        _ => Outcome::skip("not run: interrupted"),
+        Some(StopReason::Deadline) => Outcome::skip("not run: the run deadline passed first")
+            .because(Reason::Deadline { started: false }),
+        _ => Outcome::skip("not run: interrupted").because(Reason::Interrupted { started: false }),
     }
 }
 

@@ -27,7 +27,7 @@ fn spec() -> Arc<Spec> {
     Arc::new(Spec::parse(SPEC, Path::new("t.toml"), &env).expect("a valid spec"))
 }
 
-/// A probe that plans `services.port` on `a` and `dns.node` on `b` after `dep`.
+/// A probe that plans `dns.node` on `a` and `services.port` on `b` after `dep`.
 struct Fake {
     dep: CheckKey,
 }
@@ -38,8 +38,8 @@ impl Probe for Fake {
     }
     fn plan(&self, _spec: &Arc<Spec>) -> Vec<PlannedCheck> {
         vec![
-            PlannedCheck::new("services.port", "a", |_| async { Outcome::pass("ok") }),
-            PlannedCheck::new("dns.node", "b", |_| async { Outcome::pass("ok") })
+            PlannedCheck::new("dns.node", "a", |_| async { Outcome::pass("ok") }),
+            PlannedCheck::new("services.port", "b", |_| async { Outcome::pass("ok") })
                 .after(self.dep.clone()),
         ]
     }
@@ -51,7 +51,7 @@ fn probes(dep: CheckKey) -> Vec<Box<dyn Probe>> {
 
 #[test]
 fn a_prerequisite_no_probe_plans_is_refused() {
-    let misspelt = CheckKey::new("services.port", "A");
+    let misspelt = CheckKey::new("dns.node", "A");
     let err = build_plan(&spec(), &probes(misspelt), &Selection::default())
         .err()
         .expect("refused");
@@ -60,8 +60,8 @@ fn a_prerequisite_no_probe_plans_is_refused() {
             check,
             prerequisite,
         } => {
-            assert_eq!(check, CheckKey::new("dns.node", "b"));
-            assert_eq!(prerequisite, CheckKey::new("services.port", "A"));
+            assert_eq!(check, CheckKey::new("services.port", "b"));
+            assert_eq!(prerequisite, CheckKey::new("dns.node", "A"));
         }
         other => panic!("wrong error: {other}"),
     }
@@ -69,12 +69,13 @@ fn a_prerequisite_no_probe_plans_is_refused() {
 
 #[test]
 fn a_planned_prerequisite_is_kept_and_a_deselected_one_dropped() {
-    let dep = CheckKey::new("services.port", "a");
+    let dep = CheckKey::new("dns.node", "a");
     let plan = build_plan(&spec(), &probes(dep.clone()), &Selection::default()).unwrap();
-    assert_eq!(plan.checks[1].depends_on, vec![dep.clone()]);
+    assert_eq!(plan.checks[0].key, CheckKey::new("services.port", "b"));
+    assert_eq!(plan.checks[0].depends_on, vec![dep.clone()]);
 
     let skip_ports = Selection {
-        skip: vec![Pattern::parse("services.port").unwrap()],
+        skip: vec![Pattern::parse("dns.node").unwrap()],
         ..Selection::default()
     };
     let plan = build_plan(&spec(), &probes(dep), &skip_ports).unwrap();
@@ -84,10 +85,11 @@ fn a_planned_prerequisite_is_kept_and_a_deselected_one_dropped() {
 
 #[test]
 fn a_selection_by_key_pulls_in_its_prerequisites_unless_skipped() {
-    let dep = CheckKey::new("services.port", "a");
+    let dep = CheckKey::new("dns.node", "a");
     let by_key = |prerequisites: bool, skip: Vec<Pattern>| Selection {
         keys: vec![imp_verify_core::KeyRule::Key(CheckKey::new(
-            "dns.node", "b",
+            "services.port",
+            "b",
         ))],
         prerequisites,
         skip,
@@ -103,20 +105,55 @@ fn a_selection_by_key_pulls_in_its_prerequisites_unless_skipped() {
     };
     assert_eq!(
         ids(&by_key(false, vec![])),
-        vec![CheckKey::new("dns.node", "b")]
+        vec![CheckKey::new("services.port", "b")]
     );
     assert_eq!(
         ids(&by_key(true, vec![])),
-        vec![dep.clone(), CheckKey::new("dns.node", "b")]
+        vec![CheckKey::new("services.port", "b"), dep.clone()]
     );
-    let skip_ports = vec![Pattern::parse("services.port").unwrap()];
+    let skip_ports = vec![Pattern::parse("dns.node").unwrap()];
     assert_eq!(
         ids(&by_key(true, skip_ports)),
-        vec![CheckKey::new("dns.node", "b")]
+        vec![CheckKey::new("services.port", "b")]
     );
     let by_id = Selection {
-        keys: vec![imp_verify_core::KeyRule::Id("services.port")],
+        keys: vec![imp_verify_core::KeyRule::Id("dns.node")],
         ..Selection::default()
     };
     assert_eq!(ids(&by_id), vec![dep]);
+}
+
+/// A probe whose `dns.node` waits for a `services.port`: an edge the catalog does not
+/// declare (`dns.node` requires nothing).
+struct Undeclared;
+
+impl Probe for Undeclared {
+    fn name(&self) -> &'static str {
+        "undeclared"
+    }
+    fn plan(&self, _spec: &Arc<Spec>) -> Vec<PlannedCheck> {
+        vec![
+            PlannedCheck::new("services.port", "a", |_| async { Outcome::pass("ok") }),
+            PlannedCheck::new("dns.node", "b", |_| async { Outcome::pass("ok") })
+                .after(CheckKey::new("services.port", "a")),
+        ]
+    }
+}
+
+#[test]
+fn an_edge_the_catalog_does_not_declare_is_refused() {
+    let probes: Vec<Box<dyn Probe>> = vec![Box::new(Undeclared)];
+    match build_plan(&spec(), &probes, &Selection::default()).err() {
+        Some(PlanError::UndeclaredPrerequisite {
+            check,
+            prerequisite,
+        }) => {
+            assert_eq!(check, CheckKey::new("dns.node", "b"));
+            assert_eq!(prerequisite, CheckKey::new("services.port", "a"));
+        }
+        other => panic!(
+            "not refused as undeclared: {:?}",
+            other.map(|e| e.to_string())
+        ),
+    }
 }

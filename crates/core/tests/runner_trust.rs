@@ -45,7 +45,7 @@ fn creating(
         let (created, undone) = (created.clone(), undone.clone());
         async move {
             created.fetch_add(1, Ordering::SeqCst);
-            let _undo = cx.cleanup.register("room r1", async move {
+            let _undo = cx.cleanup.register("room r1", |_| async move {
                 undone.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             });
@@ -126,7 +126,7 @@ async fn an_undo_that_fails_is_named_in_the_report() {
     let checks = vec![PlannedCheck::new("xmpp.muc", "r", |cx| async move {
         let _undo = cx
             .cleanup
-            .register("room impv-1@conference.lab.test", async {
+            .register("room impv-1@conference.lab.test", |_| async {
                 Err("forbidden".into())
             });
         Outcome::pass("ok")
@@ -280,4 +280,117 @@ async fn no_more_than_the_cap_of_checks_run_against_one_server_at_once() {
         started < Duration::from_millis(100),
         "the other server's check waited {started:?}"
     );
+}
+
+/// An undo that never finishes, registered by a check that never finishes either.
+fn hung_with_a_hung_undo(id: &'static str) -> PlannedCheck {
+    PlannedCheck::new(id, "hung", |cx| async move {
+        let _undo = cx
+            .cleanup
+            .register("the publication of alice", |_| std::future::pending());
+        std::future::pending::<Outcome>().await
+    })
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_the_undos_by_the_stop_grace() {
+    let options = RunOptions {
+        deadline: Some(Duration::from_millis(300)),
+        stop_grace: Duration::from_millis(200),
+        // Without the grace the undo would hold the run for this long.
+        cleanup_timeout: Duration::from_secs(30),
+        ..RunOptions::default()
+    };
+    let began = Instant::now();
+    let r = go(
+        vec![hung_with_a_hung_undo("sip.publish")],
+        options,
+        CancellationToken::new(),
+    )
+    .await;
+    let took = began.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the undo outlived the run's stop: {took:?}"
+    );
+    let o = &r.results[0].outcome;
+    assert_eq!(o.status, Status::Fail);
+    assert_eq!(
+        o.reason,
+        imp_verify_core::Reason::Deadline { started: true }
+    );
+    assert!(
+        o.evidence.iter().any(|(k, v)| k == "not_undone"
+            && v.starts_with("the publication of alice: cut off 200 ms after the run stopped")),
+        "{:?}",
+        o.evidence
+    );
+}
+
+#[tokio::test]
+async fn an_interrupt_bounds_the_undos_by_the_stop_grace() {
+    let options = RunOptions {
+        stop_grace: Duration::from_millis(200),
+        cleanup_timeout: Duration::from_secs(30),
+        ..RunOptions::default()
+    };
+    let interrupt = CancellationToken::new();
+    let fire = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        fire.cancel();
+    });
+    let began = Instant::now();
+    let r = go(vec![hung_with_a_hung_undo("xmpp.muc")], options, interrupt).await;
+    assert!(began.elapsed() < Duration::from_secs(10));
+    let o = &r.results[0].outcome;
+    assert_eq!(
+        o.reason,
+        imp_verify_core::Reason::Interrupted { started: true }
+    );
+    assert!(o.evidence.iter().any(|(k, _)| k == "not_undone"));
+}
+
+#[tokio::test]
+async fn a_timeout_names_the_stage_the_check_was_in_and_its_dependents_are_blocked_by_it() {
+    use imp_verify_core::{CheckKey, Reason, Stage};
+    let checks = vec![
+        PlannedCheck::new("xmpp.connect", "imp1", |cx| async move {
+            cx.enter(imp_verify_core::Stage::TcpConnect);
+            cx.enter(imp_verify_core::Stage::TlsHandshake);
+            std::future::pending::<Outcome>().await
+        }),
+        PlannedCheck::new("xmpp.login", "alice", |_| async { Outcome::pass("ok") })
+            .after(CheckKey::new("xmpp.connect", "imp1")),
+        PlannedCheck::new("xmpp.im", "x", |_| async { panic!("boom") }),
+    ];
+    let options = RunOptions {
+        check_timeout: Duration::from_millis(200),
+        ..RunOptions::default()
+    };
+    let r = go(checks, options, CancellationToken::new()).await;
+    let connect = &r.results[0].outcome;
+    assert_eq!(
+        connect.reason,
+        Reason::TimedOut {
+            after: Duration::from_millis(200),
+            stage: Some(Stage::TlsHandshake)
+        }
+    );
+    assert!(
+        connect.message.ends_with("stalled in the TLS handshake"),
+        "{}",
+        connect.message
+    );
+    assert!(connect
+        .evidence
+        .contains(&("stage".into(), "tls_handshake".into())));
+    assert_eq!(
+        r.results[1].outcome.reason,
+        Reason::Blocked {
+            by: CheckKey::new("xmpp.connect", "imp1"),
+            status: Status::Fail
+        }
+    );
+    assert_eq!(r.results[2].outcome.reason, Reason::Panicked);
 }

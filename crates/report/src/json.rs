@@ -4,7 +4,7 @@
 use crate::baseline::Changes;
 use crate::roots::{root_causes, RootCause};
 use crate::{write_atomically, Collected, ReportContext, Reporter};
-use imp_verify_core::{CheckKey, CheckResult, Event, Status, StopReason};
+use imp_verify_core::{CheckKey, CheckResult, Event, Reason, Status, StopReason};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -117,6 +117,61 @@ pub struct JsonCheck {
     pub requires: Vec<String>,
     /// Measured figures.
     pub metrics: BTreeMap<String, f64>,
+    /// Why the status is what it is (absent in reports of versions before it).
+    #[serde(default)]
+    pub reason: Option<JsonReason>,
+}
+
+/// Why a check's status is what it is (`imp_verify_core::Reason`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonReason {
+    /// `verdict` (the check's judge decided), `blocked` (a prerequisite did not pass),
+    /// `not_observable` (what it judges could not be seen because of another check),
+    /// `timed_out`, `panicked`, `deadline`, `interrupted`.
+    pub kind: String,
+    /// For `blocked` and `not_observable`: the key of the check that explains it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// For `blocked`: how that check ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_status: Option<Status>,
+    /// For `timed_out` (and `deadline`, when the check said): the step it was in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// For `timed_out`: the time it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_ms: Option<f64>,
+    /// For `deadline` and `interrupted`: whether the check had started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
+}
+
+impl JsonReason {
+    /// The JSON form of `reason` (`stage`: the stage evidence, for a deadline).
+    pub fn of(reason: &Reason, stage: Option<&str>) -> JsonReason {
+        let mut j = JsonReason {
+            kind: reason.kind().to_string(),
+            by: reason.link().map(key_string),
+            by_status: None,
+            stage: None,
+            after_ms: None,
+            started: None,
+        };
+        match reason {
+            Reason::Blocked { status, .. } => j.by_status = Some(*status),
+            Reason::TimedOut { after, stage } => {
+                j.after_ms = Some(ms(*after));
+                j.stage = stage.map(|s| s.as_str().to_string());
+            }
+            Reason::Deadline { started } => {
+                j.started = Some(*started);
+                j.stage = stage.map(str::to_string);
+            }
+            Reason::Interrupted { started } => j.started = Some(*started),
+            Reason::Verdict | Reason::NotObservable { .. } | Reason::Panicked => {}
+        }
+        j
+    }
 }
 
 impl JsonCheck {
@@ -211,6 +266,13 @@ pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
         attempts: r.attempts,
         requires: c.requires(&r.key).iter().map(key_string).collect(),
         metrics: o.metrics.clone(),
+        reason: Some(JsonReason::of(
+            &o.reason,
+            o.evidence
+                .iter()
+                .find(|(k, _)| k == "stage")
+                .map(|(_, v)| v.as_str()),
+        )),
     }
 }
 

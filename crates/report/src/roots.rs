@@ -1,6 +1,6 @@
-//! Root causes: the failures that explain the skipped checks, found by following each
-//! skipped check to the prerequisite that blocked it (the plan's dependency graph and
-//! the verdicts; no message is read).
+//! Root causes: the failures that explain the skipped checks, found by following the
+//! link each skipped check's reason names ([`imp_verify_core::Reason::link`]); no
+//! message is read and no graph is re-walked.
 
 use crate::json::key_string;
 use crate::Collected;
@@ -28,36 +28,32 @@ pub struct RootCause {
 }
 
 /// The failures that blocked others, most skipped checks first, then in plan order.
+/// Each skipped check is followed through the link its reason names (the prerequisite
+/// that blocked it, or the check that made it unobservable), through other skips, to
+/// a failed check.
 pub(crate) fn root_causes(c: &Collected) -> Vec<RootCause> {
-    let status: HashMap<&CheckKey, Status> = c
-        .results
-        .iter()
-        .map(|r| (&r.key, r.outcome.status))
-        .collect();
-    // The runner waits for the prerequisites in order and stops at the first that did
-    // not pass or warn: that one blocked the check.
-    let blocker = |k: &CheckKey| -> Option<&CheckKey> {
-        c.requires(k)
-            .iter()
-            .find(|d| status.get(d).is_some_and(|s| !s.unblocks_dependents()))
-    };
+    let by_key: HashMap<&CheckKey, &imp_verify_core::Outcome> =
+        c.results.iter().map(|r| (&r.key, &r.outcome)).collect();
     let ordered = c.ordered();
     let mut by_root: HashMap<&CheckKey, Vec<String>> = HashMap::new();
     for r in &ordered {
         if r.outcome.status != Status::Skip {
             continue;
         }
-        let mut at = &r.key;
+        let mut link = r.outcome.reason.link();
         let mut root = None;
         // A chain is at most as long as the plan.
         for _ in 0..=ordered.len() {
-            match blocker(at) {
-                Some(b) if status.get(b) == Some(&Status::Fail) => {
-                    root = Some(b);
+            let Some(k) = link else { break };
+            let Some((key, o)) = by_key.get_key_value(k) else {
+                break;
+            };
+            match o.status {
+                Status::Fail => {
+                    root = Some(*key);
                     break;
                 }
-                Some(b) => at = b,
-                None => break,
+                _ => link = o.reason.link(),
             }
         }
         if let Some(root) = root {

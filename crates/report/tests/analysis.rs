@@ -45,6 +45,10 @@ fn blocked(by: &CheckKey, status: Status) -> Outcome {
     Outcome::skip(format!("blocked by {by}"))
         .with("blocked_by", by)
         .with("blocked_by_status", status)
+        .because(imp_verify_core::Reason::Blocked {
+            by: by.clone(),
+            status,
+        })
 }
 
 fn events(checks: &[Check]) -> Vec<Event> {

@@ -3,7 +3,7 @@
 
 use imp_verify_core::event::{CheckInfo, RunInfo, RunSummary, StopReason};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{catalog, CheckKey, CheckResult, Counts, Event, Outcome};
+use imp_verify_core::{catalog, CheckKey, CheckResult, Counts, Event, Outcome, Status};
 use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -99,7 +99,12 @@ fn broken() -> Vec<CheckResult> {
         result(
             "services.port",
             "imp2.lab.test:5222 (xmpp-c2s)",
-            Outcome::skip("blocked by dns.node [imp2.lab.test], which failed").with("blocked_by", "dns.node [imp2.lab.test]"),
+            Outcome::skip("blocked by dns.node [imp2.lab.test], which failed")
+                .with("blocked_by", "dns.node [imp2.lab.test]")
+                .because(imp_verify_core::Reason::Blocked {
+                    by: CheckKey::new("dns.node", "imp2.lab.test"),
+                    status: Status::Fail,
+                }),
             0,
         ),
         result(
@@ -175,10 +180,19 @@ fn json_document_carries_every_field_in_plan_order() {
     assert_eq!(doc["started_at"], "2026-09-21T14:13:20.000Z");
     assert_eq!(doc["wall_ms"], 1234.0);
     assert_eq!(doc["stopped"], serde_json::Value::Null);
-    assert_eq!(
-        doc["summary"],
-        serde_json::json!({"total": 4, "pass": 1, "warn": 1, "fail": 1, "skip": 1})
-    );
+    let summary = &doc["summary"];
+    for (k, n) in [
+        ("total", 4),
+        ("pass", 1),
+        ("warn", 1),
+        ("fail", 1),
+        ("skip", 1),
+    ] {
+        assert_eq!(summary[k], n, "{k}");
+    }
+    // The skip's reason links it to the failure that blocked it.
+    assert_eq!(summary["root_causes"][0]["key"], "dns.node [imp2.lab.test]");
+    assert_eq!(summary["root_causes"][0]["explains"], 1);
     let checks = doc["checks"].as_array().unwrap();
     // Plan order, not the order they finished in.
     let targets: Vec<_> = checks

@@ -10,6 +10,8 @@
 
 #![warn(missing_docs)]
 
+pub mod harness;
+
 use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -138,7 +140,23 @@ impl Lab {
         let states = repo_root().join("target/labs");
         std::fs::create_dir_all(&states).expect("create target/labs");
         // Blocks of ten addresses: 30-39, ... 220-229 (20-29 is the shared lab, 230-239
-        // is tests/lab/run's).
+        // is tests/lab/run's). When every block is taken (other checkouts testing at the
+        // same time), wait for one to come free rather than fail.
+        let waited = std::time::Instant::now();
+        loop {
+            if let Some(lab) = Self::try_isolated(&locks, &states, &env) {
+                return lab;
+            }
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(1800),
+                "no free block of loopback addresses for another lab (all of 30..229 in use for 30 minutes)"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
+    fn try_isolated(locks: &Path, states: &Path, env: &[(&'static str, String)]) -> Option<Lab> {
+        let env = env.to_vec();
         for base in (30..=220u8).step_by(10) {
             if locks.join(format!("base-{base}.shared")).exists() {
                 continue;
@@ -177,9 +195,9 @@ impl Lab {
                 let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
             }
             lab.up();
-            return lab;
+            return Some(lab);
         }
-        panic!("no free block of loopback addresses for another lab (all of 30..229 in use)");
+        None
     }
 
     fn up(&self) {

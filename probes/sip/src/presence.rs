@@ -270,9 +270,10 @@ fn share(session: Session, cx: &CheckCtx, host: &str) -> (Arc<tokio::sync::Mutex
     );
     let shared = Arc::new(tokio::sync::Mutex::new(session));
     let s = shared.clone();
-    let undo = cx.cleanup.register(what, async move {
+    let undo = cx.cleanup.register(what, move |deadline| async move {
         let mut s = s.lock().await;
-        s.clean_up(Instant::now() + CLEANUP).await;
+        s.clean_up(deadline.into_std().min(Instant::now() + CLEANUP))
+            .await;
         if s.holds_nothing() {
             Ok(())
         } else {

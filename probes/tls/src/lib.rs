@@ -372,6 +372,9 @@ async fn verdict(
             "no certificate to judge: the TLS handshake failed (see tls.chain [{}])",
             ep.target()
         ))
-        .with("blocked_by", format!("tls.chain [{}]", ep.target())),
+        .with("blocked_by", format!("tls.chain [{}]", ep.target()))
+        .because(imp_verify_core::Reason::NotObservable {
+            because: imp_verify_core::CheckKey::new("tls.chain", ep.target()),
+        }),
     }
 }

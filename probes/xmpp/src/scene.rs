@@ -354,9 +354,11 @@ impl<S: Copy> Scene<S> {
                 let pending = self.pending.clone();
                 self.registered = Some(self.cleanup.register(
                     "the roster items and rooms of this check",
-                    async move {
+                    move |deadline| async move {
                         let items = std::mem::take(&mut *pending.lock().expect("not poisoned"));
-                        let deadline = Instant::now() + Duration::from_secs(4);
+                        let deadline = deadline
+                            .into_std()
+                            .min(Instant::now() + Duration::from_secs(4));
                         let mut failed = Vec::new();
                         for (undo, relogin) in items.iter().rev() {
                             if let Err(e) = relogin.undo(undo, deadline).await {

@@ -30,6 +30,10 @@ pub struct CheckDef {
     /// Ids of the checks it may wait for (on the same or a related target): the contract
     /// every prerequisite a probe declares with `.after()` is tested against.
     pub requires: &'static [&'static str],
+    /// Whether the check proves that the deployment *refuses* something it must (a
+    /// password before TLS, a TLS client without a certificate): when it fails or warns,
+    /// the reports list it among the deployment's exposures.
+    pub refusal: bool,
 }
 
 impl CheckDef {
@@ -63,6 +67,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::ActivateServices, Task::VerifyServices],
         description: "Each service port of each node (XMPP c2s/s2s, SIP, HTTPS, LDAP) accepts a TCP connection",
         requires: &["dns.node"],
+        refusal: false,
     },
     CheckDef {
         id: "dns.node",
@@ -70,6 +75,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Install, Task::VerifyServices],
         description: "Each node FQDN resolves (A/AAAA) to the spec's address, and its address's PTR names it",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.xmpp-client",
@@ -77,6 +83,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::XmppClients, Task::VerifyServices, Task::LicenseUsers],
         description: "_xmpp-client._tcp of each IM domain lists the domain's IM&P nodes with their c2s port, and every target resolves",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.xmpp-server",
@@ -84,6 +91,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation],
         description: "_xmpp-server._tcp of each IM domain lists its IM&P nodes with their s2s port, so federated servers reach it",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.cisco-uds",
@@ -91,6 +99,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyServices, Task::LicenseUsers],
         description: "_cisco-uds._tcp of each IM domain lists the CUCM nodes (Jabber service discovery)",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.cuplogin",
@@ -98,6 +107,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyServices, Task::LicenseUsers],
         description: "_cuplogin._tcp of each IM domain lists the IM&P nodes (Jabber service discovery)",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.collab-edge",
@@ -105,6 +115,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyServices, Task::LicenseUsers],
         description: "_collab-edge._tls of each IM domain resolves, when remote access is deployed",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.sip-trunk",
@@ -112,6 +123,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::IpPhonePresence],
         description: "The SIP publish trunk's cluster-wide SRV name lists exactly the cluster's IM&P nodes, per transport, every redundancy group complete",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.federation",
@@ -119,6 +131,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation],
         description: "_xmpp-server._tcp of each federated domain resolves, and its targets do",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.sipfederationtls",
@@ -126,6 +139,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation],
         description: "_sipfederationtls._tcp of each IM domain that federates over SIP lists its IM&P nodes with their SIP TLS port, so federated SIP domains reach it",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "dns.srv.sip-federation",
@@ -133,6 +147,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation],
         description: "_sipfederationtls._tcp of each federated SIP domain resolves, and its targets do",
         requires: &[],
+        refusal: false,
     },
     CheckDef {
         id: "tls.chain",
@@ -140,6 +155,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
         description: "The certificate of each TLS endpoint (XMPP c2s/s2s, SIP TLS, LDAPS/StartTLS, HTTPS) chains to the spec's CA bundle; self-signed or foreign-CA fails",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "tls.names",
@@ -147,6 +163,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
         description: "The certificate covers the name asked for: the node FQDN as a DNS name, and for XMPP the domain (DNS, id-on-xmppAddr or SRVName)",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "tls.validity",
@@ -154,6 +171,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
         description: "The certificate is inside its validity window; it warns within the spec's expiry margin (30 days by default)",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "tls.usage",
@@ -161,6 +179,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
         description: "The certificate's extended key usage allows serverAuth, and clientAuth where the node also acts as a client (XMPP s2s, SIP mutual TLS)",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "tls.strength",
@@ -168,6 +187,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureCommunication, Task::VerifyCertificates, Task::LdapClients, Task::Federation, Task::LdapForJabber],
         description: "RSA 2048+ or EC 256+ bits, no SHA-1 or MD5 signature, TLS 1.0 and 1.1 refused (the lowest version accepted is reported), not only CBC suites; a certificate rustls cannot take is read through a tolerant second look",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.connect",
@@ -175,6 +195,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
         description: "Each directory server answers LDAPS or StartTLS with a certificate that verifies to the spec's CA and names the server; cleartext only where the spec allows it (then it warns)",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.bind",
@@ -182,6 +203,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
         description: "The service account binds on each directory server",
         requires: &["ldap.connect"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.base",
@@ -189,6 +211,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::LdapClients, Task::LdapForJabber],
         description: "The search base exists and the user filter returns entries",
         requires: &["ldap.bind"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.sync",
@@ -196,6 +219,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::LdapClients, Task::EndUsers, Task::LicenseUsers],
         description: "Every user the spec expects to be provisioned is under the base with the filter",
         requires: &["ldap.base", "ldap.bind"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.mapping",
@@ -203,6 +227,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::LdapClients, Task::LdapForJabber, Task::ImAddressing],
         description: "Expected users carry every mapped attribute, their IM addresses are valid for the domain, and no user id or directory URI is duplicated",
         requires: &["ldap.base", "ldap.bind"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.user-auth",
@@ -210,6 +235,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::LdapClients, Task::LicenseUsers],
         description: "Each test user binds with its own password (LDAP user authentication)",
         requires: &["ldap.bind"],
+        refusal: false,
     },
     CheckDef {
         id: "ldap.contact-search",
@@ -217,6 +243,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::LdapClients, Task::LdapForJabber],
         description: "A search by display-name prefix and by phone number, as Jabber makes, finds each test user with the mapped attributes",
         requires: &["ldap.base"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.connect",
@@ -224,6 +251,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyServices, Task::VerifyCertificates, Task::XmppClients, Task::LicenseUsers],
         description: "Each IM&P node's c2s port opens a stream for the domain, offers STARTTLS before authentication, and presents a certificate that verifies",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.login",
@@ -231,6 +259,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyServices, Task::VerifyCluster, Task::VerifyCertificates, Task::LicenseUsers],
         description: "Each test user authenticates on its home node over verified TLS (SASL) and binds a resource",
         requires: &["xmpp.connect"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.im",
@@ -238,6 +267,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyCluster, Task::VerifyServices, Task::LicenseUsers],
         description: "A message from one test user to another of the same node arrives, body and id intact, with its round-trip time",
         requires: &["xmpp.login"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.roster",
@@ -245,6 +275,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::EndUsers, Task::LicenseUsers],
         description: "Each test user's roster holds the contacts the spec lists (a migrated or imported contact list); it is read, never changed",
         requires: &["xmpp.login"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.ha",
@@ -252,6 +283,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::HighAvailability, Task::VerifyServices],
         description: "Each test user can also log in on the redundancy-group peer of its home node (the failover target)",
         requires: &["xmpp.connect"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.intercluster",
@@ -259,6 +291,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Intercluster, Task::VerifyEndToEnd],
         description: "With several clusters in the spec, a test user of each cluster and one of every other exchange messages both ways and see each other's availability change (times reported)",
         requires: &["xmpp.login"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.federation",
@@ -266,6 +299,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyEndToEnd, Task::Federation],
         description: "A local test user and each federated domain's contact exchange messages both ways over s2s and see each other's availability change; a bounce names the server's condition",
         requires: &["xmpp.login", "dns.srv.federation"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.presence",
@@ -273,6 +307,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyCluster, Task::VerifyServices],
         description: "A subscribed contact sees a test user's availability change (available, away, available); the subscription is removed afterwards",
         requires: &["xmpp.login"],
+        refusal: false,
     },
     CheckDef {
         id: "xmpp.muc",
@@ -280,6 +315,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::VerifyCluster],
         description: "The domain's group chat service is found through service discovery; a new room is created, two users join, a message reaches both, and the room is destroyed",
         requires: &["xmpp.login"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.options",
@@ -287,6 +323,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::IpPhonePresence],
         description: "Every IM&P node behind the SIP publish trunk answers OPTIONS with 200 on every transport the trunk uses (UDP retransmitted per RFC 3261 timer A until timer B)",
         requires: &["dns.srv.sip-trunk", "services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.tls-peer",
@@ -294,6 +331,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::SecureCommunication, Task::IpPhonePresence],
         description: "Over TLS the trunk presents CUCM's client certificate, the node accepts it, and the node's certificate subject is among the configured TLS peer subjects",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.publish",
@@ -301,6 +339,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::IpPhonePresence],
         description: "Every IM&P node behind the trunk accepts a PUBLISH of the test presentity's phone presence (PIDF) with 2xx and a SIP-ETag, a refresh with SIP-If-Match, and its removal (Expires: 0)",
         requires: &["sip.options"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.presence-e2e",
@@ -308,6 +347,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::IpPhonePresence],
         description: "A watcher's SUBSCRIBE to the presentity gets 2xx and a NOTIFY carrying the published state; a second PUBLISH is reported by a NOTIFY (propagation time measured); the subscription and publication are removed",
         requires: &["sip.publish"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.presence-gateway",
@@ -315,6 +355,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::IpPhonePresence],
         description: "The presence gateway named in the spec (the CUCM node) answers OPTIONS over the trunk's transport",
         requires: &["services.port"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.federation-tls",
@@ -322,6 +363,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation],
         description: "Each federated SIP domain's federation port (its _sipfederationtls._tcp targets) demands a client certificate, accepts the spec's, and presents a certificate that chains to the CA bundle and whose subject or DNS name is among the configured TLS peer subjects",
         requires: &["dns.srv.sip-federation"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.federation-out",
@@ -329,6 +371,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation, Task::VerifyEndToEnd],
         description: "An OPTIONS for the federated SIP domain sent to each routing IM&P node is routed to the peer and answered 200 by the peer, not by the node",
         requires: &["services.port", "dns.srv.sip-federation"],
+        refusal: false,
     },
     CheckDef {
         id: "sip.federation-in",
@@ -336,6 +379,7 @@ pub const CHECKS: &[CheckDef] = &[
         tasks: &[Task::Federation, Task::VerifyEndToEnd],
         description: "An OPTIONS for the local domain sent to the federated SIP domain's federation port is routed to IM&P and answered 200 by IM&P, not by the peer",
         requires: &["sip.federation-tls", "dns.srv.sipfederationtls"],
+        refusal: false,
     },
 ];
 

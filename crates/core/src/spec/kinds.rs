@@ -156,3 +156,28 @@ pub enum Transport {
     /// SIP over TLS.
     Tls,
 }
+
+impl Transport {
+    /// The SRV label pair that names this transport's records (RFC 3263):
+    /// `_sip._udp`, `_sip._tcp`, `_sips._tcp`.
+    pub fn srv_prefix(self) -> &'static str {
+        match self {
+            Transport::Udp => "_sip._udp",
+            Transport::Tcp => "_sip._tcp",
+            Transport::Tls => "_sips._tcp",
+        }
+    }
+
+    /// The SRV record name of this transport for `name` (`_sips._tcp.imp-cluster.lab.test`).
+    pub fn srv_name(self, name: &str) -> String {
+        format!("{}.{name}", self.srv_prefix())
+    }
+
+    /// The node service that carries it (SIP over UDP and TCP share one port).
+    pub fn service(self) -> Service {
+        match self {
+            Transport::Udp | Transport::Tcp => Service::SipTcp,
+            Transport::Tls => Service::SipTls,
+        }
+    }
+}
