@@ -76,6 +76,7 @@ pub(crate) struct RawCluster {
     #[serde(default)]
     pub redundancy_groups: Vec<RawGroup>,
     pub sip_trunk: Option<RawTrunk>,
+    pub cucm_publisher: Option<Spanned<String>>,
 }
 
 /// `[[clusters.nodes]]`
