@@ -24,6 +24,8 @@ fn probes(spec: &Spec) -> Vec<Box<dyn Probe>> {
         Box::new(imp_probe_dns::DnsProbe::new(net.clone())),
         Box::new(imp_probe_tls::TlsProbe::new(net.clone())),
         Box::new(imp_probe_ldap::LdapProbe::new(net.clone())),
+        // Jabber's discovery path (CUCM's UDS), before its XMPP login.
+        Box::new(imp_probe_uds::UdsProbe::new(net.clone())),
         // A refused XMPP login is explained by the directory: the LDAP probe's lookup.
         Box::new(imp_probe_xmpp::XmppProbe::new(
             net.clone(),

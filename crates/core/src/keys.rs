@@ -26,6 +26,28 @@ pub fn dns_srv_sip_trunk(record: &str) -> CheckKey {
     CheckKey::new("dns.srv.sip-trunk", record)
 }
 
+/// `dns.srv.cisco-uds` of an IM domain, as the DNS probe plans it (target
+/// `_cisco-uds._tcp.lab.test`).
+pub fn dns_srv_cisco_uds(domain: &str) -> CheckKey {
+    CheckKey::new("dns.srv.cisco-uds", format!("_cisco-uds._tcp.{domain}"))
+}
+
+/// `uds.https` of an IM domain's `_cisco-uds._tcp` record (target
+/// `_cisco-uds._tcp.lab.test`).
+pub fn uds_https(domain: &str) -> CheckKey {
+    CheckKey::new("uds.https", format!("_cisco-uds._tcp.{domain}"))
+}
+
+/// `uds.version` of an IM domain's `_cisco-uds._tcp` record.
+pub fn uds_version(domain: &str) -> CheckKey {
+    CheckKey::new("uds.version", format!("_cisco-uds._tcp.{domain}"))
+}
+
+/// `uds.cluster-user` of a test user (target: the user id).
+pub fn uds_cluster_user(user_id: &str) -> CheckKey {
+    CheckKey::new("uds.cluster-user", user_id)
+}
+
 /// `dns.srv.federation` of a federated domain.
 pub fn dns_srv_federation(domain: &str) -> CheckKey {
     CheckKey::new("dns.srv.federation", domain)

@@ -18,6 +18,9 @@ pub enum Area {
     Tls,
     /// The LDAP directory.
     Ldap,
+    /// Jabber's service discovery: CUCM's User Data Services (UDS) and the login
+    /// records, the path a Jabber client takes before it logs in over XMPP.
+    Uds,
     /// XMPP: login, IM, presence, group chat, federation.
     Xmpp,
     /// SIP: the publish trunk and phone presence.
@@ -28,11 +31,12 @@ pub enum Area {
 
 impl Area {
     /// Every area, in report order.
-    pub const ALL: [Area; 7] = [
+    pub const ALL: [Area; 8] = [
         Area::Services,
         Area::Dns,
         Area::Tls,
         Area::Ldap,
+        Area::Uds,
         Area::Xmpp,
         Area::Sip,
         Area::Ha,
@@ -45,6 +49,7 @@ impl Area {
             Area::Dns => "dns",
             Area::Tls => "tls",
             Area::Ldap => "ldap",
+            Area::Uds => "uds",
             Area::Xmpp => "xmpp",
             Area::Sip => "sip",
             Area::Ha => "ha",

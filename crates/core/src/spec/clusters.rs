@@ -184,7 +184,11 @@ fn validate_publisher(
     raw: &[RawCluster],
     publishers: &mut BTreeMap<String, String>,
 ) -> String {
-    let name = p.get_ref().trim().trim_end_matches('.').to_ascii_lowercase();
+    let name = p
+        .get_ref()
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let cname = cluster.name.get_ref();
     if !is_hostname(&name) && name.parse::<IpAddr>().is_err() {
         ctx.error(
@@ -198,7 +202,12 @@ fn validate_publisher(
     let owner = raw.iter().find_map(|c| {
         c.nodes
             .iter()
-            .find(|n| n.fqdn.get_ref().trim_end_matches('.').eq_ignore_ascii_case(&name))
+            .find(|n| {
+                n.fqdn
+                    .get_ref()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(&name)
+            })
             .map(|n| (c, n))
     });
     match owner {
