@@ -37,12 +37,11 @@ fn list_prints_the_table_and_the_plan_for_a_spec() {
     assert!(o.contains("for workflow C (federation)"), "{o}");
     assert!(o.contains("imp1.lab.test:5222 (xmpp-c2s)"), "{o}");
     assert!(o.contains("ldap.lab.test:636 (ldaps)"), "{o}");
-    // CUCM's services in the lab spec are SIP over TCP only (the presence gateway).
+    // CUCM's services in the lab spec are SIP over TCP (the presence gateway) and HTTPS
+    // (the stand-in for its User Data Services), not SIP over TLS.
     assert!(o.contains("cucm.lab.test:5060 (sip-tcp)"), "{o}");
-    assert!(
-        !o.contains("cucm.lab.test:5061") && !o.contains("cucm.lab.test:8443"),
-        "{o}"
-    );
+    assert!(o.contains("cucm.lab.test:8443 (https)"), "{o}");
+    assert!(!o.contains("cucm.lab.test:5061"), "{o}");
 }
 
 #[test]
