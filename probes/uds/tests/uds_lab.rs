@@ -369,3 +369,25 @@ async fn the_record_missing_uds_down_silent_or_with_another_hosts_certificate() 
         none.message
     );
 }
+
+#[tokio::test]
+async fn with_samba_ad_as_the_directory_the_user_resource_binds_to_active_directory() {
+    let lab = match Lab::isolated_samba_ad() {
+        Ok(lab) => lab,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let r = uds(&lab.spec(), Duration::from_secs(10)).await;
+    for c in uds_of(&r) {
+        assert_eq!(c.outcome.status, Status::Pass, "{}: {:?}", c.key, c.outcome);
+    }
+    // The stand-in found dave by sAMAccountName and bound as his AD entry.
+    let log = std::fs::read_to_string(lab.dir.join("logs/cucm-uds.log")).unwrap_or_default();
+    assert!(
+        log.contains("dave \"GET /cucm-uds/user/dave HTTP/1.1\" 200"),
+        "{log}"
+    );
+    lab.assert_no_secret_in(&format!("{r:?}"));
+}
