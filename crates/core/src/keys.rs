@@ -4,10 +4,13 @@
 //! that names no planned check all the same).
 
 use crate::model::CheckKey;
+use crate::spec::{FederationPeer, Node, Service, SipFederationPeer, SipTrunk, Transport};
 
 /// `services.port` of an endpoint: target `imp1.lab.test:5222 (xmpp-c2s)`, or
-/// `[::1]:636 (ldaps)` for an IPv6 address (it keeps its brackets).
-pub fn services_port(host: &str, port: u16, service: &str) -> CheckKey {
+/// `[::1]:636 (ldaps)` for an IPv6 address (it keeps its brackets). `host` is a node's
+/// FQDN or a directory server's host.
+pub fn services_port(host: &str, port: u16, service: Service) -> CheckKey {
+    let service = service.name();
     let target = if host.contains(':') {
         format!("[{host}]:{port} ({service})")
     } else {
@@ -16,14 +19,18 @@ pub fn services_port(host: &str, port: u16, service: &str) -> CheckKey {
     CheckKey::new("services.port", target)
 }
 
-/// `dns.node` of a node FQDN.
-pub fn dns_node(fqdn: &str) -> CheckKey {
-    CheckKey::new("dns.node", fqdn)
+/// `dns.node` of a node (target its FQDN).
+pub fn dns_node(node: &Node) -> CheckKey {
+    CheckKey::new("dns.node", node.fqdn())
 }
 
-/// `dns.srv.sip-trunk` of the trunk's SRV record name (`_sips._tcp.imp-cluster.lab.test`).
-pub fn dns_srv_sip_trunk(record: &str) -> CheckKey {
-    CheckKey::new("dns.srv.sip-trunk", record)
+/// `dns.srv.sip-trunk` of a trunk's SRV record for `transport`
+/// (`_sips._tcp.imp-cluster.lab.test`).
+pub fn dns_srv_sip_trunk(transport: Transport, trunk: &SipTrunk) -> CheckKey {
+    CheckKey::new(
+        "dns.srv.sip-trunk",
+        transport.srv_name(trunk.srv_name.trim_end_matches('.')),
+    )
 }
 
 /// `dns.srv.cisco-uds` of an IM domain, as the DNS probe plans it (target
@@ -48,20 +55,24 @@ pub fn uds_cluster_user(user_id: &str) -> CheckKey {
     CheckKey::new("uds.cluster-user", user_id)
 }
 
-/// `dns.srv.federation` of a federated domain.
-pub fn dns_srv_federation(domain: &str) -> CheckKey {
-    CheckKey::new("dns.srv.federation", domain)
+/// `dns.srv.federation` of a federated XMPP domain.
+pub fn dns_srv_federation(peer: &FederationPeer) -> CheckKey {
+    CheckKey::new("dns.srv.federation", &peer.domain)
 }
 
-/// `dns.srv.sipfederationtls` of a local IM domain's record
-/// (`_sipfederationtls._tcp.lab.test`).
-pub fn dns_srv_sipfederationtls(record: &str) -> CheckKey {
-    CheckKey::new("dns.srv.sipfederationtls", record)
+/// `dns.srv.sipfederationtls` of the local domain of a federated SIP domain: the local
+/// domain's record (`_sipfederationtls._tcp.lab.test`), one for every peer of that
+/// local domain.
+pub fn dns_srv_sipfederationtls(peer: &SipFederationPeer) -> CheckKey {
+    CheckKey::new(
+        "dns.srv.sipfederationtls",
+        format!("_sipfederationtls._tcp.{}", peer.local_domain),
+    )
 }
 
 /// `dns.srv.sip-federation` of a federated SIP domain.
-pub fn dns_srv_sip_federation(domain: &str) -> CheckKey {
-    CheckKey::new("dns.srv.sip-federation", domain)
+pub fn dns_srv_sip_federation(peer: &SipFederationPeer) -> CheckKey {
+    CheckKey::new("dns.srv.sip-federation", &peer.domain)
 }
 
 /// `sip.federation-tls` of a federated SIP domain.

@@ -70,7 +70,7 @@ impl Probe for LdapProbe {
         let mut checks = Vec::new();
         for (i, server) in ldap.servers.iter().enumerate() {
             let target = server_target(server);
-            let service = server.security.service().name();
+            let service = server.security.service();
             let port_key = imp_verify_core::keys::services_port(&server.host, server.port, service);
             let c = ctx.clone();
             checks.push(

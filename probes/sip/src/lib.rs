@@ -218,29 +218,15 @@ impl Probe for SipProbe {
                     let port = node.port(service);
                     let host = node.fqdn().to_string();
                     let name = transport_name(transport);
-                    let srv = format!(
-                        "{}.{}",
-                        match transport {
-                            Transport::Udp => "_sip._udp",
-                            Transport::Tcp => "_sip._tcp",
-                            Transport::Tls => "_sips._tcp",
-                        },
-                        t.srv_name.trim_end_matches('.')
-                    );
                     let target = format!("{name} {host}:{port}");
                     let (c, tr, h) = (ctx.clone(), trunk.clone(), host.clone());
                     let mut check = PlannedCheck::new("sip.options", target.clone(), move |cx| {
                         let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
                         async move { check_options(&c, &tr, transport, &h, port, cx).await }
                     })
-                    .after(keys::dns_srv_sip_trunk(&srv));
+                    .after(keys::dns_srv_sip_trunk(transport, t));
                     if transport != Transport::Udp {
-                        let svc = if transport == Transport::Tls {
-                            "sip-tls"
-                        } else {
-                            "sip-tcp"
-                        };
-                        check = check.after(keys::services_port(&host, port, svc));
+                        check = check.after(keys::services_port(&host, port, service));
                     }
                     checks.push(check.on(host.clone()));
                     if transport == Transport::Tls {
@@ -250,7 +236,7 @@ impl Probe for SipProbe {
                                 let (c, tr, h) = (c.clone(), tr.clone(), h.clone());
                                 async move { check_tls_peer(&c, &tr, &h, port, cx).await }
                             })
-                            .after(keys::services_port(&host, port, "sip-tls"))
+                            .after(keys::services_port(&host, port, Service::SipTls))
                             .on(host.clone()),
                         );
                     }
@@ -312,7 +298,7 @@ impl Probe for SipProbe {
                     async move { check_gateway(&c, &tr, transport, &h, port, cx).await }
                 });
                 if transport != Transport::Udp {
-                    check = check.after(keys::services_port(&gw, port, service.name()));
+                    check = check.after(keys::services_port(&gw, port, service));
                 }
                 checks.push(check.on(gw.clone()));
             }

@@ -29,7 +29,7 @@ pub fn plan(spec: &Arc<Spec>, ctx: Arc<Ctx>) -> Vec<PlannedCheck> {
                 let (c, n) = (c.clone(), n.clone());
                 async move { checks::connect::check(&c, &n, cx).await }
             })
-            .after(keys::services_port(node, port, "xmpp-c2s"))
+            .after(keys::services_port(node, port, Service::XmppC2s))
             .on(node.clone()),
         );
     }
@@ -153,7 +153,7 @@ pub fn plan(spec: &Arc<Spec>, ctx: Arc<Ctx>) -> Vec<PlannedCheck> {
             let (c, d) = (c.clone(), d.clone());
             async move { checks::federation::check(&c, &d, cx).await }
         })
-        .after(keys::dns_srv_federation(&peer.domain));
+        .after(keys::dns_srv_federation(peer));
         let local = peer
             .local_user
             .clone()

@@ -79,7 +79,7 @@ pub(crate) fn plan(ctx: &Arc<Ctx>) -> Vec<PlannedCheck> {
                 let (c, pe) = (c.clone(), pe.clone());
                 async move { tls::check(&c, &pe, cx).await }
             })
-            .after(keys::dns_srv_sip_federation(&domain))
+            .after(keys::dns_srv_sip_federation(p))
             .on(domain.clone()),
         );
         for node in &p.nodes {
@@ -96,9 +96,9 @@ pub(crate) fn plan(ctx: &Arc<Ctx>) -> Vec<PlannedCheck> {
                     async move { cross::outbound(&c, &pe, &h, port, cx).await }
                 },
             )
-            .after(keys::dns_srv_sip_federation(&domain));
+            .after(keys::dns_srv_sip_federation(p));
             if n.services.contains(&Service::SipTcp) {
-                check = check.after(keys::services_port(node, port, Service::SipTcp.name()));
+                check = check.after(keys::services_port(node, port, Service::SipTcp));
             }
             checks.push(check.on(node.clone()));
         }
@@ -113,10 +113,7 @@ pub(crate) fn plan(ctx: &Arc<Ctx>) -> Vec<PlannedCheck> {
                 },
             )
             .after(keys::sip_federation_tls(&domain))
-            .after(keys::dns_srv_sipfederationtls(&format!(
-                "_sipfederationtls._tcp.{}",
-                p.local_domain
-            )))
+            .after(keys::dns_srv_sipfederationtls(p))
             .on(domain.clone()),
         );
     }
