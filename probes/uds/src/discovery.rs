@@ -57,6 +57,7 @@ pub async fn lookup(net: &Net, name: &str, deadline: Instant, cx: &CheckCtx) -> 
                 Lookup::Absent(DnsError::NoData {
                     name: name.to_string(),
                     rtype: "SRV".into(),
+                    via: Vec::new(),
                 })
             } else {
                 Lookup::Records(records)

@@ -171,7 +171,10 @@ mod tests {
     use imp_verify_net::DnsError;
 
     fn absent(name: &str) -> Lookup {
-        Lookup::Absent(DnsError::NxDomain { name: name.into() })
+        Lookup::Absent(DnsError::NxDomain {
+            name: name.into(),
+            via: Vec::new(),
+        })
     }
 
     fn run(uds: Lookup, cuplogin: Lookup) -> Outcome {

@@ -256,6 +256,7 @@ pub(crate) mod tests {
             record: "_cisco-uds._tcp.lab.test".into(),
             lookup: Lookup::Absent(imp_verify_net::DnsError::NxDomain {
                 name: "_cisco-uds._tcp.lab.test".into(),
+                via: Vec::new(),
             }),
             targets: vec![],
         };
