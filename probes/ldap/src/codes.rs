@@ -274,13 +274,29 @@ impl Refusal {
     }
 
     /// The refusal of an LDAP result; `None` for success.
-    pub fn of(r: &ldap3::LdapResult) -> Option<Refusal> {
-        (r.rc != 0).then(|| Refusal {
-            code: ResultCode::from_u32(r.rc),
-            ad: AdReason::parse(&r.text),
-            diagnostic: r.text.clone(),
-            referrals: r.refs.clone(),
+    pub fn of(r: &crate::wire::LdapResult) -> Option<Refusal> {
+        (r.code != 0).then(|| Refusal {
+            code: ResultCode::from_u32(r.code),
+            ad: AdReason::parse(&r.diagnostic),
+            diagnostic: r.diagnostic.clone(),
+            referrals: r.referrals.clone(),
         })
+    }
+
+    /// The refusal as the run's credential ledger keeps it: which check met it, where,
+    /// and the server's words.
+    pub fn for_ledger(
+        &self,
+        key: &imp_verify_core::CheckKey,
+        account: &str,
+        server: &str,
+    ) -> imp_verify_core::credentials::Refusal {
+        imp_verify_core::credentials::Refusal {
+            by_check: key.to_string(),
+            at: format!("{account} at {server}"),
+            words: self.describe(),
+            locked: self.ad == Some(AdReason::Locked),
+        }
     }
 
     /// The result in words: "invalidCredentials (49): the account is locked out (Active

@@ -4,11 +4,15 @@
 //! entries with their mapped attributes, and what duplicate detection needs (each
 //! entry's DN once, and per checked attribute the values seen), never every entry.
 
+use crate::client::search::Item;
 use crate::codes::{Refusal, ResultCode};
-use crate::session::{parse_entry, Ctx, SessionError};
-use imp_verify_core::{AuthLog, CheckCtx, Outcome};
-use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{Scope, SearchEntry, SearchOptions};
+use crate::error::LdapError;
+use crate::session::{LdapCtx, Session};
+use crate::wire::controls;
+use crate::wire::message::SearchRequest;
+use crate::wire::{Entry, Filter, Scope};
+use imp_verify_core::spec::LdapSpec;
+use imp_verify_core::{CheckCtx, CheckKey, Outcome};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,22 +62,20 @@ pub(crate) struct Directory {
 }
 
 impl Directory {
+    /// How the user search ended when neither with success nor at the server's size
+    /// limit (e.g. insufficientAccessRights, unwillingToPerform).
+    pub fn refused(&self) -> Option<&Refusal> {
+        self.ended
+            .as_ref()
+            .filter(|r| r.code != ResultCode::SizeLimitExceeded)
+    }
+
     /// True when the server stopped before the end (its size limit).
     pub fn truncated(&self) -> bool {
         self.ended
             .as_ref()
             .is_some_and(|r| r.code == ResultCode::SizeLimitExceeded)
     }
-}
-
-/// The first value of `attr` (case-insensitive, as LDAP attribute names are).
-pub(crate) fn first<'a>(e: &'a SearchEntry, attr: &str) -> Option<&'a str> {
-    e.attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .and_then(|(_, v)| v.first())
-        .map(String::as_str)
-        .filter(|v| !v.trim().is_empty())
 }
 
 /// Values of one attribute that must be unique, seen so far: value → the entries
@@ -95,8 +97,8 @@ impl Unique {
         }
     }
 
-    fn see(&mut self, e: &SearchEntry, index: u32) {
-        let Some(v) = first(e, &self.attr) else {
+    fn see(&mut self, e: &Entry, index: u32) {
+        let Some(v) = e.first(&self.attr) else {
             return;
         };
         let v: Box<str> = v.to_ascii_lowercase().into();
@@ -109,70 +111,154 @@ impl Unique {
     }
 }
 
-impl Ctx {
+impl LdapCtx {
     /// The directory, read once per attempt and shared by the checks that need it.
-    pub async fn directory(&self, ctx: &CheckCtx) -> Result<Arc<Directory>, Outcome> {
-        let budget = ctx.budget();
+    pub async fn directory(
+        &self,
+        cx: &CheckCtx,
+        key: &CheckKey,
+    ) -> Result<Arc<Directory>, Outcome> {
         self.directory
-            .get_or_init(ctx.attempt, || async {
-                match tokio::time::timeout(budget, self.read_directory(budget, &ctx.auth)).await {
-                    Ok(r) => r.map(Arc::new),
-                    Err(_) => Err(Outcome::fail(
-                        format!("the directory was not read within {} ms", budget.as_millis()),
-                        format!("Check the directory server's load and the search's size (paged, {PAGE_SIZE} an page)"),
-                    )),
-                }
+            .get_or_init(cx.attempt, || async {
+                let server = &self.ldap().servers[0];
+                let mut session = self.bound(server, cx, key).await?;
+                let read = self.read_directory(&mut session).await;
+                session.close().await;
+                read.map(Arc::new).map_err(|e| {
+                    e.fail(
+                        "the directory was not read",
+                        format!("Check the directory server's load and the search's size (paged, {PAGE_SIZE} a page)"),
+                    )
+                })
             })
             .await
     }
 
-    async fn read_directory(&self, budget: Duration, auth: &AuthLog) -> Result<Directory, Outcome> {
+    async fn read_directory(&self, session: &mut Session) -> Result<Directory, LdapError> {
         let s = self.ldap();
-        let server = &s.servers[0];
-        let mut session = self.bound(server, budget, auth).await?;
         let started = Instant::now();
-        let base = session
-            .ldap
-            .search(&s.base, Scope::Base, "(objectClass=*)", vec!["1.1"])
-            .await
-            .map_err(|e| {
-                Outcome::fail(
-                    format!(
-                        "searching the base {} failed: {}",
-                        s.base,
-                        session.error(&e)
-                    ),
-                    "Check the directory server",
-                )
-            })?;
         let mut dir = Directory {
-            base: Refusal::of(&base.1),
+            base: read_base(session, &s.base).await?,
             entries: 0,
             ended: None,
             expected: HashMap::new(),
             duplicates: Vec::new(),
             took: Duration::ZERO,
         };
-        if dir.base.is_some() {
-            dir.took = started.elapsed();
-            return Ok(dir);
+        if let (None, Ok(filter)) = (&dir.base, &self.user_filter) {
+            let mut reader = UserReader::new(s);
+            dir.ended = read_users(session, &s.base, filter, &mut reader).await?;
+            reader.finish(&mut dir);
         }
+        dir.took = started.elapsed();
+        Ok(dir)
+    }
+}
+
+/// How a base-scope search of the base ended (`None`: success).
+async fn read_base(session: &mut Session, base: &str) -> Result<Option<Refusal>, LdapError> {
+    let steps = session.steps.clone();
+    let everything = Filter::everything();
+    let request = SearchRequest {
+        base,
+        scope: Scope::Base,
+        filter: &everything,
+        attrs: &["1.1"],
+        size_limit: 1,
+        time_limit: 0,
+    };
+    let mut search = session.search(request, &[], 1).await?;
+    loop {
+        match search.next().await.map_err(|e| steps.wire(e))? {
+            Item::Done(r, _) => return Ok(Refusal::of(&r)),
+            Item::Stopped => return Ok(None),
+            Item::Entry(_) | Item::Reference(_) => {}
+        }
+    }
+}
+
+/// The paged search of the user filter under the base, each entry handed to `reader`
+/// as it arrives; how it ended when not with success.
+async fn read_users(
+    session: &mut Session,
+    base: &str,
+    filter: &Filter,
+    reader: &mut UserReader,
+) -> Result<Option<Refusal>, LdapError> {
+    let steps = session.steps.clone();
+    let attrs = reader.attrs.clone();
+    let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+    let mut cookie = Vec::new();
+    loop {
+        let request = SearchRequest {
+            base,
+            scope: Scope::Subtree,
+            filter,
+            attrs: &attrs,
+            size_limit: 0,
+            time_limit: steps.budget_secs(),
+        };
+        let paging = [controls::paged(PAGE_SIZE, &cookie)];
+        // A page holds at most PAGE_SIZE entries, and a few continuation references.
+        let mut search = session
+            .search(request, &paging, PAGE_SIZE as u64 + 64)
+            .await?;
+        let next = loop {
+            match search.next().await.map_err(|e| steps.wire(e))? {
+                Item::Entry(e) => reader.see(e),
+                Item::Reference(_) => {}
+                Item::Done(r, controls) => {
+                    if let Some(refusal) = Refusal::of(&r) {
+                        return Ok(Some(refusal));
+                    }
+                    break controls::paged_cookie(&controls)
+                        .map_err(|e| LdapError::Wire(crate::wire::DecodeError::Ber(e).into()))?;
+                }
+                Item::Stopped => {
+                    return Err(LdapError::Overflow {
+                        asked: PAGE_SIZE as u64,
+                        what: "a page holds",
+                    })
+                }
+            }
+        };
+        match next {
+            Some(c) if !c.is_empty() => cookie = c,
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// What the read keeps of the entries, as they arrive: their count, the expected
+/// users' entries, and what duplicate detection needs.
+struct UserReader {
+    /// The mapped attributes, as the spec names them (the search asks for them).
+    mapped: Vec<String>,
+    attrs: Vec<String>,
+    wanted: HashSet<String>,
+    user_id: String,
+    unique: Vec<Unique>,
+    dns: Vec<Box<str>>,
+    entries: u64,
+    expected: HashMap<String, ExpectedEntry>,
+}
+
+impl UserReader {
+    fn new(s: &LdapSpec) -> UserReader {
         let a = &s.attributes;
-        let mapped = [
+        let mapped: Vec<String> = [
             &a.user_id,
             &a.mail,
             &a.directory_uri,
             &a.display_name,
             &a.phone,
-        ];
-        let mut attrs: Vec<String> = mapped.iter().map(|s| s.to_string()).collect();
-        attrs.sort();
+        ]
+        .into_iter()
+        .cloned()
+        .collect();
+        let mut attrs = mapped.clone();
+        attrs.sort_unstable();
         attrs.dedup();
-        let wanted: HashSet<String> = s
-            .expected_users
-            .iter()
-            .map(|u| u.to_ascii_lowercase())
-            .collect();
         // The user id, and the mail / directory URI (one label when one attribute).
         let mut unique = vec![Unique::new("user id", &a.user_id)];
         if a.directory_uri.eq_ignore_ascii_case(&a.mail) {
@@ -181,93 +267,59 @@ impl Ctx {
             unique.push(Unique::new("mail", &a.mail));
             unique.push(Unique::new("directory URI", &a.directory_uri));
         }
-        let mut dns: Vec<Box<str>> = Vec::new();
-        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
-            Box::new(EntriesOnly::new()),
-            Box::new(PagedResults::new(PAGE_SIZE)),
-        ];
-        session
-            .ldap
-            .with_search_options(SearchOptions::new().timelimit(budget.as_secs().max(1) as i32));
-        let mut stream = session
-            .ldap
-            .streaming_search_with(adapters, &s.base, Scope::Subtree, &s.user_filter, attrs)
-            .await
-            .map_err(|e| {
-                Outcome::fail(
-                    format!("the user search failed: {}", session.error(&e)),
-                    "Check the user filter and the service account's rights",
-                )
-            })?;
-        loop {
-            match stream.next().await {
-                Ok(Some(raw)) => {
-                    let Some(e) = parse_entry(raw) else {
-                        return Err(Outcome::fail(
-                            SessionError::Undecodable.to_string(),
-                            "Check the directory server",
-                        ));
-                    };
-                    let index = dns.len() as u32;
-                    for u in &mut unique {
-                        u.see(&e, index);
-                    }
-                    if let Some(uid) = first(&e, &a.user_id) {
-                        let key = uid.to_ascii_lowercase();
-                        if wanted.contains(&key) {
-                            let attrs = mapped
-                                .iter()
-                                .filter_map(|m| {
-                                    first(&e, m).map(|v| (m.to_string(), v.to_string()))
-                                })
-                                .collect();
-                            dir.expected.entry(key).or_insert(ExpectedEntry {
-                                dn: e.dn.clone(),
-                                attrs,
-                            });
-                        }
-                    }
-                    dns.push(e.dn.into_boxed_str());
-                    dir.entries += 1;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(Outcome::fail(
-                        format!(
-                            "the user search broke off after {} entries: {}",
-                            dir.entries,
-                            session.error(&e)
-                        ),
-                        "Check the directory server",
-                    ))
-                }
+        UserReader {
+            mapped,
+            attrs,
+            wanted: s
+                .expected_users
+                .iter()
+                .map(|u| u.to_ascii_lowercase())
+                .collect(),
+            user_id: a.user_id.clone(),
+            unique,
+            dns: Vec::new(),
+            entries: 0,
+            expected: HashMap::new(),
+        }
+    }
+
+    fn see(&mut self, e: Entry) {
+        let index = self.dns.len() as u32;
+        for u in &mut self.unique {
+            u.see(&e, index);
+        }
+        if let Some(uid) = e.first(&self.user_id) {
+            let key = uid.to_ascii_lowercase();
+            if self.wanted.contains(&key) {
+                let attrs = self
+                    .mapped
+                    .iter()
+                    .filter_map(|m| e.first(m).map(|v| (m.clone(), v.to_string())))
+                    .collect();
+                self.expected.entry(key).or_insert(ExpectedEntry {
+                    dn: e.dn.clone(),
+                    attrs,
+                });
             }
         }
-        let end = stream.finish().await;
-        dir.ended = Refusal::of(&end);
-        if let Some(r) = &dir.ended {
-            if r.code != ResultCode::SizeLimitExceeded {
-                return Err(r.evidence(Outcome::fail(
-                    format!(
-                        "the user search ended with {} after {} entries",
-                        r.describe(),
-                        dir.entries
-                    ),
-                    "Check the user filter and the service account's rights",
-                )));
-            }
-        }
-        for u in unique {
+        self.dns.push(e.dn.into_boxed_str());
+        self.entries += 1;
+    }
+
+    fn finish(self, dir: &mut Directory) {
+        dir.entries = self.entries;
+        dir.expected = self.expected;
+        for u in self.unique {
             for (value, idx) in u.more {
                 dir.duplicates.push(Duplicate {
                     what: u.what,
                     value: value.into(),
-                    dns: idx.iter().map(|&i| dns[i as usize].to_string()).collect(),
+                    dns: idx
+                        .iter()
+                        .map(|&i| self.dns[i as usize].to_string())
+                        .collect(),
                 });
             }
         }
-        session.close().await;
-        dir.took = started.elapsed();
-        Ok(dir)
     }
 }

@@ -5,14 +5,37 @@
 
 use crate::codes::ResultCode;
 use crate::directory::Directory;
-use crate::session::tasks;
+use crate::session::task_labels;
 use imp_verify_core::ms;
 use imp_verify_core::spec::{AddressScheme, Spec};
 use imp_verify_core::Outcome;
 
+/// The user search ended with a refusal (not the server's size limit): what every
+/// judge of the read says first.
+fn search_refused(spec: &Spec, d: &Directory) -> Option<Outcome> {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    let (_, integrate) = task_labels(spec.workflow);
+    let r = d.refused()?;
+    Some(
+        r.evidence(Outcome::fail(
+            format!(
+                "the user search ended with {} after {} entries",
+                r.describe(),
+                d.entries
+            ),
+            format!("Check the user filter and the service account's rights (task {integrate})"),
+        ))
+        .with("base", &s.base)
+        .with("filter", &s.user_filter),
+    )
+}
+
 pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");
-    let (_, integrate) = tasks(spec.workflow);
+    let (_, integrate) = task_labels(spec.workflow);
+    if let Some(o) = search_refused(spec, d) {
+        return o;
+    }
     if let Some(r) = &d.base {
         let o = match r.code {
             ResultCode::NoSuchObject => Outcome::fail(
@@ -56,7 +79,10 @@ pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
 
 pub(crate) fn check_sync(spec: &Spec, d: &Directory) -> Outcome {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");
-    let (_, integrate) = tasks(spec.workflow);
+    let (_, integrate) = task_labels(spec.workflow);
+    if let Some(o) = search_refused(spec, d) {
+        return o;
+    }
     let uid_attr = &s.attributes.user_id;
     let missing: Vec<&str> = s
         .expected_users
@@ -110,7 +136,17 @@ fn valid_im_address(addr: &str, domains: &[String]) -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
+/// What the mapped attributes of the expected users showed: failures, warnings, how
+/// many users were checked, and the attributes looked at (those that must be there,
+/// then those that should).
+struct MappingSeen {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    checked: usize,
+    attrs_checked: Vec<&'static str>,
+}
+
+fn mapping_seen(spec: &Spec, d: &Directory) -> MappingSeen {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");
     let a = &s.attributes;
     let domains: Vec<String> = spec
@@ -173,6 +209,31 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
             }
         }
     }
+    MappingSeen {
+        problems,
+        warnings,
+        checked,
+        attrs_checked: needed
+            .iter()
+            .chain(wanted.iter())
+            .map(|(w, _)| *w)
+            .collect(),
+    }
+}
+
+pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    if let Some(o) = search_refused(spec, d) {
+        return o;
+    }
+    let a = &s.attributes;
+    let directory_uri = spec.im_address_scheme == AddressScheme::DirectoryUri;
+    let MappingSeen {
+        problems,
+        warnings,
+        checked,
+        attrs_checked,
+    } = mapping_seen(spec, d);
     let dupes: Vec<String> = d
         .duplicates
         .iter()
@@ -189,11 +250,6 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
         "user id={}, display name={}, phone={}, mail={}, directory URI={}",
         a.user_id, a.display_name, a.phone, a.mail, a.directory_uri
     );
-    let attrs_checked: Vec<&str> = needed
-        .iter()
-        .chain(wanted.iter())
-        .map(|(w, _)| *w)
-        .collect();
     let unique = if a.directory_uri.eq_ignore_ascii_case(&a.mail) {
         "user id or directory URI (mail)"
     } else {
@@ -250,41 +306,9 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
 mod tests {
     use super::*;
     use crate::directory::{Duplicate, ExpectedEntry};
+    use crate::testing::spec;
     use std::collections::{BTreeMap, HashMap};
-    use std::path::Path;
     use std::time::Duration;
-
-    fn spec(scheme: &str, directory_uri: &str) -> Spec {
-        let text = format!(
-            r#"workflow = "A"
-domains = ["corp.test"]
-im_address_scheme = "{scheme}"
-
-[[clusters]]
-name = "c1"
-domain = "corp.test"
-
-[[clusters.nodes]]
-fqdn = "imp1.corp.test"
-role = "imp"
-
-[ldap]
-bind_dn = "CN=svc,DC=corp,DC=test"
-password_env = "SVC"
-base = "OU=people,DC=corp,DC=test"
-expected_users = ["ann", "ben"]
-
-[ldap.attributes]
-user_id = "sAMAccountName"
-directory_uri = "{directory_uri}"
-
-[[ldap.servers]]
-url = "ldaps://dc1.corp.test"
-"#
-        );
-        let env: BTreeMap<String, String> = [("SVC".to_string(), "x".to_string())].into();
-        Spec::parse(&text, Path::new("t.toml"), &env).unwrap_or_else(|e| panic!("{e}"))
-    }
 
     fn user(uid: &str, attrs: &[(&str, &str)]) -> (String, ExpectedEntry) {
         let mut a: BTreeMap<String, String> = [

@@ -9,10 +9,11 @@
 
 mod common;
 
-use common::{ev, get, spec_variant};
+use common::get;
 use imp_probe_ldap::{look_up_test_user, AdReason, DirectoryUser};
 use imp_verify_core::spec::Spec;
 use imp_verify_core::{Outcome, Status};
+use imp_verify_testlab::harness::{ev, spec_variant};
 use imp_verify_testlab::Lab;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,7 +22,10 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-fn run(spec: &Path, t: Duration) -> impl std::future::Future<Output = common::Results> + '_ {
+fn run(
+    spec: &Path,
+    t: Duration,
+) -> impl std::future::Future<Output = Vec<imp_verify_core::CheckResult>> + '_ {
     common::run(spec, t)
 }
 
@@ -94,8 +98,14 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     // the directory's users in.
     let r = run(&lab.spec(), T).await;
     assert_eq!(r.len(), 2 * 2 + 3 + 4 * 2);
-    for (id, t, o) in &r {
-        assert_eq!(o.status, Status::Pass, "{id} [{t}]: {}", o.message);
+    for c in &r {
+        assert_eq!(
+            c.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            c.key,
+            c.outcome.message
+        );
     }
     let sync = get(&r, "ldap.sync", "OU=people,DC=lab,DC=test");
     assert_eq!(sync.metrics["entries"], 30.0);
@@ -118,12 +128,13 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         )
     });
     let r = run(&spec, T).await;
-    for (id, t, o) in &r {
+    for c in &r {
         assert_eq!(
-            o.status,
+            c.outcome.status,
             Status::Pass,
-            "root base: {id} [{t}]: {}",
-            o.message
+            "root base: {}: {}",
+            c.key,
+            c.outcome.message
         );
     }
     assert!(get(&r, "ldap.sync", "DC=lab,DC=test").metrics["entries"] > 30.0);
@@ -137,7 +148,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         t.replace(&svc_file, &wrong.display().to_string())
     });
     let r = run(&spec, T).await;
-    let bind = get(&r, "ldap.bind", "ldaps://ldap.lab.test:636");
+    let bind = common::refused_bind(&r);
     fails_with(
         bind,
         "the password is wrong (Active Directory data 52e)",
@@ -244,7 +255,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         assert!(!ldap_bind(&lab, "impverify-svc@lab.test", "mistyped"));
     }
     let r = run(&lab.spec(), T).await;
-    let bind = get(&r, "ldap.bind", "ldap://ldap.lab.test:389");
+    let bind = common::refused_bind(&r);
     fails_with(
         bind,
         "the account is locked out (Active Directory data 775)",

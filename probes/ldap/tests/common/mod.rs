@@ -1,57 +1,61 @@
-//! Helpers shared by the LDAP probe's lab tests.
+//! What the LDAP probe's lab tests share beyond `imp_verify_testlab::harness`: the
+//! probes an LDAP run needs, and changing the lab's OpenLDAP as its administrator.
 #![allow(dead_code)]
 
 use imp_probe_ldap::LdapProbe;
-use imp_verify_core::spec::Spec;
-use imp_verify_core::{CheckCtx, Outcome, Probe};
-use imp_verify_testlab::Lab;
+use imp_verify_core::{Area, CheckResult, Outcome, Probe};
+use imp_verify_testlab::{harness, Lab};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// (check id, target, outcome) of every planned check.
-pub type Results = Vec<(String, String, Outcome)>;
-
-/// Runs every check the LDAP probe plans for `spec`, each with `timeout`.
-pub async fn run(spec: &Path, timeout: Duration) -> Results {
-    let spec = Arc::new(Spec::load(spec).unwrap_or_else(|e| panic!("{e}")));
-    let probe = LdapProbe::new(imp_verify_net::Net::from_spec(&spec));
-    let runs = probe.plan(&spec).into_iter().map(|c| async move {
-        let o = (c.run)(CheckCtx::standalone(
-            timeout,
-            imp_verify_core::spec::Workflow::C,
-        ))
-        .await;
-        (c.key.id.to_string(), c.key.target.clone(), o)
-    });
-    futures::future::join_all(runs).await
+/// Runs the LDAP checks of the spec at `spec` through the real runner, each attempt
+/// with `timeout` (the port checks they wait for are planned, and deselected).
+pub async fn run(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let spec = harness::load(spec);
+    let net = imp_verify_net::Net::from_spec(&spec);
+    let probes: Vec<Box<dyn Probe>> = vec![
+        Box::new(imp_probe_services::ServicesProbe::new(net.clone())),
+        Box::new(LdapProbe::new(net)),
+    ];
+    harness::run_areas(&spec, &probes, &[Area::Ldap], timeout).await
 }
 
 /// The outcome of check `id` on `target`.
-pub fn get<'a>(r: &'a Results, id: &str, target: &str) -> &'a Outcome {
-    &r.iter()
-        .find(|(i, t, _)| i == id && t == target)
-        .unwrap_or_else(|| panic!("no {id} [{target}]"))
-        .2
+pub fn get<'a>(r: &'a [CheckResult], id: &str, target: &str) -> &'a Outcome {
+    &harness::get(r, id, target).outcome
 }
 
-/// An evidence value of an outcome.
-pub fn ev<'a>(o: &'a Outcome, key: &str) -> &'a str {
-    o.evidence
+/// The `ldap.bind` that sent the service account's refused password, after asserting
+/// that every other server's bind did not send it again but named that refusal (the
+/// run's ledger: at most one refusal per account).
+pub fn refused_bind(r: &[CheckResult]) -> &Outcome {
+    let binds = harness::all(r, "ldap.bind");
+    let sent: Vec<_> = binds
         .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key} in {:?}", o.evidence))
-}
-
-/// A copy of the lab's spec with `edit` applied, in `dir`.
-pub fn spec_variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(lab.spec()).unwrap();
-    let p = dir.join("spec.toml");
-    std::fs::write(&p, edit(text)).unwrap();
-    p
+        .filter(|c| !c.outcome.evidence.iter().any(|(k, _)| k == "refused_by"))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one bind sends the refused password: {binds:?}"
+    );
+    let first = sent[0];
+    for c in binds.iter().filter(|c| c.key != first.key) {
+        assert_eq!(
+            harness::ev(&c.outcome, "refused_by"),
+            first.key.to_string(),
+            "{}",
+            c.outcome.message
+        );
+        assert!(
+            c.outcome.message.contains("was not tried"),
+            "{}",
+            c.outcome.message
+        );
+    }
+    &first.outcome
 }
 
 /// Runs ldapmodify as the lab's OpenLDAP administrator.
