@@ -179,6 +179,7 @@ impl Baseline {
             stopped: None,
             summary: Default::default(),
             changes: None,
+            coverage: None,
             checks,
         })
     }
