@@ -9,6 +9,7 @@ use crate::roots::{root_causes, RootCause};
 use imp_verify_core::coverage::Coverage;
 use imp_verify_core::{catalog, CheckResult, Status};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
 /// What the analysis is made from besides the run's results.
 #[derive(Debug, Default)]
@@ -53,6 +54,9 @@ pub struct Analysis {
     pub exposures: Vec<Exposure>,
     /// What the spec leaves unverified (when the caller knows the spec).
     pub coverage: Option<Coverage>,
+    /// Each check's metric history from the baseline (its runs' values), by key: what
+    /// the JSON report keeps for the next run's rolling baseline.
+    pub history: HashMap<String, BTreeMap<String, Vec<f64>>>,
 }
 
 impl Analysis {
@@ -75,6 +79,21 @@ impl Analysis {
             changes: cx.baseline.as_ref().map(|b| b.compare_results(results)),
             exposures: exposures(results, is_refusal),
             coverage: cx.coverage.clone(),
+            history: cx
+                .baseline
+                .as_ref()
+                .map(|b| {
+                    results
+                        .iter()
+                        .map(|r| {
+                            let k = key_string(&r.key);
+                            let h = b.history_of(&k);
+                            (k, h)
+                        })
+                        .filter(|(_, h)| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 

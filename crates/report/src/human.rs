@@ -533,6 +533,13 @@ fn render_changes(s: &mut String, p: &Paint, ch: &Changes) {
             let _ = writeln!(s, "    {} {}", p.status(c.status), clean(&c.key));
         }
     }
+    if ch.slowdown > 1.05 {
+        let _ = writeln!(
+            s,
+            "  this run's times were {:.2}x the baseline's overall (a busy machine or network): each time is judged against the baseline's scaled by that",
+            ch.slowdown
+        );
+    }
     if !ch.metric_regressions.is_empty() {
         any = true;
         let _ = writeln!(s, "  metric regressions ({}):", ch.metric_regressions.len());

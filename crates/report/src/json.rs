@@ -157,6 +157,11 @@ pub struct JsonCheck {
     pub requires: Vec<String>,
     /// Measured figures.
     pub metrics: BTreeMap<String, f64>,
+    /// Each metric's values in the earlier runs this report was compared with, oldest
+    /// first (at most `HISTORY`): the rolling baseline a later run's `--baseline`
+    /// compares with (absent without a baseline).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub history: BTreeMap<String, Vec<f64>>,
     /// Why the status is what it is (absent in reports of versions before it).
     #[serde(default)]
     pub reason: Option<JsonReason>,
@@ -307,6 +312,7 @@ pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
         attempts: r.attempts,
         requires: c.requires(&r.key).iter().map(key_string).collect(),
         metrics: o.metrics.clone(),
+        history: BTreeMap::new(),
         reason: Some(JsonReason::of(
             &o.reason,
             o.evidence
@@ -318,7 +324,15 @@ pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
 }
 
 pub(crate) fn report(c: &Collected, domains: &[String], a: &Analysis) -> JsonReport {
-    let checks: Vec<JsonCheck> = c.ordered().into_iter().map(|r| check(c, r)).collect();
+    let checks: Vec<JsonCheck> = c
+        .ordered()
+        .into_iter()
+        .map(|r| {
+            let mut j = check(c, r);
+            j.history = a.history.get(&j.key).cloned().unwrap_or_default();
+            j
+        })
+        .collect();
     let counts = c.summary.as_ref().map(|s| s.counts).unwrap_or_default();
     JsonReport {
         version: VERSION,
