@@ -105,18 +105,65 @@ fn completions(shell: Shell) -> Result<(), Exit> {
         // `imp__subcmd__verify__subcmd__all` but sets `imp__verify__subcmd__all`: every
         // option after a subcommand would go uncompleted. One spelling for both.
         text = text.replace("imp__subcmd__verify__", "imp__verify__");
+        text = bash_patterns(&text);
     }
     Out::stdout().text(&text)
 }
 
+/// Adds to the bash script the completion of `--only` and `--skip` patterns (`area:`,
+/// `task:` of every workflow, check ids), `:` in a word included.
+fn bash_patterns(script: &str) -> String {
+    let mut words: Vec<String> = Area::ALL
+        .iter()
+        .map(|a| format!("area:{}", a.as_str()))
+        .collect();
+    words.extend(catalog::TASKS.iter().map(|t| format!("task:{}", t.label)));
+    words.extend(catalog::CHECKS.iter().map(|c| c.id.to_string()));
+    let function = format!(
+        r#"_imp_verify_patterns() {{
+    local line="${{COMP_LINE:0:COMP_POINT}}"
+    local word="${{line##* }}"
+    local before="${{line% *}}"
+    case "${{before##* }}" in
+        --only|--skip) ;;
+        *) return 1 ;;
+    esac
+    COMPREPLY=( $(compgen -W "{}" -- "$word") )
+    # bash completes the part after the last `:` of the word.
+    local head="${{word%"${{word##*:}}"}}"
+    local i
+    for i in "${{!COMPREPLY[@]}}"; do
+        COMPREPLY[$i]="${{COMPREPLY[$i]#"$head"}}"
+    done
+    return 0
+}}
+
+"#,
+        words.join(" ")
+    );
+    let hook = "    COMPREPLY=()\n";
+    let with_hook = script.replacen(
+        hook,
+        "    COMPREPLY=()\n    _imp_verify_patterns && return 0\n",
+        1,
+    );
+    format!("{function}{with_hook}")
+}
+
 fn man(dir: Option<&Path>) -> Result<(), Exit> {
     match dir {
-        Some(d) => clap_mangen::generate_to(Cli::command(), d).map_err(|e| {
-            exit::usage(format!(
-                "cannot write the manual pages into {}: {e}",
-                d.display()
-            ))
-        }),
+        Some(d) => {
+            let failed = |e: std::io::Error| {
+                exit::usage(format!(
+                    "cannot write the manual pages into {}: {e}",
+                    d.display()
+                ))
+            };
+            clap_mangen::generate_to(Cli::command(), d).map_err(failed)?;
+            // The spec's reference: `man 5 imp-verify.toml`.
+            let page = imp_verify_core::spec::reference::man_page(env!("CARGO_PKG_VERSION"));
+            std::fs::write(d.join("imp-verify.toml.5"), page).map_err(failed)
+        }
         None => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())

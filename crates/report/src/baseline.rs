@@ -264,8 +264,22 @@ impl Baseline {
         };
         ch.slowdown = (shift.exp() * 100.0).round() / 100.0;
         let margin = (1.0 + self.thresholds.slower_ratio).ln().max(3.0 * spread);
+        // A loaded machine also delays short exchanges by whole scheduling slices: the
+        // added time must stand out from the others' as well, by three spreads.
+        let d: Vec<f64> = times
+            .iter()
+            .map(|(_, _, was, _, after)| after - was)
+            .collect();
+        let (typical, jitter) = if d.len() >= MIN_TIMES_FOR_SLOWDOWN {
+            let m = median(&d).unwrap_or(0.0);
+            let dev: Vec<f64> = d.iter().map(|x| (x - m).abs()).collect();
+            (m.max(0.0), 1.4826 * median(&dev).unwrap_or(0.0))
+        } else {
+            (0.0, 0.0)
+        };
+        let floor = self.thresholds.min_ms.max(3.0 * jitter);
         for ((key, metric, was, runs, after), z) in times.into_iter().zip(z) {
-            if z - shift > margin && after - was >= self.thresholds.min_ms {
+            if z - shift > margin && after - was - typical >= floor {
                 ch.metric_regressions.push(MetricChange::new(
                     &key,
                     &metric,
