@@ -179,6 +179,9 @@ pub struct Coverage {
     /// Checks of the workflow the spec says are not deployed (remote access off, one
     /// cluster): not gaps, listed for completeness.
     pub not_applicable: Vec<(&'static str, String)>,
+    /// The checks of the workflow that run nowhere with this spec (not planned at all,
+    /// or left out).
+    pub nowhere: Vec<&'static str>,
     /// Every task of the workflow.
     pub tasks: Vec<TaskCoverage>,
 }
@@ -521,6 +524,7 @@ impl Coverage {
             .as_ref()
             .is_some_and(|l| l.servers.iter().any(|s| s.security.is_tls()));
         let mut untrusted = Vec::new();
+        let mut nowhere = Vec::new();
         for def in catalog::CHECKS.iter().filter(|d| d.applies_to(workflow)) {
             let Some((need, on_trust)) = need(def.id) else {
                 continue;
@@ -530,7 +534,11 @@ impl Coverage {
             if planned && needs_trust && !trusted {
                 untrusted.push(def.id);
             }
+            if !planned || (needs_trust && !trusted) {
+                nowhere.push(def.id);
+            }
         }
+        nowhere.retain(|id| !f.not_applicable.iter().any(|(n, _)| n == id));
         for id in untrusted {
             f.push(
                 id,
@@ -556,11 +564,12 @@ impl Coverage {
             tasks.sort_by_key(|t| task_number(t));
             g.tasks = tasks;
         }
-        let tasks = task_coverage(workflow, &f.gaps, &f.not_applicable);
+        let tasks = task_coverage(workflow, &f.gaps, &f.not_applicable, &nowhere);
         Coverage {
             workflow,
             gaps: f.gaps,
             not_applicable: f.not_applicable,
+            nowhere,
             tasks,
         }
     }
@@ -628,13 +637,9 @@ fn task_coverage(
     workflow: Workflow,
     gaps: &[Gap],
     not_applicable: &[(&'static str, String)],
+    nowhere: &[&'static str],
 ) -> Vec<TaskCoverage> {
-    let whole: HashSet<&str> = gaps
-        .iter()
-        .filter(|g| g.scope.is_empty() && g.effect != Effect::Skipped)
-        .flat_map(|g| g.checks.iter().copied())
-        .chain(not_applicable.iter().map(|(id, _)| *id))
-        .collect();
+    let whole: HashSet<&str> = nowhere.iter().copied().collect();
     let partial: HashSet<&str> = gaps.iter().flat_map(|g| g.checks.iter().copied()).collect();
     let mut out = Vec::new();
     for r in catalog::TASKS.iter().filter(|r| r.workflow == workflow) {
