@@ -25,18 +25,16 @@ fn bash_complete(line: &str) -> Vec<String> {
     assert_eq!(code(&out), 0);
     std::fs::write(&script, &out.stdout).unwrap();
     // The words as bash splits them (COMP_WORDBREAKS has `:`), the current one last.
-    let program = format!(
-        r#"source "$1"
-COMP_LINE="$2"; COMP_POINT=${{#COMP_LINE}}
+    let program = r#"source "$1"
+COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}
 read -ra COMP_WORDS <<< "$(sed 's/:/ : /g' <<< "$COMP_LINE")"
 [[ "$COMP_LINE" == *" " || "$COMP_LINE" == *":" ]] && COMP_WORDS+=("")
-COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
-cur="${{COMP_WORDS[COMP_CWORD]}}"; prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
 _imp__verify imp-verify "$cur" "$prev"
-printf '%s\n' "${{COMPREPLY[@]}}""#
-    );
+printf '%s\n' "${COMPREPLY[@]}""#;
     let out = Command::new("bash")
-        .args(["-c", &program, "bash"])
+        .args(["-c", program, "bash"])
         .arg(&script)
         .arg(line)
         .output()
