@@ -390,11 +390,15 @@ async fn run_one(
                     .retry_interval_max
                     .max(ctx.options.retry_interval),
             );
-        let retry_window_left = ctx
+        // The window is used whole: the last pause ends at its end, where one more
+        // attempt is made (a doubling pause that would overshoot it is cut short).
+        let left = ctx
             .options
             .retry_for
-            .map(|w| ctx.run_start.elapsed() + pause < w)
-            .unwrap_or(false);
+            .map(|w| w.saturating_sub(ctx.run_start.elapsed()))
+            .unwrap_or_default();
+        let retry_window_left = !left.is_zero();
+        let pause = pause.min(left);
         // A refused credential is final: retrying it can lock the account.
         if outcome.status != Status::Fail || auth.any_refused() || !retry_window_left {
             let outcome = if attempt > 1 {
