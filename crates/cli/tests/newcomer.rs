@@ -189,3 +189,146 @@ fn the_spec_reference_is_the_example_s_documentation() {
     assert!(page.starts_with(".TH IMP-VERIFY.TOML 5"), "{page}");
     assert!(dir.path().join("imp-verify-spec-reference.1").exists());
 }
+
+fn lab_spec() -> String {
+    imp_verify_testlab::Lab::shared()
+        .spec()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn dash_is_standard_output_for_every_report() {
+    let spec = lab_spec();
+    let base = [
+        "all",
+        "--spec",
+        spec.as_str(),
+        "--only",
+        "dns.node",
+        "--no-progress",
+    ];
+    for (flag, starts) in [
+        ("--json", "{"),
+        ("--junit", "<?xml"),
+        ("--html", "<!DOCTYPE html>"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, "-"]);
+        let out = imp_verify(&args);
+        let (o, e) = text(&out);
+        assert_eq!(code(&out), 0, "{flag}: {e}");
+        assert!(o.starts_with(starts), "{flag}: {o}");
+        // The terminal report went to standard error, and no file `-` was written.
+        assert!(e.contains("3 check(s): 3 passed"), "{flag}: {e}");
+        assert!(!std::path::Path::new("-").exists());
+    }
+    let json = imp_verify(&[&base[..], &["--json", "-"]].concat());
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON on stdout");
+    assert_eq!(doc["summary"]["total"], 3);
+    let two = imp_verify(&[&base[..], &["--json", "-", "--junit", "-"]].concat());
+    assert_eq!(code(&two), 2);
+}
+
+#[test]
+fn every_non_zero_exit_says_why_in_its_last_line() {
+    let lab = imp_verify_testlab::Lab::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let last = |o: &std::process::Output| {
+        let (_, e) = text(o);
+        e.trim_end().lines().last().unwrap_or("").to_string()
+    };
+    // A cleartext directory server the spec allows: ldap.connect warns.
+    let warns = imp_verify_testlab::harness::spec_variant(lab, dir.path(), |t| {
+        t.replace(
+            "url = \"ldap://ldap.lab.test:389\"\nstarttls = true",
+            "url = \"ldap://ldap.lab.test:389\"\nallow_cleartext = true",
+        )
+    });
+    let warns = warns.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "all",
+            "--spec",
+            warns,
+            "--only",
+            "ldap.connect",
+            "--no-progress",
+        ];
+        a.extend_from_slice(extra);
+        imp_verify(&a)
+    };
+    assert_eq!(code(&run(&[])), 0, "{:?}", text(&run(&[])));
+    let strict = run(&["--strict"]);
+    assert_eq!(code(&strict), 1, "{:?}", text(&strict));
+    assert_eq!(
+        last(&strict),
+        "imp-verify: exit 1: 1 check(s) warned, and --strict makes warnings fail"
+    );
+    // A failed check, retried: its attempts are shown, and the last line says it failed.
+    let wrong = harness_wrong_address(lab, dir.path());
+    let failed = imp_verify(&[
+        "all",
+        "--spec",
+        &wrong,
+        "--only",
+        "dns.node",
+        "--no-progress",
+        "--retry-for",
+        "2s",
+    ]);
+    assert_eq!(code(&failed), 1);
+    assert_eq!(last(&failed), "imp-verify: exit 1: 1 check(s) failed");
+    let (o, _) = text(&failed);
+    let line = o.lines().find(|l| l.contains("FAIL dns.node")).unwrap();
+    assert!(line.ends_with(" attempts)"), "{line}");
+    // Usage and spec errors, nothing to check.
+    let usage = imp_verify(&["all", "--concurrency", "0"]);
+    assert_eq!(code(&usage), 2);
+    assert!(
+        last(&usage).starts_with("imp-verify: error:"),
+        "{}",
+        last(&usage)
+    );
+    let spec = lab_spec();
+    let nothing = imp_verify(&["all", "--spec", &spec, "--only", "task:A.1"]);
+    assert_eq!(code(&nothing), 2);
+    assert!(
+        last(&nothing).contains("nothing to check"),
+        "{}",
+        last(&nothing)
+    );
+}
+
+/// The lab's spec with imp1's address wrong: dns.node of imp1 fails.
+fn harness_wrong_address(lab: &imp_verify_testlab::Lab, dir: &std::path::Path) -> String {
+    let sub = dir.join("wrong");
+    std::fs::create_dir_all(&sub).unwrap();
+    let ip = lab.ip(2).to_string();
+    imp_verify_testlab::harness::spec_variant(lab, &sub, |t| {
+        t.replacen(
+            &format!("address = \"{ip}\""),
+            "address = \"192.0.2.99\"",
+            1,
+        )
+    })
+    .to_str()
+    .unwrap()
+    .to_string()
+}
+
+#[test]
+fn only_area_ha_selects_the_high_availability_checks() {
+    let spec = lab_spec();
+    let out = imp_verify(&["list", "--spec", &spec, "--only", "area:ha"]);
+    let (o, e) = text(&out);
+    assert_eq!(code(&out), 0, "{e}");
+    for id in ["xmpp.ha", "dns.srv.sip-trunk", "services.port"] {
+        assert!(
+            o.lines().any(|l| l.starts_with(id)),
+            "{id} not selected:\n{o}"
+        );
+    }
+    assert!(!o.lines().any(|l| l.starts_with("xmpp.muc")), "{o}");
+}
