@@ -126,11 +126,15 @@ pub(super) async fn run_one(
         if stopped {
             return (outcome, attempt, Some(began.elapsed()));
         }
-        let pause = ctx.pause_after(attempt);
-        let retry_window_left = ctx
+        // The window is used whole: the last pause ends at its end, where one more
+        // attempt is made (a doubling pause that would overshoot it is cut short).
+        let left = ctx
             .options
             .retry_for
-            .is_some_and(|w| ctx.run_start.elapsed() + pause < w);
+            .map(|w| w.saturating_sub(ctx.run_start.elapsed()))
+            .unwrap_or_default();
+        let retry_window_left = !left.is_zero();
+        let pause = ctx.pause_after(attempt).min(left);
         // A refused credential is final: retrying it can lock the account.
         if outcome.status != Status::Fail || refused || !retry_window_left {
             let outcome = if attempt > 1 {

@@ -23,6 +23,7 @@ mod kinds;
 mod ldap;
 mod password;
 mod raw;
+pub mod reference;
 mod sip_federation;
 mod tls;
 mod trunk;
