@@ -86,7 +86,7 @@ pub mod xml;
 
 use discovery::Lookup;
 use imp_verify_core::spec::{Role, Service, Spec};
-use imp_verify_core::{keys, CheckKey, PerAttempt, PlannedCheck, Probe};
+use imp_verify_core::{keys, PerAttempt, PlannedCheck, Probe};
 use imp_verify_net::Net;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -248,9 +248,4 @@ impl Probe for UdsProbe {
         }
         plan
     }
-}
-
-/// The key of `uds.user` of a test user.
-pub fn user_key(user_id: &str) -> CheckKey {
-    CheckKey::new("uds.user", user_id)
 }

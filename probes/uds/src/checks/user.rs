@@ -38,6 +38,21 @@ pub enum Seen {
     Answered(Endpoint, TlsSeen, Response),
 }
 
+/// Why the user's resource is not asked.
+enum NoGo {
+    NoHome,
+    NotAllowed(String, u16),
+}
+
+impl From<NoGo> for Seen {
+    fn from(n: NoGo) -> Seen {
+        match n {
+            NoGo::NoHome => Seen::NoHome,
+            NoGo::NotAllowed(h, p) => Seen::NotAllowed(h, p),
+        }
+    }
+}
+
 /// The user's resource.
 pub fn path(user: &str) -> String {
     format!("/cucm-uds/user/{}", encode(user))
@@ -45,21 +60,21 @@ pub fn path(user: &str) -> String {
 
 /// Where the user's resource is: the host of clusterUser's `<result uri>`, else its
 /// `<homeCluster>` on UDS's port; and whether the password may go there.
-fn home(c: &Ctx, cu: &cluster_user::Seen) -> Result<Endpoint, Seen> {
+fn home(c: &Ctx, cu: &cluster_user::Seen) -> Result<Endpoint, NoGo> {
     let Some((_, _, r)) = &cu.answer else {
-        return Err(Seen::NoHome);
+        return Err(NoGo::NoHome);
     };
     let Ok(ClusterUser::Found {
         user_uri,
         home_cluster,
     }) = cluster_user::read(r)
     else {
-        return Err(Seen::NoHome);
+        return Err(NoGo::NoHome);
     };
     let (host, port) = match (user_uri.as_deref().and_then(https_host_port), home_cluster) {
         (Some(hp), _) => hp,
         (None, Some(h)) => (h.to_ascii_lowercase(), UDS_PORT),
-        (None, None) => return Err(Seen::NoHome),
+        (None, None) => return Err(NoGo::NoHome),
     };
     let cucm = own_cluster(&c.spec, &cu.user).is_some_and(|cl| cl.is_cucm_host(&host));
     let target = cu
@@ -69,7 +84,7 @@ fn home(c: &Ctx, cu: &cluster_user::Seen) -> Result<Endpoint, Seen> {
         .iter()
         .any(|s| s.target.eq_ignore_ascii_case(&host));
     if !(cucm || target) {
-        return Err(Seen::NotAllowed(host, port));
+        return Err(NoGo::NotAllowed(host, port));
     }
     Ok(Endpoint {
         pinned: c.pinned(&host),
@@ -136,7 +151,7 @@ async fn ask(c: &Ctx, user: &str, ep: Endpoint, cx: &CheckCtx) -> Seen {
 pub async fn check(c: &Ctx, user: &str, domain: &str, cx: CheckCtx) -> Outcome {
     let cu = cluster_user::observe(c, user, domain, &cx).await;
     let seen = match home(c, &cu) {
-        Err(s) => s,
+        Err(n) => n.into(),
         Ok(ep) => ask(c, user, ep, &cx).await,
     };
     judge(

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 /// The path Jabber asks first.
 pub const PATH: &str = "/cucm-uds/version";
 
+/// What one target answered: its certificate and the response, or why none came.
+pub type Answer = Result<(TlsSeen, Response), FetchError>;
+
 /// What each target answered.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -27,7 +30,7 @@ pub struct Facts {
     /// Its lookup.
     pub lookup: Lookup,
     /// Each target and its answer.
-    pub targets: Vec<(Srv, Endpoint, Result<(TlsSeen, Response), FetchError>)>,
+    pub targets: Vec<(Srv, Endpoint, Answer)>,
 }
 
 /// The check.
@@ -153,7 +156,7 @@ mod tests {
         }
     }
 
-    fn facts(answers: Vec<Result<(TlsSeen, Response), FetchError>>) -> Facts {
+    fn facts(answers: Vec<Answer>) -> Facts {
         Facts {
             record: "_cisco-uds._tcp.lab.test".into(),
             lookup: Lookup::Records(vec![srv("cucm.lab.test")]),
