@@ -27,6 +27,10 @@ pub enum Need {
     ImpNodes,
     /// A CUCM node in the domain's clusters.
     CucmNode,
+    /// A CUCM node offering HTTPS (User Data Services) in a cluster of each IM domain.
+    CucmUds,
+    /// [`Need::CucmUds`] and a test user homed in a cluster of that domain.
+    CucmUdsAndTestUser,
     /// `remote_access = true` (otherwise remote access is not deployed: not a gap).
     RemoteAccess,
     /// An `[ldap]` directory.
@@ -69,6 +73,9 @@ pub fn need(id: &str) -> Option<(Need, bool)> {
         "dns.srv.xmpp-client" | "dns.srv.xmpp-server" | "dns.srv.cuplogin" => (ImpNodes, false),
         "dns.srv.cisco-uds" => (CucmNode, false),
         "dns.srv.collab-edge" => (RemoteAccess, false),
+        "uds.https" => (CucmUds, true),
+        "uds.version" => (CucmUds, false),
+        "uds.cluster-user" | "uds.user" | "uds.cuplogin" => (CucmUdsAndTestUser, false),
         "dns.srv.sip-trunk" | "sip.options" => (Trunk, false),
         "dns.srv.federation" => (Federation, false),
         "dns.srv.sipfederationtls" | "dns.srv.sip-federation" => (SipFederation, false),
@@ -265,6 +272,59 @@ impl Found {
     }
 }
 
+/// The IM domains with a CUCM node offering HTTPS (where Jabber finds User Data
+/// Services), as the UDS probe plans them.
+fn uds_domains(spec: &Spec) -> Vec<&str> {
+    spec.domains
+        .iter()
+        .filter(|d| {
+            spec.clusters
+                .iter()
+                .filter(|c| c.domain == **d)
+                .flat_map(|c| &c.nodes)
+                .any(|n| n.role == Role::Cucm && n.services.contains(&crate::spec::Service::Https))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// The UDS checks: a CUCM node offering HTTPS in the domain's clusters, and (for the
+/// checks of a user) a test user homed in that domain.
+fn cucm_uds(spec: &Spec, id: &'static str, need: Need, f: &mut Found) -> bool {
+    let with = uds_domains(spec);
+    for d in spec.domains.iter().filter(|d| !with.contains(&d.as_str())) {
+        f.gap(
+            id,
+            vec![d.clone()],
+            format!("no CUCM node of {d} offers https (User Data Services)"),
+            "add the CUCM node with `services` including \"https\"",
+            "clusters.nodes",
+        );
+    }
+    if need == Need::CucmUds {
+        return !with.is_empty();
+    }
+    let mut any = false;
+    for d in &with {
+        let homed = spec
+            .test_users
+            .iter()
+            .any(|u| spec.node(&u.home_node).is_some_and(|(c, _)| c.domain == *d));
+        if homed {
+            any = true;
+        } else {
+            f.gap(
+                id,
+                vec![d.to_string()],
+                format!("no test user homed in a cluster of {d}"),
+                "add a test user homed on an IM&P node of the domain",
+                "test_users",
+            );
+        }
+    }
+    any
+}
+
 /// The gaps of check `id` in `spec`; `true` when it is planned somewhere.
 fn evaluate(spec: &Spec, id: &'static str, need: Need, f: &mut Found) -> bool {
     let nodes = imp_nodes(spec);
@@ -285,6 +345,7 @@ fn evaluate(spec: &Spec, id: &'static str, need: Need, f: &mut Found) -> bool {
             }
             any
         }
+        Need::CucmUds | Need::CucmUdsAndTestUser => cucm_uds(spec, id, need, f),
         Need::RemoteAccess => {
             if !spec.remote_access {
                 f.not_applicable.push((id, "remote_access = false".into()));
