@@ -124,42 +124,8 @@ pub(crate) fn judge(f: &PeerFacts, trunk: &Trunk, w: Workflow) -> Outcome {
     } else {
         "none configured"
     };
-    match &s.admission {
-        Admission::Refused(Refusal::Sip(r)) if r.forbidden() => {
-            let sender = Sender {
-                from: s.local.map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into()),
-                tls_peer: trunk.client.name().map(|n| n.cn.clone()),
-                transport: Transport::Tls,
-            };
-            let o = Outcome::fail(
-                format!(
-                    "{host} takes the TLS session but answers the trunk's OPTIONS with {}: {}",
-                    r.status(),
-                    sender.why()
-                ),
-                sender.fix(&format!(" (task {secure})")),
-            )
-            .with("status_line", r.status_line())
-            .with("client_certificate", client);
-            return sender.evidence(o);
-        }
-        Admission::Refused(r) => {
-            return Outcome::fail(
-                format!("{host} does not accept the trunk's client certificate: {r}"),
-                format!("Upload CUCM's certificate (or its CA) to the IM&P node's trust store and add CUCM to the TLS peer subjects of the SIP security profile (task {secure})"),
-            )
-            .with("client_certificate", client);
-        }
-        Admission::Unknown(why) => {
-            return Outcome::fail(
-                format!(
-                    "{host}: whether it accepts the trunk's client certificate is not known: {why}"
-                ),
-                format!("Check the node's SIP TLS listener (task {secure})"),
-            )
-            .with("client_certificate", client);
-        }
-        Admission::Served(_) => {}
+    if let Some(refused) = not_admitted(s, host, client, trunk, secure) {
+        return refused;
     }
     let Some(cert) = &s.cert else {
         return Outcome::fail(
@@ -206,6 +172,51 @@ pub(crate) fn judge(f: &PeerFacts, trunk: &Trunk, w: Workflow) -> Outcome {
         .with("tls_peer_subjects", trunk.subjects.join(", "))
         .with("client_certificate", client)
         .with("tls", &s.tls)
+}
+
+/// The verdict when the node did not admit the trunk's client (`None`: it did).
+fn not_admitted(
+    s: &Seen,
+    host: &str,
+    client: &str,
+    trunk: &Trunk,
+    secure: &str,
+) -> Option<Outcome> {
+    match &s.admission {
+        Admission::Refused(Refusal::Sip(r)) if r.forbidden() => {
+            let sender = Sender {
+                from: s.local.map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into()),
+                tls_peer: trunk.client.name().map(|n| n.cn.clone()),
+                transport: Transport::Tls,
+            };
+            let o = Outcome::fail(
+                format!(
+                    "{host} takes the TLS session but answers the trunk's OPTIONS with {}: {}",
+                    r.status(),
+                    sender.why()
+                ),
+                sender.fix(&format!(" (task {secure})")),
+            )
+            .with("status_line", r.status_line())
+            .with("client_certificate", client);
+            Some(sender.evidence(o))
+        }
+        Admission::Refused(r) => Some(
+            Outcome::fail(
+                format!("{host} does not accept the trunk's client certificate: {r}"),
+                format!("Upload CUCM's certificate (or its CA) to the IM&P node's trust store and add CUCM to the TLS peer subjects of the SIP security profile (task {secure})"),
+            )
+            .with("client_certificate", client),
+        ),
+        Admission::Unknown(why) => Some(
+            Outcome::fail(
+                format!("{host}: whether it accepts the trunk's client certificate is not known: {why}"),
+                format!("Check the node's SIP TLS listener (task {secure})"),
+            )
+            .with("client_certificate", client),
+        ),
+        Admission::Served(_) => None,
+    }
 }
 
 #[cfg(test)]

@@ -41,10 +41,9 @@ fn share(session: Session, cx: &CheckCtx, host: &str) -> (Arc<tokio::sync::Mutex
     let shared = Arc::new(tokio::sync::Mutex::new(session));
     let s = shared.clone();
     let undo = cx.cleanup.register(what, move |deadline| async move {
-        s.lock()
-            .await
-            .clean_up(Deadline::at(deadline.into_std()))
-            .await
+        let mut s = s.lock().await;
+        let left = s.clean_up(Deadline::at(deadline.into_std())).await;
+        left.map_err(|e| e.to_string())
     });
     (shared, undo)
 }

@@ -211,7 +211,7 @@ impl Session {
 
     /// Removes what the session still holds, by `deadline`: the undo the runner runs
     /// when a check ended before it removed its state itself. `Err` says what is left.
-    pub async fn clean_up(&mut self, deadline: Deadline) -> Result<(), String> {
+    pub async fn clean_up(&mut self, deadline: Deadline) -> Result<(), Leftover> {
         if self.subscription.is_some() {
             let _ = self.subscribe(0, deadline).await;
         }
@@ -220,12 +220,25 @@ impl Session {
         }
         match (self.subscription.is_some(), self.etag.is_some()) {
             (false, false) => Ok(()),
-            (sub, publication) => Err(format!(
-                "the node did not confirm the removal of {}{}{}; it expires within {EXPIRES} s",
-                if sub { "the subscription" } else { "" },
-                if sub && publication { " and " } else { "" },
-                if publication { "the publication" } else { "" },
-            )),
+            (subscription, publication) => Err(Leftover {
+                subscription,
+                publication,
+            }),
         }
     }
+}
+
+/// What a session's cleanup could not remove (it expires on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the node did not confirm the removal of {}; it expires within {EXPIRES} s",
+    match (.subscription, .publication) {
+        (true, true) => "the subscription and the publication",
+        (true, false) => "the subscription",
+        _ => "the publication",
+    }
+)]
+pub(crate) struct Leftover {
+    pub subscription: bool,
+    pub publication: bool,
 }
