@@ -456,3 +456,34 @@ async fn an_interrupted_run_leaves_no_publication_or_subscription_behind() {
         Status::Pass
     );
 }
+
+#[tokio::test]
+async fn every_sip_check_passes_on_the_ejabberd_and_samba_ad_profiles_too() {
+    // The lab's other profiles change the XMPP servers and the directory, and their
+    // spec (lab-samba-ad.toml); the SIP trunk, its refusals and SIP federation must
+    // pass all the same.
+    let lab = match Lab::isolated_samba_ad_ejabberd() {
+        Ok(lab) => lab,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let r = sip(&lab.spec(), Duration::from_secs(10)).await;
+    assert_eq!(r.len(), 21, "as on the default profile");
+    for c in &r {
+        assert_eq!(
+            c.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            c.key,
+            c.outcome.message
+        );
+    }
+    let o = &get(&r, "sip.tls-refusal", "tls imp1.lab.test:5061").outcome;
+    assert!(
+        ev(o, "unlisted_subject").starts_with("outsider.lab.test: refused"),
+        "{:?}",
+        o.evidence
+    );
+}

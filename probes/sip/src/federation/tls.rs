@@ -246,7 +246,7 @@ pub(crate) async fn check(c: &SipCtx, peer: &Peer, cx: CheckCtx) -> Outcome {
             Ok(f) => judge(&f, domain, &peer.spec.tls_peer_subjects, client.as_deref(), c.workflow()),
             Err(e) => {
                 let o = Outcome::fail(
-                    format!("{domain}: no TLS session with its federation port: {e}"),
+                    format!("{domain}: no TLS session with its federation port {host}:{port}: {e}"),
                     format!("Check that {domain}'s SIP federation edge is up and listens for TLS on {host}:{port}, and that no firewall blocks it{task}"),
                 );
                 match e.stalled() {
