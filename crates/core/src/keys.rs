@@ -114,3 +114,8 @@ pub fn sip_options(target: &str) -> CheckKey {
 pub fn sip_publish(target: &str) -> CheckKey {
     CheckKey::new("sip.publish", target)
 }
+
+/// `sip.tls-peer` of a trunk node's TLS target (`tls imp1.lab.test:5061`).
+pub fn sip_tls_peer(target: &str) -> CheckKey {
+    CheckKey::new("sip.tls-peer", target)
+}

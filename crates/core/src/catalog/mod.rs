@@ -374,6 +374,14 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
     CheckDef {
+        id: "sip.tls-refusal",
+        area: Area::Sip,
+        tasks: &[Task::SecureCommunication],
+        description: "The SIP TLS port of each IM&P node behind the trunk refuses a client without a certificate, and a client whose certificate the deployment's CA issued for a subject that is not among the TLS peer subjects (a 403 to its OPTIONS counts as refused)",
+        requires: &["sip.tls-peer"],
+        refusal: true,
+    },
+    CheckDef {
         id: "sip.publish",
         area: Area::Sip,
         tasks: &[Task::IpPhonePresence],
@@ -404,6 +412,14 @@ pub const CHECKS: &[CheckDef] = &[
         description: "Each federated SIP domain's federation port (its _sipfederationtls._tcp targets) demands a client certificate, accepts the spec's, and presents a certificate that chains to the CA bundle and whose subject or DNS name is among the configured TLS peer subjects",
         requires: &["dns.srv.sip-federation"],
         refusal: false,
+    },
+    CheckDef {
+        id: "sip.federation-refusal",
+        area: Area::Sip,
+        tasks: &[Task::Federation],
+        description: "Each federation port of the local domain (its IM&P nodes' SIP TLS port) refuses a client without a certificate, and a client whose certificate the deployment's CA issued for a subject that is not among the TLS peer subjects",
+        requires: &["services.port"],
+        refusal: true,
     },
     CheckDef {
         id: "sip.federation-out",

@@ -50,6 +50,8 @@ pub(crate) struct RawTls {
     pub use_system_roots: bool,
     #[serde(default = "default_expiry_days")]
     pub expiry_warning_days: u32,
+    pub unlisted_client_cert: Option<Spanned<String>>,
+    pub unlisted_client_key: Option<Spanned<String>>,
 }
 
 fn default_expiry_days() -> u32 {
@@ -62,6 +64,8 @@ impl Default for RawTls {
             ca_bundle: None,
             use_system_roots: false,
             expiry_warning_days: default_expiry_days(),
+            unlisted_client_cert: None,
+            unlisted_client_key: None,
         }
     }
 }
