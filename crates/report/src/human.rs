@@ -236,7 +236,56 @@ fn render(c: &Collected, opts: HumanOptions, a: &Analysis) -> String {
         render_coverage(&mut s, &p, opts.width, cov);
     }
     render_summary(&mut s, &p, c, a);
-    s
+    match opts.width {
+        Some(w) => s.lines().map(|l| fit_visible(l, w) + "\n").collect(),
+        None => s,
+    }
+}
+
+/// `line` cut to `width` visible characters (colour codes do not count), ending with
+/// `…` (and a colour reset) when cut. The summary line is never cut.
+fn fit_visible(line: &str, width: usize) -> String {
+    let visible = |l: &str| {
+        let mut n = 0;
+        let mut esc = false;
+        for c in l.chars() {
+            match (esc, c) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, _) => n += 1,
+            }
+        }
+        n
+    };
+    if width < 2 || visible(line) <= width || line.contains(" check(s): ") {
+        return line.to_string();
+    }
+    let mut out = String::new();
+    let (mut n, mut esc, mut coloured) = (0, false, false);
+    for c in line.chars() {
+        if esc {
+            out.push(c);
+            esc = c != 'm';
+            continue;
+        }
+        if c == '\x1b' {
+            esc = true;
+            coloured = true;
+            out.push(c);
+            continue;
+        }
+        if n + 1 == width {
+            break;
+        }
+        out.push(c);
+        n += 1;
+    }
+    out.push('…');
+    if coloured {
+        out.push_str("\x1b[0m");
+    }
+    out
 }
 
 fn render_checks(s: &mut String, p: &Paint, opts: HumanOptions, results: &[&CheckResult]) {
