@@ -15,6 +15,7 @@ pub mod endpoints;
 pub mod layout;
 pub mod records;
 pub mod render;
+mod render_federation;
 
 use endpoints::{Port, Seen};
 use futures::StreamExt;

@@ -43,21 +43,21 @@ fn list(items: &[String]) -> String {
     )
 }
 
-struct Out(String);
+pub(crate) struct Out(pub(crate) String);
 
 impl Out {
-    fn line(&mut self, s: impl AsRef<str>) {
+    pub(crate) fn line(&mut self, s: impl AsRef<str>) {
         self.0.push_str(s.as_ref());
         self.0.push('\n');
     }
     /// A comment of one line: `s` cleaned (text from the network included), after `# `.
-    fn note(&mut self, s: impl AsRef<str>) {
+    pub(crate) fn note(&mut self, s: impl AsRef<str>) {
         self.line(format!("# {}", clean(s.as_ref())));
     }
-    fn doc(&mut self, doc: impl AsRef<str>) {
+    pub(crate) fn doc(&mut self, doc: impl AsRef<str>) {
         self.line(doc);
     }
-    fn blank(&mut self) {
+    pub(crate) fn blank(&mut self) {
         self.0.push('\n');
     }
 }
@@ -155,7 +155,7 @@ pub fn spec(d: &Discovery, command: &str, now: &str) -> String {
     }
     ldap(&mut o, d);
     users(&mut o, &clusters);
-    federation(&mut o, d);
+    crate::render_federation::federation(&mut o, d);
     o.0
 }
 
@@ -418,30 +418,7 @@ fn trunk(o: &mut Out, d: &Discovery, c: &ClusterPlan) {
     ));
     o.line(format!("srv_name = {}", quote(&t.srv_name)));
     o.doc(docs::get("clusters.sip_trunk.transports"));
-    o.line("# The transports whose records exist under the SRV name.");
-    let found: Vec<Transport> = t.records.iter().map(|(tt, _)| *tt).collect();
-    // TLS needs CUCM's client certificate, which cannot be discovered: the spec is valid
-    // as written without it, and the TLS checks are reported as not verified.
-    let plain: Vec<String> = found
-        .iter()
-        .filter(|tt| **tt != Transport::Tls)
-        .map(|tt| crate::transport_name(*tt).to_string())
-        .collect();
-    let all: Vec<String> = found
-        .iter()
-        .map(|tt| crate::transport_name(*tt).to_string())
-        .collect();
-    if found.contains(&Transport::Tls) && !plain.is_empty() {
-        o.note(format!(
-            "TODO: {} exists: the trunk also uses TLS. Once CUCM's client_cert and client_key",
-            Transport::Tls.srv_name(&t.srv_name)
-        ));
-        o.line("# are given below, list \"tls\" too; until then the TLS checks are not verified.");
-        o.line(format!("# transports = {}", list(&all)));
-        o.line(format!("transports = {}", list(&plain)));
-    } else {
-        o.line(format!("transports = {}", list(&all)));
-    }
+    transports(o, t);
     o.doc(docs::get("clusters.sip_trunk.tls_peer_subjects"));
     let mut subjects = Vec::new();
     for h in &c.imp {
@@ -490,6 +467,35 @@ fn trunk(o: &mut Out, d: &Discovery, c: &ClusterPlan) {
     o.doc(docs::get("clusters.sip_trunk.presentity"));
     o.line("# TODO: a test user's id.");
     o.line("# presentity = \"alice\"");
+}
+/// The trunk's transports: those whose records exist under its SRV name, less TLS until
+/// CUCM's client certificate is given (so that the spec is valid as written; the TLS
+/// checks are then reported as not verified), the full line shown in a TODO.
+fn transports(o: &mut Out, t: &crate::Trunk) {
+    o.line("# The transports whose records exist under the SRV name.");
+    let found: Vec<Transport> = t.records.iter().map(|(tt, _)| *tt).collect();
+    // TLS needs CUCM's client certificate, which cannot be discovered: the spec is valid
+    // as written without it, and the TLS checks are reported as not verified.
+    let plain: Vec<String> = found
+        .iter()
+        .filter(|tt| **tt != Transport::Tls)
+        .map(|tt| crate::transport_name(*tt).to_string())
+        .collect();
+    let all: Vec<String> = found
+        .iter()
+        .map(|tt| crate::transport_name(*tt).to_string())
+        .collect();
+    if found.contains(&Transport::Tls) && !plain.is_empty() {
+        o.note(format!(
+            "TODO: {} exists: the trunk also uses TLS. Once CUCM's client_cert and client_key",
+            Transport::Tls.srv_name(&t.srv_name)
+        ));
+        o.line("# are given below, list \"tls\" too; until then the TLS checks are not verified.");
+        o.line(format!("# transports = {}", list(&all)));
+        o.line(format!("transports = {}", list(&plain)));
+    } else {
+        o.line(format!("transports = {}", list(&all)));
+    }
 }
 
 fn ldap(o: &mut Out, d: &Discovery) {
@@ -568,44 +574,4 @@ fn users(o: &mut Out, clusters: &[ClusterPlan]) {
         o.line(format!("# password_env = \"IMPV_USER{n}_PASSWORD\""));
     }
     o.blank();
-}
-
-fn federation(o: &mut Out, d: &Discovery) {
-    let s2s = d.records(Kind::XmppServer);
-    let sipfed = d.records(Kind::SipFederationTls);
-    if s2s.is_empty() && sipfed.is_empty() {
-        return;
-    }
-    o.doc(docs::get("federation"));
-    if !s2s.is_empty() {
-        o.note(format!(
-            "TODO: {}.{} exists: the domain federates over XMPP; with which domains cannot be discovered.",
-            Kind::XmppServer.label(),
-            d.domain
-        ));
-        o.line("# [[federation]]");
-        o.line("# domain = \"partner.example.net\"");
-        o.doc(docs::get("federation.test_contact").replace("# ", "#   "));
-        o.line("# test_contact = \"carol@partner.example.net\"");
-        o.line("# password_env = \"IMPV_PARTNER_PASSWORD\"");
-        o.doc(docs::get("federation.local_user").replace("# ", "#   "));
-        o.line("# local_user = \"user1\"");
-    }
-    if !sipfed.is_empty() {
-        let recs: Vec<String> = sipfed.iter().map(|s| s.to_string()).collect();
-        o.doc(docs::get("sip_federation"));
-        o.note(format!(
-            "TODO: {}.{} exists ({}): the domain federates over SIP; with which domains cannot be discovered.",
-            Kind::SipFederationTls.label(),
-            d.domain,
-            recs.join(", ")
-        ));
-        o.line("# [[sip_federation]]");
-        o.line("# domain = \"partner-sip.example.org\"");
-        o.doc(docs::get("sip_federation.tls_peer_subjects").replace("# ", "#   "));
-        o.line("# tls_peer_subjects = [\"edge.partner-sip.example.org\"]");
-        o.doc(docs::get("sip_federation.client_cert").replace("# ", "#   "));
-        o.line("# client_cert = \"federation-client.pem\"");
-        o.line("# client_key = \"federation-client.key\"");
-    }
 }

@@ -3,8 +3,9 @@
 //! verdict, the root causes, the changes since a baseline, every check with its
 //! message, evidence and fix, and a timeline of the run.
 
-use crate::analysis::{exposures_phrase, Analysis};
+use crate::analysis::Analysis;
 use crate::baseline::Changes;
+use crate::html_findings::{coverage_section, exposures_section};
 use crate::human::short_duration;
 use crate::json::{self, JsonCheck, JsonReport};
 use crate::{task_order, Collected, Destination, Reporter};
@@ -53,7 +54,7 @@ impl Reporter for HtmlReporter {
 }
 
 /// Text made safe for HTML: markup escaped, control characters replaced.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -219,77 +220,6 @@ fn workflow_section(s: &mut String, doc: &JsonReport, workflow: &str) {
         );
     }
     s.push_str("</div>\n");
-}
-
-fn exposures_section(s: &mut String, doc: &JsonReport) {
-    let ex = &doc.summary.exposures;
-    if ex.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        s,
-        "<h2>Exposure: {}</h2>\n<p class=\"meta\">What the deployment accepts and must refuse, each with the setting to change.</p>\n<ul class=\"roots\" id=\"exposures\" data-count=\"{}\">",
-        exposures_phrase(ex.len()),
-        ex.len()
-    );
-    for e in ex {
-        let st = e.status.as_str();
-        let _ = writeln!(
-            s,
-            "<li class=\"{st}\" data-key=\"{}\"><span class=\"badge\">{}</span> <code>{}</code>: {}{}</li>",
-            esc(&e.key),
-            st.to_uppercase(),
-            esc(&e.key),
-            esc(&e.message),
-            e.remediation
-                .as_deref()
-                .map(|f| format!("<div class=\"fix\"><b>change:</b> {}</div>", esc(f)))
-                .unwrap_or_default()
-        );
-    }
-    s.push_str("</ul>\n");
-}
-
-fn coverage_section(s: &mut String, doc: &JsonReport) {
-    let Some(cv) = &doc.coverage else { return };
-    if cv.gaps.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        s,
-        "<h2>Not verified</h2>\n<p class=\"meta\">The spec does not give what these checks need{}.</p>\n<ul class=\"roots\" id=\"coverage\" data-gaps=\"{}\" data-tasks-not-verified=\"{}\">",
-        if cv.tasks_not_verified.is_empty() {
-            String::new()
-        } else {
-            format!("; tasks not verified: {}", esc(&cv.tasks_not_verified.join(" ")))
-        },
-        cv.gaps.len(),
-        esc(&cv.tasks_not_verified.join(" "))
-    );
-    for g in &cv.gaps {
-        let list = |k: &str| -> String {
-            g[k].as_array()
-                .map(|v| {
-                    v.iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default()
-        };
-        let text = |k: &str| g[k].as_str().unwrap_or("").to_string();
-        let _ = writeln!(
-            s,
-            "<li class=\"skip\" data-field=\"{}\"><code>{}</code> {} ({}): {}<div class=\"fix\"><b>add:</b> {}</div></li>",
-            esc(&text("field")),
-            esc(&list("checks")),
-            esc(&text("effect").replace('_', " ")),
-            esc(&list("tasks")),
-            esc(&text("why")),
-            esc(&text("fix"))
-        );
-    }
-    s.push_str("</ul>\n");
 }
 
 fn roots_section(s: &mut String, doc: &JsonReport) {

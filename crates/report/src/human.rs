@@ -3,6 +3,7 @@
 use crate::analysis::{exposures_phrase, Analysis, Exposure};
 use crate::baseline::Changes;
 use crate::roots::RootCause;
+use crate::text::{clean, fit, fit_visible, wrap};
 use crate::{task_order, Collected, Reporter};
 use imp_verify_core::catalog::task_title;
 use imp_verify_core::coverage::{Coverage, Effect};
@@ -147,13 +148,6 @@ impl Paint {
     }
 }
 
-/// Text from a server may hold anything: no control characters reach the terminal.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
-
 /// A duration as a person reads it: `850us`, `12ms`, `1.2s`, `2m05s`.
 pub(crate) fn short_duration(d: Duration) -> String {
     let us = d.as_micros();
@@ -166,46 +160,6 @@ pub(crate) fn short_duration(d: Duration) -> String {
     } else {
         format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
     }
-}
-
-/// `s` cut to `width` characters, ending with `…` when cut.
-fn fit(s: &str, width: Option<usize>) -> String {
-    match width {
-        Some(w) if s.chars().count() > w && w > 1 => {
-            let mut t: String = s.chars().take(w - 1).collect();
-            t.push('…');
-            t
-        }
-        _ => s.to_string(),
-    }
-}
-
-/// `text` after `lead` (on the first line) and `indent` (on the others), wrapped at
-/// spaces to `width`.
-fn wrap(lead: &str, indent: usize, text: &str, width: Option<usize>) -> String {
-    let Some(w) = width.filter(|w| *w > indent + 20) else {
-        return format!("{lead}{text}");
-    };
-    let mut out = String::from(lead);
-    let mut len = lead.chars().count();
-    let mut first = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let n = word.chars().count();
-        if !first && len + 1 + n > w {
-            out.push('\n');
-            out.push_str(&" ".repeat(indent));
-            len = indent;
-            first = true;
-        }
-        if !first {
-            out.push(' ');
-            len += 1;
-        }
-        out.push_str(word);
-        len += n;
-        first = false;
-    }
-    out
 }
 
 fn render(c: &Collected, opts: HumanOptions, a: &Analysis) -> String {
@@ -236,7 +190,10 @@ fn render(c: &Collected, opts: HumanOptions, a: &Analysis) -> String {
         render_coverage(&mut s, &p, opts.width, cov);
     }
     render_summary(&mut s, &p, c, a);
-    s
+    match opts.width {
+        Some(w) => s.lines().map(|l| fit_visible(l, w) + "\n").collect(),
+        None => s,
+    }
 }
 
 fn render_checks(s: &mut String, p: &Paint, opts: HumanOptions, results: &[&CheckResult]) {

@@ -17,10 +17,12 @@ mod analysis;
 mod baseline;
 mod files;
 mod html;
+mod html_findings;
 mod human;
 mod json;
 mod junit;
 mod roots;
+mod text;
 
 pub use analysis::{exposures_phrase, Analysis, Exposure, ReportContext};
 pub use baseline::{

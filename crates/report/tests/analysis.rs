@@ -746,3 +746,46 @@ role = "imp"
     assert!(html.contains("id=\"coverage\""), "{html}");
     assert!(html.contains("data-field=\"tls.ca_bundle\""), "{html}");
 }
+
+#[test]
+fn the_terminal_report_fits_the_width_it_is_given() {
+    let mut checks = broken_imp2();
+    checks[2].outcome = Outcome::fail(
+        "connection refused: nothing listens on the port, which is a long message to read on a narrow terminal",
+        "Check that the Cisco XCP Connection Manager and Cisco XCP Router services are activated and running on the node, and that no firewall blocks the port",
+    )
+    .with("address", "127.0.0.23:5222 and a very long piece of evidence that goes on and on past any width");
+    let ev = events(&checks);
+    for color in [false, true] {
+        let text = feed(
+            HumanReporter::new(
+                Box::new(std::io::sink()),
+                HumanOptions {
+                    width: Some(80),
+                    color,
+                    ..HumanOptions::default()
+                },
+            ),
+            &ev,
+        )
+        .render(&analysed(&ev, &ReportContext::default()));
+        let plain = |l: &str| {
+            let mut n = 0;
+            let mut esc = false;
+            for c in l.chars() {
+                match (esc, c) {
+                    (false, '\u{1b}') => esc = true,
+                    (true, 'm') => esc = false,
+                    (true, _) => {}
+                    (false, _) => n += 1,
+                }
+            }
+            n
+        };
+        for l in text.lines().filter(|l| !l.contains(" check(s): ")) {
+            assert!(plain(l) <= 80, "{} > 80: {l}", plain(l));
+        }
+        // The fix is wrapped, not cut: every word of it is there.
+        assert!(text.contains("blocks"), "{text}");
+    }
+}
