@@ -32,7 +32,7 @@ async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks(
         assert_eq!(c.depends_on[0].id, "services.port");
         assert_eq!(c.depends_on[0].target, want, "{}", c.key);
     }
-    assert_eq!(tls, 40);
+    assert_eq!(tls, 45);
 
     let started = Instant::now();
     let results = harness::run_areas(&spec, &probes, &[], Duration::from_secs(5)).await;

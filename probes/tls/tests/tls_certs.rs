@@ -225,7 +225,7 @@ async fn each_bad_certificate_fails_its_own_check() {
 async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails() {
     let lab = Lab::isolated();
     let all = run_tls(&lab.spec(), Duration::from_secs(5)).await;
-    assert_eq!(all.len(), 40, "8 endpoints x 5 checks");
+    assert_eq!(all.len(), 45, "9 endpoints x 5 checks");
     for r in &all {
         let o = &r.outcome;
         assert_eq!(o.status, Status::Pass, "{}: {}", r.key, o.message);
