@@ -99,8 +99,8 @@ fn all_passes_on_the_lab_with_consistent_reports_and_no_secret_anywhere() {
         "{o}"
     );
     let ports = checks(&report, "services.port");
-    // imp1 and imp2: c2s, s2s, sip-tcp, sip-tls; cucm: sip-tcp; ldap: 636 and 389.
-    assert_eq!(ports.len(), 11, "{ports:?}");
+    // imp1 and imp2: c2s, s2s, sip-tcp, sip-tls; cucm: sip-tcp, https; ldap: 636 and 389.
+    assert_eq!(ports.len(), 12, "{ports:?}");
     let nodes = checks(&report, "dns.node");
     assert_eq!(nodes.len(), 3, "{nodes:?}");
 
