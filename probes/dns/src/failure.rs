@@ -9,22 +9,22 @@ use std::time::Duration;
 
 /// A lookup made within the check's time.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lookup<T> {
+pub enum Asked<T> {
     /// The server's answer: the records, or why there are none.
     Done(Result<T, DnsError>),
     /// The check's time ended before an answer.
     OutOfTime,
 }
 
-impl<T> Lookup<T> {
+impl<T> Asked<T> {
     /// Runs `lookup` until `deadline`.
     pub(crate) async fn within(
         deadline: tokio::time::Instant,
         lookup: impl std::future::Future<Output = Result<T, DnsError>>,
-    ) -> Lookup<T> {
+    ) -> Asked<T> {
         match tokio::time::timeout_at(deadline, lookup).await {
-            Ok(r) => Lookup::Done(r),
-            Err(_) => Lookup::OutOfTime,
+            Ok(r) => Asked::Done(r),
+            Err(_) => Asked::OutOfTime,
         }
     }
 }

@@ -19,7 +19,7 @@ mod failure;
 mod node;
 mod srv;
 
-pub use failure::Lookup;
+pub use failure::Asked;
 pub use node::{judge_node, observe_node, NodeFacts};
 pub use srv::{judge_srv, observe_srv, SrvExpect, SrvFacts, MAX_TARGETS};
 

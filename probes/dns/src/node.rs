@@ -2,7 +2,7 @@
 //! and each address's PTR names the node (a warning otherwise). Observed into
 //! [`NodeFacts`], judged by [`judge_node`].
 
-use crate::failure::{self, out_of_time, Lookup, Wanted};
+use crate::failure::{self, out_of_time, Asked, Wanted};
 use imp_verify_core::catalog::{named, Task};
 use imp_verify_core::spec::Workflow;
 use imp_verify_core::text::{cut_list, peer_text};
@@ -23,9 +23,9 @@ pub struct NodeFacts {
     /// The address the spec pins, if any.
     pub expected: Option<IpAddr>,
     /// Its A and AAAA records.
-    pub addresses: Lookup<Vec<IpAddr>>,
+    pub addresses: Asked<Vec<IpAddr>>,
     /// The PTR names of each address (asked only when the addresses are as expected).
-    pub ptr: Vec<(IpAddr, Lookup<Vec<String>>)>,
+    pub ptr: Vec<(IpAddr, Asked<Vec<String>>)>,
     /// The servers asked, for evidence.
     pub resolver: String,
     /// The time the check had.
@@ -41,12 +41,12 @@ pub async fn observe_node(
     deadline: Instant,
     budget: Duration,
 ) -> NodeFacts {
-    let addresses = Lookup::within(deadline, resolver.lookup_ip(fqdn)).await;
+    let addresses = Asked::within(deadline, resolver.lookup_ip(fqdn)).await;
     let mut ptr = Vec::new();
-    if let Lookup::Done(Ok(ips)) = &addresses {
+    if let Asked::Done(Ok(ips)) = &addresses {
         if expected.is_none_or(|want| ips.contains(&want)) {
             let asks = ips.iter().map(|ip| async move {
-                (*ip, Lookup::within(deadline, resolver.reverse(*ip)).await)
+                (*ip, Asked::within(deadline, resolver.reverse(*ip)).await)
             });
             ptr = futures::future::join_all(asks).await;
         }
@@ -78,9 +78,9 @@ pub fn judge_node(f: &NodeFacts, workflow: Workflow) -> Outcome {
         })
     };
     let addrs = match &f.addresses {
-        Lookup::OutOfTime => return timed_out(),
-        Lookup::Done(Ok(a)) => a,
-        Lookup::Done(Err(e)) => {
+        Asked::OutOfTime => return timed_out(),
+        Asked::Done(Ok(a)) => a,
+        Asked::Done(Err(e)) => {
             let fix = if e.is_absent() {
                 failure::alias_fix(e, fqdn, Wanted::Address, &task).unwrap_or_else(|| {
                     format!("Add an A (or AAAA) record for {fqdn} to the deployment's DNS zone; every node must be resolvable by its FQDN ({task})")
@@ -101,7 +101,7 @@ pub fn judge_node(f: &NodeFacts, workflow: Workflow) -> Outcome {
                 );
         }
     };
-    if f.ptr.iter().any(|(_, l)| *l == Lookup::OutOfTime) {
+    if f.ptr.iter().any(|(_, l)| *l == Asked::OutOfTime) {
         return timed_out();
     }
     let shown = cut_list(addrs, ", ");
@@ -122,18 +122,18 @@ pub fn judge_node(f: &NodeFacts, workflow: Workflow) -> Outcome {
     let mut seen = Vec::new();
     for (ip, lookup) in &f.ptr {
         match lookup {
-            Lookup::Done(Ok(names)) => {
+            Asked::Done(Ok(names)) => {
                 let names_text = cut_list(names.iter().map(|n| peer_text(n)), ", ");
                 seen.push(format!("{ip} -> {names_text}"));
                 if !names.iter().any(|n| n.eq_ignore_ascii_case(fqdn)) {
                     problems.push(format!("the PTR of {ip} names {names_text} instead"));
                 }
             }
-            Lookup::Done(Err(e)) => {
+            Asked::Done(Err(e)) => {
                 seen.push(format!("{ip} -> ({e})"));
                 problems.push(format!("no PTR for {ip}: {e}"));
             }
-            Lookup::OutOfTime => {}
+            Asked::OutOfTime => {}
         }
     }
     let base = format!("{fqdn} resolves to {shown}");
@@ -163,12 +163,12 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn facts(addresses: Lookup<Vec<IpAddr>>) -> NodeFacts {
+    fn facts(addresses: Asked<Vec<IpAddr>>) -> NodeFacts {
         NodeFacts {
             fqdn: "imp1.lab.test".into(),
             expected: Some(ip(IMP1)),
             addresses,
-            ptr: vec![(ip(IMP1), Lookup::Done(Ok(vec!["imp1.lab.test".into()])))],
+            ptr: vec![(ip(IMP1), Asked::Done(Ok(vec!["imp1.lab.test".into()])))],
             resolver: "127.0.0.20:53".into(),
             budget: Duration::from_millis(4000),
         }
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn the_expected_address_with_its_ptr_passes() {
-        let o = judge_node(&facts(Lookup::Done(Ok(vec![ip(IMP1)]))), Workflow::C);
+        let o = judge_node(&facts(Asked::Done(Ok(vec![ip(IMP1)]))), Workflow::C);
         assert_eq!(o.status, Status::Pass, "{}", o.message);
         assert_eq!(
             o.message,
@@ -190,10 +190,7 @@ mod tests {
 
     #[test]
     fn another_address_than_the_spec_says_fails() {
-        let o = judge_node(
-            &facts(Lookup::Done(Ok(vec![ip("127.0.0.29")]))),
-            Workflow::C,
-        );
+        let o = judge_node(&facts(Asked::Done(Ok(vec![ip("127.0.0.29")]))), Workflow::C);
         assert_eq!(o.status, Status::Fail);
         assert_eq!(
             o.message,
@@ -204,10 +201,10 @@ mod tests {
 
     #[test]
     fn a_ptr_naming_another_host_or_missing_warns() {
-        let mut f = facts(Lookup::Done(Ok(vec![ip(IMP1)])));
+        let mut f = facts(Asked::Done(Ok(vec![ip(IMP1)])));
         f.ptr = vec![(
             ip(IMP1),
-            Lookup::Done(Ok(vec!["somewhere-else.lab.test".into()])),
+            Asked::Done(Ok(vec!["somewhere-else.lab.test".into()])),
         )];
         let o = judge_node(&f, Workflow::C);
         assert_eq!(o.status, Status::Warn);
@@ -219,7 +216,7 @@ mod tests {
         );
         f.ptr = vec![(
             ip(IMP1),
-            Lookup::Done(Err(DnsError::NxDomain {
+            Asked::Done(Err(DnsError::NxDomain {
                 name: "22.0.0.127.in-addr.arpa".into(),
                 via: vec![],
             })),
@@ -242,7 +239,7 @@ mod tests {
                 via: vec![],
             },
         ] {
-            let o = judge_node(&facts(Lookup::Done(Err(e.clone()))), Workflow::B);
+            let o = judge_node(&facts(Asked::Done(Err(e.clone()))), Workflow::B);
             assert_eq!(o.status, Status::Fail);
             assert_eq!(o.message, format!("imp1.lab.test: {e}"));
             assert!(
@@ -264,7 +261,7 @@ mod tests {
                 "imp1.lab.test".into(),
             ],
         };
-        let o = judge_node(&facts(Lookup::Done(Err(e))), Workflow::C);
+        let o = judge_node(&facts(Asked::Done(Err(e))), Workflow::C);
         assert_eq!(o.status, Status::Fail);
         assert!(o.message.contains("CNAME loop"), "{}", o.message);
         assert!(!o.message.contains("NODATA"), "{}", o.message);
@@ -274,7 +271,7 @@ mod tests {
     #[test]
     fn servfail_and_silence_are_server_problems() {
         let o = judge_node(
-            &facts(Lookup::Done(Err(DnsError::ServerError {
+            &facts(Asked::Done(Err(DnsError::ServerError {
                 rcode: Rcode::ServFail,
             }))),
             Workflow::C,
@@ -285,7 +282,7 @@ mod tests {
         );
         assert!(fix(&o).contains("see its log"), "{}", fix(&o));
         let o = judge_node(
-            &facts(Lookup::Done(Err(DnsError::NoAnswer {
+            &facts(Asked::Done(Err(DnsError::NoAnswer {
                 detail: "no reply".into(),
             }))),
             Workflow::A,
@@ -305,7 +302,7 @@ mod tests {
 
     #[test]
     fn the_checks_time_running_out_is_a_timeout_of_the_dns_query() {
-        let o = judge_node(&facts(Lookup::OutOfTime), Workflow::C);
+        let o = judge_node(&facts(Asked::OutOfTime), Workflow::C);
         assert_eq!(o.status, Status::Fail);
         assert_eq!(
             o.message,
@@ -318,8 +315,8 @@ mod tests {
                 stage: Some(Stage::DnsQuery)
             }
         );
-        let mut f = facts(Lookup::Done(Ok(vec![ip(IMP1)])));
-        f.ptr = vec![(ip(IMP1), Lookup::OutOfTime)];
+        let mut f = facts(Asked::Done(Ok(vec![ip(IMP1)])));
+        f.ptr = vec![(ip(IMP1), Asked::OutOfTime)];
         assert!(matches!(
             judge_node(&f, Workflow::C).reason,
             Reason::TimedOut { .. }
@@ -328,9 +325,9 @@ mod tests {
 
     #[test]
     fn a_hostile_ptr_list_is_cut_and_escaped() {
-        let mut f = facts(Lookup::Done(Ok(vec![ip(IMP1)])));
+        let mut f = facts(Asked::Done(Ok(vec![ip(IMP1)])));
         let names: Vec<String> = (0..500).map(|i| format!("n{i}\u{1b}.lab.test")).collect();
-        f.ptr = vec![(ip(IMP1), Lookup::Done(Ok(names)))];
+        f.ptr = vec![(ip(IMP1), Asked::Done(Ok(names)))];
         let o = judge_node(&f, Workflow::C);
         assert!(o.message.len() < 600, "{}", o.message.len());
         assert!(o.message.contains("and 490 more"), "{}", o.message);

@@ -129,6 +129,13 @@ fn unresolved(f: &PortFacts, why: &ResolveFailure, install: &str) -> Outcome {
                 "Add an A or AAAA record for the host, or pin its address in the spec{install}"
             ),
         ),
+        ResolveFailure::Dns(
+            e @ (imp_verify_net::DnsError::CnameLoop { .. }
+            | imp_verify_net::DnsError::CnameChainTooLong { .. }),
+        ) => Outcome::fail(
+            format!("cannot resolve {host}: {e}"),
+            format!("Break the CNAME loop of {host} in the deployment's DNS, so that its aliases lead to an A or AAAA record, or pin its address in the spec{install}"),
+        ),
         ResolveFailure::Dns(e) => Outcome::fail(format!("cannot resolve {host}: {e}"), ask_dns),
     };
     o.with("host", host)
@@ -352,6 +359,23 @@ mod tests {
         );
         assert!(
             fix(&o).starts_with("Check that the DNS servers"),
+            "{}",
+            fix(&o)
+        );
+        let o = judge_port(
+            &unresolved(ResolveFailure::Dns(DnsError::CnameLoop {
+                name: "ldap.lab.test".into(),
+                chain: vec![
+                    "ldap.lab.test".into(),
+                    "x.lab.test".into(),
+                    "ldap.lab.test".into(),
+                ],
+            })),
+            Workflow::C,
+        );
+        assert!(o.message.contains("CNAME loop"), "{}", o.message);
+        assert!(
+            fix(&o).starts_with("Break the CNAME loop of ldap.lab.test"),
             "{}",
             fix(&o)
         );

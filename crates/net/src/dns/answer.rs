@@ -34,7 +34,7 @@ impl fmt::Display for Srv {
 
 /// The record types the tool asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum RecordKind {
     /// IPv4 addresses.
     A,
     /// IPv6 addresses.
@@ -45,20 +45,20 @@ pub enum Kind {
     Ptr,
 }
 
-impl Kind {
+impl RecordKind {
     pub(crate) fn record_type(self) -> RecordType {
         match self {
-            Kind::A => RecordType::A,
-            Kind::Aaaa => RecordType::AAAA,
-            Kind::Srv => RecordType::SRV,
-            Kind::Ptr => RecordType::PTR,
+            RecordKind::A => RecordType::A,
+            RecordKind::Aaaa => RecordType::AAAA,
+            RecordKind::Srv => RecordType::SRV,
+            RecordKind::Ptr => RecordType::PTR,
         }
     }
 }
 
 /// What an answer gives, by the kind asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub enum DnsAnswer {
     /// A or AAAA: the addresses.
     Addresses(Vec<IpAddr>),
     /// SRV: the records, sorted by priority then weight.
@@ -69,7 +69,7 @@ pub enum Answer {
 
 /// Reads `bytes`, a DNS response to the question `name` / `kind`: the records asked
 /// for, or why there are none. Never panics, whatever the bytes.
-pub fn read_answer(bytes: &[u8], name: &str, kind: Kind) -> Result<Answer, DnsError> {
+pub fn read_answer(bytes: &[u8], name: &str, kind: RecordKind) -> Result<DnsAnswer, DnsError> {
     let m = Message::from_vec(bytes).map_err(DnsError::malformed)?;
     let qname = Name::from_ascii(super::fqdn(name))
         .map_err(|e| DnsError::malformed(format!("`{name}` is not a DNS name: {e}")))?;
@@ -78,9 +78,9 @@ pub fn read_answer(bytes: &[u8], name: &str, kind: Kind) -> Result<Answer, DnsEr
 }
 
 /// The records `kind` asks for, typed.
-pub(crate) fn typed(kind: Kind, records: Vec<RData>) -> Answer {
+pub(crate) fn typed(kind: RecordKind, records: Vec<RData>) -> DnsAnswer {
     match kind {
-        Kind::A | Kind::Aaaa => Answer::Addresses(
+        RecordKind::A | RecordKind::Aaaa => DnsAnswer::Addresses(
             records
                 .into_iter()
                 .filter_map(|r| match r {
@@ -90,7 +90,7 @@ pub(crate) fn typed(kind: Kind, records: Vec<RData>) -> Answer {
                 })
                 .collect(),
         ),
-        Kind::Srv => {
+        RecordKind::Srv => {
             let mut v: Vec<Srv> = records
                 .into_iter()
                 .filter_map(|r| match r {
@@ -104,9 +104,9 @@ pub(crate) fn typed(kind: Kind, records: Vec<RData>) -> Answer {
                 })
                 .collect();
             v.sort();
-            Answer::Srv(v)
+            DnsAnswer::Srv(v)
         }
-        Kind::Ptr => Answer::Names(
+        RecordKind::Ptr => DnsAnswer::Names(
             records
                 .into_iter()
                 .filter_map(|r| match r {
@@ -247,8 +247,8 @@ mod tests {
             ],
         );
         assert_eq!(
-            read_answer(&bytes, "a.lab.test", Kind::A),
-            Ok(Answer::Addresses(vec!["127.0.0.22".parse().unwrap()]))
+            read_answer(&bytes, "a.lab.test", RecordKind::A),
+            Ok(DnsAnswer::Addresses(vec!["127.0.0.22".parse().unwrap()]))
         );
     }
 
@@ -262,7 +262,7 @@ mod tests {
             ],
         );
         assert!(matches!(
-            read_answer(&looped, "a.lab.test", Kind::A),
+            read_answer(&looped, "a.lab.test", RecordKind::A),
             Err(DnsError::CnameLoop { ref chain, .. }) if chain.len() == 3
         ));
         let dangling = answer(
@@ -270,7 +270,7 @@ mod tests {
             vec![cname("a.lab.test.", "nowhere.lab.test.")],
         );
         assert_eq!(
-            read_answer(&dangling, "a.lab.test", Kind::A),
+            read_answer(&dangling, "a.lab.test", RecordKind::A),
             Err(DnsError::NxDomain {
                 name: "nowhere.lab.test".into(),
                 via: vec!["a.lab.test".into()]
@@ -278,7 +278,7 @@ mod tests {
         );
         let empty = answer(ResponseCode::NoError, vec![]);
         assert_eq!(
-            read_answer(&empty, "a.lab.test", Kind::A),
+            read_answer(&empty, "a.lab.test", RecordKind::A),
             Err(DnsError::NoData {
                 name: "a.lab.test".into(),
                 rtype: "A".into(),
@@ -287,7 +287,7 @@ mod tests {
         );
         let servfail = answer(ResponseCode::ServFail, vec![]);
         assert_eq!(
-            read_answer(&servfail, "a.lab.test", Kind::A),
+            read_answer(&servfail, "a.lab.test", RecordKind::A),
             Err(DnsError::ServerError {
                 rcode: Rcode::ServFail
             })
@@ -301,7 +301,7 @@ mod tests {
             .collect();
         let bytes = answer(ResponseCode::NoError, chain);
         assert!(matches!(
-            read_answer(&bytes, "c0.lab.test", Kind::A),
+            read_answer(&bytes, "c0.lab.test", RecordKind::A),
             Err(DnsError::CnameChainTooLong { .. })
         ));
     }
@@ -324,7 +324,7 @@ mod tests {
             ResponseCode::NoError,
             vec![srv(20, "b"), srv(10, "esc\u{1b}")],
         );
-        let Ok(Answer::Srv(v)) = read_answer(&bytes, "a.lab.test", Kind::Srv) else {
+        let Ok(DnsAnswer::Srv(v)) = read_answer(&bytes, "a.lab.test", RecordKind::Srv) else {
             panic!("SRV records expected");
         };
         assert_eq!(v[0].priority, 10);
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn bytes_that_are_no_message_are_malformed() {
         assert!(matches!(
-            read_answer(&[0x12, 0x34, 0x81], "a.lab.test", Kind::Srv),
+            read_answer(&[0x12, 0x34, 0x81], "a.lab.test", RecordKind::Srv),
             Err(DnsError::Malformed { .. })
         ));
     }

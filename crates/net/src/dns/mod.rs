@@ -6,7 +6,7 @@ mod answer;
 mod direct;
 mod error;
 
-pub use answer::{read_answer, Answer, Kind, Srv};
+pub use answer::{read_answer, DnsAnswer, RecordKind, Srv};
 pub use error::{DnsError, Rcode, MAX_ALIASES};
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
@@ -140,8 +140,8 @@ impl Resolver {
             (Err(e4), Err(_)) => Err(e4),
         };
         match records {
-            Ok(records) => match answer::typed(Kind::A, records) {
-                Answer::Addresses(a) => Ok(a),
+            Ok(records) => match answer::typed(RecordKind::A, records) {
+                DnsAnswer::Addresses(a) => Ok(a),
                 _ => Ok(Vec::new()),
             },
             Err(e) => Err(self.explain_absence(name, e).await),
@@ -154,8 +154,8 @@ impl Resolver {
             Ok(r) => r,
             Err(e) => return Err(self.explain_absence(name, e).await),
         };
-        match answer::typed(Kind::Srv, records) {
-            Answer::Srv(v) => Ok(v),
+        match answer::typed(RecordKind::Srv, records) {
+            DnsAnswer::Srv(v) => Ok(v),
             _ => Ok(Vec::new()),
         }
     }
@@ -168,8 +168,8 @@ impl Resolver {
     pub async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
         let name = reverse_name(ip);
         let records = self.direct_query(&name, RecordType::PTR).await?;
-        match answer::typed(Kind::Ptr, records) {
-            Answer::Names(n) => Ok(n),
+        match answer::typed(RecordKind::Ptr, records) {
+            DnsAnswer::Names(n) => Ok(n),
             _ => Ok(Vec::new()),
         }
     }

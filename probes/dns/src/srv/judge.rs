@@ -2,7 +2,7 @@
 //! [`SrvExpect`] and [`SrvFacts`], unit-tested with synthetic facts.
 
 use super::observe::SrvFacts;
-use crate::failure::{self, out_of_time, Lookup, Wanted};
+use crate::failure::{self, out_of_time, Asked, Wanted};
 use imp_verify_core::text::{cut_list, peer_text};
 use imp_verify_core::{Outcome, Reason, Stage};
 use imp_verify_net::{DnsError, Srv};
@@ -49,7 +49,7 @@ pub(crate) fn show(records: &[Srv]) -> String {
 pub fn judge_srv(e: &SrvExpect, f: &SrvFacts) -> Outcome {
     let expected_text = e.expected_text();
     let records = match &f.records {
-        Lookup::OutOfTime => {
+        Asked::OutOfTime => {
             return Outcome::fail(
                 out_of_time(&e.name, f.budget),
                 format!(
@@ -64,8 +64,8 @@ pub fn judge_srv(e: &SrvExpect, f: &SrvFacts) -> Outcome {
                 stage: Some(Stage::DnsQuery),
             })
         }
-        Lookup::Done(Err(err)) => return lookup_failed(e, f, err, &expected_text),
-        Lookup::Done(Ok(r)) => r,
+        Asked::Done(Err(err)) => return lookup_failed(e, f, err, &expected_text),
+        Asked::Done(Ok(r)) => r,
     };
     let (failures, warnings, timed_out) = problems(e, f, records);
     let mut o = if !failures.is_empty() {
@@ -200,12 +200,12 @@ fn problems(e: &SrvExpect, f: &SrvFacts, records: &[Srv]) -> (Vec<String>, Vec<S
     let mut timed_out = false;
     for (target, lookup) in &f.targets {
         match lookup {
-            Lookup::Done(Ok(_)) => {}
-            Lookup::Done(Err(err)) => failures.push(format!(
+            Asked::Done(Ok(_)) => {}
+            Asked::Done(Err(err)) => failures.push(format!(
                 "target {} does not resolve: {err}",
                 peer_text(target)
             )),
-            Lookup::OutOfTime => {
+            Asked::OutOfTime => {
                 timed_out = true;
                 failures.push(format!("target {}", out_of_time(target, f.budget)));
             }

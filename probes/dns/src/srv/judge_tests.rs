@@ -65,8 +65,8 @@ fn federation() -> SrvExpect {
     }
 }
 
-fn resolved() -> Lookup<Vec<IpAddr>> {
-    Lookup::Done(Ok(vec!["127.0.0.22".parse().unwrap()]))
+fn resolved() -> Asked<Vec<IpAddr>> {
+    Asked::Done(Ok(vec!["127.0.0.22".parse().unwrap()]))
 }
 
 /// Facts of `records`, every target resolving.
@@ -80,7 +80,7 @@ fn facts(records: Vec<Srv>) -> SrvFacts {
         .map(|t| (t, resolved()))
         .collect();
     SrvFacts {
-        records: Lookup::Done(Ok(records)),
+        records: Asked::Done(Ok(records)),
         targets,
         targets_not_asked: 0,
         resolver: "127.0.0.20:53".into(),
@@ -90,7 +90,7 @@ fn facts(records: Vec<Srv>) -> SrvFacts {
 
 fn failed(err: DnsError) -> SrvFacts {
     SrvFacts {
-        records: Lookup::Done(Err(err)),
+        records: Asked::Done(Err(err)),
         targets: vec![],
         targets_not_asked: 0,
         resolver: "127.0.0.20:53".into(),
@@ -223,7 +223,7 @@ fn a_target_that_does_not_resolve_fails() {
         srv(10, 8443, "edge.lab.test"),
         srv(20, 8443, "ghost.lab.test"),
     ]);
-    f.targets[1].1 = Lookup::Done(Err(DnsError::NxDomain {
+    f.targets[1].1 = Asked::Done(Err(DnsError::NxDomain {
         name: "ghost.lab.test".into(),
         via: vec![],
     }));
@@ -299,7 +299,7 @@ fn a_cname_loop_servfail_and_silence_are_named_as_what_they_are() {
 #[test]
 fn the_checks_time_ending_is_a_timeout_of_the_dns_query() {
     let mut f = failed(DnsError::NoAnswer { detail: "x".into() });
-    f.records = Lookup::OutOfTime;
+    f.records = Asked::OutOfTime;
     let o = judge_srv(&client(), &f);
     assert_eq!(
         o.message,
@@ -317,7 +317,7 @@ fn the_checks_time_ending_is_a_timeout_of_the_dns_query() {
         srv(10, 5222, "imp1.lab.test"),
         srv(10, 5222, "imp2.lab.test"),
     ]);
-    f.targets[1].1 = Lookup::OutOfTime;
+    f.targets[1].1 = Asked::OutOfTime;
     let o = judge_srv(&client(), &f);
     assert_eq!(o.status, Status::Fail);
     assert!(

@@ -1,7 +1,7 @@
 //! Observing an SRV name: its records, then the addresses of its distinct targets, all
 //! at once and within the check's time.
 
-use crate::failure::Lookup;
+use crate::failure::Asked;
 use futures::StreamExt;
 use imp_verify_net::{Resolver, Srv};
 use std::collections::BTreeSet;
@@ -20,10 +20,10 @@ const AT_ONCE: usize = 8;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SrvFacts {
     /// The records, sorted by priority then weight.
-    pub records: Lookup<Vec<Srv>>,
+    pub records: Asked<Vec<Srv>>,
     /// The addresses of each distinct target asked (not ".", at most [`MAX_TARGETS`]),
     /// in name order.
-    pub targets: Vec<(String, Lookup<Vec<IpAddr>>)>,
+    pub targets: Vec<(String, Asked<Vec<IpAddr>>)>,
     /// Distinct targets beyond [`MAX_TARGETS`], not asked.
     pub targets_not_asked: usize,
     /// The servers asked, for evidence.
@@ -39,10 +39,10 @@ pub async fn observe_srv(
     deadline: Instant,
     budget: Duration,
 ) -> SrvFacts {
-    let records = Lookup::within(deadline, resolver.lookup_srv(name)).await;
+    let records = Asked::within(deadline, resolver.lookup_srv(name)).await;
     let mut targets = Vec::new();
     let mut targets_not_asked = 0;
-    if let Lookup::Done(Ok(records)) = &records {
+    if let Asked::Done(Ok(records)) = &records {
         let distinct: BTreeSet<&str> = records
             .iter()
             .map(|r| r.target.as_str())
@@ -56,7 +56,7 @@ pub async fn observe_srv(
             .collect();
         targets = futures::stream::iter(asked)
             .map(|t: String| async move {
-                let lookup = Lookup::within(deadline, resolver.lookup_ip(&t)).await;
+                let lookup = Asked::within(deadline, resolver.lookup_ip(&t)).await;
                 (t, lookup)
             })
             .buffered(AT_ONCE)
