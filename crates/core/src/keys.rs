@@ -4,6 +4,7 @@
 //! that names no planned check all the same).
 
 use crate::model::CheckKey;
+use crate::spec::{Node, Service, TestUser};
 
 /// `services.port` of an endpoint: target `imp1.lab.test:5222 (xmpp-c2s)`, or
 /// `[::1]:636 (ldaps)` for an IPv6 address (it keeps its brackets).
@@ -14,6 +15,12 @@ pub fn services_port(host: &str, port: u16, service: &str) -> CheckKey {
         format!("{host}:{port} ({service})")
     };
     CheckKey::new("services.port", target)
+}
+
+/// `services.port` of `service` on `node`, at the node's port for it (an override or the
+/// default): target `imp1.lab.test:5222 (xmpp-c2s)`.
+pub fn node_port(node: &Node, service: Service) -> CheckKey {
+    services_port(node.fqdn(), node.port(service), service.name())
 }
 
 /// `dns.node` of a node FQDN.
@@ -62,14 +69,23 @@ pub fn ldap_base(base: &str) -> CheckKey {
     CheckKey::new("ldap.base", base)
 }
 
-/// `xmpp.connect` of an IM&P node.
-pub fn xmpp_connect(node: &str) -> CheckKey {
-    CheckKey::new("xmpp.connect", node)
+/// `xmpp.connect` of an IM&P node (target: its FQDN).
+pub fn xmpp_connect(node: &Node) -> CheckKey {
+    CheckKey::new("xmpp.connect", node.fqdn())
 }
 
-/// `xmpp.login` of a test user (target as the XMPP probe plans it).
-pub fn xmpp_login(target: &str) -> CheckKey {
-    CheckKey::new("xmpp.login", target)
+/// `xmpp.login` of a test user on its home node (target `alice on imp1.lab.test`).
+pub fn xmpp_login(user: &TestUser) -> CheckKey {
+    CheckKey::new(
+        "xmpp.login",
+        format!("{} on {}", user.user_id, user.home_node),
+    )
+}
+
+/// `xmpp.ha` of a test user on `peer`, the redundancy-group peer of its home node
+/// (target `alice on imp2.lab.test`).
+pub fn xmpp_ha(user: &TestUser, peer: &Node) -> CheckKey {
+    CheckKey::new("xmpp.ha", format!("{} on {}", user.user_id, peer.fqdn()))
 }
 
 /// `sip.options` of a trunk target (`_sips._tcp.imp-cluster.lab.test imp1.lab.test:5061`).

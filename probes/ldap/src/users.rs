@@ -85,6 +85,74 @@ pub async fn look_up_test_user(
 }
 
 impl Ctx {
+    /// `uid`'s entry under the base with the user filter, looked up with the service
+    /// account (no bind as the user): `None` when there is none.
+    async fn find_user(
+        &self,
+        server: &imp_verify_core::spec::LdapServer,
+        uid: &str,
+        budget: Duration,
+        auth: &AuthLog,
+    ) -> Result<Option<String>, Outcome> {
+        let s = self.ldap();
+        let (_, integrate) = tasks(self.spec.workflow);
+        let mut session = self.bound(server, budget, auth).await?;
+        let filter = format!(
+            "(&{}({}={}))",
+            s.user_filter,
+            s.attributes.user_id,
+            ldap3::ldap_escape(uid)
+        );
+        let r = session
+            .ldap
+            .search(&s.base, Scope::Subtree, &filter, vec!["1.1"])
+            .await
+            .map_err(|e| {
+                Outcome::fail(
+                    format!("looking {uid} up failed: {}", session.error(&e)),
+                    format!("Check the directory (task {integrate})"),
+                )
+            })?;
+        if let Some(refusal) = Refusal::of(&r.1) {
+            return Err(refusal.evidence(Outcome::fail(
+                format!("looking {uid} up failed: {}", refusal.describe()),
+                format!("Check the directory (task {integrate})"),
+            )));
+        }
+        let Some(entry) = only_entries(r.0).next() else {
+            session.close().await;
+            return Ok(None);
+        };
+        let dn = parse_entry(entry)
+            .ok_or_else(|| {
+                Outcome::fail(
+                    SessionError::Undecodable.to_string(),
+                    "Check the directory server",
+                )
+            })?
+            .dn;
+        session.close().await;
+        Ok(Some(dn))
+    }
+
+    /// `uid`'s entry, looked up with the service account only (no bind as the user),
+    /// within `budget`.
+    pub(crate) async fn user_entry(
+        &self,
+        uid: &str,
+        budget: Duration,
+        auth: &AuthLog,
+    ) -> Result<Option<String>, Outcome> {
+        let server = &self.ldap().servers[0];
+        match tokio::time::timeout(budget, self.find_user(server, uid, budget, auth)).await {
+            Ok(r) => r,
+            Err(_) => Err(Outcome::fail(
+                format!("no answer within {} ms", budget.as_millis()),
+                "Check the directory server's load",
+            )),
+        }
+    }
+
     /// `uid`'s entry and the result of binding as it with its password, within `budget`.
     pub(crate) async fn user_bind(
         &self,
@@ -93,7 +161,6 @@ impl Ctx {
         auth: &AuthLog,
     ) -> Result<DirectoryUser, Outcome> {
         let s = self.ldap();
-        let (_, integrate) = tasks(self.spec.workflow);
         let user = self
             .spec
             .test_users
@@ -107,45 +174,12 @@ impl Ctx {
             })?;
         let server = &s.servers[0];
         let run = async {
-            let mut session = self.bound(server, budget, auth).await?;
-            let filter = format!(
-                "(&{}({}={}))",
-                s.user_filter,
-                s.attributes.user_id,
-                ldap3::ldap_escape(uid)
-            );
-            let r = session
-                .ldap
-                .search(&s.base, Scope::Subtree, &filter, vec!["1.1"])
-                .await
-                .map_err(|e| {
-                    Outcome::fail(
-                        format!("looking {uid} up failed: {}", session.error(&e)),
-                        format!("Check the directory (task {integrate})"),
-                    )
-                })?;
-            if let Some(refusal) = Refusal::of(&r.1) {
-                return Err(refusal.evidence(Outcome::fail(
-                    format!("looking {uid} up failed: {}", refusal.describe()),
-                    format!("Check the directory (task {integrate})"),
-                )));
-            }
-            let Some(entry) = only_entries(r.0).next() else {
-                session.close().await;
+            let Some(dn) = self.find_user(server, uid, budget, auth).await? else {
                 return Ok(DirectoryUser::Missing {
                     base: s.base.clone(),
                     filter: s.user_filter.clone(),
                 });
             };
-            let dn = parse_entry(entry)
-                .ok_or_else(|| {
-                    Outcome::fail(
-                        SessionError::Undecodable.to_string(),
-                        "Check the directory server",
-                    )
-                })?
-                .dn;
-            session.close().await;
             let mut user_session = self
                 .session(server, budget)
                 .await
@@ -236,9 +270,32 @@ impl imp_verify_core::UserDirectory for LdapDirectory {
         uid: &'a str,
         budget: Duration,
         auth: &'a AuthLog,
+        credentials: &'a imp_verify_core::Credentials,
     ) -> imp_verify_core::directory::LookupFuture<'a> {
         use imp_verify_core::UserVerdict;
         Box::pin(async move {
+            // A password refused earlier in the run is not sent again (issue 28): the
+            // user is only looked up, with the service account.
+            if let Some(refusal) = credentials.refusal(&imp_verify_core::Principal::user(uid)) {
+                if spec.ldap.is_none() {
+                    return Err("the spec has no [ldap] directory".into());
+                }
+                let s = spec.ldap.as_ref().expect("checked");
+                let dn = Ctx::new(spec, &self.net)
+                    .user_entry(uid, budget, auth)
+                    .await
+                    .map_err(|o| o.message)?;
+                return Ok(match dn {
+                    None => UserVerdict::Missing {
+                        base: s.base.clone(),
+                        filter: s.user_filter.clone(),
+                    },
+                    Some(dn) => UserVerdict::NotTried {
+                        dn: Some(dn),
+                        refusal,
+                    },
+                });
+            }
             let found = look_up_test_user(spec, &self.net, uid, budget, auth).await?;
             let (_, integrate) = tasks(spec.workflow);
             Ok(match &found {

@@ -2,18 +2,19 @@
 //! check passes on the healthy lab; a wrong password, an unknown user, a stopped node
 //! and hostile servers each fail for their own reason; no password in any outcome.
 
-mod common;
+mod support;
 
-use common::{get, no_secret, variant, xmpp, xmpp_shared};
 use imp_verify_core::Status;
+use imp_verify_testlab::harness::{get, spec_variant as variant};
 use imp_verify_testlab::Lab;
 use std::time::{Duration, Instant};
+use support::{no_secret, xmpp, xmpp_shared};
 
 #[tokio::test]
 async fn every_xmpp_check_passes_on_the_lab() {
     let lab = Lab::shared();
     let r = xmpp_shared(&lab.spec(), Duration::from_secs(10)).await;
-    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1 + 1, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain, 1 roster (alice's contact list)");
+    assert_eq!(r.len(), 2 + 4 + 4 + 2 + 2 + 2 + 1 + 1 + 6 + 3, "2 nodes, 4 logins, 4 failover logins, 2 IM, 2 presence and 2 group chat pairs, 1 federated domain, 1 roster (alice's contact list), 3 client-port refusals a node, the s2s ports of 2 nodes and the partner");
     for c in &r {
         assert_eq!(
             c.outcome.status,
@@ -23,6 +24,46 @@ async fn every_xmpp_check_passes_on_the_lab() {
             c.outcome.message
         );
     }
+    // What the nodes refuse, read from what they offer: STARTTLS required, PLAIN only
+    // after TLS (allowed: the lab authenticates against LDAP), no registration, no
+    // stream for another domain, no server without a certificate.
+    let tls = get(&r, "xmpp.c2s-tls", "imp1.lab.test");
+    assert!(tls.outcome.message.contains("requires STARTTLS before authentication and offers no SASL mechanism before TLS; after TLS: PLAIN (allowed: the spec has an [ldap] directory"), "{}", tls.outcome.message);
+    let reg = get(&r, "xmpp.c2s-registration", "imp2.lab.test");
+    assert!(
+        reg.outcome
+            .message
+            .contains("refuses in-band registration before authentication (service-unavailable)"),
+        "{}",
+        reg.outcome.message
+    );
+    let dom = get(&r, "xmpp.c2s-domain", "imp1.lab.test");
+    assert!(
+        dom.outcome.message.contains(
+            "refuses a stream for imp-verify.invalid, a domain it does not serve (<host-unknown/>"
+        ),
+        "{}",
+        dom.outcome.message
+    );
+    for target in ["imp1.lab.test", "partner.test"] {
+        let s2s = get(&r, "xmpp.s2s-security", target);
+        assert!(
+            s2s.outcome.message.contains(
+                "requires TLS and refuses a server without a certificate (<not-authorized/>"
+            ),
+            "{target}: {}",
+            s2s.outcome.message
+        );
+    }
+    // The lab's Prosody leaves the approval to the watched user.
+    let p = get(&r, "xmpp.presence", "bob sees alice on imp1.lab.test");
+    assert!(
+        p.outcome
+            .message
+            .ends_with("the subscription was approved by the watched user"),
+        "{}",
+        p.outcome.message
+    );
     let im = get(&r, "xmpp.im", "alice to bob on imp1.lab.test");
     assert!(im.outcome.metrics.contains_key("im_rtt_ms"));
     // The lab's nodes authenticate against LDAP: PLAIN (inside TLS) is what they offer.
