@@ -99,3 +99,60 @@ pub async fn explain_refusal(
     }
     .with("directory", seen)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imp_verify_core::spec::{Spec, Workflow};
+    use std::sync::Arc;
+
+    /// Every variable set, to a test password.
+    struct AnyPassword;
+
+    impl imp_verify_core::spec::Env for AnyPassword {
+        fn var(&self, _: &str) -> Option<String> {
+            Some("a test password".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_password_accepted_earlier_in_the_run_makes_the_refusal_the_nodes_own() {
+        let spec = Spec::parse(
+            "workflow = \"C\"\ndomains = [\"d.test\"]\n[[clusters]]\nname = \"c\"\ndomain = \"d.test\"\n[[clusters.nodes]]\nfqdn = \"n.d.test\"\nrole = \"imp\"\n[[test_users]]\nuser_id = \"alice\"\nhome_node = \"n.d.test\"\npassword_env = \"IMPV_TEST_DIRECTORY_PW\"\n",
+            std::path::Path::new("x.toml"),
+            &AnyPassword,
+        )
+        .unwrap();
+        let c = XmppCtx::new(&Arc::new(spec));
+        let cx = CheckCtx::standalone(std::time::Duration::from_secs(1), Workflow::C);
+        let o = Outcome::fail("refused", "fix");
+        let user = c.user("alice");
+        let o = explain_refusal(
+            &c,
+            user,
+            "n.d.test",
+            SaslCondition::NotAuthorized,
+            true,
+            o,
+            &cx,
+        )
+        .await;
+        assert!(o.message.contains("SASL not-authorized, though a server accepted the same password earlier in this run: IM and Presence refuses the user itself on n.d.test"), "{}", o.message);
+        assert!(o
+            .remediation
+            .unwrap()
+            .contains("licensed and enabled for IM and Presence"));
+        // Any other condition is left as the login's verdict said it.
+        let o = explain_refusal(
+            &c,
+            user,
+            "n.d.test",
+            SaslCondition::TemporaryAuthFailure,
+            true,
+            Outcome::fail("m", "f"),
+            &cx,
+        )
+        .await;
+        assert_eq!(o.message, "m");
+    }
+}

@@ -242,6 +242,24 @@ impl Session {
         }
     }
 
+    /// [`Session::wait_for`] for a stanza that arrives from now on: what the backlog
+    /// holds (read before, while waiting for something else) is not taken.
+    pub async fn wait_for_new<T>(
+        &mut self,
+        mut pick: impl FnMut(&Stanza) -> Option<T>,
+    ) -> Result<T, SessionLost> {
+        loop {
+            let s = self.read().await?;
+            if let Some(t) = pick(&s) {
+                return Ok(t);
+            }
+            if self.backlog.len() == BACKLOG {
+                self.backlog.pop_front();
+            }
+            self.backlog.push_back(s);
+        }
+    }
+
     /// Waits for a presence from exactly `from` (a full JID: this session of the
     /// contact, not another of the same user) that `accept` takes. Presences of the same
     /// user or about subscriptions that it passes over are kept as evidence.

@@ -310,10 +310,15 @@ fn form_fields(payload: Option<&Element>) -> Vec<String> {
                 .filter_map(|f| f.attr("var").map(String::from)),
         );
     }
-    fields
-        .into_iter()
-        .map(|f| imp_verify_core::text::peer_text(&f))
-        .collect()
+    // A server may send the legacy fields and a data form of the same ones.
+    let mut seen = Vec::new();
+    for f in fields {
+        let f = imp_verify_core::text::peer_text(&f);
+        if !seen.contains(&f) {
+            seen.push(f);
+        }
+    }
+    seen
 }
 
 async fn unserved(c: &XmppCtx, at: &ClientEndpoint, steps: &Steps) -> Result<Unserved, Unseen> {
@@ -637,5 +642,8 @@ mod tests {
         assert_eq!(form_fields(Some(&legacy)), vec!["username", "password"]);
         let form: Element = "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'/><field var='username'/></x></query>".parse().unwrap();
         assert_eq!(form_fields(Some(&form)), vec!["username"]);
+        // Prosody sends both, of the same fields.
+        let both: Element = "<query xmlns='jabber:iq:register'><username/><password/><x xmlns='jabber:x:data' type='form'><field var='username'/><field var='password'/></x></query>".parse().unwrap();
+        assert_eq!(form_fields(Some(&both)), vec!["username", "password"]);
     }
 }

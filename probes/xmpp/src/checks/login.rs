@@ -11,6 +11,7 @@ use crate::XmppCtx;
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::{Spec, Workflow};
 use imp_verify_core::{CheckCtx, CheckKey, Outcome, Reason};
+use imp_verify_net::ConnectError;
 
 /// Which login a check makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,13 +238,16 @@ fn failure_words(jid: &str, node: &str, e: &LoginFailure, w: Workflow) -> (Strin
             format!("{node} offers none of {} to clients over TLS", MECHANISMS.join(", ")),
             format!("Enable PLAIN or SCRAM-SHA-1/256 for clients (task {task})"),
         ),
+        // The node could not be found (the spec, DNS): not a connection's failure.
         LoginFailure::Connect(
             c @ (ConnectFailure::NotInSpec(_)
-            | ConnectFailure::Reach(_)
-            | ConnectFailure::NoService { .. }),
-        ) if c.timed_out().is_none() => {
-            (c.to_string(), format!("See dns.node and xmpp.connect (task {task})"))
-        }
+            | ConnectFailure::NoService { .. }
+            | ConnectFailure::Reach(
+                ConnectError::Resolve { .. }
+                | ConnectError::NoAddress { .. }
+                | ConnectError::ResolveTimeout { .. },
+            )),
+        ) => (c.to_string(), format!("See dns.node and xmpp.connect (task {task})")),
         LoginFailure::Connect(c) => (
             format!("{jid} on {node}: {c}"),
             format!("See xmpp.connect and the tls.* checks of this node (task {task})"),
@@ -394,6 +398,77 @@ mod tests {
             .evidence
             .iter()
             .any(|(k, v)| k == "sasl_text" && v == "LDAP down"));
+    }
+
+    fn spec() -> Spec {
+        struct AnyPassword;
+        impl imp_verify_core::spec::Env for AnyPassword {
+            fn var(&self, _: &str) -> Option<String> {
+                Some("x".into())
+            }
+        }
+        let node = |n: &str| format!("[[clusters.nodes]]\nfqdn = \"{n}.d.test\"\nrole = \"imp\"\n");
+        let text = format!(
+            "workflow = \"C\"\ndomains = [\"d.test\"]\n[[clusters]]\nname = \"c\"\ndomain = \"d.test\"\n{}{}{}[[clusters.redundancy_groups]]\nname = \"prg\"\nnodes = [\"a.d.test\", \"b.d.test\"]\n",
+            node("a"),
+            node("b"),
+            node("c")
+        );
+        Spec::parse(&text, std::path::Path::new("x.toml"), &AnyPassword).unwrap()
+    }
+
+    #[test]
+    fn a_redirect_names_the_serving_node_against_the_spec() {
+        let served = |by: &str, from: Option<&str>| Served {
+            bound: "u@d.test/r".into(),
+            mechanism: "PLAIN",
+            by: by.into(),
+            redirected_by: from.map(String::from),
+        };
+        let s = spec();
+        let home = |by, from| {
+            judge_online(
+                &s,
+                "u",
+                "a.d.test",
+                "a.d.test",
+                Role::Home,
+                &served(by, from),
+            )
+        };
+        assert_eq!(home("a.d.test", None).status, Status::Pass);
+        let peer = home("b.d.test", Some("a.d.test"));
+        assert_eq!(peer.status, Status::Warn);
+        assert!(
+            peer.message
+                .contains("the other node of redundancy group prg"),
+            "{}",
+            peer.message
+        );
+        let outside = home("c.d.test", Some("a.d.test"));
+        assert_eq!(outside.status, Status::Fail);
+        assert!(
+            outside
+                .message
+                .contains("which is not in the redundancy group of its home node a.d.test"),
+            "{}",
+            outside.message
+        );
+        // The failover login sent home: the peer knows the user.
+        let ha = judge_online(
+            &s,
+            "u",
+            "a.d.test",
+            "b.d.test",
+            Role::Failover,
+            &served("a.d.test", Some("b.d.test")),
+        );
+        assert_eq!(ha.status, Status::Pass);
+        assert!(
+            ha.message.contains("its home node, and u logs in there"),
+            "{}",
+            ha.message
+        );
     }
 
     #[test]

@@ -181,7 +181,9 @@ pub async fn watch<S: Copy>(
     // A subscription request carries the user's bare JID (RFC 6121 §3.1.2).
     let request = Jid::from(b_bare.clone());
     let asked = a.presence_from(&request, |p| p.type_ == PresenceType::Subscribe);
-    let by_server = b.wait_for(|s| approved_by_server(s, &a_bare, &a_full), |_, _| {});
+    // Only what comes after the request: a presence of the watched session read
+    // before (a subscription an earlier run left) is no approval.
+    let by_server = b.wait_for_new(|s| approved_by_server(s, &a_bare, &a_full));
     let (approval, seen_available) = tokio::select! {
         r = asked => { r?; (Approval::ByUser, false) }
         r = by_server => (Approval::ByServer, matches!(r?, FromServer::Available)),

@@ -74,3 +74,59 @@ pub fn imp1_at(lab: &Lab, dir: &Path, port: u16) -> PathBuf {
 pub fn no_secret(lab: &Lab, r: &[CheckResult]) {
     lab.assert_no_secret_in(&format!("{r:?}"));
 }
+
+/// Switches variant `name` (`fixtures/lab/variants/prosody-NAME.cfg.lua`) on in the
+/// Prosody of `node` (`imp1`, `imp2`), inside its `VirtualHost "lab.test"` section (in the
+/// global one, replacing what it sets, for a variant that starts `-- scope: global`) and
+/// with the lab's own modules on its plugin path, in place of any variant before; then
+/// restarts it. `None` puts the node back as `lab up` rendered it.
+pub fn prosody_variant(lab: &Lab, node: &str, name: Option<&str>) {
+    let root = imp_verify_testlab::repo_root();
+    let conf = lab.dir.join(format!("conf/{node}-xmpp/prosody.cfg.lua"));
+    let healthy = conf.with_extension("lua.healthy");
+    if !healthy.exists() {
+        std::fs::copy(&conf, &healthy).unwrap();
+    }
+    let mut text = std::fs::read_to_string(&healthy).unwrap();
+    if let Some(name) = name {
+        let variant = root.join(format!("fixtures/lab/variants/prosody-{name}.cfg.lua"));
+        let variant = std::fs::read_to_string(&variant)
+            .unwrap_or_else(|e| panic!("{}: {e}", variant.display()));
+        let modules = root.join("fixtures/lab/prosody-modules");
+        let host = "VirtualHost \"lab.test\"\n";
+        assert!(text.contains(host), "{}", conf.display());
+        // A variant of the server's global options replaces them where the
+        // configuration sets them (Prosody refuses an option set twice), and goes at
+        // the end of the global section otherwise; the others go into the host's section.
+        let placed = if variant.starts_with("-- scope: global") {
+            let mut rest = Vec::new();
+            for line in variant
+                .lines()
+                .filter(|l| !l.starts_with("--") && l.contains(" = "))
+            {
+                let option = line.split(" = ").next().unwrap_or_default();
+                let set = text
+                    .lines()
+                    .find(|l| l.starts_with(&format!("{option} = ")))
+                    .map(String::from);
+                match set {
+                    Some(old) => {
+                        text = text.replacen(&old, &format!("{line} -- lab variant {name}"), 1)
+                    }
+                    None => rest.push(line),
+                }
+            }
+            format!("-- lab variant {name}\n{}\n{host}", rest.join("\n"))
+        } else {
+            format!("{host}-- lab variant {name}\n{variant}\n")
+        };
+        text = format!(
+            "plugin_paths = {{ \"{}\" }}\n{}",
+            modules.display(),
+            text.replacen(host, &placed, 1)
+        );
+    }
+    std::fs::write(&conf, text).unwrap();
+    lab.stop(&format!("{node}-xmpp"));
+    lab.start(&format!("{node}-xmpp"));
+}
