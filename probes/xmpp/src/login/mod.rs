@@ -11,7 +11,7 @@ pub mod sasl;
 
 pub use sasl::{SaslCondition, MECHANISMS};
 
-use crate::connector::{ClientEndpoint, ConnectFailure, Connector};
+use crate::connector::{ClientEndpoint, ConnectFailure, Connector, Io};
 use crate::session::Session;
 use crate::wire::capped::Received;
 use crate::wire::stream::{self, Opener, Steps, StreamFailure};
@@ -340,10 +340,6 @@ async fn attempt(
         failure,
         authenticated: false,
     };
-    let after = |failure| LoginFailure::Stream {
-        failure,
-        authenticated: true,
-    };
     let (io, received) = Box::pin(c.open_verified(at, steps))
         .await
         .map_err(LoginFailure::Connect)?;
@@ -398,16 +394,32 @@ async fn attempt(
     });
     settle(guard, &sasl, who, at, acct);
     sasl?;
-    let (_, mut xml) = Box::pin(stream::restart(
-        xml,
-        Opener::Client,
-        &at.domain,
-        steps,
-        &received,
-    ))
-    .await
-    .map_err(after)?;
-    let binding = Box::pin(bind(&mut xml, &received));
+    let session = Box::pin(go_online(xml, at, who, steps, &received)).await?;
+    Ok(Online {
+        session,
+        took: Duration::ZERO,
+        mechanism,
+        served_by: at.host.clone(),
+        redirected_by: None,
+    })
+}
+
+/// After SASL: the stream restart, resource binding (to the user who authenticated) and
+/// the initial presence.
+async fn go_online(
+    xml: XmppStream<Io>,
+    at: &ClientEndpoint,
+    who: &Credential<'_>,
+    steps: &Steps,
+    received: &Received,
+) -> Result<Session, LoginFailure> {
+    let after = |failure| LoginFailure::Stream {
+        failure,
+        authenticated: true,
+    };
+    let restart = stream::restart(xml, Opener::Client, &at.domain, steps, received);
+    let (_, mut xml) = Box::pin(restart).await.map_err(after)?;
+    let binding = Box::pin(bind(&mut xml, received));
     let bound = match steps.run(Stage::ResourceBinding, binding).await {
         Some(Ok(jid)) => jid,
         Some(Err(BindError::Stream(f))) => return Err(after(f)),
@@ -424,14 +436,7 @@ async fn attempt(
         return Err(LoginFailure::WrongBinding(bound));
     }
     let session = Session::new(xml, bound, received.clone());
-    let session = Box::pin(announce(session, steps, &received)).await?;
-    Ok(Online {
-        session,
-        took: Duration::ZERO,
-        mechanism,
-        served_by: at.host.clone(),
-        redirected_by: None,
-    })
+    Box::pin(announce(session, steps, received)).await
 }
 
 /// Available, as a client is: the server routes messages to available sessions, and
