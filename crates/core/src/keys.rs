@@ -4,7 +4,9 @@
 //! that names no planned check all the same).
 
 use crate::model::CheckKey;
-use crate::spec::{FederationPeer, Node, Service, SipFederationPeer, SipTrunk, Transport};
+use crate::spec::{
+    FederationPeer, Node, Service, SipFederationPeer, SipTrunk, TestUser, Transport,
+};
 
 /// `services.port` of an endpoint: target `imp1.lab.test:5222 (xmpp-c2s)`, or
 /// `[::1]:636 (ldaps)` for an IPv6 address (it keeps its brackets). `host` is a node's
@@ -17,6 +19,12 @@ pub fn services_port(host: &str, port: u16, service: Service) -> CheckKey {
         format!("{host}:{port} ({service})")
     };
     CheckKey::new("services.port", target)
+}
+
+/// `services.port` of `service` on `node`, at the node's port for it (an override or the
+/// default): target `imp1.lab.test:5222 (xmpp-c2s)`.
+pub fn node_port(node: &Node, service: Service) -> CheckKey {
+    services_port(node.fqdn(), node.port(service), service)
 }
 
 /// `dns.node` of a node (target its FQDN).
@@ -96,13 +104,22 @@ pub fn ldap_base(base: &str) -> CheckKey {
 }
 
 /// `xmpp.connect` of an IM&P node.
-pub fn xmpp_connect(node: &str) -> CheckKey {
-    CheckKey::new("xmpp.connect", node)
+pub fn xmpp_connect(node: &Node) -> CheckKey {
+    CheckKey::new("xmpp.connect", node.fqdn())
 }
 
-/// `xmpp.login` of a test user (target as the XMPP probe plans it).
-pub fn xmpp_login(target: &str) -> CheckKey {
-    CheckKey::new("xmpp.login", target)
+/// `xmpp.login` of a test user on its home node (target `alice on imp1.lab.test`).
+pub fn xmpp_login(user: &TestUser) -> CheckKey {
+    CheckKey::new(
+        "xmpp.login",
+        format!("{} on {}", user.user_id, user.home_node),
+    )
+}
+
+/// `xmpp.ha` of a test user on `peer`, the redundancy-group peer of its home node
+/// (target `alice on imp2.lab.test`).
+pub fn xmpp_ha(user: &TestUser, peer: &Node) -> CheckKey {
+    CheckKey::new("xmpp.ha", format!("{} on {}", user.user_id, peer.fqdn()))
 }
 
 /// `sip.options` of a trunk target (`_sips._tcp.imp-cluster.lab.test imp1.lab.test:5061`).

@@ -365,8 +365,13 @@ impl imp_verify_core::UserDirectory for LdapDirectory {
         uid: &'a str,
         budget: Duration,
         auth: &'a AuthLog,
+        credentials: &'a imp_verify_core::Credentials,
     ) -> imp_verify_core::directory::LookupFuture<'a> {
         Box::pin(async move {
+            // A password refused earlier in the run is not sent again (issue 28).
+            if let Some(refusal) = credentials.refusal(&imp_verify_core::Principal::user(uid)) {
+                return Ok(imp_verify_core::UserVerdict::NotTried { dn: None, refusal });
+            }
             let found = look_up_test_user(spec, &self.net, uid, budget, auth)
                 .await
                 .map_err(|e| e.to_string())?;

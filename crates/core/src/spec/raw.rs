@@ -30,6 +30,14 @@ pub(crate) struct RawSpec {
     pub federation: Vec<Spanned<RawFederationPeer>>,
     #[serde(default)]
     pub sip_federation: Vec<Spanned<RawSipFederationPeer>>,
+    pub xmpp: Option<RawXmpp>,
+}
+
+/// `[xmpp]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawXmpp {
+    pub allow_plain: Option<bool>,
 }
 
 /// `[dns]`
