@@ -23,6 +23,7 @@ fn probes(spec: &Spec) -> Vec<Box<dyn Probe>> {
             net.clone(),
             Some(Arc::new(imp_probe_ldap::LdapDirectory::new(net.clone()))),
         )),
+        Box::new(imp_probe_uds::UdsProbe::new(net.clone())),
         Box::new(imp_probe_sip::SipProbe::new(net)),
     ]
 }

@@ -77,8 +77,9 @@ pub fn need(id: &str) -> Option<(Need, bool)> {
         "dns.srv.cisco-uds" => (CucmNode, false),
         "dns.srv.collab-edge" => (RemoteAccess, false),
         "uds.https" => (CucmUds, true),
-        "uds.version" => (CucmUds, false),
-        "uds.cluster-user" | "uds.user" | "uds.cuplogin" => (CucmUdsAndTestUser, false),
+        "uds.version" => (CucmUds, true),
+        "uds.cluster-user" | "uds.user" => (CucmUdsAndTestUser, true),
+        "uds.cuplogin" => (CucmUdsAndTestUser, false),
         "dns.srv.sip-trunk" | "sip.options" => (Trunk, false),
         "dns.srv.federation" => (Federation, false),
         "dns.srv.sipfederationtls" | "dns.srv.sip-federation" => (SipFederation, false),
@@ -89,16 +90,19 @@ pub fn need(id: &str) -> Option<(Need, bool)> {
         }
         "ldap.user-auth" | "ldap.contact-search" => (DirectoryAndTestUsers, true),
         "xmpp.connect" => (ImpNodes, true),
+        "xmpp.c2s-tls" | "xmpp.c2s-registration" | "xmpp.c2s-domain" | "xmpp.s2s-security" => {
+            (ImpNodes, false)
+        }
         "xmpp.login" => (TestUserOnNode, true),
         "xmpp.im" | "xmpp.presence" | "xmpp.muc" => (TwoTestUsersOnNode, true),
         "xmpp.roster" => (Contacts, true),
         "xmpp.ha" => (UserInRedundancyGroup, true),
         "xmpp.intercluster" => (TwoClusters, true),
         "xmpp.federation" => (Federation, true),
-        "sip.tls-peer" => (TrunkTls, true),
+        "sip.tls-peer" | "sip.tls-refusal" => (TrunkTls, true),
         "sip.publish" | "sip.presence-e2e" => (Presentity, false),
         "sip.presence-gateway" => (PresenceGateway, false),
-        "sip.federation-tls" => (SipFederation, true),
+        "sip.federation-tls" | "sip.federation-refusal" => (SipFederation, true),
         "sip.federation-out" => (SipFederation, false),
         "sip.federation-in" => (SipFederationClientCert, true),
         _ => return None,

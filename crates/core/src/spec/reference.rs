@@ -62,7 +62,6 @@ pub fn fields() -> Vec<Field> {
     let mut out: Vec<Field> = Vec::new();
     let mut table = String::new();
     let mut doc: Vec<String> = Vec::new();
-    let mut header_done = false;
     for line in EXAMPLE.lines() {
         let t = line.trim();
         if let Some(c) = t.strip_prefix('#') {
@@ -70,11 +69,9 @@ pub fn fields() -> Vec<Field> {
             continue;
         }
         if t.is_empty() {
-            // The file's header is not a field's documentation.
-            if !header_done {
-                header_done = true;
-                doc.clear();
-            }
+            // A blank line ends a comment: the file's header, or the documentation of a
+            // field left commented out (optional), is no other field's documentation.
+            doc.clear();
             continue;
         }
         if t.starts_with('[') {
