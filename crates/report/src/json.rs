@@ -63,6 +63,11 @@ pub struct JsonSummary {
     /// secret): how many, and how many the server refused (absent when none were made).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authentications: BTreeMap<String, JsonAuth>,
+    /// The authentications the run caused on the directory, per credential of the spec
+    /// (`user alice`, `service cn=...`): LDAP binds and logins a node checked against
+    /// the directory (absent when there were none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub directory_authentications: BTreeMap<String, JsonAuth>,
 }
 
 /// The authentications of one account in a run.
@@ -72,6 +77,24 @@ pub struct JsonAuth {
     pub attempts: u32,
     /// How many of those the server refused.
     pub refused: u32,
+}
+
+/// Counts of authentications as the JSON gives them.
+fn json_auth(
+    counts: &BTreeMap<String, imp_verify_core::event::AuthCount>,
+) -> BTreeMap<String, JsonAuth> {
+    counts
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.clone(),
+                JsonAuth {
+                    attempts: a.attempts,
+                    refused: a.refused,
+                },
+            )
+        })
+        .collect()
 }
 
 /// One piece of evidence.
@@ -301,20 +324,12 @@ pub(crate) fn report(c: &Collected, cx: &ReportContext) -> JsonReport {
             authentications: c
                 .summary
                 .as_ref()
-                .map(|s| {
-                    s.auth
-                        .iter()
-                        .map(|(k, a)| {
-                            (
-                                k.clone(),
-                                JsonAuth {
-                                    attempts: a.attempts,
-                                    refused: a.refused,
-                                },
-                            )
-                        })
-                        .collect()
-                })
+                .map(|s| json_auth(&s.auth))
+                .unwrap_or_default(),
+            directory_authentications: c
+                .summary
+                .as_ref()
+                .map(|s| json_auth(&s.directory_auth))
                 .unwrap_or_default(),
         },
         changes: None,

@@ -27,6 +27,8 @@ pub enum ResultCode {
     AdminLimitExceeded,
     /// 13
     ConfidentialityRequired,
+    /// 19: to a bind, 389 Directory Server's lockout ("Exceed password retry limit").
+    ConstraintViolation,
     /// 32
     NoSuchObject,
     /// 34
@@ -64,6 +66,7 @@ impl ResultCode {
             10 => Referral,
             11 => AdminLimitExceeded,
             13 => ConfidentialityRequired,
+            19 => ConstraintViolation,
             32 => NoSuchObject,
             34 => InvalidDnSyntax,
             48 => InappropriateAuthentication,
@@ -91,6 +94,7 @@ impl ResultCode {
             Referral => 10,
             AdminLimitExceeded => 11,
             ConfidentialityRequired => 13,
+            ConstraintViolation => 19,
             NoSuchObject => 32,
             InvalidDnSyntax => 34,
             InappropriateAuthentication => 48,
@@ -118,6 +122,7 @@ impl ResultCode {
             Referral => "referral",
             AdminLimitExceeded => "adminLimitExceeded",
             ConfidentialityRequired => "confidentialityRequired",
+            ConstraintViolation => "constraintViolation",
             NoSuchObject => "noSuchObject",
             InvalidDnSyntax => "invalidDNSyntax",
             InappropriateAuthentication => "inappropriateAuthentication",
@@ -268,9 +273,13 @@ pub struct Refusal {
 
 impl Refusal {
     /// Whether the server refused the credential itself (invalidCredentials, 49: a
-    /// wrong password, or an AD account state): a bind refused so is never retried.
+    /// wrong password, or an AD account state; constraintViolation, 19, a lockout): a
+    /// bind refused so is never retried, and the credential is not sent again.
     pub fn refuses_credentials(&self) -> bool {
-        self.code == ResultCode::InvalidCredentials
+        matches!(
+            self.code,
+            ResultCode::InvalidCredentials | ResultCode::ConstraintViolation
+        )
     }
 
     /// The refusal of an LDAP result; `None` for success.
@@ -287,15 +296,16 @@ impl Refusal {
     /// and the server's words.
     pub fn for_ledger(
         &self,
-        key: &imp_verify_core::CheckKey,
+        by: &str,
         account: &str,
         server: &str,
+        locked: bool,
     ) -> imp_verify_core::credentials::Refusal {
         imp_verify_core::credentials::Refusal {
-            by_check: key.to_string(),
+            by_check: by.to_string(),
             at: format!("{account} at {server}"),
             words: self.describe(),
-            locked: self.ad == Some(AdReason::Locked),
+            locked,
         }
     }
 

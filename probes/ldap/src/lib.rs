@@ -27,18 +27,24 @@ mod client;
 pub mod codes;
 mod directory;
 mod error;
+mod lockout;
+mod policy;
 mod provisioning;
 mod search;
 mod session;
 #[cfg(test)]
 mod testing;
+mod unique;
 mod users;
+mod visibility;
 pub mod wire;
 
 pub use bind::{is_account_state, service_bind_failure, user_bind_failure};
 pub use codes::{rc_name, AdReason, Refusal, ResultCode};
-pub use directory::PAGE_SIZE;
+pub use directory::{MAX_ENTRIES, PAGE_SIZE};
 pub use error::LdapError;
+pub use lockout::{Lock, LockEnd};
+pub use policy::{is_lockout, span};
 pub use search::CONTACT_SEARCH_LIMIT;
 pub use session::DEFAULT_MESSAGE_LIMIT;
 pub use users::{look_up_test_user, DirectoryUser, LdapDirectory, LookupError};
@@ -83,7 +89,8 @@ impl Probe for LdapProbe {
             checks.push(
                 PlannedCheck::keyed(keys::ldap_connect(&server.url), move |cx| {
                     let c = c.clone();
-                    async move { bind::check_connect(&c, i, cx).await }
+                    let key = keys::ldap_connect(&c.ldap().servers[i].url);
+                    async move { bind::check_connect(&c, i, cx, key).await }
                 })
                 .after(port_key)
                 .on(&server.host),
@@ -116,7 +123,10 @@ impl Probe for LdapProbe {
                     if let Err(o) = c.filter() {
                         return *o;
                     }
-                    match c.directory(&cx, &key).await {
+                    match c
+                        .directory(&session::Steps::of(&cx, &key), cx.attempt)
+                        .await
+                    {
                         Ok(d) => judge(&c.spec, &d),
                         Err(o) => o,
                     }

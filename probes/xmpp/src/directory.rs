@@ -20,7 +20,7 @@ pub async fn explain_refusal(
     condition: SaslCondition,
     o: Outcome,
     budget: Duration,
-    auth: &imp_verify_core::AuthLog,
+    cx: &imp_verify_core::CheckCtx,
 ) -> Outcome {
     let Some(directory) = c.directory.as_ref() else {
         return o;
@@ -34,7 +34,9 @@ pub async fn explain_refusal(
     let secure = first_label(w, &[Task::SecureLdap, Task::LdapForJabber]);
     let integrate = first_label(w, &[Task::LdapClients, Task::LdapForJabber]);
     let head = format!("{} is refused on {node}", c.spec.jid_of(user));
-    let (msg, fix, seen) = match directory.look_up(&c.spec, uid, budget, auth).await {
+    let (msg, fix, seen) = match directory
+        .look_up(&c.spec, uid, budget, &cx.auth, &cx.credentials)
+        .await {
         Ok(UserVerdict::Missing { base, filter }) => (
             format!("{head}: SASL not-authorized: the account does not exist: the directory has no {uid} under {base} with {filter}"),
             format!("Add the user to the directory and let CUCM sync it (or correct the user id in the spec), then enable it for IM and Presence (tasks {integrate}, {login_task})"),
@@ -64,6 +66,14 @@ pub async fn explain_refusal(
             format!("Check the user's account in the directory (locked, expired, disabled) (tasks {integrate}, {login_task})"),
             format!("{dn} refuses the bind: {name} ({code})"),
         ),
+        Ok(UserVerdict::NotTried { dn, refusal }) => {
+            let entry = dn.map(|d| format!(" (the directory has {d})")).unwrap_or_default();
+            (
+                format!("{head}: SASL not-authorized: the password is wrong, or the account does not exist or is not enabled for IM and Presence{entry}; the directory was not asked with the password again, since {} refused it in this run ({}) and a second refusal can lock the account", refusal.by_check, refusal.words),
+                format!("Check the test user's password in the spec's password source and in the directory, and that the user is synced, licensed for IM and Presence and assigned to this node ({})", crate::login_tasks(w, &[Task::LdapClients, Task::LdapForJabber, Task::EndUsers])),
+                format!("not asked again: {} refused the password first", refusal.by_check),
+            )
+        }
         Err(e) => (
             format!("{head}: SASL not-authorized, and the directory could not be asked ({e}): if IM and Presence authenticates users against it, that is why"),
             format!("See ldap.connect and ldap.bind: LDAP user authentication needs the directory reachable over TLS with a working service account (tasks {secure}, {integrate}, {login_task})"),

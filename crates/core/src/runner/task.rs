@@ -6,14 +6,13 @@ use super::attempt::{attempt_once, with_stage};
 use super::undo::undo_what_is_left;
 use super::RunOptions;
 use crate::catalog;
-use crate::event::{AuthCount, Event, StopReason};
+use crate::event::{AuthCounts, Event, StopReason};
 use crate::gate::{Gate, Permit};
 use crate::model::{CheckKey, Outcome, Status};
 use crate::probe::{CheckCtx, CheckFn};
 use crate::reason::{Reason, StageCell};
 use crate::secret::Secret;
 use crate::spec::Workflow;
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -37,7 +36,7 @@ pub(super) struct TaskCtx {
     pub run_start: Instant,
     pub secrets: Arc<Vec<Secret>>,
     pub workflow: Workflow,
-    pub auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>>,
+    pub auth: Arc<std::sync::Mutex<AuthCounts>>,
 }
 
 /// A prerequisite's key and where its status will appear.
@@ -46,11 +45,17 @@ pub(super) type Prerequisite = (CheckKey, watch::Receiver<Option<Status>>);
 impl TaskCtx {
     /// Adds an attempt's authentications to the run's count per account.
     fn count(&self, log: &crate::model::AuthLog) {
-        let mut auth = self.auth.lock().expect("not poisoned");
+        let mut guard = self.auth.lock().expect("not poisoned");
+        let auth = &mut *guard;
         for a in log.attempts() {
-            let c = auth.entry(a.account).or_default();
-            c.attempts += 1;
-            c.refused += u32::from(a.refused);
+            let mut counts = vec![auth.per_account.entry(a.account).or_default()];
+            if let Some(p) = &a.directory {
+                counts.push(auth.on_directory.entry(p.as_str().to_string()).or_default());
+            }
+            for c in counts {
+                c.attempts += 1;
+                c.refused += u32::from(a.refused);
+            }
         }
     }
 

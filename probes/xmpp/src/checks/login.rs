@@ -45,8 +45,7 @@ pub async fn check(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
                     let left = deadline
                         .saturating_duration_since(Instant::now())
                         .max(Duration::from_millis(500));
-                    crate::directory::explain_refusal(c, user, node, condition, o, left, &cx.auth)
-                        .await
+                    crate::directory::explain_refusal(c, user, node, condition, o, left, &cx).await
                 }
                 _ => o,
             }
