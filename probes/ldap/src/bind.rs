@@ -243,6 +243,7 @@ pub(crate) fn judge_bind(server: &LdapServer, dn: &str, facts: BindFacts, w: Wor
 
 pub(crate) async fn check_bind(c: &LdapCtx, i: usize, cx: CheckCtx, key: CheckKey) -> Outcome {
     let facts = observe_bind(c, i, &Steps::of(&cx, &key)).await;
+    c.set_bound(i, matches!(facts, BindFacts::Bound(_)));
     let s = c.ldap();
     judge_bind(&s.servers[i], &s.bind_dn, facts, c.spec.workflow)
 }

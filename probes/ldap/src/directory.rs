@@ -104,7 +104,7 @@ impl LdapCtx {
     pub async fn directory(&self, steps: &Steps, attempt: u32) -> Result<Arc<Directory>, Outcome> {
         self.directory
             .get_or_init(attempt, || async {
-                let server = &self.ldap().servers[0];
+                let server = self.serving();
                 let mut session = self.bound(server, steps).await?;
                 let read = self.read_directory(&mut session).await;
                 session.close().await;

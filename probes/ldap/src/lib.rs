@@ -107,7 +107,12 @@ impl Probe for LdapProbe {
             );
         }
         let first = &ldap.servers[0];
-        let first_bind = keys::ldap_bind(&first.url);
+        // The content checks wait for the first server whose service account binds.
+        let binds: Vec<CheckKey> = ldap
+            .servers
+            .iter()
+            .map(|s| keys::ldap_bind(&s.url))
+            .collect();
         let base_key = keys::ldap_base(&ldap.base);
         let reads: [(&'static str, ReadJudge); 3] = [
             ("ldap.base", provisioning::check_base),
@@ -123,16 +128,15 @@ impl Probe for LdapProbe {
                     if let Err(o) = c.filter() {
                         return *o;
                     }
-                    match c
-                        .directory(&session::Steps::of(&cx, &key), cx.attempt)
-                        .await
-                    {
+                    let steps = session::Steps::of(&cx, &key);
+                    let o = match c.directory(&steps, cx.attempt).await {
                         Ok(d) => judge(&c.spec, &d),
                         Err(o) => o,
-                    }
+                    };
+                    c.served(o)
                 }
             })
-            .after(first_bind.clone())
+            .after_first_of(binds.clone())
             .on(&first.host);
             if id != "ldap.base" {
                 check = check.after(base_key.clone());
@@ -147,9 +151,9 @@ impl Probe for LdapProbe {
             checks.push(
                 PlannedCheck::keyed(key.clone(), move |cx| {
                     let (c, u, key) = (c.clone(), u.clone(), key.clone());
-                    async move { users::check_user_auth(&c, &u, cx, key).await }
+                    async move { c.served(users::check_user_auth(&c, &u, cx, key).await) }
                 })
-                .after(first_bind.clone())
+                .after_first_of(binds.clone())
                 .on(&first.host),
             );
             let c = ctx.clone();
@@ -157,7 +161,7 @@ impl Probe for LdapProbe {
             checks.push(
                 PlannedCheck::keyed(key.clone(), move |cx| {
                     let (c, u, key) = (c.clone(), uid.clone(), key.clone());
-                    async move { search::check_contact_search(&c, &u, cx, key).await }
+                    async move { c.served(search::check_contact_search(&c, &u, cx, key).await) }
                 })
                 .after(base_key.clone())
                 .on(&first.host),

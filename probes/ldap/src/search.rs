@@ -152,7 +152,7 @@ impl LdapCtx {
         let s = self.ldap();
         let a = &s.attributes;
         let user_filter = self.filter().map_err(|o| *o)?.clone();
-        let mut session = self.bound(&s.servers[0], steps).await?;
+        let mut session = self.bound(self.serving(), steps).await?;
         let attrs = [
             a.user_id.as_str(),
             a.display_name.as_str(),
@@ -314,7 +314,7 @@ pub(crate) async fn check_contact_search(
     key: CheckKey,
 ) -> Outcome {
     let task = cx.cite(&[Task::LdapClients, Task::LdapForJabber]);
-    let server = &c.ldap().servers[0];
+    let server = c.serving();
     match c.observe_contacts(uid, &Steps::of(&cx, &key)).await {
         Ok(facts) => judge_contact_search(uid, facts, &task),
         Err(o) => o,

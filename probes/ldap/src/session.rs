@@ -48,6 +48,9 @@ pub(crate) struct LdapCtx {
     pub user_filter: Result<Filter, FilterError>,
     /// The directory read, once per attempt, shared by base, sync and mapping.
     pub directory: PerAttempt<Result<Arc<Directory>, Outcome>>,
+    /// Whether each server's service account bound, as its `ldap.bind` last said: the
+    /// content checks read through the first that did (CUCM's failover).
+    bound: std::sync::Mutex<Vec<Option<bool>>>,
 }
 
 pub(crate) fn ldap_spec(spec: &Spec) -> &LdapSpec {
@@ -223,11 +226,44 @@ impl LdapCtx {
             pool: Pool::new(4 * limits.message, limits.message),
             user_filter: Filter::parse(&s.user_filter),
             directory: Default::default(),
+            bound: std::sync::Mutex::new(vec![None; s.servers.len()]),
         }
     }
 
     pub fn ldap(&self) -> &LdapSpec {
         ldap_spec(&self.spec)
+    }
+
+    /// Records what server `i`'s `ldap.bind` found.
+    pub fn set_bound(&self, i: usize, bound: bool) {
+        self.bound.lock().expect("not poisoned")[i] = Some(bound);
+    }
+
+    /// The server the content checks read through: the first, in the spec's order,
+    /// whose service account bound (the first server when no bind was checked).
+    pub fn serving_index(&self) -> usize {
+        let bound = self.bound.lock().expect("not poisoned");
+        bound.iter().position(|b| *b == Some(true)).unwrap_or(0)
+    }
+
+    /// [`LdapCtx::serving_index`]'s server.
+    pub fn serving(&self) -> &LdapServer {
+        &self.ldap().servers[self.serving_index()]
+    }
+
+    /// `o` saying which server served it, when it was not the spec's first (the first
+    /// did not bind).
+    pub fn served(&self, o: Outcome) -> Outcome {
+        let i = self.serving_index();
+        let url = &self.ldap().servers[i].url;
+        if i == 0 {
+            return o;
+        }
+        let message = format!(
+            "{} (through {url}, the first directory server whose service account binds)",
+            o.message
+        );
+        Outcome { message, ..o }.with("served_by", url)
     }
 
     /// A session with `server`, secured as the spec says.

@@ -130,7 +130,6 @@ impl LdapCtx {
         uid: &str,
         steps: &Steps,
     ) -> Result<UserFacts, Outcome> {
-        let s = self.ldap();
         let user = self
             .spec
             .test_users
@@ -146,7 +145,7 @@ impl LdapCtx {
             Ok(dn) => dn,
             Err(facts) => return Ok(facts),
         };
-        let server = &s.servers[0];
+        let server = self.serving();
         let mut session = self
             .open(server, steps)
             .await
@@ -211,7 +210,7 @@ impl LdapCtx {
             since: None,
             ends: crate::lockout::LockEnd::Unknown,
         };
-        let Ok(mut session) = self.bound(&self.ldap().servers[0], steps).await else {
+        let Ok(mut session) = self.bound(self.serving(), steps).await else {
             return unknown;
         };
         let lock = crate::lockout::observe(&mut session, dn).await;
@@ -234,7 +233,7 @@ impl LdapCtx {
             .map_err(|o| *o)?
             .clone()
             .and(Filter::equal(uid_attr, uid));
-        let mut session = self.bound(&s.servers[0], steps).await?;
+        let mut session = self.bound(self.serving(), steps).await?;
         let request = SearchRequest {
             base: &s.base,
             scope: Scope::Subtree,
@@ -370,7 +369,7 @@ pub(crate) async fn check_user_auth(
     cx: CheckCtx,
     key: CheckKey,
 ) -> Outcome {
-    let server = &c.ldap().servers[0];
+    let server = c.serving();
     match c.observe_user(uid, &Steps::of(&cx, &key)).await {
         Ok(facts) => judge_user_auth(&c.spec, uid, facts),
         Err(o) => o,

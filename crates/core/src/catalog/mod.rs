@@ -383,6 +383,22 @@ pub const CHECKS: &[CheckDef] = &[
     },
 ];
 
+/// The prerequisites a check waits for as alternatives in order, the first that passes
+/// serving (check id, prerequisite id): the directory's content checks read through the
+/// first directory server whose service account binds, as CUCM and IM&P fail over.
+pub const FIRST_OF: &[(&str, &str)] = &[
+    ("ldap.base", "ldap.bind"),
+    ("ldap.sync", "ldap.bind"),
+    ("ldap.mapping", "ldap.bind"),
+    ("ldap.user-auth", "ldap.bind"),
+];
+
+/// Whether check `id` may wait for checks `prerequisite` as alternatives (see
+/// [`FIRST_OF`]).
+pub fn waits_for_first_of(id: &str, prerequisite: &str) -> bool {
+    FIRST_OF.iter().any(|(c, p)| *c == id && *p == prerequisite)
+}
+
 /// Looks a check up by id.
 pub fn check(id: &str) -> Option<&'static CheckDef> {
     CHECKS.iter().find(|c| c.id == id)

@@ -250,7 +250,7 @@ async fn run_checks(
         let ctx = shared.task(check.server.as_ref(), priority);
         handles.push(tokio::spawn(async move {
             let (mut outcome, attempts, ran_for) =
-                task::run_one(&ctx, &check.key, check.run, deps).await;
+                task::run_one(&ctx, &check.key, check.run, deps, &check.first_of).await;
             outcome.redact(&ctx.secrets);
             let result = CheckResult {
                 key: check.key.redacted(&ctx.secrets),
