@@ -29,6 +29,10 @@ pub enum ResultCode {
     ConfidentialityRequired,
     /// 19: to a bind, 389 Directory Server's lockout ("Exceed password retry limit").
     ConstraintViolation,
+    /// 20: the value is there already.
+    AttributeOrValueExists,
+    /// 21
+    InvalidAttributeSyntax,
     /// 32
     NoSuchObject,
     /// 34
@@ -45,6 +49,10 @@ pub enum ResultCode {
     Unavailable,
     /// 53
     UnwillingToPerform,
+    /// 65
+    ObjectClassViolation,
+    /// 67
+    NotAllowedOnRdn,
     /// 80
     Other,
     /// Any other value.
@@ -67,6 +75,8 @@ impl ResultCode {
             11 => AdminLimitExceeded,
             13 => ConfidentialityRequired,
             19 => ConstraintViolation,
+            20 => AttributeOrValueExists,
+            21 => InvalidAttributeSyntax,
             32 => NoSuchObject,
             34 => InvalidDnSyntax,
             48 => InappropriateAuthentication,
@@ -75,6 +85,8 @@ impl ResultCode {
             51 => Busy,
             52 => Unavailable,
             53 => UnwillingToPerform,
+            65 => ObjectClassViolation,
+            67 => NotAllowedOnRdn,
             80 => Other,
             n => Unknown(n),
         }
@@ -95,6 +107,8 @@ impl ResultCode {
             AdminLimitExceeded => 11,
             ConfidentialityRequired => 13,
             ConstraintViolation => 19,
+            AttributeOrValueExists => 20,
+            InvalidAttributeSyntax => 21,
             NoSuchObject => 32,
             InvalidDnSyntax => 34,
             InappropriateAuthentication => 48,
@@ -103,6 +117,8 @@ impl ResultCode {
             Busy => 51,
             Unavailable => 52,
             UnwillingToPerform => 53,
+            ObjectClassViolation => 65,
+            NotAllowedOnRdn => 67,
             Other => 80,
             Unknown(n) => n,
         }
@@ -123,6 +139,8 @@ impl ResultCode {
             AdminLimitExceeded => "adminLimitExceeded",
             ConfidentialityRequired => "confidentialityRequired",
             ConstraintViolation => "constraintViolation",
+            AttributeOrValueExists => "attributeOrValueExists",
+            InvalidAttributeSyntax => "invalidAttributeSyntax",
             NoSuchObject => "noSuchObject",
             InvalidDnSyntax => "invalidDNSyntax",
             InappropriateAuthentication => "inappropriateAuthentication",
@@ -131,6 +149,8 @@ impl ResultCode {
             Busy => "busy",
             Unavailable => "unavailable",
             UnwillingToPerform => "unwillingToPerform",
+            ObjectClassViolation => "objectClassViolation",
+            NotAllowedOnRdn => "notAllowedOnRDN",
             Other => "other",
             Unknown(_) => "unknown",
         }

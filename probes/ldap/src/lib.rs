@@ -30,6 +30,7 @@ mod error;
 mod lockout;
 mod policy;
 mod provisioning;
+mod refusals;
 mod search;
 mod session;
 #[cfg(test)]
@@ -106,6 +107,7 @@ impl Probe for LdapProbe {
                 .on(&server.host),
             );
         }
+        checks.extend(refusal_checks(&ctx));
         let first = &ldap.servers[0];
         // The content checks wait for the first server whose service account binds.
         let binds: Vec<CheckKey> = ldap
@@ -169,4 +171,60 @@ impl Probe for LdapProbe {
         }
         checks
     }
+}
+
+/// The checks of what the directory must refuse: cleartext simple binds on each plain
+/// LDAP endpoint, anonymous reads and writes by the service account on each server.
+fn refusal_checks(ctx: &Arc<LdapCtx>) -> Vec<PlannedCheck> {
+    let ldap = ctx.ldap();
+    let mut checks = Vec::new();
+    let mut endpoints: Vec<(String, u16)> = Vec::new();
+    for server in &ldap.servers {
+        let (host, port) = refusals::cleartext_endpoint(server);
+        if endpoints
+            .iter()
+            .any(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port)
+        {
+            continue;
+        }
+        endpoints.push((host.clone(), port));
+        let allowed = ldap.servers.iter().any(|s| {
+            s.security == imp_verify_core::spec::LdapSecurity::Cleartext
+                && s.host.eq_ignore_ascii_case(&host)
+                && s.port == port
+        });
+        let c = ctx.clone();
+        let key = CheckKey::new("ldap.cleartext-bind", format!("ldap://{host}:{port}"));
+        let on = host.clone();
+        checks.push(
+            PlannedCheck::keyed(key.clone(), move |cx| {
+                let (c, key, host) = (c.clone(), key.clone(), host.clone());
+                async move { refusals::check_cleartext(&c, host, port, allowed, cx, key).await }
+            })
+            .on(on),
+        );
+    }
+    for (i, server) in ldap.servers.iter().enumerate() {
+        let c = ctx.clone();
+        let key = CheckKey::new("ldap.anonymous-read", server.url.clone());
+        checks.push(
+            PlannedCheck::keyed(key.clone(), move |cx| {
+                let (c, key) = (c.clone(), key.clone());
+                async move { refusals::check_anonymous(&c, i, cx, key).await }
+            })
+            .after(keys::ldap_connect(&server.url))
+            .on(&server.host),
+        );
+        let c = ctx.clone();
+        let key = CheckKey::new("ldap.read-only", server.url.clone());
+        checks.push(
+            PlannedCheck::keyed(key.clone(), move |cx| {
+                let (c, key) = (c.clone(), key.clone());
+                async move { refusals::check_write(&c, i, cx, key).await }
+            })
+            .after(keys::ldap_bind(&server.url))
+            .on(&server.host),
+        );
+    }
+    checks
 }

@@ -192,6 +192,26 @@ impl Session {
             .map_err(|e| steps.wire(e))
     }
 
+    /// A modify adding `value` to `attr` of `dn`, and the server's result.
+    pub async fn modify_add(
+        &mut self,
+        dn: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<LdapResult, LdapError> {
+        self.steps.enter(Stage::LdapOperation);
+        let id = self
+            .conn
+            .send(&Request::ModifyAdd { dn, attr, value }, &[])
+            .await
+            .map_err(|e| self.steps.wire(e))?;
+        let m = self.conn.answer(id).await.map_err(|e| self.steps.wire(e))?;
+        match m.op {
+            Op::Modify(r) => Ok(r),
+            _ => Err(LdapError::Wire(WireError::Unexpected)),
+        }
+    }
+
     /// Ends the session politely.
     pub async fn close(self) {
         self.conn.close().await;
@@ -232,6 +252,11 @@ impl LdapCtx {
 
     pub fn ldap(&self) -> &LdapSpec {
         ldap_spec(&self.spec)
+    }
+
+    /// The spec's resolver.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
     }
 
     /// Records what server `i`'s `ldap.bind` found.

@@ -23,8 +23,8 @@ async fn every_ldap_check_passes_on_the_lab() {
     let r = run(&lab.spec(), Duration::from_secs(10)).await;
     assert_eq!(
         r.len(),
-        2 * 2 + 3 + 4 * 2,
-        "2 servers x (connect, bind), base/sync/mapping, 4 users x (auth, search)"
+        2 * 4 + 1 + 3 + 4 * 2,
+        "2 servers x (connect, bind, anonymous-read, read-only), 1 cleartext endpoint, base/sync/mapping, 4 users x (auth, search)"
     );
     for c in &r {
         assert_eq!(

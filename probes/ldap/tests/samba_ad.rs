@@ -97,7 +97,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     // Healthy: every check passes with the spec `lab up` wrote for AD; Prosody logs
     // the directory's users in.
     let r = run(&lab.spec(), T).await;
-    assert_eq!(r.len(), 2 * 2 + 3 + 4 * 2);
+    assert_eq!(r.len(), 2 * 4 + 1 + 3 + 4 * 2);
     for c in &r {
         assert_eq!(
             c.outcome.status,
