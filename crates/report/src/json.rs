@@ -71,6 +71,11 @@ pub struct JsonSummary {
     /// versions before it).
     #[serde(default)]
     pub exposures: Vec<Exposure>,
+    /// The authentications the run caused on the directory, per credential of the spec
+    /// (`user alice`, `service cn=...`): LDAP binds and logins a node checked against
+    /// the directory (absent when there were none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub directory_authentications: BTreeMap<String, JsonAuth>,
 }
 
 /// What the spec left unverified, as the JSON gives it.
@@ -112,6 +117,24 @@ pub struct JsonAuth {
     pub attempts: u32,
     /// How many of those the server refused.
     pub refused: u32,
+}
+
+/// Counts of authentications as the JSON gives them.
+fn json_auth(
+    counts: &BTreeMap<String, imp_verify_core::event::AuthCount>,
+) -> BTreeMap<String, JsonAuth> {
+    counts
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.clone(),
+                JsonAuth {
+                    attempts: a.attempts,
+                    refused: a.refused,
+                },
+            )
+        })
+        .collect()
 }
 
 /// One piece of evidence.
@@ -356,20 +379,12 @@ pub(crate) fn report(c: &Collected, domains: &[String], a: &Analysis) -> JsonRep
             authentications: c
                 .summary
                 .as_ref()
-                .map(|s| {
-                    s.auth
-                        .iter()
-                        .map(|(k, a)| {
-                            (
-                                k.clone(),
-                                JsonAuth {
-                                    attempts: a.attempts,
-                                    refused: a.refused,
-                                },
-                            )
-                        })
-                        .collect()
-                })
+                .map(|s| json_auth(&s.auth))
+                .unwrap_or_default(),
+            directory_authentications: c
+                .summary
+                .as_ref()
+                .map(|s| json_auth(&s.directory_auth))
                 .unwrap_or_default(),
             exposures: a.exposures.clone(),
         },

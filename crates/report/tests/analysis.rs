@@ -101,6 +101,7 @@ fn events(checks: &[Check]) -> Vec<Event> {
         wall: Duration::from_millis(300),
         stopped: None,
         auth: Default::default(),
+        directory_auth: Default::default(),
     }));
     v
 }

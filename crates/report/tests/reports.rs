@@ -58,6 +58,7 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
         wall: Duration::from_millis(1234),
         stopped,
         auth: Default::default(),
+        directory_auth: Default::default(),
     }));
     v
 }

@@ -106,10 +106,9 @@ pub(crate) enum ConnectFacts {
 }
 
 /// Opens a session with server `i` and reads its root DSE.
-pub(crate) async fn observe_connect(c: &LdapCtx, i: usize, cx: &CheckCtx) -> ConnectFacts {
+pub(crate) async fn observe_connect(c: &LdapCtx, i: usize, steps: &Steps) -> ConnectFacts {
     let server = &c.ldap().servers[i];
-    let steps = Steps::of(cx);
-    let mut session = match c.open(server, &steps).await {
+    let mut session = match c.open(server, steps).await {
         Ok(s) => s,
         Err(e) => return ConnectFacts::Failed(e),
     };
@@ -191,8 +190,8 @@ pub(crate) fn judge_connect(
         .with("trust_anchors", trust)
 }
 
-pub(crate) async fn check_connect(c: &LdapCtx, i: usize, cx: CheckCtx) -> Outcome {
-    let facts = observe_connect(c, i, &cx).await;
+pub(crate) async fn check_connect(c: &LdapCtx, i: usize, cx: CheckCtx, key: CheckKey) -> Outcome {
+    let facts = observe_connect(c, i, &Steps::of(&cx, &key)).await;
     judge_connect(&c.ldap().servers[i], facts, &c.trust, c.spec.workflow)
 }
 
@@ -210,14 +209,9 @@ pub(crate) enum BindFacts {
 }
 
 /// Binds as the service account on server `i`.
-pub(crate) async fn observe_bind(
-    c: &LdapCtx,
-    i: usize,
-    cx: &CheckCtx,
-    key: &CheckKey,
-) -> BindFacts {
+pub(crate) async fn observe_bind(c: &LdapCtx, i: usize, steps: &Steps) -> BindFacts {
     let server = &c.ldap().servers[i];
-    match c.bind_service(server, cx, key).await {
+    match c.bind_service(server, steps).await {
         Ok(ServiceBind::Bound(session, took)) => {
             session.close().await;
             BindFacts::Bound(took)
@@ -248,7 +242,8 @@ pub(crate) fn judge_bind(server: &LdapServer, dn: &str, facts: BindFacts, w: Wor
 }
 
 pub(crate) async fn check_bind(c: &LdapCtx, i: usize, cx: CheckCtx, key: CheckKey) -> Outcome {
-    let facts = observe_bind(c, i, &cx, &key).await;
+    let facts = observe_bind(c, i, &Steps::of(&cx, &key)).await;
+    c.set_bound(i, matches!(facts, BindFacts::Bound(_)));
     let s = c.ldap();
     judge_bind(&s.servers[i], &s.bind_dn, facts, c.spec.workflow)
 }

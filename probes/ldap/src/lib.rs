@@ -27,18 +27,25 @@ mod client;
 pub mod codes;
 mod directory;
 mod error;
+mod lockout;
+mod policy;
 mod provisioning;
+mod refusals;
 mod search;
 mod session;
 #[cfg(test)]
 mod testing;
+mod unique;
 mod users;
+mod visibility;
 pub mod wire;
 
 pub use bind::{is_account_state, service_bind_failure, user_bind_failure};
 pub use codes::{rc_name, AdReason, Refusal, ResultCode};
-pub use directory::PAGE_SIZE;
+pub use directory::{MAX_ENTRIES, PAGE_SIZE};
 pub use error::LdapError;
+pub use lockout::{Lock, LockEnd};
+pub use policy::{is_lockout, span};
 pub use search::CONTACT_SEARCH_LIMIT;
 pub use session::DEFAULT_MESSAGE_LIMIT;
 pub use users::{look_up_test_user, DirectoryUser, LdapDirectory, LookupError};
@@ -83,7 +90,8 @@ impl Probe for LdapProbe {
             checks.push(
                 PlannedCheck::keyed(keys::ldap_connect(&server.url), move |cx| {
                     let c = c.clone();
-                    async move { bind::check_connect(&c, i, cx).await }
+                    let key = keys::ldap_connect(&c.ldap().servers[i].url);
+                    async move { bind::check_connect(&c, i, cx, key).await }
                 })
                 .after(port_key)
                 .on(&server.host),
@@ -99,8 +107,14 @@ impl Probe for LdapProbe {
                 .on(&server.host),
             );
         }
+        checks.extend(refusal_checks(&ctx));
         let first = &ldap.servers[0];
-        let first_bind = keys::ldap_bind(&first.url);
+        // The content checks wait for the first server whose service account binds.
+        let binds: Vec<CheckKey> = ldap
+            .servers
+            .iter()
+            .map(|s| keys::ldap_bind(&s.url))
+            .collect();
         let base_key = keys::ldap_base(&ldap.base);
         let reads: [(&'static str, ReadJudge); 3] = [
             ("ldap.base", provisioning::check_base),
@@ -116,13 +130,15 @@ impl Probe for LdapProbe {
                     if let Err(o) = c.filter() {
                         return *o;
                     }
-                    match c.directory(&cx, &key).await {
+                    let steps = session::Steps::of(&cx, &key);
+                    let o = match c.directory(&steps, cx.attempt).await {
                         Ok(d) => judge(&c.spec, &d),
                         Err(o) => o,
-                    }
+                    };
+                    c.served(o)
                 }
             })
-            .after(first_bind.clone())
+            .after_first_of(binds.clone())
             .on(&first.host);
             if id != "ldap.base" {
                 check = check.after(base_key.clone());
@@ -137,9 +153,9 @@ impl Probe for LdapProbe {
             checks.push(
                 PlannedCheck::keyed(key.clone(), move |cx| {
                     let (c, u, key) = (c.clone(), u.clone(), key.clone());
-                    async move { users::check_user_auth(&c, &u, cx, key).await }
+                    async move { c.served(users::check_user_auth(&c, &u, cx, key).await) }
                 })
-                .after(first_bind.clone())
+                .after_first_of(binds.clone())
                 .on(&first.host),
             );
             let c = ctx.clone();
@@ -147,7 +163,7 @@ impl Probe for LdapProbe {
             checks.push(
                 PlannedCheck::keyed(key.clone(), move |cx| {
                     let (c, u, key) = (c.clone(), uid.clone(), key.clone());
-                    async move { search::check_contact_search(&c, &u, cx, key).await }
+                    async move { c.served(search::check_contact_search(&c, &u, cx, key).await) }
                 })
                 .after(base_key.clone())
                 .on(&first.host),
@@ -155,4 +171,60 @@ impl Probe for LdapProbe {
         }
         checks
     }
+}
+
+/// The checks of what the directory must refuse: cleartext simple binds on each plain
+/// LDAP endpoint, anonymous reads and writes by the service account on each server.
+fn refusal_checks(ctx: &Arc<LdapCtx>) -> Vec<PlannedCheck> {
+    let ldap = ctx.ldap();
+    let mut checks = Vec::new();
+    let mut endpoints: Vec<(String, u16)> = Vec::new();
+    for server in &ldap.servers {
+        let (host, port) = refusals::cleartext_endpoint(server);
+        if endpoints
+            .iter()
+            .any(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port)
+        {
+            continue;
+        }
+        endpoints.push((host.clone(), port));
+        let allowed = ldap.servers.iter().any(|s| {
+            s.security == imp_verify_core::spec::LdapSecurity::Cleartext
+                && s.host.eq_ignore_ascii_case(&host)
+                && s.port == port
+        });
+        let c = ctx.clone();
+        let key = CheckKey::new("ldap.cleartext-bind", format!("ldap://{host}:{port}"));
+        let on = host.clone();
+        checks.push(
+            PlannedCheck::keyed(key.clone(), move |cx| {
+                let (c, key, host) = (c.clone(), key.clone(), host.clone());
+                async move { refusals::check_cleartext(&c, host, port, allowed, cx, key).await }
+            })
+            .on(on),
+        );
+    }
+    for (i, server) in ldap.servers.iter().enumerate() {
+        let c = ctx.clone();
+        let key = CheckKey::new("ldap.anonymous-read", server.url.clone());
+        checks.push(
+            PlannedCheck::keyed(key.clone(), move |cx| {
+                let (c, key) = (c.clone(), key.clone());
+                async move { refusals::check_anonymous(&c, i, cx, key).await }
+            })
+            .after(keys::ldap_connect(&server.url))
+            .on(&server.host),
+        );
+        let c = ctx.clone();
+        let key = CheckKey::new("ldap.read-only", server.url.clone());
+        checks.push(
+            PlannedCheck::keyed(key.clone(), move |cx| {
+                let (c, key) = (c.clone(), key.clone());
+                async move { refusals::check_write(&c, i, cx, key).await }
+            })
+            .after(keys::ldap_bind(&server.url))
+            .on(&server.host),
+        );
+    }
+    checks
 }

@@ -6,7 +6,7 @@
 use crate::client::search::Item;
 use crate::codes::{Refusal, ResultCode};
 use crate::error::LdapError;
-use crate::session::{LdapCtx, Session};
+use crate::session::{LdapCtx, Session, Steps};
 use crate::wire::message::SearchRequest;
 use crate::wire::{Entry, Filter, Scope};
 use imp_verify_core::catalog::Task;
@@ -147,13 +147,12 @@ impl LdapCtx {
     pub(crate) async fn observe_contacts(
         &self,
         uid: &str,
-        cx: &CheckCtx,
-        key: &CheckKey,
+        steps: &Steps,
     ) -> Result<ContactFacts, Outcome> {
         let s = self.ldap();
         let a = &s.attributes;
         let user_filter = self.filter().map_err(|o| *o)?.clone();
-        let mut session = self.bound(&s.servers[0], cx, key).await?;
+        let mut session = self.bound(self.serving(), steps).await?;
         let attrs = [
             a.user_id.as_str(),
             a.display_name.as_str(),
@@ -253,7 +252,10 @@ fn shown(searches: &[Searched]) -> String {
 pub(crate) fn judge_contact_search(uid: &str, facts: ContactFacts, task: &str) -> Outcome {
     let (name, phone, searches, no_value) = match facts {
         ContactFacts::NotFound => {
-            return Outcome::fail(format!("{uid} is not in the directory"), "See ldap.sync")
+            return Outcome::fail(
+                format!("{uid} is not visible to the service account"),
+                "See ldap.sync and ldap.user-auth",
+            )
         }
         ContactFacts::Searched {
             name,
@@ -312,8 +314,8 @@ pub(crate) async fn check_contact_search(
     key: CheckKey,
 ) -> Outcome {
     let task = cx.cite(&[Task::LdapClients, Task::LdapForJabber]);
-    let server = &c.ldap().servers[0];
-    match c.observe_contacts(uid, &cx, &key).await {
+    let server = c.serving();
+    match c.observe_contacts(uid, &Steps::of(&cx, &key)).await {
         Ok(facts) => judge_contact_search(uid, facts, &task),
         Err(o) => o,
     }
@@ -405,6 +407,6 @@ mod tests {
         );
         assert_eq!(o.message, "alice has no phone number to search by");
         let o = judge_contact_search("alice", ContactFacts::NotFound, "");
-        assert_eq!(o.message, "alice is not in the directory");
+        assert_eq!(o.message, "alice is not visible to the service account");
     }
 }

@@ -11,9 +11,9 @@ use crate::error::LdapError;
 use crate::wire::message::{Control, Request, SearchRequest};
 use crate::wire::{Filter, FilterError, LdapResult, Op};
 use imp_verify_core::catalog::{first_label, Task};
-use imp_verify_core::credentials::{self, CredentialUse, Principal};
+use imp_verify_core::credentials::{self, CredentialUse, Credentials, Principal};
 use imp_verify_core::spec::{LdapServer, LdapSpec, Spec, Workflow};
-use imp_verify_core::{CheckCtx, CheckKey, Outcome, PerAttempt, Stage, StageCell};
+use imp_verify_core::{AuthLog, CheckCtx, CheckKey, Outcome, PerAttempt, Stage, StageCell};
 use imp_verify_net::{Net, Resolver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +48,9 @@ pub(crate) struct LdapCtx {
     pub user_filter: Result<Filter, FilterError>,
     /// The directory read, once per attempt, shared by base, sync and mapping.
     pub directory: PerAttempt<Result<Arc<Directory>, Outcome>>,
+    /// Whether each server's service account bound, as its `ldap.bind` last said: the
+    /// content checks read through the first that did (CUCM's failover).
+    bound: std::sync::Mutex<Vec<Option<bool>>>,
 }
 
 pub(crate) fn ldap_spec(spec: &Spec) -> &LdapSpec {
@@ -56,21 +59,47 @@ pub(crate) fn ldap_spec(spec: &Spec) -> &LdapSpec {
         .expect("the ldap probe plans only when the spec has [ldap]")
 }
 
-/// What a step of a check needs to name a timeout: the check's stage and its time.
+/// What a check's steps run with: where it says which step it is in, its deadline,
+/// where its authentications are recorded, the run's credential ledger, and the name
+/// the ledger gives a refusal it meets (the check's key).
 #[derive(Clone)]
 pub(crate) struct Steps {
     cell: StageCell,
     budget: Duration,
     pub deadline: tokio::time::Instant,
+    pub auth: AuthLog,
+    pub credentials: Credentials,
+    pub by: String,
 }
 
 impl Steps {
-    /// The steps of the check `cx`.
-    pub fn of(cx: &CheckCtx) -> Steps {
+    /// The steps of the check `cx`, keyed `key`.
+    pub fn of(cx: &CheckCtx, key: &CheckKey) -> Steps {
         Steps {
             cell: cx.stage.clone(),
             budget: cx.budget(),
             deadline: cx.budget_deadline().into(),
+            auth: cx.auth.clone(),
+            credentials: cx.credentials.clone(),
+            by: key.to_string(),
+        }
+    }
+
+    /// Steps that have `budget` from now, for a look-up another probe's check asks for
+    /// (`by` names it).
+    pub fn within(
+        budget: Duration,
+        auth: &AuthLog,
+        credentials: &Credentials,
+        by: String,
+    ) -> Steps {
+        Steps {
+            cell: StageCell::default(),
+            budget,
+            deadline: tokio::time::Instant::now() + budget,
+            auth: auth.clone(),
+            credentials: credentials.clone(),
+            by,
         }
     }
 
@@ -114,6 +143,7 @@ pub(crate) struct Session {
 #[derive(Debug)]
 pub(crate) struct BindAnswer {
     pub result: LdapResult,
+    pub controls: Vec<Control>,
     pub took: Duration,
 }
 
@@ -140,6 +170,7 @@ impl Session {
         match m.op {
             Op::Bind(result) => Ok(BindAnswer {
                 result,
+                controls: m.controls,
                 took: started.elapsed(),
             }),
             _ => Err(LdapError::Wire(WireError::Unexpected)),
@@ -161,6 +192,26 @@ impl Session {
             .map_err(|e| steps.wire(e))
     }
 
+    /// A modify adding `value` to `attr` of `dn`, and the server's result.
+    pub async fn modify_add(
+        &mut self,
+        dn: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<LdapResult, LdapError> {
+        self.steps.enter(Stage::LdapOperation);
+        let id = self
+            .conn
+            .send(&Request::ModifyAdd { dn, attr, value }, &[])
+            .await
+            .map_err(|e| self.steps.wire(e))?;
+        let m = self.conn.answer(id).await.map_err(|e| self.steps.wire(e))?;
+        match m.op {
+            Op::Modify(r) => Ok(r),
+            _ => Err(LdapError::Wire(WireError::Unexpected)),
+        }
+    }
+
     /// Ends the session politely.
     pub async fn close(self) {
         self.conn.close().await;
@@ -180,8 +231,8 @@ pub(crate) enum ServiceBind {
 impl LdapCtx {
     /// The context of `spec`'s run, with the run's network toolkit.
     pub fn new(spec: &Arc<Spec>, net: &Net) -> LdapCtx {
-        let limits = Limits::new(DEFAULT_MESSAGE_LIMIT);
         let s = ldap_spec(spec);
+        let limits = Limits::new(s.max_message_bytes.unwrap_or(DEFAULT_MESSAGE_LIMIT));
         LdapCtx {
             spec: spec.clone(),
             resolver: net.resolver.clone(),
@@ -195,11 +246,49 @@ impl LdapCtx {
             pool: Pool::new(4 * limits.message, limits.message),
             user_filter: Filter::parse(&s.user_filter),
             directory: Default::default(),
+            bound: std::sync::Mutex::new(vec![None; s.servers.len()]),
         }
     }
 
     pub fn ldap(&self) -> &LdapSpec {
         ldap_spec(&self.spec)
+    }
+
+    /// The spec's resolver.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// Records what server `i`'s `ldap.bind` found.
+    pub fn set_bound(&self, i: usize, bound: bool) {
+        self.bound.lock().expect("not poisoned")[i] = Some(bound);
+    }
+
+    /// The server the content checks read through: the first, in the spec's order,
+    /// whose service account bound (the first server when no bind was checked).
+    pub fn serving_index(&self) -> usize {
+        let bound = self.bound.lock().expect("not poisoned");
+        bound.iter().position(|b| *b == Some(true)).unwrap_or(0)
+    }
+
+    /// [`LdapCtx::serving_index`]'s server.
+    pub fn serving(&self) -> &LdapServer {
+        &self.ldap().servers[self.serving_index()]
+    }
+
+    /// `o` saying which server served it, when it was not the spec's first (the first
+    /// did not bind).
+    pub fn served(&self, o: Outcome) -> Outcome {
+        let i = self.serving_index();
+        let url = &self.ldap().servers[i].url;
+        if i == 0 {
+            return o;
+        }
+        let message = format!(
+            "{} (through {url}, the first directory server whose service account binds)",
+            o.message
+        );
+        Outcome { message, ..o }.with("served_by", url)
     }
 
     /// A session with `server`, secured as the spec says.
@@ -222,22 +311,21 @@ impl LdapCtx {
         })
     }
 
-    /// Binds as the service account on `server` for check `key`, unless the run's
-    /// ledger says its password was refused already; the bind is recorded in the
-    /// check's authentications and its verdict in the ledger.
+    /// Binds as the service account on `server`, unless the run's ledger says its
+    /// password was refused already; the bind is recorded in the check's
+    /// authentications (a directory authentication of the account) and its verdict in
+    /// the ledger.
     pub async fn bind_service(
         &self,
         server: &LdapServer,
-        cx: &CheckCtx,
-        key: &CheckKey,
+        steps: &Steps,
     ) -> Result<ServiceBind, LdapError> {
         let s = self.ldap();
-        let steps = Steps::of(cx);
-        let mut session = self.open(server, &steps).await?;
+        let mut session = self.open(server, steps).await?;
         steps.enter(Stage::LdapBind);
         let principal = Principal::service(&s.bind_dn);
         let guard =
-            match tokio::time::timeout_at(steps.deadline, cx.credentials.acquire(&principal))
+            match tokio::time::timeout_at(steps.deadline, steps.credentials.acquire(&principal))
                 .await
                 .map_err(|_| steps.timed_out(Stage::LdapBind))?
             {
@@ -250,7 +338,9 @@ impl LdapCtx {
         let answer = session.bind(&s.bind_dn, s.password().expose(), &[]).await?;
         let refusal = Refusal::of(&answer.result);
         let refused = refusal.as_ref().is_some_and(Refusal::refuses_credentials);
-        cx.auth.record(&s.bind_dn, refused);
+        steps
+            .auth
+            .record_on_directory(&principal, &s.bind_dn, refused);
         match refusal {
             None => {
                 guard.accepted();
@@ -258,7 +348,8 @@ impl LdapCtx {
             }
             Some(r) => {
                 if refused {
-                    guard.refused(r.for_ledger(key, &s.bind_dn, &server.url));
+                    let locked = crate::policy::is_lockout(&r, &Default::default());
+                    guard.refused(r.for_ledger(&steps.by, &s.bind_dn, &server.url, locked));
                 }
                 session.close().await;
                 Ok(ServiceBind::Refused(r))
@@ -268,15 +359,10 @@ impl LdapCtx {
 
     /// A session bound as the service account, or the failed outcome that says why
     /// there is none (for the checks that read the directory through it).
-    pub async fn bound(
-        &self,
-        server: &LdapServer,
-        cx: &CheckCtx,
-        key: &CheckKey,
-    ) -> Result<Session, Outcome> {
+    pub async fn bound(&self, server: &LdapServer, steps: &Steps) -> Result<Session, Outcome> {
         let (secure, _) = task_labels(self.spec.workflow);
         let s = self.ldap();
-        match self.bind_service(server, cx, key).await {
+        match self.bind_service(server, steps).await {
             Ok(ServiceBind::Bound(session, _)) => Ok(session),
             Ok(ServiceBind::Refused(r)) => {
                 Err(crate::bind::service_bind_failure(&s.bind_dn, &r, secure))

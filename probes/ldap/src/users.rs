@@ -1,23 +1,29 @@
 //! Test users in the directory: looking one up with the service account, checking the
-//! entry found is that user's, and binding as it with its own password
+//! entry found is that user's, and binding as it with its own password, once per run
+//! (through the run's credential ledger) and with the password policy request control
 //! (`ldap.user-auth`, and the explanation of a refused XMPP login through
-//! [`look_up_test_user`]). Observed into [`UserFacts`], judged by [`judge_user_auth`].
+//! [`LdapDirectory`]). Observed into [`UserFacts`], judged by [`judge_user_auth`] and
+//! [`crate::policy`].
 
 use crate::bind::user_bind_failure;
 use crate::client::search::Item;
 use crate::codes::{AdReason, Refusal, ResultCode};
 use crate::error::LdapError;
+use crate::lockout::Lock;
+use crate::policy::{is_lockout, UserBind};
 use crate::session::{task_labels, LdapCtx, Steps};
+use crate::visibility::{self, Visibility};
+use crate::wire::controls::{self, PolicyState};
 use crate::wire::message::SearchRequest;
 use crate::wire::{Entry, Filter, Scope};
-use imp_verify_core::spec::{Spec, Workflow};
-use imp_verify_core::{AuthLog, CheckCtx, CheckKey, Outcome};
+use imp_verify_core::credentials::{self, CredentialUse, Credentials, Principal};
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{AuthLog, CheckCtx, CheckKey, Outcome, Stage};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What the directory says of a test user: the outcome of looking it up with the
-/// service account and binding as it with its own password. Other probes use it to
-/// explain a refused login (see [`look_up_test_user`]).
+/// service account and binding as it with its own password.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DirectoryUser {
     /// The user's entry, and the LDAP result of binding as it with the spec's password
@@ -34,6 +40,10 @@ pub enum DirectoryUser {
         /// The refusal, typed (`None` when the bind succeeded): its result code and, for
         /// Active Directory, the account's state (locked, disabled, expired...).
         refusal: Option<Refusal>,
+        /// What the password policy controls of the answer said.
+        policy: PolicyState,
+        /// When a lockout ends, as far as the directory lets the service account read.
+        lock: Option<Lock>,
     },
     /// No entry under `base` matches `filter` and the user id.
     Missing {
@@ -71,8 +81,8 @@ impl DirectoryUser {
 /// What looking a test user up and binding as it showed.
 #[derive(Debug, Clone)]
 pub(crate) enum UserFacts {
-    /// The look-up found no entry.
-    Missing,
+    /// The look-up found no entry: what the service account can see.
+    NotVisible(Visibility),
     /// The look-up found more than one entry.
     Ambiguous(Vec<String>),
     /// The entry found does not carry the user id in the mapped attribute.
@@ -82,8 +92,15 @@ pub(crate) enum UserFacts {
         /// The values of the user id attribute it carries.
         carried: Vec<String>,
     },
+    /// The user's entry; its password not sent: refused earlier in the run.
+    NotSent {
+        /// The user's entry.
+        dn: String,
+        /// The first refusal.
+        refusal: credentials::Refusal,
+    },
     /// The user's entry, and its bind.
-    Bound(DirectoryUser),
+    Bound(Box<DirectoryUser>),
 }
 
 /// Why the directory could not say what it holds of a test user.
@@ -98,46 +115,21 @@ pub enum LookupError {
     NotAsked(String),
 }
 
-/// Looks the spec's test user `uid` up on the first directory server (bound as the
-/// service account, certificate verified against the spec's CA) and binds as it with
-/// its own password, all within `budget`. `Err` says, in words, why the directory could
-/// not be asked (no `[ldap]` in the spec, unreachable, service account refused...).
-pub async fn look_up_test_user(
-    spec: &Arc<Spec>,
-    net: &imp_verify_net::Net,
-    uid: &str,
-    budget: Duration,
-    auth: &AuthLog,
-) -> Result<DirectoryUser, LookupError> {
-    if spec.ldap.is_none() {
-        return Err(LookupError::NoDirectory);
-    }
-    let mut cx = CheckCtx::standalone(budget, spec.workflow);
-    cx.auth = auth.clone();
-    let key = CheckKey::new("ldap.user-auth", uid);
-    let c = LdapCtx::new(spec, net);
-    match c.observe_user(uid, &cx, &key).await {
-        Ok(UserFacts::Bound(u)) => Ok(u),
-        Ok(UserFacts::Missing) => Ok(DirectoryUser::Missing {
-            base: c.ldap().base.clone(),
-            filter: c.ldap().user_filter.clone(),
-        }),
-        Ok(other) => Err(LookupError::NotAsked(
-            judge_user_auth(&c.spec, uid, other).message,
-        )),
-        Err(o) => Err(LookupError::NotAsked(o.message)),
-    }
+/// Now, in Unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl LdapCtx {
-    /// Looks `uid` up with the service account and binds as the entry found.
+    /// Looks `uid` up with the service account and binds as the entry found, unless the
+    /// run's ledger holds a refusal of the user's password.
     pub(crate) async fn observe_user(
         &self,
         uid: &str,
-        cx: &CheckCtx,
-        key: &CheckKey,
+        steps: &Steps,
     ) -> Result<UserFacts, Outcome> {
-        let s = self.ldap();
         let user = self
             .spec
             .test_users
@@ -149,32 +141,81 @@ impl LdapCtx {
                     "Name a test user of the spec",
                 )
             })?;
-        let dn = match self.user_entry(uid, cx, key).await? {
+        let dn = match self.user_entry(uid, steps).await? {
             Ok(dn) => dn,
             Err(facts) => return Ok(facts),
         };
-        let server = &s.servers[0];
+        let server = self.serving();
         let mut session = self
-            .open(server, &Steps::of(cx))
+            .open(server, steps)
             .await
             .map_err(|e| e.fail(&server.url, "See ldap.connect"))?;
+        steps.enter(Stage::LdapBind);
+        let principal = Principal::user(uid);
+        let guard =
+            match tokio::time::timeout_at(steps.deadline, steps.credentials.acquire(&principal))
+                .await
+            {
+                Err(_) => {
+                    return Err(steps
+                        .timed_out(Stage::LdapBind)
+                        .fail("the user's bind", "Check the directory server"))
+                }
+                Ok(CredentialUse::Refused(refusal)) => {
+                    session.close().await;
+                    return Ok(UserFacts::NotSent { dn, refusal });
+                }
+                Ok(CredentialUse::Send(g)) => g,
+            };
         let answer = session
-            .bind(&dn, user.password().expose(), &[])
+            .bind(
+                &dn,
+                user.password().expose(),
+                &[controls::password_policy_request()],
+            )
             .await
             .map_err(|e| e.fail("the bind was not answered", "Check the directory server"))?;
         session.close().await;
+        let policy = controls::policy_state(&answer.controls).unwrap_or_default();
         let refusal = Refusal::of(&answer.result);
-        cx.auth.record(
-            &dn,
-            refusal.as_ref().is_some_and(Refusal::refuses_credentials),
-        );
-        Ok(UserFacts::Bound(DirectoryUser::Found {
+        let refused = refusal.as_ref().is_some_and(Refusal::refuses_credentials);
+        steps.auth.record_on_directory(&principal, &dn, refused);
+        let locked = refusal.as_ref().is_some_and(|r| is_lockout(r, &policy));
+        match &refusal {
+            None => guard.accepted(),
+            Some(r) if refused || locked => {
+                guard.refused(r.for_ledger(&steps.by, &dn, &server.url, locked))
+            }
+            Some(_) => drop(guard),
+        }
+        let lock = if locked {
+            Some(self.lock_of(&dn, steps).await)
+        } else {
+            None
+        };
+        Ok(UserFacts::Bound(Box::new(DirectoryUser::Found {
             dn,
             bind_rc: answer.result.code,
             refusal,
             bind_text: answer.result.diagnostic,
             took: answer.took,
-        }))
+            policy,
+            lock,
+        })))
+    }
+
+    /// When the lock of `dn` ends, read with the service account.
+    async fn lock_of(&self, dn: &str, steps: &Steps) -> Lock {
+        let unknown = Lock {
+            since: None,
+            ends: crate::lockout::LockEnd::Unknown,
+        };
+        let Ok(mut session) = self.bound(self.serving(), steps).await else {
+            return unknown;
+        };
+        let lock = crate::lockout::observe(&mut session, dn).await;
+        session.close().await;
+        lock
     }
 
     /// The DN of `uid`'s entry, looked up with the service account and checked to carry
@@ -182,8 +223,7 @@ impl LdapCtx {
     async fn user_entry(
         &self,
         uid: &str,
-        cx: &CheckCtx,
-        key: &CheckKey,
+        steps: &Steps,
     ) -> Result<Result<String, UserFacts>, Outcome> {
         let s = self.ldap();
         let (_, integrate) = task_labels(self.spec.workflow);
@@ -193,8 +233,7 @@ impl LdapCtx {
             .map_err(|o| *o)?
             .clone()
             .and(Filter::equal(uid_attr, uid));
-        let mut session = self.bound(&s.servers[0], cx, key).await?;
-        let steps = session.steps.clone();
+        let mut session = self.bound(self.serving(), steps).await?;
         let request = SearchRequest {
             base: &s.base,
             scope: Scope::Subtree,
@@ -216,8 +255,23 @@ impl LdapCtx {
             }
         }
         .await;
-        session.close().await;
         let fix = format!("Check the directory (task {integrate})");
+        let looked = match looked {
+            Ok((found, _)) if found.is_empty() => {
+                // Nothing: what can the account see of the base at all?
+                let seen = visibility::observe_base(&mut session, &s.base).await;
+                let seen = match seen {
+                    Ok(b) => visibility::observe(&mut session, &s.base, b).await,
+                    Err(e) => Err(e),
+                };
+                session.close().await;
+                return seen
+                    .map(|v| Err(UserFacts::NotVisible(v)))
+                    .map_err(|e| e.fail(&format!("looking {uid} up failed"), fix));
+            }
+            other => other,
+        };
+        session.close().await;
         let (mut found, refusal) =
             looked.map_err(|e| e.fail(&format!("looking {uid} up failed"), fix.clone()))?;
         if let Some(r) = refusal.filter(|r| r.code != ResultCode::SizeLimitExceeded) {
@@ -225,7 +279,6 @@ impl LdapCtx {
             return Err(r.evidence(o));
         }
         Ok(match found.len() {
-            0 => Err(UserFacts::Missing),
             1 => {
                 let entry = found.remove(0);
                 let carried = entry.values(uid_attr).to_vec();
@@ -251,26 +304,48 @@ pub(crate) fn judge_user_auth(spec: &Spec, uid: &str, facts: UserFacts) -> Outco
     let (_, integrate) = task_labels(spec.workflow);
     let uid_attr = &s.attributes.user_id;
     match facts {
-        UserFacts::Bound(DirectoryUser::Found {
+        UserFacts::Bound(found) => match *found {
+            DirectoryUser::Found {
             dn,
-            refusal: None,
+            refusal,
+            policy,
+            lock,
             took,
             ..
-        }) => Outcome::pass(format!("{uid} authenticates with its own password as {dn}"))
-            .with("user_dn", dn)
-            .metric("bind_ms", imp_verify_core::ms(took)),
-        UserFacts::Bound(DirectoryUser::Found {
-            dn,
-            refusal: Some(r),
-            ..
-        }) => {
-            let (msg, fix) = user_bind_failure(uid, &r, integrate);
-            r.evidence(Outcome::fail(msg, fix)).with("user_dn", dn)
-        }
-        UserFacts::Missing | UserFacts::Bound(DirectoryUser::Missing { .. }) => Outcome::fail(
-            format!("{uid} is not in the directory under {} with {}", s.base, s.user_filter),
-            format!("Add the test user to the directory (task {integrate})"),
+        } => crate::policy::judge(
+            &UserBind {
+                uid,
+                dn: &dn,
+                refusal: refusal.as_ref(),
+                policy: &policy,
+                lock: lock.as_ref(),
+                took,
+                now: now(),
+            },
+            integrate,
         ),
+            DirectoryUser::Missing { .. } => Outcome::fail(
+                format!("{uid} is not visible to the service account under {} with {}", s.base, s.user_filter),
+                format!("Add the test user to the directory (task {integrate})"),
+            ),
+        },
+        UserFacts::NotVisible(v) => {
+            let detail = match v.finding() {
+                visibility::Finding::FilterMatchesNothing => String::new(),
+                _ => format!(": {}", v.words(&s.base, &s.user_filter)),
+            };
+            Outcome::fail(
+                format!("{uid} is not visible to the service account under {} with {}{detail}", s.base, s.user_filter),
+                format!("Add the test user to the directory under the base if it is not there; if it is, {} (task {integrate})", visibility::read_rights(&s.base, &s.bind_dn)),
+            )
+            .with("visibility", v.words(&s.base, &s.user_filter))
+        }
+        UserFacts::NotSent { dn, refusal } => Outcome::fail(
+            format!("{uid}'s password was not sent to the directory: {} refused it earlier in this run ({}); a second refusal could lock the account", refusal.by_check, refusal.words),
+            format!("Correct {uid}'s password in the spec's password source, or the account in the directory, then run again (task {integrate})"),
+        )
+        .with("user_dn", dn)
+        .with("refused_by", refusal.by_check),
         UserFacts::Ambiguous(dns) => Outcome::fail(
             format!("the directory holds more than one entry with {uid_attr}={uid} under {}: {}", s.base, dns.join(" and ")),
             format!("Make the user id unique in the directory: CUCM syncs one user per id, and IM&P's LDAP authentication cannot tell which entry is the user's (task {integrate})"),
@@ -294,12 +369,52 @@ pub(crate) async fn check_user_auth(
     cx: CheckCtx,
     key: CheckKey,
 ) -> Outcome {
-    let server = &c.ldap().servers[0];
-    match c.observe_user(uid, &cx, &key).await {
+    let server = c.serving();
+    match c.observe_user(uid, &Steps::of(&cx, &key)).await {
         Ok(facts) => judge_user_auth(&c.spec, uid, facts),
         Err(o) => o,
     }
     .with("server", &server.url)
+}
+
+/// Looks the spec's test user `uid` up on the first directory server (bound as the
+/// service account, certificate verified against the spec's CA) and binds as it with
+/// its own password, all within `budget`, through the run's `credentials`: when a
+/// server refused the user's password earlier in the run, the user is only looked up.
+pub async fn look_up_test_user(
+    spec: &Arc<Spec>,
+    net: &imp_verify_net::Net,
+    uid: &str,
+    budget: Duration,
+    auth: &AuthLog,
+    credentials: &Credentials,
+) -> Result<imp_verify_core::UserVerdict, LookupError> {
+    if spec.ldap.is_none() {
+        return Err(LookupError::NoDirectory);
+    }
+    let steps = Steps::within(
+        budget,
+        auth,
+        credentials,
+        format!("the directory look-up of {uid}"),
+    );
+    let c = LdapCtx::new(spec, net);
+    let (_, integrate) = task_labels(spec.workflow);
+    match c.observe_user(uid, &steps).await {
+        Ok(UserFacts::Bound(found)) => Ok(verdict(&found, uid, integrate)),
+        Ok(UserFacts::NotSent { dn, refusal }) => Ok(imp_verify_core::UserVerdict::NotTried {
+            dn: Some(dn),
+            refusal,
+        }),
+        Ok(UserFacts::NotVisible(_)) => Ok(imp_verify_core::UserVerdict::Missing {
+            base: c.ldap().base.clone(),
+            filter: c.ldap().user_filter.clone(),
+        }),
+        Ok(other) => Err(LookupError::NotAsked(
+            judge_user_auth(&c.spec, uid, other).message,
+        )),
+        Err(o) => Err(LookupError::NotAsked(o.message)),
+    }
 }
 
 /// The LDAP probe's answer to other probes that must explain a refused login (XMPP):
@@ -316,27 +431,52 @@ impl LdapDirectory {
 }
 
 /// A directory user as the core's [`imp_verify_core::UserVerdict`] says it.
-fn verdict(found: &DirectoryUser, uid: &str, w: Workflow) -> imp_verify_core::UserVerdict {
+fn verdict(found: &DirectoryUser, uid: &str, integrate: &str) -> imp_verify_core::UserVerdict {
     use imp_verify_core::UserVerdict;
-    let (_, integrate) = task_labels(w);
     match found {
         DirectoryUser::Missing { base, filter } => UserVerdict::Missing {
             base: base.clone(),
             filter: filter.clone(),
         },
         DirectoryUser::Found {
-            dn, refusal: None, ..
-        } => UserVerdict::Accepted { dn: dn.clone() },
+            dn,
+            refusal: None,
+            policy,
+            ..
+        } if policy.is_empty() => UserVerdict::Accepted { dn: dn.clone() },
         DirectoryUser::Found {
             dn,
-            refusal: Some(r),
+            refusal,
+            policy,
+            lock,
+            took,
             ..
-        } if r.ad.is_some_and(|a| a != AdReason::WrongPassword) => {
-            let (why, fix) = user_bind_failure(uid, r, integrate);
-            UserVerdict::AccountState {
-                dn: dn.clone(),
-                why,
-                fix,
+        } if refusal.as_ref().is_none_or(|r| {
+            r.ad.is_some_and(|a| a != AdReason::WrongPassword) || is_lockout(r, policy)
+        }) =>
+        {
+            // The account's state (AD's reason, a lockout, a password policy): the
+            // policy judge's words.
+            let o = crate::policy::judge(
+                &UserBind {
+                    uid,
+                    dn,
+                    refusal: refusal.as_ref(),
+                    policy,
+                    lock: lock.as_ref(),
+                    took: *took,
+                    now: now(),
+                },
+                integrate,
+            );
+            if o.status == imp_verify_core::Status::Fail {
+                UserVerdict::AccountState {
+                    dn: dn.clone(),
+                    why: o.message,
+                    fix: o.remediation.unwrap_or_default(),
+                }
+            } else {
+                UserVerdict::Accepted { dn: dn.clone() }
             }
         }
         DirectoryUser::Found {
@@ -365,17 +505,12 @@ impl imp_verify_core::UserDirectory for LdapDirectory {
         uid: &'a str,
         budget: Duration,
         auth: &'a AuthLog,
-        credentials: &'a imp_verify_core::Credentials,
+        credentials: &'a Credentials,
     ) -> imp_verify_core::directory::LookupFuture<'a> {
         Box::pin(async move {
-            // A password refused earlier in the run is not sent again (issue 28).
-            if let Some(refusal) = credentials.refusal(&imp_verify_core::Principal::user(uid)) {
-                return Ok(imp_verify_core::UserVerdict::NotTried { dn: None, refusal });
-            }
-            let found = look_up_test_user(spec, &self.net, uid, budget, auth)
+            look_up_test_user(spec, &self.net, uid, budget, auth, credentials)
                 .await
-                .map_err(|e| e.to_string())?;
-            Ok(verdict(&found, uid, spec.workflow))
+                .map_err(|e| e.to_string())
         })
     }
 }
@@ -387,13 +522,15 @@ mod tests {
     use imp_verify_core::Status;
 
     fn found(refusal: Option<Refusal>) -> UserFacts {
-        UserFacts::Bound(DirectoryUser::Found {
+        UserFacts::Bound(Box::new(DirectoryUser::Found {
             dn: "CN=Ann,OU=people,DC=corp,DC=test".into(),
             bind_rc: refusal.as_ref().map_or(0, |r| r.code.value()),
             bind_text: String::new(),
             took: Duration::from_millis(2),
             refusal,
-        })
+            policy: PolicyState::default(),
+            lock: None,
+        }))
     }
 
     #[test]
@@ -446,7 +583,24 @@ mod tests {
             "{}",
             o.message
         );
-        let o = judge_user_auth(&s, "ann", UserFacts::Missing);
-        assert_eq!(o.message, "ann is not in the directory under OU=people,DC=corp,DC=test with (objectClass=inetOrgPerson)");
+        let v = Visibility {
+            base: visibility::BaseSeen::Readable,
+            anything: true,
+        };
+        let o = judge_user_auth(&s, "ann", UserFacts::NotVisible(v));
+        assert_eq!(o.message, "ann is not visible to the service account under OU=people,DC=corp,DC=test with (objectClass=inetOrgPerson)");
+        let v = Visibility {
+            base: visibility::BaseSeen::Readable,
+            anything: false,
+        };
+        let o = judge_user_auth(&s, "ann", UserFacts::NotVisible(v));
+        assert!(
+            o.message.ends_with(
+                ": the service account may read nothing under OU=people,DC=corp,DC=test"
+            ),
+            "{}",
+            o.message
+        );
+        assert!(o.remediation.unwrap().contains("read access"));
     }
 }

@@ -23,8 +23,8 @@ async fn every_ldap_check_passes_on_the_lab() {
     let r = run(&lab.spec(), Duration::from_secs(10)).await;
     assert_eq!(
         r.len(),
-        2 * 2 + 3 + 4 * 2,
-        "2 servers x (connect, bind), base/sync/mapping, 4 users x (auth, search)"
+        2 * 4 + 1 + 3 + 4 * 2,
+        "2 servers x (connect, bind, anonymous-read, read-only), 1 cleartext endpoint, base/sync/mapping, 4 users x (auth, search)"
     );
     for c in &r {
         assert_eq!(
@@ -125,7 +125,7 @@ async fn a_wrong_service_password_an_untrusted_ca_and_a_missing_base_fail_where_
     let base = get(&r, "ldap.base", "ou=nobody,dc=lab,dc=test");
     assert_eq!(base.status, Status::Fail);
     assert!(
-        base.message.contains("does not exist: noSuchObject (32)"),
+        base.message.contains("is missing or unreadable for the service account (noSuchObject (32); the server matched dc=lab,dc=test)"),
         "{}",
         base.message
     );
@@ -158,7 +158,7 @@ async fn directory_faults_fail_sync_mapping_and_user_auth() {
     assert_eq!(sync.status, Status::Fail);
     assert!(
         sync.message
-            .contains("1 of the expected users is not found")
+            .contains("1 of the expected users is not visible to the service account")
             && sync.message.ends_with(": bob"),
         "{}",
         sync.message
@@ -188,7 +188,8 @@ async fn directory_faults_fail_sync_mapping_and_user_auth() {
     let bob = get(&r, "ldap.user-auth", "bob");
     assert_eq!(bob.status, Status::Fail);
     assert!(
-        bob.message.contains("bob is not in the directory"),
+        bob.message
+            .contains("bob is not visible to the service account"),
         "{}",
         bob.message
     );

@@ -246,6 +246,30 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
     CheckDef {
+        id: "ldap.cleartext-bind",
+        area: Area::Ldap,
+        tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
+        description: "Each directory server's plain LDAP port refuses a simple bind in cleartext before judging its credentials (tried with a DN that does not exist and a made-up password, never a credential of the spec)",
+        requires: &[],
+        refusal: true,
+    },
+    CheckDef {
+        id: "ldap.anonymous-read",
+        area: Area::Ldap,
+        tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
+        description: "An anonymous client reads nothing under the search base",
+        requires: &["ldap.connect"],
+        refusal: true,
+    },
+    CheckDef {
+        id: "ldap.read-only",
+        area: Area::Ldap,
+        tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
+        description: "The service account may not write: a modify of its own entry that cannot succeed is refused for its rights (insufficientAccessRights), not for what it asks",
+        requires: &["ldap.bind"],
+        refusal: true,
+    },
+    CheckDef {
         id: "uds.https",
         area: Area::Uds,
         tasks: &[Task::VerifyServices, Task::SecureCommunication, Task::LicenseUsers],
@@ -470,6 +494,22 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
 ];
+
+/// The prerequisites a check waits for as alternatives in order, the first that passes
+/// serving (check id, prerequisite id): the directory's content checks read through the
+/// first directory server whose service account binds, as CUCM and IM&P fail over.
+pub const FIRST_OF: &[(&str, &str)] = &[
+    ("ldap.base", "ldap.bind"),
+    ("ldap.sync", "ldap.bind"),
+    ("ldap.mapping", "ldap.bind"),
+    ("ldap.user-auth", "ldap.bind"),
+];
+
+/// Whether check `id` may wait for checks `prerequisite` as alternatives (see
+/// [`FIRST_OF`]).
+pub fn waits_for_first_of(id: &str, prerequisite: &str) -> bool {
+    FIRST_OF.iter().any(|(c, p)| *c == id && *p == prerequisite)
+}
 
 /// Looks a check up by id.
 pub fn check(id: &str) -> Option<&'static CheckDef> {

@@ -89,6 +89,8 @@ pub fn need(id: &str) -> Option<(Need, bool)> {
             (Directory, true)
         }
         "ldap.user-auth" | "ldap.contact-search" => (DirectoryAndTestUsers, true),
+        "ldap.cleartext-bind" => (Directory, false),
+        "ldap.anonymous-read" | "ldap.read-only" => (Directory, true),
         "xmpp.connect" => (ImpNodes, true),
         "xmpp.c2s-tls" | "xmpp.c2s-registration" | "xmpp.c2s-domain" | "xmpp.s2s-security" => {
             (ImpNodes, false)

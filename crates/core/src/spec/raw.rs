@@ -140,6 +140,7 @@ pub(crate) struct RawLdap {
     pub attributes: RawAttributes,
     #[serde(default)]
     pub expected_users: Vec<String>,
+    pub max_message_bytes: Option<Spanned<u64>>,
 }
 
 fn default_user_filter() -> String {

@@ -206,6 +206,9 @@ impl Conn {
 
     /// The next message from the server (a notice of disconnection is an error).
     pub async fn recv(&mut self) -> Result<Message, WireError> {
+        if Instant::now() >= self.deadline {
+            return Err(WireError::TimedOut);
+        }
         let mut room = None;
         loop {
             match frame(&self.buf[self.pos..], self.limits.message)? {
@@ -248,6 +251,11 @@ impl Conn {
     /// Reads what the server sent, into the room there is (a chunk, or the rest of a
     /// large message's room), before the deadline.
     async fn fill(&mut self) -> Result<(), WireError> {
+        // A server that always has more to send never leaves a read pending, where the
+        // timer would fire: the deadline is looked at before each read too.
+        if Instant::now() >= self.deadline {
+            return Err(WireError::TimedOut);
+        }
         if self.buf.capacity() == self.buf.len() {
             self.buf.reserve_exact(CHUNK);
         }
