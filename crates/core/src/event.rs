@@ -19,6 +19,9 @@ pub struct CheckInfo {
     pub description: &'static str,
     /// The checks it waits for.
     pub depends_on: Vec<CheckKey>,
+    /// Those of `depends_on` that are alternatives in order: the check waits for the
+    /// first of them that passes, not for all (directory failover).
+    pub first_of: Vec<CheckKey>,
 }
 
 /// What the run is about.

@@ -135,6 +135,7 @@ impl Plan {
                     tasks: def.tasks_in(self.workflow),
                     description: def.description,
                     depends_on: c.depends_on.clone(),
+                    first_of: c.first_of.clone(),
                 }
             })
             .collect()

@@ -35,6 +35,7 @@ fn report(checks: Vec<(&str, f64, Vec<f64>)>) -> JsonReport {
             duration_ms: ms,
             attempts: 1,
             requires: vec![],
+            first_of: vec![],
             metrics: [("login_ms".to_string(), ms)].into_iter().collect(),
             history: if history.is_empty() {
                 BTreeMap::new()

@@ -178,6 +178,10 @@ pub struct JsonCheck {
     /// The keys of the checks it waited for.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// Those of `requires` that are alternatives in order: the check waited for the
+    /// first of them that passed, not for all (absent when none are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_of: Vec<String>,
     /// Measured figures.
     pub metrics: BTreeMap<String, f64>,
     /// Each metric's values in the earlier runs this report was compared with, oldest
@@ -334,6 +338,7 @@ pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
         duration_ms: ms(r.duration),
         attempts: r.attempts,
         requires: c.requires(&r.key).iter().map(key_string).collect(),
+        first_of: c.first_of(&r.key).iter().map(key_string).collect(),
         metrics: o.metrics.clone(),
         history: BTreeMap::new(),
         reason: Some(JsonReason::of(

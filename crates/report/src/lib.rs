@@ -101,6 +101,14 @@ impl Collected {
         }
     }
 
+    /// The prerequisites of a check that are alternatives in order, as planned.
+    pub fn first_of(&self, key: &CheckKey) -> &[CheckKey] {
+        match (&self.info, self.index.get(key)) {
+            (Some(info), Some(&i)) => &info.checks[i].first_of,
+            _ => &[],
+        }
+    }
+
     /// The results in plan order (the order of `RunStarted`'s checks).
     pub fn ordered(&self) -> Vec<&CheckResult> {
         let mut v: Vec<&CheckResult> = self.results.iter().collect();

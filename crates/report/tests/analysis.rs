@@ -74,6 +74,7 @@ fn events(checks: &[Check]) -> Vec<Event> {
                 tasks: r.tasks,
                 description: "",
                 depends_on: c.deps.clone(),
+                first_of: vec![],
             }
         })
         .collect();

@@ -32,6 +32,7 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
             tasks: r.tasks.clone(),
             description: "",
             depends_on: vec![],
+            first_of: vec![],
         })
         .collect();
     let mut counts = Counts::default();

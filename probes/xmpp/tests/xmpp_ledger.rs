@@ -204,7 +204,7 @@ async fn a_user_the_directory_accepts_but_the_node_refuses_and_a_directory_down_
     assert_eq!(carol.outcome.status, Status::Fail);
     let m = &carol.outcome.message;
     assert!(
-        m.contains("SASL not-authorized, and the directory could not be asked (cannot connect to "),
+        m.contains("SASL not-authorized, and the directory could not be asked (ldaps://ldap.lab.test:636: cannot connect to "),
         "{m}"
     );
     assert!(carol

@@ -328,6 +328,7 @@ impl Coverage {
         let gone: Vec<CheckKey> = gone.into_iter().map(|c| c.key).collect();
         for c in &mut plan.checks {
             c.depends_on.retain(|d| !gone.contains(d));
+            c.first_of.retain(|d| !gone.contains(d));
         }
         gone
     }
