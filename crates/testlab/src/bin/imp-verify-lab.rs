@@ -80,10 +80,11 @@ fn run(cmd: &str, args: &[String]) -> Result<String, String> {
             .collect(),
         "render" => {
             let dir = a.dir.ok_or("render needs --dir")?;
-            let templates = imp_verify_testlab::repo_root().join("fixtures/lab/templates");
+            // The lab script names its templates; the repository's otherwise (a binary
+            // in an image has no repository where it was built).
             let templates = std::env::var_os("IMPV_LAB_TEMPLATES")
                 .map(PathBuf::from)
-                .unwrap_or(templates);
+                .unwrap_or_else(|| imp_verify_testlab::repo_root().join("fixtures/lab/templates"));
             let paths = if a.relative {
                 SpecPaths::relative()
             } else {
