@@ -17,17 +17,17 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = "imp-verify", version, max_term_width = 100, after_help = EXAMPLES_MAIN)]
 pub struct Cli {
-    /// The deployment spec.
-    #[arg(
-        long,
-        global = true,
-        default_value = "imp-verify.toml",
-        value_name = "PATH"
-    )]
-    pub spec: PathBuf,
-
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The spec of the commands that read one (and only of those: `discover`,
+/// `completions`, `man` and `spec-reference` refuse `--spec`).
+#[derive(Args, Debug, Clone)]
+pub struct SpecArg {
+    /// The deployment spec.
+    #[arg(long, default_value = "imp-verify.toml", value_name = "PATH")]
+    pub spec: PathBuf,
 }
 
 const EXAMPLES_MAIN: &str = "\
@@ -92,10 +92,22 @@ pub enum Command {
         catalog: bool,
         #[command(flatten)]
         select: SelectArgs,
+        #[command(flatten)]
+        spec: SpecArg,
     },
-    /// Only validate the spec (syntax, fields, references, passwords available).
+    /// Only validate the spec (syntax, fields, references, passwords available), and
+    /// say what it leaves unverified.
     #[command(after_help = "Example:\n  imp-verify check-spec --spec deployment.toml")]
-    CheckSpec,
+    CheckSpec(SpecArg),
+    /// Print every field of the deployment spec: its meaning and its default.
+    #[command(
+        after_help = "Examples:\n  imp-verify spec-reference | less\n  imp-verify spec-reference --example > deployment.toml   # the commented example spec"
+    )]
+    SpecReference {
+        /// Print the commented example spec (example.toml) instead.
+        #[arg(long)]
+        example: bool,
+    },
     /// Write a first spec from a domain's DNS service records and its servers'
     /// certificates (never sends a credential); TODOs mark what DNS cannot say.
     #[command(
@@ -144,14 +156,17 @@ pub struct SelectArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
+    pub spec: SpecArg,
+    #[command(flatten)]
     pub select: SelectArgs,
-    /// Write the JSON report to this file.
+    /// Write the JSON report to this file (`-`: standard output; the terminal report
+    /// then goes to standard error).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Write a JUnit XML report to this file.
+    /// Write a JUnit XML report to this file (`-`: standard output).
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
-    /// Write a self-contained HTML page of the run to this file.
+    /// Write a self-contained HTML page of the run to this file (`-`: standard output).
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
     /// Compare with an earlier JSON report of the same deployment: newly failing,

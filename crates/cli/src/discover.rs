@@ -1,10 +1,10 @@
 //! `imp-verify discover DOMAIN`: a first spec from the domain's DNS and certificates.
 
+use crate::exit::{self, Exit};
 use clap::Args;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -31,30 +31,20 @@ fn parse_server(s: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("`{s}` is not a DNS server address (`ip` or `ip:port`)"))
 }
 
-fn refuse_existing(path: &Path) -> ExitCode {
-    eprintln!(
-        "imp-verify: error: {} exists; not overwritten (use --force to replace it)",
+fn refuse_existing(path: &Path) -> Exit {
+    exit::usage(format!(
+        "{} exists; not overwritten (use --force to replace it)",
         path.display()
-    );
-    ExitCode::from(2)
+    ))
 }
 
-pub fn run(args: DiscoverArgs) -> ExitCode {
+pub fn run(args: DiscoverArgs) -> Result<(), Exit> {
     if let Some(out) = &args.out {
         if out.exists() && !args.force {
-            return refuse_existing(out);
+            return Err(refuse_existing(out));
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("imp-verify: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let runtime = crate::runtime()?;
     let opts = imp_verify_discover::Options {
         domain: args.domain.clone(),
         dns_server: args.dns_server,
@@ -68,10 +58,7 @@ pub fn run(args: DiscoverArgs) -> ExitCode {
     };
     let found = match runtime.block_on(imp_verify_discover::discover(&opts, &progress)) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("imp-verify: discover: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return Err(Exit::new(1, format!("discover: {e}"))),
     };
     let mut command = format!("imp-verify discover {}", found.domain);
     if let Some(s) = args.dns_server {
@@ -82,34 +69,29 @@ pub fn run(args: DiscoverArgs) -> ExitCode {
     let summary = imp_verify_discover::summary(&found);
     match &args.out {
         None => {
-            let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(text.as_bytes()).is_err() {
-                return ExitCode::from(2);
-            }
+            crate::out::Out::stdout().text(&text)?;
             eprintln!("imp-verify: discover: {summary}");
         }
         Some(out) => {
             // Whole or not at all: a temporary file beside it, then a rename.
             let tmp = out.with_extension("toml.tmp");
             if let Err(e) = std::fs::write(&tmp, &text) {
-                eprintln!("imp-verify: error: cannot write {}: {e}", tmp.display());
-                return ExitCode::from(2);
+                return Err(exit::usage(format!("cannot write {}: {e}", tmp.display())));
             }
             if out.exists() && !args.force {
                 let _ = std::fs::remove_file(&tmp);
-                return refuse_existing(out);
+                return Err(refuse_existing(out));
             }
             if let Err(e) = std::fs::rename(&tmp, out) {
                 let _ = std::fs::remove_file(&tmp);
-                eprintln!("imp-verify: error: cannot write {}: {e}", out.display());
-                return ExitCode::from(2);
+                return Err(exit::usage(format!("cannot write {}: {e}", out.display())));
             }
             eprintln!(
-                "imp-verify: discover: wrote {}: {summary}; fill in its TODOs, then `imp-verify check-spec --spec {}`",
+                "imp-verify: discover: wrote {}: {summary}; it is valid as written: `imp-verify all --spec {}` runs what it allows and names what is not verified; fill in its TODOs for the rest",
                 out.display(),
                 out.display()
             );
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

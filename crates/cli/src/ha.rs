@@ -18,7 +18,7 @@ pub fn selection(spec: &Spec, mut selection: Selection) -> Selection {
             for member in group.node_names() {
                 if let Some((_, node)) = spec.node(member) {
                     rules.extend(node.service_ports().into_iter().map(|(service, port)| {
-                        KeyRule::Key(keys::services_port(node.fqdn(), port, service.name()))
+                        KeyRule::Key(keys::services_port(node.fqdn(), port, service))
                     }));
                 }
             }

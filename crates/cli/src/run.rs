@@ -1,31 +1,24 @@
 //! A run: the reports set up (their paths checked, the baseline read) before the first
-//! check, the runner driven with the signals wired, the reports written, the exit code.
+//! check, the runner driven with the signals wired, the run analysed once, the reports
+//! written, the exit code and the line that says why.
 
 use crate::args::{ColorChoice, RunArgs};
+use crate::exit::{self, Exit};
 use crate::{prepare, signals};
 use imp_verify_core::catalog;
 use imp_verify_core::event::StopReason;
+use imp_verify_core::Spec;
 use imp_verify_core::{Area, Event, LoadMode, RunOptions};
 use imp_verify_report::{
-    check_writable, Baseline, HtmlReporter, HumanOptions, HumanReporter, JsonReporter,
+    Analysis, Baseline, Destination, HtmlReporter, HumanOptions, HumanReporter, JsonReporter,
     JunitReporter, ReportContext, Reporter, Thresholds,
 };
 use std::io::IsTerminal;
 use std::path::Path;
-use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("imp-verify: error: {msg}");
-    ExitCode::from(2)
-}
-
-pub fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
-    let (spec, plan) = match prepare(path, &args.select, area, LoadMode::Full) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(path: &Path, args: RunArgs, area: Option<Area>) -> Result<(), Exit> {
+    let (spec, plan, coverage) = prepare(path, &args.select, area, LoadMode::Full)?;
 
     if plan.checks.is_empty() {
         // A run that checks nothing must not look like a run that found nothing wrong.
@@ -39,71 +32,21 @@ pub fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
                 spec.workflow.title()
             ),
         };
-        eprintln!(
-            "imp-verify: nothing to check: {why} (see `imp-verify list --spec {}`)",
+        return Err(exit::usage(format!(
+            "nothing to check: {why} (see `imp-verify list --spec {}`)",
             path.display()
-        );
-        return ExitCode::from(2);
+        )));
     }
 
-    // Every report path is checked before the first check runs: a typo in a folder
-    // name must not cost a whole run.
-    for p in [&args.json, &args.junit, &args.html].into_iter().flatten() {
-        if let Err(e) = check_writable(p) {
-            return usage_error(format!("cannot write a report: {e}; nothing was checked"));
-        }
-    }
-    let baseline = match &args.baseline {
-        None => None,
-        Some(b) => {
-            let thresholds = Thresholds {
-                slower_ratio: f64::from(args.regression_threshold) / 100.0,
-                min_ms: f64::from(args.regression_min_ms),
-                expiry_warning_days: f64::from(spec.tls.expiry_warning_days),
-            };
-            match Baseline::load(b, &spec.domains, thresholds) {
-                Ok(b) => Some(b),
-                Err(e) => return usage_error(format!("{e}; nothing was checked")),
-            }
-        }
-    };
-    let context = Arc::new(ReportContext {
+    let (json, junit, html, on_stdout) = destinations(&args)?;
+    let baseline = baseline(&args, &spec)?;
+    let context = ReportContext {
         domains: spec.domains.clone(),
         baseline,
-    });
-
-    let stdout_tty = std::io::stdout().is_terminal();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => imp_verify_report::use_color(stdout_tty),
+        coverage: Some(coverage),
     };
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
-        HumanReporter::new(
-            Box::new(std::io::stdout()),
-            HumanOptions {
-                color,
-                progress: !args.no_progress && std::io::stderr().is_terminal(),
-                verbose: args.verbose,
-                quiet: args.quiet,
-            },
-        )
-        .with_context(context.clone()),
-    )];
-    if let Some(p) = &args.json {
-        reporters.push(Box::new(
-            JsonReporter::new(p.clone()).with_context(context.clone()),
-        ));
-    }
-    if let Some(p) = &args.junit {
-        reporters.push(Box::new(JunitReporter::new(p.clone())));
-    }
-    if let Some(p) = &args.html {
-        reporters.push(Box::new(
-            HtmlReporter::new(p.clone()).with_context(context.clone()),
-        ));
-    }
 
+    let mut reporters = reporters(&args, &spec, [json, junit, html], on_stdout > 0);
     let options = RunOptions {
         check_timeout: args.timeout,
         deadline: args.deadline,
@@ -112,22 +55,15 @@ pub fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
         per_server: usize::from(args.per_server),
         ..RunOptions::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("imp-verify: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let runtime = crate::runtime()?;
     let secrets = spec.secret_values();
     let spec_path = spec.path.clone();
     let interrupt = CancellationToken::new();
     let started = runtime.block_on(async { signals::install(interrupt.clone()) });
     if let Err(e) = started {
-        return usage_error(format!("cannot install the signal handlers: {e}"));
+        return Err(exit::usage(format!(
+            "cannot install the signal handlers: {e}"
+        )));
     }
     let (report, reporters) = runtime.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
@@ -143,26 +79,163 @@ pub fn run(path: &Path, args: RunArgs, area: Option<Area>) -> ExitCode {
         let reporters = consumer.await.expect("the report consumer does not panic");
         (report, reporters)
     });
-    let mut write_failed = false;
+
+    // What the run means, worked out once for every report and the exit code.
+    let analysis = Analysis::of(&report.results, &context);
+    let mut write_failed = None;
     for r in reporters {
-        if let Err(e) = r.finish() {
-            eprintln!("imp-verify: error: cannot write a report: {e}");
-            write_failed = true;
+        match r.finish(&analysis) {
+            Ok(()) => {}
+            // A closed standard output (`| head`) ends that report quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                eprintln!("imp-verify: error: cannot write a report: {e}");
+                write_failed = Some(e.to_string());
+            }
         }
     }
-    let regressed = args.fail_on_regression
-        && context
-            .baseline
-            .as_ref()
-            .is_some_and(|b| b.compare_results(&report.results).regressions > 0);
+    verdict(&args, &report, &analysis, write_failed)
+}
+
+type Destinations = (
+    Option<Destination>,
+    Option<Destination>,
+    Option<Destination>,
+    usize,
+);
+
+/// The reports' destinations, checked before the first check runs, and how many go to
+/// standard output (one at most).
+fn destinations(args: &RunArgs) -> Result<Destinations, Exit> {
+    // Every report path is checked before the first check runs: a typo in a folder
+    // name must not cost a whole run.
+    let dest = |p: &Option<std::path::PathBuf>| p.as_deref().map(Destination::from);
+    let (json, junit, html) = (dest(&args.json), dest(&args.junit), dest(&args.html));
+    let on_stdout = [&json, &junit, &html]
+        .into_iter()
+        .flatten()
+        .filter(|d| d.is_stdout())
+        .count();
+    if on_stdout > 1 {
+        return Err(exit::usage(
+            "only one report can go to standard output (`-`); nothing was checked",
+        ));
+    }
+    for d in [&json, &junit, &html].into_iter().flatten() {
+        if let Err(e) = d.check() {
+            return Err(exit::usage(format!(
+                "cannot write a report: {e}; nothing was checked"
+            )));
+        }
+    }
+    Ok((json, junit, html, on_stdout))
+}
+
+/// The baseline to compare with, read before the first check runs.
+fn baseline(args: &RunArgs, spec: &Spec) -> Result<Option<Baseline>, Exit> {
+    Ok(match &args.baseline {
+        None => None,
+        Some(b) => {
+            let thresholds = Thresholds {
+                slower_ratio: f64::from(args.regression_threshold) / 100.0,
+                min_ms: f64::from(args.regression_min_ms),
+                expiry_warning_days: f64::from(spec.tls.expiry_warning_days),
+            };
+            match Baseline::load(b, &spec.domains, thresholds) {
+                Ok(b) => Some(b),
+                Err(e) => return Err(exit::usage(format!("{e}; nothing was checked"))),
+            }
+        }
+    })
+}
+
+/// The terminal report (on standard error when a report takes standard output) and the
+/// reports asked for.
+fn reporters(
+    args: &RunArgs,
+    spec: &Spec,
+    [json, junit, html]: [Option<Destination>; 3],
+    human_to_stderr: bool,
+) -> Vec<Box<dyn Reporter>> {
+    // With a report on standard output, the terminal report goes to standard error.
+    let human_tty = if human_to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => imp_verify_report::use_color(human_tty),
+    };
+    let human_out: Box<dyn std::io::Write + Send> = if human_to_stderr {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(HumanReporter::new(
+        human_out,
+        HumanOptions {
+            color,
+            progress: !args.no_progress && std::io::stderr().is_terminal(),
+            verbose: args.verbose,
+            quiet: args.quiet,
+            width: crate::width::columns(human_tty),
+        },
+    ))];
+    if let Some(d) = json {
+        reporters.push(Box::new(
+            JsonReporter::new(d).with_domains(spec.domains.clone()),
+        ));
+    }
+    if let Some(d) = junit {
+        reporters.push(Box::new(JunitReporter::new(d)));
+    }
+    if let Some(d) = html {
+        reporters.push(Box::new(
+            HtmlReporter::new(d).with_domains(spec.domains.clone()),
+        ));
+    }
+
+    reporters
+}
+
+/// The exit: interrupted, a report not written, failures, warnings under --strict,
+/// regressions under --fail-on-regression; each with the line that says why.
+fn verdict(
+    args: &RunArgs,
+    report: &imp_verify_core::RunReport,
+    analysis: &Analysis,
+    write_failed: Option<String>,
+) -> Result<(), Exit> {
     let c = report.summary.counts;
     if report.summary.stopped == Some(StopReason::Interrupted) {
-        ExitCode::from(signals::INTERRUPTED)
-    } else if write_failed {
-        ExitCode::from(2)
-    } else if c.fail > 0 || (args.strict && c.warn > 0) || regressed {
-        ExitCode::from(1)
+        return Err(Exit::new(
+            signals::INTERRUPTED,
+            "interrupted; the reports mark what did not finish",
+        ));
+    }
+    if let Some(e) = write_failed {
+        return Err(Exit::new(2, format!("a report could not be written: {e}")));
+    }
+    let mut why = Vec::new();
+    if c.fail > 0 {
+        why.push(format!("{} check(s) failed", c.fail));
+    }
+    if args.strict && c.warn > 0 {
+        why.push(format!(
+            "{} check(s) warned, and --strict makes warnings fail",
+            c.warn
+        ));
+    }
+    if args.fail_on_regression && analysis.regressions() > 0 {
+        if let Some(ch) = &analysis.changes {
+            why.push(exit::regressions(ch));
+        }
+    }
+    if why.is_empty() {
+        Ok(())
     } else {
-        ExitCode::SUCCESS
+        Err(Exit::new(1, why.join("; ")))
     }
 }

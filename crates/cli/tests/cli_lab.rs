@@ -37,12 +37,11 @@ fn list_prints_the_table_and_the_plan_for_a_spec() {
     assert!(o.contains("for workflow C (federation)"), "{o}");
     assert!(o.contains("imp1.lab.test:5222 (xmpp-c2s)"), "{o}");
     assert!(o.contains("ldap.lab.test:636 (ldaps)"), "{o}");
-    // CUCM's services in the lab spec are SIP over TCP only (the presence gateway).
+    // CUCM's services in the lab spec are SIP over TCP (the presence gateway) and HTTPS
+    // (the stand-in for its User Data Services), not SIP over TLS.
     assert!(o.contains("cucm.lab.test:5060 (sip-tcp)"), "{o}");
-    assert!(
-        !o.contains("cucm.lab.test:5061") && !o.contains("cucm.lab.test:8443"),
-        "{o}"
-    );
+    assert!(o.contains("cucm.lab.test:8443 (https)"), "{o}");
+    assert!(!o.contains("cucm.lab.test:5061"), "{o}");
 }
 
 #[test]
@@ -100,8 +99,8 @@ fn all_passes_on_the_lab_with_consistent_reports_and_no_secret_anywhere() {
         "{o}"
     );
     let ports = checks(&report, "services.port");
-    // imp1 and imp2: c2s, s2s, sip-tcp, sip-tls; cucm: sip-tcp; ldap: 636 and 389.
-    assert_eq!(ports.len(), 11, "{ports:?}");
+    // imp1 and imp2: c2s, s2s, sip-tcp, sip-tls; cucm: sip-tcp, https; ldap: 636 and 389.
+    assert_eq!(ports.len(), 12, "{ports:?}");
     let nodes = checks(&report, "dns.node");
     assert_eq!(nodes.len(), 3, "{nodes:?}");
 

@@ -71,7 +71,13 @@ fn tasks_in_json(report: &Value) -> BTreeMap<String, (String, u64, [u64; 4])> {
         }
         let mut counts = [0u64; 4];
         for c in report["checks"].as_array().unwrap() {
-            if c["tasks"].as_array().unwrap().iter().any(|t| t == task) {
+            // The page shows (and counts) a check under its first task.
+            if c["tasks"]
+                .as_array()
+                .unwrap()
+                .first()
+                .is_some_and(|t| t == task)
+            {
                 let i = ["pass", "warn", "fail", "skip"]
                     .iter()
                     .position(|s| c["status"] == *s)
@@ -334,10 +340,18 @@ fn fail_on_regression_fails_a_run_whose_checks_pass() {
     };
     let out = args(&["--json", prev.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{:?}", text(&out));
-    // A baseline in which every connection took no time at all: tonight's are slower.
+    // A baseline in which three connections took no time at all: tonight's are slower.
+    // (The other checks' times are left out of it: with too few times to tell a busy
+    // machine from a slow server, each time is judged on its own. A baseline where
+    // every time was shorter is a busy night, not a regression: see
+    // crates/report/src/baseline.rs.)
     let mut r = json(&prev);
-    for c in r["checks"].as_array_mut().unwrap() {
-        c["metrics"]["connect_ms"] = serde_json::json!(0.0);
+    for (i, c) in r["checks"].as_array_mut().unwrap().iter_mut().enumerate() {
+        if i < 3 {
+            c["metrics"]["connect_ms"] = serde_json::json!(0.0);
+        } else {
+            c["metrics"] = serde_json::json!({});
+        }
     }
     let fast = dir.path().join("fast.json");
     std::fs::write(&fast, serde_json::to_string(&r).unwrap()).unwrap();
@@ -358,7 +372,7 @@ fn fail_on_regression_fails_a_run_whose_checks_pass() {
     assert_eq!(code(&out), 1, "{:?}", text(&out));
 
     // A baseline whose connections took an hour: nothing regressed.
-    for c in r["checks"].as_array_mut().unwrap() {
+    for c in r["checks"].as_array_mut().unwrap().iter_mut().take(3) {
         c["metrics"]["connect_ms"] = serde_json::json!(3_600_000.0);
     }
     std::fs::write(&fast, serde_json::to_string(&r).unwrap()).unwrap();
@@ -431,7 +445,9 @@ fn junit_stays_well_formed_when_a_hostile_server_sends_xml_forbidden_characters(
         .find(|c| c["target"].as_str().unwrap().starts_with("udp imp2"))
         .unwrap_or_else(|| panic!("{o}{e}"));
     assert!(udp2.to_string().contains('\u{fffe}'), "{udp2}");
-    // And the JUnit report is still read by a real JUnit parser, the text replaced.
+    // And the JUnit report is still read by a real JUnit parser, the text replaced: the
+    // noncharacters by U+FFFD, the control characters already shown escaped in the
+    // message (peer text goes through imp_verify_core::text).
     let script = r#"
 import sys
 from junitparser import JUnitXml
@@ -450,7 +466,7 @@ for suite in xml:
     let (po, pe) = text(&parsed);
     assert!(parsed.status.success(), "junitparser: {pe}");
     assert!(
-        po.contains("200 OK \u{fffd}\u{fffd}\u{fffd}\u{fffd}[2J<x>&amp;"),
+        po.contains("200 OK \u{fffd}\u{fffd}\\u{1}\\u{1b}[2J<x>&amp;"),
         "{po}"
     );
 }

@@ -48,8 +48,9 @@ fn the_healthy_lab_federates_over_sip_both_ways() {
     let (code, r, out) = run(&lab.spec());
     assert_eq!(code, 0, "{out}");
     let all = r["checks"].as_array().unwrap();
-    // Two records, mutual TLS, one crossing out through each IM&P node, one back in.
-    assert_eq!(all.len(), 6, "{out}");
+    // Two records, mutual TLS, one crossing out through each IM&P node, one back in,
+    // and the refusals of each IM&P node's federation port.
+    assert_eq!(all.len(), 8, "{out}");
     for c in all {
         assert_eq!(c["status"], "pass", "{c}");
         assert_eq!(c["tasks"][0], "C.14", "{c}");

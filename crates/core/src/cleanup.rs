@@ -108,17 +108,27 @@ impl Undo {
 /// Runs every undo still registered, concurrently, each to be done by `deadline`: the
 /// ones that failed or did not finish, with why.
 pub async fn run_pending(cleanup: &Cleanup, deadline: Instant) -> Vec<(String, String)> {
-    let undos = cleanup.take_all();
     // Rounded up: the time it had, as given.
     let budget_ms = deadline
         .saturating_duration_since(Instant::now())
         .as_micros()
         .div_ceil(1000);
+    run_pending_as(cleanup, deadline, format!("not done within {budget_ms} ms")).await
+}
+
+/// [`run_pending`], saying `late` of an undo that did not finish by `deadline`.
+pub(crate) async fn run_pending_as(
+    cleanup: &Cleanup,
+    deadline: Instant,
+    late: String,
+) -> Vec<(String, String)> {
+    let undos = cleanup.take_all();
+    let late = &late;
     let runs = undos.into_iter().map(|(what, f)| async move {
         match tokio::time::timeout_at(deadline, f(deadline)).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some((what, e)),
-            Err(_) => Some((what, format!("not done within {budget_ms} ms"))),
+            Err(_) => Some((what, late.clone())),
         }
     });
     futures::future::join_all(runs)

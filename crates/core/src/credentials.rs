@@ -170,6 +170,13 @@ impl Credentials {
 }
 
 impl CredentialGuard {
+    /// Whether a server had accepted the credential earlier in the run when this guard
+    /// was given: a later refusal is then of the account by that server (a node that
+    /// does not serve the user), not of the password.
+    pub fn accepted_before(&self) -> bool {
+        !self.exclusive
+    }
+
     /// The server accepted the credential.
     pub fn accepted(mut self) {
         self.done = true;
@@ -259,6 +266,9 @@ mod tests {
         g.accepted();
         let a = l.acquire(&p).await;
         let b = l.acquire(&p).await;
+        for g in [&a, &b] {
+            assert!(matches!(g, CredentialUse::Send(g) if g.accepted_before()));
+        }
         assert!(matches!(
             (a, b),
             (CredentialUse::Send(_), CredentialUse::Send(_))

@@ -1,7 +1,13 @@
 //! What the deployment's directory says of a test user, for probes that must explain a
 //! refused login (XMPP): defined here, implemented by the LDAP probe and handed to the
 //! others by the binary, so that probe crates do not depend on each other.
+//!
+//! The look-up binds as the user only through the run's ledger of credentials
+//! ([`Credentials`]): once a server refused the user's password in the run (the XMPP
+//! login being explained, or `ldap.user-auth`), the directory is not sent it again and
+//! the verdict is [`UserVerdict::NotTried`], carrying that first refusal.
 
+use crate::credentials::{Credentials, Refusal};
 use crate::model::AuthLog;
 use crate::spec::Spec;
 use std::future::Future;
@@ -50,6 +56,15 @@ pub enum UserVerdict {
         /// The server's diagnostic message.
         text: String,
     },
+    /// The user's password was not sent to the directory: a server refused it earlier
+    /// in the run (a second refusal can lock the account).
+    NotTried {
+        /// The user's entry, when the directory was searched for it (with the service
+        /// account, no bind as the user); `None` when it was not asked at all.
+        dn: Option<String>,
+        /// The first refusal of the password in the run.
+        refusal: Refusal,
+    },
 }
 
 /// A boxed lookup.
@@ -58,13 +73,15 @@ pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Result<UserVerdict, Stri
 /// The directory of a run: looks a test user up and binds as it.
 pub trait UserDirectory: Send + Sync {
     /// Looks `uid` up in `spec`'s directory and binds as it with its password, within
-    /// `budget`; the bind is recorded in `auth`. `Err` says why the directory could not be
-    /// asked.
+    /// `budget`, unless `credentials` holds a refusal of that password
+    /// ([`crate::Principal::user`]): then [`UserVerdict::NotTried`]. The bind is recorded
+    /// in `auth`. `Err` says why the directory could not be asked.
     fn look_up<'a>(
         &'a self,
         spec: &'a Arc<Spec>,
         uid: &'a str,
         budget: Duration,
         auth: &'a AuthLog,
+        credentials: &'a Credentials,
     ) -> LookupFuture<'a>;
 }

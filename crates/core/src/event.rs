@@ -60,6 +60,20 @@ pub struct RunSummary {
     /// Authentications made with the spec's credentials, per account, over every check
     /// and attempt: an administrator sees at once what the run cost each account.
     pub auth: std::collections::BTreeMap<String, AuthCount>,
+    /// The authentications the run caused on the deployment's directory, per credential
+    /// of the spec (`user alice`, `service cn=...`; see [`crate::Principal`]): the LDAP
+    /// binds the checks made, and the logins a node checked against the directory (an
+    /// XMPP login on IM&P with LDAP authentication). What a lockout policy counts.
+    pub directory_auth: std::collections::BTreeMap<String, AuthCount>,
+}
+
+/// The run's counts of authentications, as the runner keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct AuthCounts {
+    /// Per account.
+    pub per_account: std::collections::BTreeMap<String, AuthCount>,
+    /// Per credential, of those that reached the directory.
+    pub on_directory: std::collections::BTreeMap<String, AuthCount>,
 }
 
 /// The authentications of one account in a run.

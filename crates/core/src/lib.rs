@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod cleanup;
+pub mod coverage;
 pub mod credentials;
 pub mod directory;
 pub mod event;

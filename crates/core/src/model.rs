@@ -18,6 +18,9 @@ pub enum Area {
     Tls,
     /// The LDAP directory.
     Ldap,
+    /// Jabber's service discovery: CUCM's User Data Services (UDS) and the login
+    /// records, the path a Jabber client takes before it logs in over XMPP.
+    Uds,
     /// XMPP: login, IM, presence, group chat, federation.
     Xmpp,
     /// SIP: the publish trunk and phone presence.
@@ -28,11 +31,12 @@ pub enum Area {
 
 impl Area {
     /// Every area, in report order.
-    pub const ALL: [Area; 7] = [
+    pub const ALL: [Area; 8] = [
         Area::Services,
         Area::Dns,
         Area::Tls,
         Area::Ldap,
+        Area::Uds,
         Area::Xmpp,
         Area::Sip,
         Area::Ha,
@@ -45,6 +49,7 @@ impl Area {
             Area::Dns => "dns",
             Area::Tls => "tls",
             Area::Ldap => "ldap",
+            Area::Uds => "uds",
             Area::Xmpp => "xmpp",
             Area::Sip => "sip",
             Area::Ha => "ha",
@@ -164,6 +169,11 @@ pub struct AuthAttempt {
     /// Whether the server refused the credential (LDAP 49, SASL not-authorized, SIP
     /// 401/403), as opposed to accepting it.
     pub refused: bool,
+    /// The spec's credential, when the authentication reached the deployment's
+    /// directory (an LDAP bind, or a login the node checked against the directory):
+    /// counted per credential in the run's summary.
+    #[serde(skip)]
+    pub directory: Option<crate::credentials::Principal>,
 }
 
 /// Where a check records the authentications it makes, as it makes them (so that an
@@ -179,6 +189,24 @@ impl AuthLog {
         self.0.lock().expect("not poisoned").push(AuthAttempt {
             account: account.into(),
             refused,
+            directory: None,
+        });
+    }
+
+    /// Records an authentication with `principal`'s credential that reached the
+    /// deployment's directory: an LDAP bind, or a login the node checks against the
+    /// directory (an XMPP login on IM&P with LDAP user authentication). A lockout
+    /// policy counts these, whichever check caused them.
+    pub fn record_on_directory(
+        &self,
+        principal: &crate::credentials::Principal,
+        account: impl Into<String>,
+        refused: bool,
+    ) {
+        self.0.lock().expect("not poisoned").push(AuthAttempt {
+            account: account.into(),
+            refused,
+            directory: Some(principal.clone()),
         });
     }
 

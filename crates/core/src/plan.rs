@@ -167,6 +167,14 @@ pub enum PlanError {
         /// The prerequisite it names.
         prerequisite: CheckKey,
     },
+    #[error("check {check} waits for {prerequisite} as one of alternatives, which the catalog's `FIRST_OF` does not declare for `{}`", check.id)]
+    /// A check waits for alternatives the catalog does not declare as such.
+    UndeclaredAlternative {
+        /// The check.
+        check: CheckKey,
+        /// The alternative it names.
+        prerequisite: CheckKey,
+    },
     #[error("check {check} waits for {prerequisite}, which no probe plans")]
     /// A check waits for a key no probe plans (a misspelt prerequisite).
     UnknownPrerequisite {
@@ -198,6 +206,16 @@ pub fn build_plan(
             })?;
             if let Some(d) = c.depends_on.iter().find(|d| !def.requires.contains(&d.id)) {
                 return Err(PlanError::UndeclaredPrerequisite {
+                    check: c.key.clone(),
+                    prerequisite: d.clone(),
+                });
+            }
+            if let Some(d) = c
+                .first_of
+                .iter()
+                .find(|d| !catalog::waits_for_first_of(c.key.id, d.id))
+            {
+                return Err(PlanError::UndeclaredAlternative {
                     check: c.key.clone(),
                     prerequisite: d.clone(),
                 });
@@ -238,6 +256,7 @@ pub fn build_plan(
     }
     for c in &mut checks {
         c.depends_on.retain(|d| keys.contains(d));
+        c.first_of.retain(|d| keys.contains(d));
     }
     check_acyclic(&checks)?;
     Ok(Plan { workflow, checks })

@@ -100,6 +100,11 @@ pub struct PlannedCheck {
     /// Checks that must pass (or warn) before this one runs; a failed or skipped
     /// prerequisite makes this one a skip that names it.
     pub depends_on: Vec<CheckKey>,
+    /// Of `depends_on`, alternatives in order (as CUCM takes the first directory server
+    /// that binds): the check runs once the first of them to pass or warn has, and is
+    /// blocked only when none does, naming each. The catalog declares the edge
+    /// ([`crate::catalog::waits_for_first_of`]).
+    pub first_of: Vec<CheckKey>,
     /// The server the check talks to (a host name or address), for the runner's cap on
     /// checks running against one server at the same time.
     pub server: Option<String>,
@@ -117,6 +122,7 @@ impl PlannedCheck {
         PlannedCheck {
             key: CheckKey::new(id, target),
             depends_on: Vec::new(),
+            first_of: Vec::new(),
             server: None,
             run: Arc::new(move |ctx| Box::pin(f(ctx))),
         }
@@ -132,6 +138,7 @@ impl PlannedCheck {
         PlannedCheck {
             key,
             depends_on: Vec::new(),
+            first_of: Vec::new(),
             server: None,
             run: Arc::new(move |ctx| Box::pin(f(ctx))),
         }
@@ -140,6 +147,18 @@ impl PlannedCheck {
     /// Names the server the check talks to (see [`PlannedCheck::server`]).
     pub fn on(mut self, server: impl Into<String>) -> Self {
         self.server = Some(server.into());
+        self
+    }
+
+    /// Adds alternative prerequisites, in order: the check waits for the first of
+    /// them that passes (see [`PlannedCheck::first_of`]).
+    pub fn after_first_of(mut self, keys: impl IntoIterator<Item = CheckKey>) -> Self {
+        for key in keys {
+            if !self.first_of.contains(&key) {
+                self.first_of.push(key.clone());
+            }
+            self = self.after(key);
+        }
         self
     }
 
@@ -157,6 +176,7 @@ impl std::fmt::Debug for PlannedCheck {
         f.debug_struct("PlannedCheck")
             .field("key", &self.key)
             .field("depends_on", &self.depends_on)
+            .field("first_of", &self.first_of)
             .field("server", &self.server)
             .finish_non_exhaustive()
     }

@@ -85,23 +85,56 @@ fn the_example_specs_are_valid() {
     for e in &errors.0 {
         assert!(
             e.message.contains("is not a readable file")
-                || e.message
-                    .contains("the password file (password_file) cannot be opened"),
+                || e.message.contains("(password_file) cannot be opened"),
             "unexpected error in example.toml: {e}"
         );
     }
 }
 
-/// The values of the `password*` fields of a spec, which no error shows (not even a
-/// variable's name: a password written there by mistake may look like one).
+/// The values of the `password*` fields of a spec that no error shows: every one but
+/// a variable's name written as names are (`IMPV_X`) and a file's path (with a `/` or a
+/// `.`), which are no secrets; a word in either could be a password written there by
+/// mistake, and stays hidden.
 fn password_values(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
         .filter(|(k, _)| k.trim().contains("password"))
-        .map(|(_, v)| {
+        .filter_map(|(k, v)| {
             let v = v.trim().trim_start_matches('[').trim_end_matches(']');
-            v.trim_matches('"').to_string()
+            let v = v.trim_matches('"').to_string();
+            let k = k.trim();
+            let name = k == "password_env"
+                && v.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && v.starts_with(|c: char| c.is_ascii_uppercase() || c == '_');
+            let path = k == "password_file" && (v.contains('/') || v.contains('.'));
+            (!v.is_empty() && !name && !path).then_some(v)
         })
-        .filter(|v| !v.is_empty())
         .collect()
+}
+
+#[test]
+fn errors_name_the_variable_and_the_file_and_hide_passwords() {
+    let text = "workflow = \"A\"\ndomains = [\"example.com\"]\n[[clusters]]\nname = \"c\"\ndomain = \"example.com\"\n[[clusters.nodes]]\nfqdn = \"imp1.example.com\"\nrole = \"imp\"\n[[test_users]]\nuser_id = \"a\"\nhome_node = \"imp1.example.com\"\npassword_env = \"IMPV_NOT_SET_HERE\"\n[[test_users]]\nuser_id = \"b\"\nhome_node = \"imp1.example.com\"\npassword_file = \"secrets/b.password\"\n[[test_users]]\nuser_id = \"c\"\nhome_node = \"imp1.example.com\"\npassword_env = \"Summer2026\"\n";
+    let errors = Spec::parse(text, std::path::Path::new("s.toml"), &BTreeMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("`IMPV_NOT_SET_HERE` (password_env) is not set"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("password_env = \"IMPV_NOT_SET_HERE\""),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("`secrets/b.password` (password_file) cannot be opened"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("password_file = \"secrets/b.password\""),
+        "{errors}"
+    );
+    // A word that could be a password, in the variable's field, stays hidden.
+    assert!(!errors.contains("Summer2026"), "{errors}");
 }

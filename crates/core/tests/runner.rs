@@ -188,6 +188,36 @@ async fn retry_for_reruns_a_failing_check_until_it_passes() {
 }
 
 #[tokio::test]
+async fn retry_for_uses_its_whole_window() {
+    let started = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = started.clone();
+    let t0 = std::time::Instant::now();
+    let p = plan(vec![PlannedCheck::new("dns.node", "never", move |_| {
+        s.lock().unwrap().push(t0.elapsed());
+        async { Outcome::fail("not yet", "wait") }
+    })]);
+    let options = RunOptions {
+        // Attempts at 0, 100, 300 ms; a 400 ms pause would end past the window.
+        retry_for: Some(Duration::from_millis(450)),
+        retry_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let (r, _) = go(p, options).await;
+    let started = started.lock().unwrap().clone();
+    let last = *started.last().unwrap();
+    assert!(
+        last >= Duration::from_millis(440),
+        "the last attempt began at {last:?}, before the 450 ms window ended: {started:?}"
+    );
+    assert_eq!(r.results[0].attempts as usize, started.len());
+    assert!(r.results[0]
+        .outcome
+        .evidence
+        .iter()
+        .any(|(k, v)| k == "attempts" && *v == started.len().to_string()));
+}
+
+#[tokio::test]
 async fn without_retry_a_failing_check_runs_once() {
     let tries = Arc::new(AtomicU32::new(0));
     let t = tries.clone();

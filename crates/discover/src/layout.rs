@@ -7,7 +7,8 @@
 
 use crate::endpoints::{Port, Seen};
 use crate::records::Kind;
-use crate::{Discovery, Trunk, TrunkTransport};
+use crate::{Discovery, Trunk};
+use imp_verify_core::spec::Transport;
 use imp_verify_core::spec::{Role, Service};
 use imp_verify_net::Srv;
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,12 +76,12 @@ pub fn candidate_services(role: Role) -> &'static [Service] {
 }
 
 /// The records that advertise `service` on a node of `role`, and the trunk transports.
-fn advertising(role: Role, service: Service) -> (&'static [Kind], &'static [TrunkTransport]) {
+fn advertising(role: Role, service: Service) -> (&'static [Kind], &'static [Transport]) {
     match (role, service) {
         (_, Service::XmppC2s) => (&[Kind::XmppClient], &[]),
         (_, Service::XmppS2s) => (&[Kind::XmppServer], &[]),
-        (_, Service::SipTcp) => (&[Kind::Sip], &[TrunkTransport::Tcp, TrunkTransport::Udp]),
-        (_, Service::SipTls) => (&[Kind::Sips], &[TrunkTransport::Tls]),
+        (_, Service::SipTcp) => (&[Kind::Sip], &[Transport::Tcp, Transport::Udp]),
+        (_, Service::SipTls) => (&[Kind::Sips], &[Transport::Tls]),
         (Role::Imp, Service::Https) => (&[Kind::CupLogin], &[]),
         (Role::Cucm, Service::Https) => (&[Kind::CiscoUds], &[]),
         (_, Service::Ldap) => (&[Kind::Ldap], &[]),
@@ -100,7 +101,7 @@ pub fn advertised<'a>(
         for (tt, v) in &t.records {
             if transports.contains(tt) {
                 if let Some(s) = v.iter().find(|s| s.target == host) {
-                    return Some((format!("{}.{}", tt.prefix(), t.srv_name), s));
+                    return Some((format!("{}.{}", tt.srv_prefix(), t.srv_name), s));
                 }
             }
         }
@@ -285,7 +286,11 @@ pub fn clusters(d: &Discovery) -> Vec<ClusterPlan> {
         }
         taken.extend(nodes.iter().cloned());
         let tiers = t.records.first().map(|(_, v)| v.as_slice()).unwrap_or(&[]);
-        let prefix = t.records.first().map(|(tt, _)| tt.prefix()).unwrap_or("");
+        let prefix = t
+            .records
+            .first()
+            .map(|(tt, _)| tt.srv_prefix())
+            .unwrap_or("");
         out.push(cluster(
             out.len() + 1,
             nodes,

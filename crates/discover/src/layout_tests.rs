@@ -90,7 +90,7 @@ fn a_trunk_makes_a_cluster_of_its_targets_and_the_rest_another() {
     d.trunks.push(Trunk {
         srv_name: "c1.example.com".into(),
         records: vec![(
-            TrunkTransport::Tcp,
+            Transport::Tcp,
             vec![
                 srv(10, 5070, "imp1.example.com"),
                 srv(10, 5070, "imp2.example.com"),

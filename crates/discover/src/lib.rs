@@ -15,9 +15,11 @@ pub mod endpoints;
 pub mod layout;
 pub mod records;
 pub mod render;
+mod render_federation;
 
 use endpoints::{Port, Seen};
 use futures::StreamExt;
+use imp_verify_core::spec::Transport;
 use imp_verify_net::{Net, Srv};
 use records::{Kind, Lookup, Record};
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,41 +44,16 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-/// A SIP transport of the trunk, and the record prefix that names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TrunkTransport {
-    /// `_sip._udp`.
-    Udp,
-    /// `_sip._tcp`.
-    Tcp,
-    /// `_sips._tcp`.
-    Tls,
-}
+/// The trunk's transports, in the order a spec lists them (their SRV record prefixes:
+/// [`Transport::srv_prefix`]).
+pub const TRUNK_TRANSPORTS: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Tls];
 
-impl TrunkTransport {
-    /// All three, in the order a spec lists them.
-    pub const ALL: [TrunkTransport; 3] = [
-        TrunkTransport::Udp,
-        TrunkTransport::Tcp,
-        TrunkTransport::Tls,
-    ];
-
-    /// The record prefix: `_sip._udp`.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            TrunkTransport::Udp => "_sip._udp",
-            TrunkTransport::Tcp => "_sip._tcp",
-            TrunkTransport::Tls => "_sips._tcp",
-        }
-    }
-
-    /// The spec's name of the transport.
-    pub fn name(self) -> &'static str {
-        match self {
-            TrunkTransport::Udp => "udp",
-            TrunkTransport::Tcp => "tcp",
-            TrunkTransport::Tls => "tls",
-        }
+/// The spec's name of a transport (`udp`).
+pub fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
     }
 }
 
@@ -86,7 +63,7 @@ pub struct Trunk {
     /// The name, like `imp-cluster.lab.test`.
     pub srv_name: String,
     /// The records found under it, by transport.
-    pub records: Vec<(TrunkTransport, Vec<Srv>)>,
+    pub records: Vec<(Transport, Vec<Srv>)>,
 }
 
 impl Trunk {
@@ -304,8 +281,8 @@ pub async fn discover(
         let net = net.clone();
         async move {
             let mut records = Vec::new();
-            for t in TrunkTransport::ALL {
-                let q = format!("{}.{name}", t.prefix());
+            for t in TRUNK_TRANSPORTS {
+                let q = t.srv_name(name);
                 if let Lookup::Found(v) = records::srv(&net.resolver, &q, step).await {
                     records.push((t, v));
                 }

@@ -1,5 +1,6 @@
 //! The domain's service records: which are asked, and what each answered.
 
+use imp_verify_core::spec::Transport;
 use imp_verify_net::{Resolver, Srv};
 use std::time::Duration;
 
@@ -48,8 +49,8 @@ impl Kind {
             Kind::CiscoUds => "_cisco-uds._tcp",
             Kind::CupLogin => "_cuplogin._tcp",
             Kind::CollabEdge => "_collab-edge._tls",
-            Kind::Sip => "_sip._tcp",
-            Kind::Sips => "_sips._tcp",
+            Kind::Sip => Transport::Tcp.srv_prefix(),
+            Kind::Sips => Transport::Tls.srv_prefix(),
             Kind::SipFederationTls => "_sipfederationtls._tcp",
             Kind::Ldap => "_ldap._tcp",
         }

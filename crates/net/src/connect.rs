@@ -2,6 +2,7 @@
 //! connection, every step within one deadline and every failure typed.
 
 use crate::dns::{DnsError, Resolver};
+use imp_verify_core::Stage;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use tokio::net::TcpStream;
@@ -61,6 +62,27 @@ impl fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+impl ConnectError {
+    /// The step that failed: resolving the host, or the TCP connection.
+    pub fn stage(&self) -> Stage {
+        match self {
+            ConnectError::ResolveTimeout { .. }
+            | ConnectError::Resolve { .. }
+            | ConnectError::NoAddress { .. } => Stage::Resolve,
+            ConnectError::ConnectTimeout { .. } | ConnectError::Connect { .. } => Stage::TcpConnect,
+        }
+    }
+
+    /// Whether the deadline passed before the step had an answer (the host's DNS or
+    /// its TCP port said nothing), as opposed to an answer that refused.
+    pub fn timed_out(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::ResolveTimeout { .. } | ConnectError::ConnectTimeout { .. }
+        )
+    }
+}
+
 /// The address to reach `host` at: `pinned` when the spec gives one, else the first
 /// address the resolver returns, before `deadline`.
 pub async fn address(
@@ -69,8 +91,20 @@ pub async fn address(
     pinned: Option<IpAddr>,
     deadline: Instant,
 ) -> Result<IpAddr, ConnectError> {
+    let ips = addresses(resolver, host, pinned, deadline).await?;
+    Ok(ips[0])
+}
+
+/// Every address to reach `host` at (at least one): `pinned` when the spec gives one,
+/// else those the resolver returns, before `deadline`.
+pub async fn addresses(
+    resolver: &Resolver,
+    host: &str,
+    pinned: Option<IpAddr>,
+    deadline: Instant,
+) -> Result<Vec<IpAddr>, ConnectError> {
     if let Some(ip) = pinned {
-        return Ok(ip);
+        return Ok(vec![ip]);
     }
     let ips = tokio::time::timeout_at(deadline, resolver.lookup_ip(host))
         .await
@@ -82,9 +116,12 @@ pub async fn address(
             host: host.to_string(),
             error,
         })?;
-    ips.first().copied().ok_or_else(|| ConnectError::NoAddress {
-        host: host.to_string(),
-    })
+    if ips.is_empty() {
+        return Err(ConnectError::NoAddress {
+            host: host.to_string(),
+        });
+    }
+    Ok(ips)
 }
 
 /// A TCP connection to `addr` before `deadline`.

@@ -9,8 +9,8 @@ mod connect;
 pub mod dns;
 pub mod tls;
 
-pub use connect::{address, connect, reach, ConnectError};
-pub use dns::{reverse_name, DnsError, Resolver, Srv};
+pub use connect::{address, addresses, connect, reach, ConnectError};
+pub use dns::{reverse_name, DnsError, Rcode, Resolver, Srv};
 pub use tls::{TlsFacts, TlsInspector};
 
 use imp_verify_core::Spec;

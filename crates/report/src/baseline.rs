@@ -4,7 +4,7 @@
 use crate::json::{JsonCheck, JsonReport};
 use imp_verify_core::Status;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// When a measured figure counts as a regression.
@@ -179,6 +179,7 @@ impl Baseline {
             stopped: None,
             summary: Default::default(),
             changes: None,
+            coverage: None,
             checks,
         })
     }
@@ -198,6 +199,8 @@ impl Baseline {
             },
             ..Changes::default()
         };
+        // Every time measured in both runs: (key, metric, the baseline's median, now).
+        let mut times: Vec<Time> = Vec::new();
         for now in &current.checks {
             let key = now.key_string();
             let Some(old) = before.get(&key) else {
@@ -220,22 +223,30 @@ impl Baseline {
                 _ => {}
             }
             for (metric, &after) in &now.metrics {
-                let Some(&was) = old.metrics.get(metric) else {
+                let window = old.window(metric);
+                let Some(was) = median(&window) else {
                     continue;
                 };
-                if let Some(kind) = regression(&self.thresholds, metric, was, after) {
-                    ch.metric_regressions.push(MetricChange {
-                        key: key.clone(),
-                        metric: metric.clone(),
-                        before: was,
-                        after,
-                        change_pct: (was != 0.0)
-                            .then(|| ((after - was) / was * 1000.0).round() / 10.0),
-                        kind,
-                    });
+                if metric == "days_left" {
+                    let margin = self.thresholds.expiry_warning_days;
+                    if was >= margin && after < margin {
+                        ch.metric_regressions.push(MetricChange::new(
+                            &key,
+                            metric,
+                            was,
+                            after,
+                            RegressionKind::CrossedExpiryMargin,
+                            window.len(),
+                        ));
+                    }
+                } else if metric.ends_with("_ms") {
+                    times.push((key.clone(), metric.clone(), was, window.len(), after));
                 }
             }
         }
+        let (slowdown, slower) = self.slower_times(times);
+        ch.slowdown = slowdown;
+        ch.metric_regressions.extend(slower);
         let now: std::collections::HashSet<String> =
             current.checks.iter().map(|c| c.key_string()).collect();
         ch.removed = self
@@ -249,20 +260,144 @@ impl Baseline {
             ch.newly_failing.len() + ch.newly_warning.len() + ch.metric_regressions.len();
         ch
     }
+
+    /// The times of `times` (key, metric, the baseline's median, its runs, now) that
+    /// regressed against the run's own shift and spread, and that shift as a ratio.
+    fn slower_times(&self, times: Vec<Time>) -> (f64, Vec<MetricChange>) {
+        let mut out = Vec::new();
+        // A busy machine (or network) slows every time of the run, a slow server only
+        // its own. Each time's change is taken as z = ln((after + f) / (before + f)), f
+        // the floor (so that 0.3 ms becoming 50 ms on a loaded machine is not a
+        // thousandfold slowdown); the run's own shift is the median z, its spread the
+        // median absolute deviation, and a time regresses when it moved away from the
+        // rest by more than the ratio and three spreads, and by the floor at least.
+        let f = self.thresholds.min_ms.max(1.0);
+        let z: Vec<f64> = times
+            .iter()
+            .map(|(_, _, was, _, after)| ((after + f) / (was + f)).ln())
+            .collect();
+        let (shift, spread) = if z.len() >= MIN_TIMES_FOR_SLOWDOWN {
+            let m = median(&z).unwrap_or(0.0);
+            let dev: Vec<f64> = z.iter().map(|x| (x - m).abs()).collect();
+            (m.max(0.0), 1.4826 * median(&dev).unwrap_or(0.0))
+        } else {
+            (0.0, 0.0)
+        };
+        let margin = (1.0 + self.thresholds.slower_ratio).ln().max(3.0 * spread);
+        // A loaded machine also delays short exchanges by whole scheduling slices: the
+        // added time must stand out from the others' as well, by three spreads.
+        let d: Vec<f64> = times
+            .iter()
+            .map(|(_, _, was, _, after)| after - was)
+            .collect();
+        let (typical, jitter) = if d.len() >= MIN_TIMES_FOR_SLOWDOWN {
+            let m = median(&d).unwrap_or(0.0);
+            let dev: Vec<f64> = d.iter().map(|x| (x - m).abs()).collect();
+            (m.max(0.0), 1.4826 * median(&dev).unwrap_or(0.0))
+        } else {
+            (0.0, 0.0)
+        };
+        let floor = self.thresholds.min_ms.max(3.0 * jitter);
+        for ((key, metric, was, runs, after), z) in times.into_iter().zip(z) {
+            if z - shift > margin && after - was - typical >= floor {
+                out.push(MetricChange::new(
+                    &key,
+                    &metric,
+                    was,
+                    after,
+                    RegressionKind::Slower,
+                    runs,
+                ));
+            }
+        }
+        ((shift.exp() * 100.0).round() / 100.0, out)
+    }
+
+    /// The history each check of `results` carries into its report: the baseline's
+    /// values of each metric, its own last, the latest [`HISTORY`] runs.
+    pub fn history_of(&self, key: &str) -> BTreeMap<String, Vec<f64>> {
+        let Some(old) = self.report.checks.iter().find(|c| c.key_string() == key) else {
+            return BTreeMap::new();
+        };
+        old.metrics
+            .keys()
+            .map(|m| (m.clone(), old.window(m)))
+            .collect()
+    }
 }
 
+/// A time measured in both runs: key, metric, the baseline's median, its runs, now.
+type Time = (String, String, f64, usize, f64);
+
+/// How many runs a metric's history keeps (the baseline's median is taken over them).
+pub const HISTORY: usize = 9;
+
+/// With fewer times than this in both runs, the run's shift is not estimated (none).
+const MIN_TIMES_FOR_SLOWDOWN: usize = 8;
+
+/// The median of `v`, if any.
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+impl JsonCheck {
+    /// A metric's values over the runs this report knows: its history, then its own.
+    fn window(&self, metric: &str) -> Vec<f64> {
+        let mut w: Vec<f64> = self.history.get(metric).cloned().unwrap_or_default();
+        if let Some(v) = self.metrics.get(metric) {
+            w.push(*v);
+        }
+        let skip = w.len().saturating_sub(HISTORY);
+        w.split_off(skip)
+    }
+}
+
+impl MetricChange {
+    fn new(
+        key: &str,
+        metric: &str,
+        before: f64,
+        after: f64,
+        kind: RegressionKind,
+        runs: usize,
+    ) -> MetricChange {
+        MetricChange {
+            key: key.to_string(),
+            metric: metric.to_string(),
+            before,
+            after,
+            change_pct: (before != 0.0)
+                .then(|| ((after - before) / before * 1000.0).round() / 10.0),
+            kind,
+            baseline_runs: runs,
+        }
+    }
+}
+
+/// Whether a time that was `expected` regressed to `after` on its own: by more than
+/// the ratio and by the floor at least.
+#[cfg(test)]
+fn slower(t: &Thresholds, expected: f64, after: f64) -> bool {
+    after - expected >= t.min_ms && after > expected * (1.0 + t.slower_ratio)
+}
+
+#[cfg(test)]
 fn regression(t: &Thresholds, metric: &str, before: f64, after: f64) -> Option<RegressionKind> {
     if metric == "days_left" {
         let margin = t.expiry_warning_days;
         return (before >= margin && after < margin).then_some(RegressionKind::CrossedExpiryMargin);
     }
-    if metric.ends_with("_ms")
-        && after - before >= t.min_ms
-        && after > before * (1.0 + t.slower_ratio)
-    {
-        return Some(RegressionKind::Slower);
-    }
-    None
+    (metric.ends_with("_ms") && slower(t, before, after)).then_some(RegressionKind::Slower)
 }
 
 /// Which baseline the changes are against.
@@ -330,6 +465,18 @@ pub struct MetricChange {
     pub change_pct: Option<f64>,
     /// How it regressed.
     pub kind: RegressionKind,
+    /// How many of the baseline's runs `before` is the median of (1: the baseline
+    /// alone; its report keeps up to [`HISTORY`]).
+    #[serde(default = "one")]
+    pub baseline_runs: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn unit() -> f64 {
+    1.0
 }
 
 /// What changed since the baseline.
@@ -356,40 +503,17 @@ pub struct Changes {
     pub removed: Vec<CheckRef>,
     /// Figures beyond the thresholds.
     pub metric_regressions: Vec<MetricChange>,
+    /// How much slower this run's times were than the baseline's, all together (the
+    /// median of (after + floor) / (before + floor); 1 when not slower, or with fewer
+    /// than 8 times): a busy machine slows every time, and each time is judged against
+    /// the others' shift.
+    #[serde(default = "unit")]
+    pub slowdown: f64,
     /// Newly failing + newly warning + metric regressions (what `--fail-on-regression`
     /// fails on).
     pub regressions: usize,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_regress_beyond_ratio_and_floor_only() {
-        let t = Thresholds::default();
-        assert_eq!(
-            regression(&t, "im_rtt_ms", 40.0, 100.0),
-            Some(RegressionKind::Slower)
-        );
-        // Many times slower, but only by 15 ms.
-        assert_eq!(regression(&t, "options_ms", 1.0, 16.0), None);
-        // 40% slower: within the ratio.
-        assert_eq!(regression(&t, "login_ms", 200.0, 280.0), None);
-        // Faster is never a regression.
-        assert_eq!(regression(&t, "login_ms", 100.0, 10.0), None);
-        // Counts are not times.
-        assert_eq!(regression(&t, "entries", 10.0, 100.0), None);
-    }
-
-    #[test]
-    fn days_left_regresses_when_crossing_the_margin() {
-        let t = Thresholds::default();
-        assert_eq!(
-            regression(&t, "days_left", 31.0, 29.0),
-            Some(RegressionKind::CrossedExpiryMargin)
-        );
-        assert_eq!(regression(&t, "days_left", 29.0, 28.0), None);
-        assert_eq!(regression(&t, "days_left", 300.0, 299.0), None);
-    }
-}
+#[path = "baseline_tests.rs"]
+mod tests;

@@ -56,6 +56,60 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Where a report goes: a file (written with [`write_atomically`]), or standard output
+/// (`-` on the command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// This file.
+    File(PathBuf),
+    /// Standard output.
+    Stdout,
+}
+
+impl From<PathBuf> for Destination {
+    fn from(p: PathBuf) -> Self {
+        if p.as_os_str() == "-" {
+            Destination::Stdout
+        } else {
+            Destination::File(p)
+        }
+    }
+}
+
+impl From<&Path> for Destination {
+    fn from(p: &Path) -> Self {
+        Destination::from(p.to_path_buf())
+    }
+}
+
+impl Destination {
+    /// Writes the whole report there.
+    pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Destination::File(p) => write_atomically(p, bytes),
+            Destination::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()
+            }
+        }
+    }
+
+    /// Whether it is standard output.
+    pub fn is_stdout(&self) -> bool {
+        *self == Destination::Stdout
+    }
+
+    /// Checks, before the run, that the report can be written there (see
+    /// [`check_writable`]; standard output always can).
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Destination::File(p) => check_writable(p),
+            Destination::Stdout => Ok(()),
+        }
+    }
+}
+
 /// Checks, before a run, that a report can be written to `path`: its folder exists and
 /// takes a new file, and `path` is not a folder. The error names the path.
 pub fn check_writable(path: &Path) -> Result<(), String> {

@@ -3,43 +3,43 @@
 //! verdict, the root causes, the changes since a baseline, every check with its
 //! message, evidence and fix, and a timeline of the run.
 
+use crate::analysis::Analysis;
 use crate::baseline::Changes;
+use crate::html_findings::{coverage_section, exposures_section};
 use crate::human::short_duration;
 use crate::json::{self, JsonCheck, JsonReport};
-use crate::{task_order, write_atomically, Collected, ReportContext, Reporter};
+use crate::{task_order, Collected, Destination, Reporter};
 use imp_verify_core::catalog;
 use imp_verify_core::{Event, Status};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Writes the run as one HTML page.
 pub struct HtmlReporter {
-    path: PathBuf,
+    out: Destination,
     collected: Collected,
-    context: Arc<ReportContext>,
+    domains: Vec<String>,
 }
 
 impl HtmlReporter {
-    /// A page written to `path` at the end of the run.
-    pub fn new(path: PathBuf) -> Self {
+    /// A page written to `out` at the end of the run.
+    pub fn new(out: impl Into<Destination>) -> Self {
         HtmlReporter {
-            path,
+            out: out.into(),
             collected: Collected::default(),
-            context: Arc::default(),
+            domains: Vec::new(),
         }
     }
 
-    /// With a baseline to compare with.
-    pub fn with_context(mut self, context: Arc<ReportContext>) -> Self {
-        self.context = context;
+    /// With the deployment's IM domains (shown in the page's header).
+    pub fn with_domains(mut self, domains: Vec<String>) -> Self {
+        self.domains = domains;
         self
     }
 
     /// The page (what `finish` writes).
-    pub fn html(&self) -> String {
-        page(&json::report(&self.collected, &self.context))
+    pub fn html(&self, analysis: &Analysis) -> String {
+        page(&json::report(&self.collected, &self.domains, analysis))
     }
 }
 
@@ -48,13 +48,13 @@ impl Reporter for HtmlReporter {
         self.collected.on_event(event);
     }
 
-    fn finish(self: Box<Self>) -> std::io::Result<()> {
-        write_atomically(&self.path, self.html().as_bytes())
+    fn finish(self: Box<Self>, analysis: &Analysis) -> std::io::Result<()> {
+        self.out.write(self.html(analysis).as_bytes())
     }
 }
 
 /// Text made safe for HTML: markup escaped, control characters replaced.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -86,7 +86,8 @@ const CSS: &str = r#"
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24;background:#fff}
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.4em 0 .5em;border-bottom:1px solid #ddd}
 .meta{color:#555}.counts span{margin-right:1em;font-weight:600}
-.pass{--c:#1a7f37}.warn{--c:#9a6700}.fail{--c:#cf222e}.skip{--c:#6e7781}.none{--c:#d0d7de}
+.pass{--c:#1a7f37}.warn{--c:#9a6700}.fail{--c:#cf222e}.skip{--c:#8250df}.none{--c:#d0d7de}
+.task.unverified{border-style:dashed}
 .workflow{display:flex;flex-wrap:wrap;gap:6px;align-items:stretch}
 .task{border:2px solid var(--c);border-left-width:8px;border-radius:4px;padding:4px 8px;width:150px;font-size:12px;background:#fafbfc}
 .task b{display:block;font-size:14px}.task .n{color:var(--c);font-weight:600}
@@ -139,6 +140,8 @@ fn page(doc: &JsonReport) -> String {
     );
     workflow_section(&mut s, doc, &workflow);
     roots_section(&mut s, doc);
+    exposures_section(&mut s, doc);
+    coverage_section(&mut s, doc);
     if let Some(ch) = &doc.changes {
         changes_section(&mut s, ch);
     }
@@ -162,10 +165,11 @@ fn workflow_section(s: &mut String, doc: &JsonReport, workflow: &str) {
     {
         let mut counts = [0usize; 4];
         let mut worst: Option<Status> = None;
+        // What the table shows under the task: the checks whose first task it is.
         for c in doc
             .checks
             .iter()
-            .filter(|c| c.tasks.iter().any(|t| t == task))
+            .filter(|c| c.tasks.first().map(String::as_str) == Some(*task))
         {
             counts[badness(c.status) as usize] += 1;
             if worst.is_none_or(|w| badness(c.status) > badness(w)) {
@@ -174,17 +178,29 @@ fn workflow_section(s: &mut String, doc: &JsonReport, workflow: &str) {
         }
         let class = worst.map(|w| w.as_str()).unwrap_or("none");
         let n: usize = counts.iter().sum();
+        let also = doc
+            .checks
+            .iter()
+            .filter(|c| c.tasks.iter().skip(1).any(|t| t == task))
+            .count();
+        let unverified = doc
+            .coverage
+            .as_ref()
+            .is_some_and(|cv| cv.tasks_not_verified.iter().any(|t| t == task));
         let _ = writeln!(
             s,
-            "<div class=\"task {class}\" data-task=\"{task}\" data-status=\"{class}\" data-checks=\"{n}\" \
-             data-pass=\"{}\" data-warn=\"{}\" data-fail=\"{}\" data-skip=\"{}\">\
-             <b>{task}</b>{}<br><span class=\"n\">{}</span></div>",
+            "<div class=\"task {class}{}\" data-task=\"{task}\" data-status=\"{class}\" data-checks=\"{n}\" \
+             data-pass=\"{}\" data-warn=\"{}\" data-fail=\"{}\" data-skip=\"{}\" data-also=\"{also}\">\
+             <b>{task}</b>{}<br><span class=\"n\">{}</span>{}</div>",
+            if unverified { " unverified" } else { "" },
             counts[0],
             counts[2],
             counts[3],
             counts[1],
             esc(title),
-            if n == 0 {
+            if unverified && n == 0 {
+                "not verified (see below)".to_string()
+            } else if n == 0 {
                 "no check".to_string()
             } else {
                 format!(
@@ -195,6 +211,11 @@ fn workflow_section(s: &mut String, doc: &JsonReport, workflow: &str) {
                         .map(|(i, w)| format!(", {} {w}", counts[*i]))
                         .collect::<String>()
                 )
+            },
+            if also > 0 {
+                format!("<br><span class=\"meta\">also verified by {also} listed under other tasks</span>")
+            } else {
+                String::new()
             }
         );
     }

@@ -1,15 +1,17 @@
 //! The report a person reads on the terminal.
 
+use crate::analysis::{exposures_phrase, Analysis, Exposure};
 use crate::baseline::Changes;
-use crate::roots::{root_causes, RootCause};
-use crate::{task_order, Collected, ReportContext, Reporter};
+use crate::roots::RootCause;
+use crate::text::{clean, fit, fit_visible, wrap};
+use crate::{task_order, Collected, Reporter};
 use imp_verify_core::catalog::task_title;
+use imp_verify_core::coverage::{Coverage, Effect};
 use imp_verify_core::{CheckResult, Event, Status, StopReason};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How the human report looks.
@@ -21,9 +23,12 @@ pub struct HumanOptions {
     pub progress: bool,
     /// Evidence of passing checks too.
     pub verbose: bool,
-    /// Only failures, warnings, the changes since the baseline, the root causes and
-    /// the summary.
+    /// Only failures, warnings, the changes since the baseline, the root causes, the
+    /// exposures, what was not verified and the summary.
     pub quiet: bool,
+    /// The terminal's width in columns: lines are fitted to it (`None`: as long as
+    /// they are).
+    pub width: Option<usize>,
 }
 
 /// The terminal report: grouped by workflow task, one line a check, the evidence and
@@ -34,7 +39,6 @@ pub struct HumanReporter {
     collected: Collected,
     bar: Option<ProgressBar>,
     running: BTreeSet<String>,
-    context: Arc<ReportContext>,
 }
 
 impl HumanReporter {
@@ -46,14 +50,7 @@ impl HumanReporter {
             collected: Collected::default(),
             bar: None,
             running: BTreeSet::new(),
-            context: Arc::default(),
         }
-    }
-
-    /// With a baseline to compare with.
-    pub fn with_context(mut self, context: Arc<ReportContext>) -> Self {
-        self.context = context;
-        self
     }
 
     fn progress(&mut self, event: &Event) {
@@ -102,14 +99,8 @@ impl HumanReporter {
     }
 
     /// Renders the whole report (what `finish` writes).
-    pub fn render(&self) -> String {
-        let changes = self.context.baseline.as_ref().map(|b| {
-            b.compare(&crate::json::report(
-                &self.collected,
-                &ReportContext::default(),
-            ))
-        });
-        render(&self.collected, self.opts, changes.as_ref())
+    pub fn render(&self, analysis: &Analysis) -> String {
+        render(&self.collected, self.opts, analysis)
     }
 }
 
@@ -119,11 +110,11 @@ impl Reporter for HumanReporter {
         self.collected.on_event(event);
     }
 
-    fn finish(mut self: Box<Self>) -> std::io::Result<()> {
+    fn finish(mut self: Box<Self>, analysis: &Analysis) -> std::io::Result<()> {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
-        let text = self.render();
+        let text = self.render(analysis);
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
     }
@@ -157,13 +148,6 @@ impl Paint {
     }
 }
 
-/// Text from a server may hold anything: no control characters reach the terminal.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
-
 /// A duration as a person reads it: `850us`, `12ms`, `1.2s`, `2m05s`.
 pub(crate) fn short_duration(d: Duration) -> String {
     let us = d.as_micros();
@@ -178,7 +162,7 @@ pub(crate) fn short_duration(d: Duration) -> String {
     }
 }
 
-fn render(c: &Collected, opts: HumanOptions, changes: Option<&Changes>) -> String {
+fn render(c: &Collected, opts: HumanOptions, a: &Analysis) -> String {
     let p = Paint { on: opts.color };
     let mut s = String::new();
     let mut results = c.ordered();
@@ -186,22 +170,36 @@ fn render(c: &Collected, opts: HumanOptions, changes: Option<&Changes>) -> Strin
         results.retain(|r| matches!(r.outcome.status, Status::Fail | Status::Warn));
     }
     if let Some(info) = c.info.as_ref().filter(|_| !opts.quiet) {
-        let _ = writeln!(
-            s,
-            "{}",
-            p.bold(&format!(
-                "imp-verify: workflow {} ({}), {} check(s), spec {}, at most {} at once per server",
-                info.workflow,
-                info.workflow.title(),
-                info.checks.len(),
-                info.spec.display(),
-                info.per_server
-            ))
+        let head = format!(
+            "imp-verify: workflow {} ({}), {} check(s), spec {}, at most {} at once per server",
+            info.workflow,
+            info.workflow.title(),
+            info.checks.len(),
+            info.spec.display(),
+            info.per_server
         );
+        let _ = writeln!(s, "{}", p.bold(&fit(&head, opts.width)));
     }
+    render_checks(&mut s, &p, opts, &results);
+    if let Some(ch) = &a.changes {
+        render_changes(&mut s, &p, ch);
+    }
+    render_root_causes(&mut s, &p, &a.root_causes);
+    render_exposures(&mut s, &p, opts.width, &a.exposures);
+    if let Some(cov) = &a.coverage {
+        render_coverage(&mut s, &p, opts.width, cov);
+    }
+    render_summary(&mut s, &p, c, a);
+    match opts.width {
+        Some(w) => s.lines().map(|l| fit_visible(l, w) + "\n").collect(),
+        None => s,
+    }
+}
+
+fn render_checks(s: &mut String, p: &Paint, opts: HumanOptions, results: &[&CheckResult]) {
     // Group by each check's first task.
     let mut groups: Vec<(String, Vec<&CheckResult>)> = Vec::new();
-    for r in &results {
+    for r in results {
         let task = r.tasks.first().copied().unwrap_or("-").to_string();
         match groups.iter_mut().find(|(t, _)| *t == task) {
             Some((_, v)) => v.push(r),
@@ -218,80 +216,191 @@ fn render(c: &Collected, opts: HumanOptions, changes: Option<&Changes>) -> Strin
         .min(40);
     for (task, group) in groups {
         let title = task_title(&task).unwrap_or("");
-        let _ = writeln!(s, "\n{}", p.bold(&format!("{task}  {title}")));
+        let _ = writeln!(
+            s,
+            "\n{}",
+            p.bold(&fit(&format!("{task}  {title}"), opts.width))
+        );
         for r in group {
             let o = &r.outcome;
+            let time = short_duration(r.duration);
+            let tries = if r.attempts > 1 {
+                format!(" ({} attempts)", r.attempts)
+            } else {
+                String::new()
+            };
+            // Status (4), the two leading spaces and the separators: what the message
+            // may take of the width.
+            let fixed = 2 + 4 + 1 + id_w + 2 + target_w + 2 + 2 + time.len() + tries.len();
+            let message = fit(
+                &clean(&o.message),
+                opts.width.map(|w| w.saturating_sub(fixed).max(20)),
+            );
             let _ = writeln!(
                 s,
-                "  {} {:<id_w$}  {:<target_w$}  {}  {}",
+                "  {} {:<id_w$}  {:<target_w$}  {}  {}{}",
                 p.status(o.status),
                 r.key.id,
                 clean(&r.key.target),
-                clean(&o.message),
-                p.dim(&short_duration(r.duration)),
+                message,
+                p.dim(&time),
+                tries,
             );
             let detailed = matches!(o.status, Status::Fail | Status::Warn)
                 || (opts.verbose && o.status == Status::Pass);
             if detailed {
-                for (k, v) in &o.evidence {
-                    let _ = writeln!(s, "         {}: {}", p.dim(&clean(k)), clean(v));
-                }
-                if let Some(fix) = &o.remediation {
-                    if o.status != Status::Pass {
-                        let _ = writeln!(s, "         {} {}", p.bold("fix:"), clean(fix));
-                    }
-                }
-                if r.tasks.len() > 1 {
-                    let _ = writeln!(
-                        s,
-                        "         {}",
-                        p.dim(&format!("also verifies {}", r.tasks[1..].join(" ")))
-                    );
-                }
+                render_detail(s, p, opts.width, r);
             }
         }
     }
-    if let Some(ch) = changes {
-        render_changes(&mut s, &p, ch);
+}
+
+fn render_detail(s: &mut String, p: &Paint, width: Option<usize>, r: &CheckResult) {
+    let o = &r.outcome;
+    for (k, v) in &o.evidence {
+        let lead = format!("         {}: ", clean(k));
+        let line = fit(&format!("{lead}{}", clean(v)), width);
+        let (key, value) = line.split_at(lead.len().min(line.len()));
+        let _ = writeln!(s, "{}{}", p.dim(key), value);
     }
-    render_root_causes(&mut s, &p, &root_causes(c));
-    if let Some(sum) = &c.summary {
-        let n = sum.counts;
-        let mut line = format!(
-            "{} check(s): {} passed, {} warned, {} failed, {} skipped in {}",
-            n.total(),
-            n.pass,
-            n.warn,
-            n.fail,
-            n.skip,
-            short_duration(sum.wall)
-        );
-        match sum.stopped {
-            Some(StopReason::Deadline) => line.push_str(" (stopped: the run deadline passed)"),
-            Some(StopReason::Interrupted) => line.push_str(" (interrupted)"),
-            None => {}
+    if let Some(fix) = &o.remediation {
+        if o.status != Status::Pass {
+            let text = wrap("         fix: ", 14, &clean(fix), width);
+            let _ = writeln!(s, "{}", text.replacen("fix:", &p.bold("fix:"), 1));
         }
-        let line = if n.fail > 0 {
-            p.wrap("1;31", &line)
-        } else if n.warn > 0 {
-            p.wrap("33", &line)
-        } else {
-            p.wrap("32", &line)
-        };
-        let _ = writeln!(s, "\n{line}");
-        // A refused credential is never retried; the accounts it concerns are named.
-        for (account, a) in sum.auth.iter().filter(|(_, a)| a.refused > 0) {
-            let _ = writeln!(
-                s,
-                "{}",
-                p.dim(&format!(
-                    "  {account}: {} authentication(s), {} refused (not retried)",
-                    a.attempts, a.refused
-                ))
+    }
+    if r.tasks.len() > 1 {
+        let _ = writeln!(
+            s,
+            "         {}",
+            p.dim(&format!("also verifies {}", r.tasks[1..].join(" ")))
+        );
+    }
+}
+
+fn render_summary(s: &mut String, p: &Paint, c: &Collected, a: &Analysis) {
+    let Some(sum) = &c.summary else {
+        return;
+    };
+    let n = sum.counts;
+    let mut line = format!(
+        "{} check(s): {} passed, {} warned, {} failed, {} skipped in {}",
+        n.total(),
+        n.pass,
+        n.warn,
+        n.fail,
+        n.skip,
+        short_duration(sum.wall)
+    );
+    match sum.stopped {
+        Some(StopReason::Deadline) => line.push_str(" (stopped: the run deadline passed)"),
+        Some(StopReason::Interrupted) => line.push_str(" (interrupted)"),
+        None => {}
+    }
+    if !a.exposures.is_empty() {
+        let _ = write!(line, "; {}", exposures_phrase(a.exposures.len()));
+    }
+    if let Some(cov) = &a.coverage {
+        let none = cov.verification_uncovered();
+        if !none.is_empty() {
+            let _ = write!(
+                line,
+                "; none of workflow {}'s verification tasks ({}) verified in full",
+                cov.workflow,
+                none.join(", ")
+            );
+        } else if !cov.tasks_not_verified().is_empty() {
+            let _ = write!(
+                line,
+                "; not verified: {}",
+                cov.tasks_not_verified().join(" ")
             );
         }
     }
-    s
+    let line = if n.fail > 0 {
+        p.wrap("1;31", &line)
+    } else if n.warn > 0 || !a.exposures.is_empty() {
+        p.wrap("33", &line)
+    } else {
+        p.wrap("32", &line)
+    };
+    let _ = writeln!(s, "\n{line}");
+    // A refused credential is never retried; the accounts it concerns are named.
+    for (account, a) in sum.auth.iter().filter(|(_, a)| a.refused > 0) {
+        let _ = writeln!(
+            s,
+            "{}",
+            p.dim(&format!(
+                "  {account}: {} authentication(s), {} refused (not retried)",
+                a.attempts, a.refused
+            ))
+        );
+    }
+}
+
+fn render_exposures(s: &mut String, p: &Paint, width: Option<usize>, exposures: &[Exposure]) {
+    if exposures.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n{}",
+        p.bold(&format!(
+            "{}: what the deployment accepts and must refuse:",
+            exposures_phrase(exposures.len())
+        ))
+    );
+    for e in exposures {
+        let line = fit(
+            &format!(
+                "  {} {}: {}",
+                e.status.as_str().to_uppercase(),
+                clean(&e.key),
+                clean(&e.message)
+            ),
+            width,
+        );
+        let _ = writeln!(
+            s,
+            "{}",
+            line.replacen(&e.status.as_str().to_uppercase(), &p.status(e.status), 1)
+        );
+        if let Some(fix) = &e.remediation {
+            let text = wrap("         change: ", 17, &clean(fix), width);
+            let _ = writeln!(s, "{}", text.replacen("change:", &p.bold("change:"), 1));
+        }
+    }
+}
+
+fn render_coverage(s: &mut String, p: &Paint, width: Option<usize>, cov: &Coverage) {
+    if cov.gaps.is_empty() {
+        return;
+    }
+    let tasks = cov.tasks_not_verified();
+    let partly = cov.tasks_partly_verified();
+    let mut head = "Not verified (the spec does not give what these checks need)".to_string();
+    if !tasks.is_empty() {
+        let _ = write!(head, "; tasks not verified: {}", tasks.join(" "));
+    }
+    if !partly.is_empty() {
+        let _ = write!(head, "; partly: {}", partly.join(" "));
+    }
+    let _ = writeln!(s, "\n{}", p.bold(&fit(&format!("{head}:"), width)));
+    for g in &cov.gaps {
+        let verb = match g.effect {
+            Effect::NotPlanned => "not planned",
+            Effect::LeftOut => "left out",
+            Effect::Skipped => "skipped",
+        };
+        let line = format!(
+            "{} {verb} ({}): {}",
+            g.checks.join(", "),
+            g.tasks.join(" "),
+            g.why
+        );
+        let _ = writeln!(s, "{}", wrap("  ", 6, &line, width));
+        let _ = writeln!(s, "{}", wrap("      add: ", 11, &g.fix, width));
+    }
 }
 
 fn render_root_causes(s: &mut String, p: &Paint, roots: &[RootCause]) {
@@ -380,6 +489,13 @@ fn render_changes(s: &mut String, p: &Paint, ch: &Changes) {
         for c in list {
             let _ = writeln!(s, "    {} {}", p.status(c.status), clean(&c.key));
         }
+    }
+    if ch.slowdown > 1.05 {
+        let _ = writeln!(
+            s,
+            "  this run's times were {:.2}x the baseline's overall (a busy machine or network): each time is judged against the baseline's scaled by that",
+            ch.slowdown
+        );
     }
     if !ch.metric_regressions.is_empty() {
         any = true;

@@ -1,14 +1,14 @@
 //! The JSON report (format: `crates/report/JSON.md`), serialised from typed structs;
 //! the same structs read a report back as a baseline.
 
+use crate::analysis::{Analysis, Exposure};
 use crate::baseline::Changes;
-use crate::roots::{root_causes, RootCause};
-use crate::{write_atomically, Collected, ReportContext, Reporter};
+use crate::roots::RootCause;
+use crate::{Collected, Reporter};
+use imp_verify_core::coverage::Coverage;
 use imp_verify_core::{CheckKey, CheckResult, Event, Reason, Status, StopReason};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The format's version: it changes only when a field changes meaning or goes away.
 pub const VERSION: u32 = 1;
@@ -39,6 +39,9 @@ pub struct JsonReport {
     /// What changed since the baseline (with `--baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
+    /// What the spec left unverified (absent in reports of versions before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<JsonCoverage>,
     /// Every planned check, in plan order.
     pub checks: Vec<JsonCheck>,
 }
@@ -63,6 +66,48 @@ pub struct JsonSummary {
     /// secret): how many, and how many the server refused (absent when none were made).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authentications: BTreeMap<String, JsonAuth>,
+    /// The refusal checks that failed or warned: what the deployment accepts and must
+    /// refuse, each with the setting to change (empty when none; absent in reports of
+    /// versions before it).
+    #[serde(default)]
+    pub exposures: Vec<Exposure>,
+    /// The authentications the run caused on the directory, per credential of the spec
+    /// (`user alice`, `service cn=...`): LDAP binds and logins a node checked against
+    /// the directory (absent when there were none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub directory_authentications: BTreeMap<String, JsonAuth>,
+}
+
+/// What the spec left unverified, as the JSON gives it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JsonCoverage {
+    /// Each gap: the checks, where, why, what to add, the field to fill, the tasks,
+    /// and how it showed (`not_planned`, `left_out`, `skipped`).
+    pub gaps: Vec<serde_json::Value>,
+    /// The workflow's tasks no planned check verified.
+    pub tasks_not_verified: Vec<String>,
+    /// The workflow's tasks only partly verified.
+    pub tasks_partly_verified: Vec<String>,
+    /// The workflow's verification tasks, when none of them was fully verified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verification_not_verified: Vec<String>,
+}
+
+impl JsonCoverage {
+    /// The JSON form of `c`.
+    pub fn of(c: &Coverage) -> JsonCoverage {
+        let strings = |v: Vec<&str>| v.into_iter().map(str::to_string).collect();
+        JsonCoverage {
+            gaps: c
+                .gaps
+                .iter()
+                .map(|g| serde_json::to_value(g).expect("a gap serialises"))
+                .collect(),
+            tasks_not_verified: strings(c.tasks_not_verified()),
+            tasks_partly_verified: strings(c.tasks_partly_verified()),
+            verification_not_verified: strings(c.verification_uncovered()),
+        }
+    }
 }
 
 /// The authentications of one account in a run.
@@ -72,6 +117,24 @@ pub struct JsonAuth {
     pub attempts: u32,
     /// How many of those the server refused.
     pub refused: u32,
+}
+
+/// Counts of authentications as the JSON gives them.
+fn json_auth(
+    counts: &BTreeMap<String, imp_verify_core::event::AuthCount>,
+) -> BTreeMap<String, JsonAuth> {
+    counts
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.clone(),
+                JsonAuth {
+                    attempts: a.attempts,
+                    refused: a.refused,
+                },
+            )
+        })
+        .collect()
 }
 
 /// One piece of evidence.
@@ -117,6 +180,11 @@ pub struct JsonCheck {
     pub requires: Vec<String>,
     /// Measured figures.
     pub metrics: BTreeMap<String, f64>,
+    /// Each metric's values in the earlier runs this report was compared with, oldest
+    /// first (at most `HISTORY`): the rolling baseline a later run's `--baseline`
+    /// compares with (absent without a baseline).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub history: BTreeMap<String, Vec<f64>>,
     /// Why the status is what it is (absent in reports of versions before it).
     #[serde(default)]
     pub reason: Option<JsonReason>,
@@ -187,35 +255,36 @@ impl JsonCheck {
 
 /// Writes every check and a summary as one JSON document.
 pub struct JsonReporter {
-    path: PathBuf,
+    out: crate::Destination,
     collected: Collected,
-    context: Arc<ReportContext>,
+    domains: Vec<String>,
 }
 
 impl JsonReporter {
-    /// A report written to `path` at the end of the run.
-    pub fn new(path: PathBuf) -> Self {
+    /// A report written to `out` at the end of the run.
+    pub fn new(out: impl Into<crate::Destination>) -> Self {
         JsonReporter {
-            path,
+            out: out.into(),
             collected: Collected::default(),
-            context: Arc::default(),
+            domains: Vec::new(),
         }
     }
 
-    /// With the deployment's identity and a baseline to compare with.
-    pub fn with_context(mut self, context: Arc<ReportContext>) -> Self {
-        self.context = context;
+    /// With the deployment's identity: its IM domains (what a later run's baseline must
+    /// share).
+    pub fn with_domains(mut self, domains: Vec<String>) -> Self {
+        self.domains = domains;
         self
     }
 
     /// The typed document (what `finish` writes).
-    pub fn report(&self) -> JsonReport {
-        report(&self.collected, &self.context)
+    pub fn report(&self, analysis: &Analysis) -> JsonReport {
+        report(&self.collected, &self.domains, analysis)
     }
 
     /// The document as a JSON value.
-    pub fn document(&self) -> serde_json::Value {
-        serde_json::to_value(self.report()).expect("the report serialises")
+    pub fn document(&self, analysis: &Analysis) -> serde_json::Value {
+        serde_json::to_value(self.report(analysis)).expect("the report serialises")
     }
 }
 
@@ -224,11 +293,11 @@ impl Reporter for JsonReporter {
         self.collected.on_event(event);
     }
 
-    fn finish(self: Box<Self>) -> std::io::Result<()> {
+    fn finish(self: Box<Self>, analysis: &Analysis) -> std::io::Result<()> {
         let mut text =
-            serde_json::to_string_pretty(&self.report()).map_err(std::io::Error::other)?;
+            serde_json::to_string_pretty(&self.report(analysis)).map_err(std::io::Error::other)?;
         text.push('\n');
-        write_atomically(&self.path, text.as_bytes())
+        self.out.write(text.as_bytes())
     }
 }
 
@@ -266,6 +335,7 @@ pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
         attempts: r.attempts,
         requires: c.requires(&r.key).iter().map(key_string).collect(),
         metrics: o.metrics.clone(),
+        history: BTreeMap::new(),
         reason: Some(JsonReason::of(
             &o.reason,
             o.evidence
@@ -276,14 +346,22 @@ pub(crate) fn check(c: &Collected, r: &CheckResult) -> JsonCheck {
     }
 }
 
-pub(crate) fn report(c: &Collected, cx: &ReportContext) -> JsonReport {
-    let checks: Vec<JsonCheck> = c.ordered().into_iter().map(|r| check(c, r)).collect();
+pub(crate) fn report(c: &Collected, domains: &[String], a: &Analysis) -> JsonReport {
+    let checks: Vec<JsonCheck> = c
+        .ordered()
+        .into_iter()
+        .map(|r| {
+            let mut j = check(c, r);
+            j.history = a.history.get(&j.key).cloned().unwrap_or_default();
+            j
+        })
+        .collect();
     let counts = c.summary.as_ref().map(|s| s.counts).unwrap_or_default();
-    let mut doc = JsonReport {
+    JsonReport {
         version: VERSION,
         spec: c.info.as_ref().map(|i| i.spec.display().to_string()),
         workflow: c.info.as_ref().map(|i| i.workflow.letter().to_string()),
-        domains: cx.domains.clone(),
+        domains: domains.to_vec(),
         started_at: c
             .summary
             .as_ref()
@@ -297,29 +375,21 @@ pub(crate) fn report(c: &Collected, cx: &ReportContext) -> JsonReport {
             warn: counts.warn,
             fail: counts.fail,
             skip: counts.skip,
-            root_causes: root_causes(c),
+            root_causes: a.root_causes.clone(),
             authentications: c
                 .summary
                 .as_ref()
-                .map(|s| {
-                    s.auth
-                        .iter()
-                        .map(|(k, a)| {
-                            (
-                                k.clone(),
-                                JsonAuth {
-                                    attempts: a.attempts,
-                                    refused: a.refused,
-                                },
-                            )
-                        })
-                        .collect()
-                })
+                .map(|s| json_auth(&s.auth))
                 .unwrap_or_default(),
+            directory_authentications: c
+                .summary
+                .as_ref()
+                .map(|s| json_auth(&s.directory_auth))
+                .unwrap_or_default(),
+            exposures: a.exposures.clone(),
         },
-        changes: None,
+        changes: a.changes.clone(),
+        coverage: a.coverage.as_ref().map(JsonCoverage::of),
         checks,
-    };
-    doc.changes = cx.baseline.as_ref().map(|b| b.compare(&doc));
-    doc
+    }
 }

@@ -1,30 +1,31 @@
 //! The JUnit XML report, for CI systems.
 
-use crate::{write_atomically, Collected, Reporter};
-use imp_verify_core::{Area, CheckResult, Event, Status};
+use crate::{Analysis, Collected, Destination, Reporter};
+use imp_verify_core::coverage::Coverage;
+use imp_verify_core::{catalog, Area, CheckResult, Event, Status};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 /// One testsuite an area, one testcase a check: failures with their evidence, skips
-/// with their reason, warnings as passes with their text in system-out.
+/// with their reason, warnings as passes with their text in system-out; each check the
+/// spec left unverified (coverage) a skipped testcase saying why.
 pub struct JunitReporter {
-    path: PathBuf,
+    out: Destination,
     collected: Collected,
 }
 
 impl JunitReporter {
-    /// A report written to `path` at the end of the run.
-    pub fn new(path: PathBuf) -> Self {
+    /// A report written to `out` at the end of the run.
+    pub fn new(out: impl Into<Destination>) -> Self {
         JunitReporter {
-            path,
+            out: out.into(),
             collected: Collected::default(),
         }
     }
 
     /// The XML (what `finish` writes).
-    pub fn xml(&self) -> std::io::Result<String> {
-        xml(&self.collected)
+    pub fn xml(&self, analysis: &Analysis) -> std::io::Result<String> {
+        xml(&self.collected, analysis.coverage.as_ref())
     }
 }
 
@@ -33,10 +34,41 @@ impl Reporter for JunitReporter {
         self.collected.on_event(event);
     }
 
-    fn finish(self: Box<Self>) -> std::io::Result<()> {
-        let text = self.xml()?;
-        write_atomically(&self.path, text.as_bytes())
+    fn finish(self: Box<Self>, analysis: &Analysis) -> std::io::Result<()> {
+        let text = self.xml(analysis)?;
+        self.out.write(text.as_bytes())
     }
+}
+
+/// The testcases of the checks `coverage` leaves unverified in `area`: skipped, with
+/// why and what to add.
+fn unverified(area: Area, coverage: Option<&Coverage>) -> Vec<TestCase> {
+    let mut cases = Vec::new();
+    for g in coverage.map(|c| c.gaps.as_slice()).unwrap_or_default() {
+        for id in &g.checks {
+            let Some(def) = catalog::check(id).filter(|d| d.area == area) else {
+                continue;
+            };
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(xml_safe(&format!(
+                "not verified: {}; add: {}",
+                g.why, g.fix
+            )));
+            let scope = if g.scope.is_empty() {
+                "not verified".to_string()
+            } else {
+                format!("not verified on {}", g.scope.join(", "))
+            };
+            let mut case = TestCase::new(xml_safe(&format!("{} [{scope}]", def.id)), st);
+            case.set_classname(format!(
+                "{}.{}",
+                area.as_str(),
+                g.tasks.first().copied().unwrap_or("-")
+            ));
+            cases.push(case);
+        }
+    }
+    cases
 }
 
 /// Whether XML 1.0 allows `c` in a document (its `Char` production): no control
@@ -70,7 +102,7 @@ fn details(r: &CheckResult) -> String {
     xml_safe(&s)
 }
 
-fn xml(c: &Collected) -> std::io::Result<String> {
+fn xml(c: &Collected, coverage: Option<&Coverage>) -> std::io::Result<String> {
     let mut report = Report::new("imp-verify");
     if let Some(s) = &c.summary {
         report.set_time(s.wall);
@@ -78,7 +110,8 @@ fn xml(c: &Collected) -> std::io::Result<String> {
     let results = c.ordered();
     for area in Area::ALL {
         let in_area: Vec<&&CheckResult> = results.iter().filter(|r| r.area == area).collect();
-        if in_area.is_empty() {
+        let gaps = unverified(area, coverage);
+        if in_area.is_empty() && gaps.is_empty() {
             continue;
         }
         let mut suite = TestSuite::new(format!("imp-verify.{}", area.as_str()));
@@ -118,6 +151,9 @@ fn xml(c: &Collected) -> std::io::Result<String> {
                 }
                 _ => {}
             }
+            suite.add_test_case(case);
+        }
+        for case in gaps {
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);

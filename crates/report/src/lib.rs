@@ -8,23 +8,28 @@
 //! - [`JunitReporter`]: JUnit XML (one testsuite an area, one testcase a check).
 //! - [`HtmlReporter`]: one self-contained HTML page (workflow, checks, timeline).
 //!
-//! With a [`Baseline`] (an earlier JSON report) the human, JSON and HTML reports also
-//! say what changed. Files are written with [`write_atomically`]: whole or not at all.
+//! What the run means (root causes, changes since a [`Baseline`], exposures, coverage)
+//! is worked out once, as an [`Analysis`], and handed to every reporter's `finish`.
+//! Files are written with [`write_atomically`]: whole or not at all.
 #![warn(missing_docs)]
 
+mod analysis;
 mod baseline;
 mod files;
 mod html;
+mod html_findings;
 mod human;
 mod json;
 mod junit;
 mod roots;
+mod text;
 
+pub use analysis::{exposures_phrase, Analysis, Exposure, ReportContext};
 pub use baseline::{
     Baseline, BaselineError, BaselineRef, Changes, CheckRef, MetricChange, RegressionKind,
     StatusChange, Thresholds,
 };
-pub use files::{check_writable, write_atomically};
+pub use files::{check_writable, write_atomically, Destination};
 pub use html::HtmlReporter;
 pub use human::{HumanOptions, HumanReporter};
 pub use json::{JsonCheck, JsonEvidence, JsonReport, JsonReporter, JsonSummary};
@@ -35,23 +40,13 @@ use imp_verify_core::{CheckKey, CheckResult, Event, RunInfo, RunSummary};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// What the reports know besides the run's events: the deployment's identity (its
-/// domains, written into the JSON so that a later run can use it as a baseline) and
-/// the baseline to compare with.
-#[derive(Debug, Default)]
-pub struct ReportContext {
-    /// The spec's IM domains.
-    pub domains: Vec<String>,
-    /// The earlier report to compare with (`--baseline`).
-    pub baseline: Option<Baseline>,
-}
-
 /// A consumer of the runner's events.
 pub trait Reporter: Send {
     /// Called for every event, in order.
     fn on_event(&mut self, event: &Event);
-    /// Called once after the run (also after Ctrl-C): writes the output.
-    fn finish(self: Box<Self>) -> std::io::Result<()>;
+    /// Called once after the run (also after Ctrl-C) with the run's [`Analysis`]:
+    /// writes the output.
+    fn finish(self: Box<Self>, analysis: &Analysis) -> std::io::Result<()>;
 }
 
 /// Whether to colour the human report: only on a terminal, and never when `NO_COLOR`

@@ -3,8 +3,7 @@
 //! message is read and no graph is re-walked.
 
 use crate::json::key_string;
-use crate::Collected;
-use imp_verify_core::{CheckKey, Status};
+use imp_verify_core::{CheckKey, CheckResult, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -27,14 +26,15 @@ pub struct RootCause {
     pub skipped: Vec<String>,
 }
 
-/// The failures that blocked others, most skipped checks first, then in plan order.
+/// The failures that blocked others, most skipped checks first, then in plan order
+/// (`results` are in plan order).
 /// Each skipped check is followed through the link its reason names (the prerequisite
 /// that blocked it, or the check that made it unobservable), through other skips, to
 /// a failed check.
-pub(crate) fn root_causes(c: &Collected) -> Vec<RootCause> {
+pub(crate) fn root_causes(results: &[CheckResult]) -> Vec<RootCause> {
     let by_key: HashMap<&CheckKey, &imp_verify_core::Outcome> =
-        c.results.iter().map(|r| (&r.key, &r.outcome)).collect();
-    let ordered = c.ordered();
+        results.iter().map(|r| (&r.key, &r.outcome)).collect();
+    let ordered: Vec<&CheckResult> = results.iter().collect();
     let mut by_root: HashMap<&CheckKey, Vec<String>> = HashMap::new();
     for r in &ordered {
         if r.outcome.status != Status::Skip {

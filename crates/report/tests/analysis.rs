@@ -6,8 +6,8 @@ use imp_verify_core::event::{CheckInfo, RunInfo, RunSummary};
 use imp_verify_core::spec::Workflow;
 use imp_verify_core::{catalog, CheckKey, CheckResult, Counts, Event, Outcome, Status};
 use imp_verify_report::{
-    Baseline, BaselineError, HtmlReporter, HumanOptions, HumanReporter, JsonReport, JsonReporter,
-    JunitReporter, RegressionKind, ReportContext, Reporter, Thresholds,
+    Analysis, Baseline, BaselineError, HtmlReporter, HumanOptions, HumanReporter, JsonReport,
+    JsonReporter, JunitReporter, RegressionKind, ReportContext, Reporter, Thresholds,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,6 +101,7 @@ fn events(checks: &[Check]) -> Vec<Event> {
         wall: Duration::from_millis(300),
         stopped: None,
         auth: Default::default(),
+        directory_auth: Default::default(),
     }));
     v
 }
@@ -198,14 +199,33 @@ fn feed<R: Reporter>(mut r: R, ev: &[Event]) -> R {
     r
 }
 
+fn results_of(ev: &[Event]) -> Vec<CheckResult> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::CheckFinished(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The run's analysis, as the binary makes it once for every report.
+fn analysed(ev: &[Event], cx: &ReportContext) -> Analysis {
+    Analysis::of(&results_of(ev), cx)
+}
+
 fn json_of(ev: &[Event], cx: Arc<ReportContext>) -> JsonReport {
-    feed(JsonReporter::new(PathBuf::from("-")).with_context(cx), ev).report()
+    feed(
+        JsonReporter::new(PathBuf::from("r.json")).with_domains(cx.domains.clone()),
+        ev,
+    )
+    .report(&analysed(ev, &cx))
 }
 
 fn lab_context(baseline: Option<Baseline>) -> Arc<ReportContext> {
     Arc::new(ReportContext {
         domains: vec!["lab.test".into()],
         baseline,
+        coverage: None,
     })
 }
 
@@ -238,7 +258,7 @@ fn root_causes_follow_skips_to_the_failure_that_blocked_them() {
         HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
         &ev,
     )
-    .render();
+    .render(&analysed(&ev, &ReportContext::default()));
     // The root causes come last, right before the summary line.
     let tail: Vec<&str> = text.trim_end().lines().rev().take(5).collect();
     assert!(
@@ -268,7 +288,7 @@ fn quiet_shows_only_failures_warnings_root_causes_and_the_summary() {
         ),
         &ev,
     )
-    .render();
+    .render(&analysed(&ev, &ReportContext::default()));
     assert!(!text.contains("PASS"), "{text}");
     assert!(!text.contains("SKIP"), "{text}");
     assert!(text.contains("FAIL dns.node"), "{text}");
@@ -307,11 +327,12 @@ fn the_json_reads_back_as_it_was_written() {
     let path = dir.path().join("r.json");
     let ev = events(&broken_imp2());
     let r = Box::new(feed(
-        JsonReporter::new(path.clone()).with_context(lab_context(None)),
+        JsonReporter::new(path.clone()).with_domains(vec!["lab.test".into()]),
         &ev,
     ));
-    let written = r.report();
-    r.finish().unwrap();
+    let a = analysed(&ev, &lab_context(None));
+    let written = r.report(&a);
+    r.finish(&a).unwrap();
     let read: JsonReport = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(
         serde_json::to_value(&read).unwrap(),
@@ -321,15 +342,16 @@ fn the_json_reads_back_as_it_was_written() {
 
 fn baseline_file(dir: &Path, checks: &[Check], domains: &[&str]) -> PathBuf {
     let path = dir.join("prev.json");
-    let cx = Arc::new(ReportContext {
+    let cx = ReportContext {
         domains: domains.iter().map(|d| d.to_string()).collect(),
-        baseline: None,
-    });
+        ..ReportContext::default()
+    };
+    let ev = events(checks);
     Box::new(feed(
-        JsonReporter::new(path.clone()).with_context(cx),
-        &events(checks),
+        JsonReporter::new(path.clone()).with_domains(cx.domains.clone()),
+        &ev,
     ))
-    .finish()
+    .finish(&analysed(&ev, &cx))
     .unwrap();
     path
 }
@@ -401,11 +423,10 @@ fn a_baseline_tells_what_broke_what_was_fixed_and_what_got_slower() {
     // The terminal shows the same, before the root causes and the summary.
     let baseline = Baseline::load(&prev, &["lab.test".into()], Thresholds::default()).unwrap();
     let text = feed(
-        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default())
-            .with_context(lab_context(Some(baseline))),
+        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
         &ev,
     )
-    .render();
+    .render(&analysed(&ev, &lab_context(Some(baseline))));
     let changes_at = text.find("Changes since").expect(&text);
     assert!(changes_at < text.find("1 failure explains").unwrap());
     assert!(text.contains("newly failing (1):"), "{text}");
@@ -444,11 +465,12 @@ fn a_baseline_of_another_deployment_is_refused() {
 fn the_html_page_is_self_contained_and_escapes_peer_text() {
     let mut checks = broken_imp2();
     checks[2].outcome = Outcome::fail("<img src=http://evil/x> refused", "Start the XCP services");
+    let ev = events(&checks);
     let html = feed(
-        HtmlReporter::new(PathBuf::from("-")).with_context(lab_context(None)),
-        &events(&checks),
+        HtmlReporter::new(PathBuf::from("r.html")).with_domains(vec!["lab.test".into()]),
+        &ev,
     )
-    .html();
+    .html(&analysed(&ev, &lab_context(None)));
     assert!(!html.contains("<img"), "peer markup is text");
     assert!(html.contains("&lt;img src=http://evil/x&gt;"));
     assert!(!html.contains("<script"));
@@ -483,8 +505,9 @@ fn junit_stays_well_formed_whatever_a_peer_sends() {
     let mut checks = broken_imp2();
     checks[2].outcome = Outcome::fail(hostile, "fix \u{ffff}").with("banner", hostile);
     checks[1].outcome = Outcome::warn(hostile, "w").with("banner", hostile);
-    Box::new(feed(JunitReporter::new(path.clone()), &events(&checks)))
-        .finish()
+    let ev = events(&checks);
+    Box::new(feed(JunitReporter::new(path.clone()), &ev))
+        .finish(&analysed(&ev, &ReportContext::default()))
         .unwrap();
     let script = r#"
 import sys
@@ -544,7 +567,7 @@ fn authentications_per_account_and_the_per_server_cap_are_reported() {
         HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
         &ev,
     )
-    .render();
+    .render(&analysed(&ev, &ReportContext::default()));
     assert!(text.contains("at most 8 at once per server"), "{text}");
     assert!(
         text.contains(
@@ -554,4 +577,216 @@ fn authentications_per_account_and_the_per_server_cap_are_reported() {
     );
     // Accounts no server refused are in the JSON only.
     assert!(!text.contains("impverify-svc"), "{text}");
+}
+
+#[test]
+fn exposures_are_counted_once_and_shown_by_every_report() {
+    let mut checks = broken_imp2();
+    // Taken as refusal checks here (the catalog's own are being written): imp1's
+    // connect warns, imp2's port fails; the skipped connect is no exposure.
+    checks[3].outcome = Outcome::warn("PLAIN offered before TLS", "Set c2s_require_encryption");
+    let ev = events(&checks);
+    let refusal = |id: &str| id == "services.port" || id == "xmpp.connect";
+    let a = Analysis::with_refusals(&results_of(&ev), &lab_context(None), &refusal);
+    let keys: Vec<&str> = a.exposures.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "services.port [imp2.lab.test:5222 (xmpp-c2s)]",
+            "xmpp.connect [imp1.lab.test]"
+        ]
+    );
+    let text = feed(
+        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
+        &ev,
+    )
+    .render(&a);
+    assert!(
+        text.contains("2 exposures: what the deployment accepts and must refuse:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("change: Set c2s_require_encryption"),
+        "{text}"
+    );
+    let summary = text.trim_end().lines().last().unwrap();
+    assert!(summary.ends_with("; 2 exposures"), "{summary}");
+    let doc = feed(JsonReporter::new(PathBuf::from("r.json")), &ev).report(&a);
+    assert_eq!(doc.summary.exposures.len(), 2);
+    assert_eq!(
+        doc.summary.exposures[1].remediation.as_deref(),
+        Some("Set c2s_require_encryption")
+    );
+    let value = serde_json::to_value(&doc).unwrap();
+    assert_eq!(value["summary"]["exposures"][0]["status"], "fail");
+    let html = feed(HtmlReporter::new(PathBuf::from("r.html")), &ev).html(&a);
+    assert!(html.contains("id=\"exposures\" data-count=\"2\""), "{html}");
+    assert!(html.contains("Exposure: 2 exposures"), "{html}");
+    // None: no section, and the JSON says so with an empty list.
+    let none = analysed(&ev, &lab_context(None));
+    assert!(none.exposures.is_empty());
+    let doc = feed(JsonReporter::new(PathBuf::from("r.json")), &ev).report(&none);
+    assert_eq!(
+        serde_json::to_value(&doc).unwrap()["summary"]["exposures"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn html_tiles_count_what_the_table_shows_and_skips_have_their_colour() {
+    let ev = events(&broken_imp2());
+    let html = feed(HtmlReporter::new(PathBuf::from("r.html")), &ev)
+        .html(&analysed(&ev, &lab_context(None)));
+    for n in 1..=15 {
+        let task = format!("C.{n}");
+        let rows = html.matches(&format!("\"><td>{task}</td>")).count();
+        let tile = html
+            .split(&format!("data-task=\"{task}\""))
+            .nth(1)
+            .expect("a tile for every task");
+        let shown: usize = tile
+            .split("data-checks=\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            shown, rows,
+            "tile {task} counts {shown}, its table rows are {rows}"
+        );
+    }
+    let colour = |class: &str| {
+        let at = html.find(&format!(".{class}{{--c:")).unwrap() + class.len() + 6;
+        html[at..at + 7].to_string()
+    };
+    assert_ne!(
+        colour("skip"),
+        colour("none"),
+        "a skipped task is not a task with no check"
+    );
+}
+
+#[test]
+fn what_the_spec_leaves_unverified_is_in_every_report() {
+    let spec_text = r#"
+workflow = "C"
+domains = ["lab.test"]
+[[clusters]]
+name = "c1"
+domain = "lab.test"
+[[clusters.nodes]]
+fqdn = "imp1.lab.test"
+role = "imp"
+"#;
+    let spec = imp_verify_core::Spec::parse(
+        spec_text,
+        Path::new("s.toml"),
+        &std::collections::BTreeMap::new(),
+    )
+    .unwrap();
+    let cov = imp_verify_core::coverage::Coverage::of(&spec);
+    let cx = ReportContext {
+        domains: vec!["lab.test".into()],
+        baseline: None,
+        coverage: Some(cov),
+    };
+    let ev = events(&healthy_all());
+    let a = analysed(&ev, &cx);
+    let text = feed(
+        HumanReporter::new(Box::new(std::io::sink()), HumanOptions::default()),
+        &ev,
+    )
+    .render(&a);
+    assert!(text.contains("Not verified"), "{text}");
+    assert!(
+        text.contains("xmpp.login, xmpp.im, xmpp.presence, xmpp.muc not planned"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no test user homed on imp1.lab.test"),
+        "{text}"
+    );
+    assert!(text.contains("tls.chain, xmpp.connect left out"), "{text}");
+    let summary = text.trim_end().lines().last().unwrap();
+    assert!(
+        summary.contains(
+            "none of workflow C's verification tasks (C.7, C.10, C.12, C.15) verified in full"
+        ),
+        "{summary}"
+    );
+    let doc =
+        serde_json::to_value(feed(JsonReporter::new(PathBuf::from("r.json")), &ev).report(&a))
+            .unwrap();
+    let gaps = doc["coverage"]["gaps"].as_array().unwrap();
+    assert!(gaps.iter().any(|g| g["field"] == "test_users"
+        && g["scope"] == serde_json::json!(["imp1.lab.test"])
+        && g["effect"] == "not_planned"));
+    assert!(gaps
+        .iter()
+        .any(|g| g["field"] == "tls.ca_bundle" && g["effect"] == "left_out"));
+    assert!(doc["coverage"]["tasks_not_verified"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("C.3")));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junit.xml");
+    Box::new(feed(JunitReporter::new(path.clone()), &ev))
+        .finish(&a)
+        .unwrap();
+    let xml = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        xml.contains("name=\"xmpp.login [not verified on imp1.lab.test]\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("not verified: no test user homed on imp1.lab.test"),
+        "{xml}"
+    );
+    let html = feed(HtmlReporter::new(PathBuf::from("r.html")), &ev).html(&a);
+    assert!(html.contains("id=\"coverage\""), "{html}");
+    assert!(html.contains("data-field=\"tls.ca_bundle\""), "{html}");
+}
+
+#[test]
+fn the_terminal_report_fits_the_width_it_is_given() {
+    let mut checks = broken_imp2();
+    checks[2].outcome = Outcome::fail(
+        "connection refused: nothing listens on the port, which is a long message to read on a narrow terminal",
+        "Check that the Cisco XCP Connection Manager and Cisco XCP Router services are activated and running on the node, and that no firewall blocks the port",
+    )
+    .with("address", "127.0.0.23:5222 and a very long piece of evidence that goes on and on past any width");
+    let ev = events(&checks);
+    for color in [false, true] {
+        let text = feed(
+            HumanReporter::new(
+                Box::new(std::io::sink()),
+                HumanOptions {
+                    width: Some(80),
+                    color,
+                    ..HumanOptions::default()
+                },
+            ),
+            &ev,
+        )
+        .render(&analysed(&ev, &ReportContext::default()));
+        let plain = |l: &str| {
+            let mut n = 0;
+            let mut esc = false;
+            for c in l.chars() {
+                match (esc, c) {
+                    (false, '\u{1b}') => esc = true,
+                    (true, 'm') => esc = false,
+                    (true, _) => {}
+                    (false, _) => n += 1,
+                }
+            }
+            n
+        };
+        for l in text.lines().filter(|l| !l.contains(" check(s): ")) {
+            assert!(plain(l) <= 80, "{} > 80: {l}", plain(l));
+        }
+        // The fix is wrapped, not cut: every word of it is there.
+        assert!(text.contains("blocks"), "{text}");
+    }
 }

@@ -4,7 +4,9 @@
 use imp_verify_core::event::{CheckInfo, RunInfo, RunSummary, StopReason};
 use imp_verify_core::spec::Workflow;
 use imp_verify_core::{catalog, CheckKey, CheckResult, Counts, Event, Outcome, Status};
-use imp_verify_report::{HumanOptions, HumanReporter, JsonReporter, JunitReporter, Reporter};
+use imp_verify_report::{
+    Analysis, HumanOptions, HumanReporter, JsonReporter, JunitReporter, ReportContext, Reporter,
+};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -56,6 +58,7 @@ fn events(results: Vec<CheckResult>, stopped: Option<StopReason>) -> Vec<Event> 
         wall: Duration::from_millis(1234),
         stopped,
         auth: Default::default(),
+        directory_auth: Default::default(),
     }));
     v
 }
@@ -124,12 +127,24 @@ fn human(events: &[Event], color: bool, verbose: bool) -> String {
             progress: false,
             verbose,
             quiet: false,
+            width: None,
         },
     );
     for e in events {
         r.on_event(e);
     }
-    r.render()
+    r.render(&analysed(events))
+}
+
+fn analysed(events: &[Event]) -> Analysis {
+    let results: Vec<CheckResult> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CheckFinished(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    Analysis::of(&results, &ReportContext::default())
 }
 
 #[test]
@@ -174,7 +189,7 @@ fn json_document_carries_every_field_in_plan_order() {
     for e in &ev {
         r.on_event(e);
     }
-    let doc = r.document();
+    let doc = r.document(&analysed(&ev));
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["workflow"], "C");
     assert_eq!(doc["started_at"], "2026-09-21T14:13:20.000Z");
@@ -227,14 +242,15 @@ fn json_document_carries_every_field_in_plan_order() {
 fn junit_is_read_by_a_real_junit_parser() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junit.xml");
+    let ev = events(broken(), None);
     let r = {
         let mut r = JunitReporter::new(path.clone());
-        for e in &events(broken(), None) {
+        for e in &ev {
             r.on_event(e);
         }
         Box::new(r)
     };
-    r.finish().unwrap();
+    r.finish(&analysed(&ev)).unwrap();
     let script = r#"
 import sys
 from junitparser import JUnitXml

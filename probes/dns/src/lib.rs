@@ -7,17 +7,25 @@
 //! deployment's nodes with the spec's ports; the trunk's name lists exactly the
 //! cluster's IM&P nodes; `_sipfederationtls._tcp` of the local domains and of the
 //! federated SIP domains).
+//!
+//! Every check observes ([`observe_node`], [`observe_srv`]: bounded lookups within the
+//! check's time) into plain facts ([`NodeFacts`], [`SrvFacts`]) that pure judges
+//! ([`judge_node`], [`judge_srv`]) turn into a verdict; a failed lookup is named as what
+//! it is (absent, a CNAME loop, SERVFAIL, no answer...) with the fix that fits it.
 
 #![warn(missing_docs)]
 
+mod failure;
+mod node;
 mod srv;
 
-use imp_verify_net::{Net, Resolver};
+pub use failure::Asked;
+pub use node::{judge_node, observe_node, NodeFacts};
+pub use srv::{judge_srv, observe_srv, SrvExpect, SrvFacts, MAX_TARGETS};
 
-use imp_verify_core::catalog;
-use imp_verify_core::spec::{Spec, Workflow};
-use imp_verify_core::{keys, Outcome, PlannedCheck, Probe};
-use std::net::IpAddr;
+use imp_verify_core::spec::Spec;
+use imp_verify_core::{keys, PlannedCheck, Probe, Stage};
+use imp_verify_net::Net;
 use std::sync::Arc;
 
 /// The probe.
@@ -38,149 +46,49 @@ impl Probe for DnsProbe {
     }
 
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
-        let resolver = self.net.resolver.clone();
+        let resolver = &self.net.resolver;
         let workflow = spec.workflow;
         let mut checks = Vec::new();
         for (_, node) in spec.nodes() {
-            let fqdn = node.fqdn().to_string();
-            let expected = node.address;
-            let server = resolver.servers().to_string();
-            let resolver = resolver.clone();
-            checks.push(PlannedCheck::keyed(keys::dns_node(&fqdn), move |ctx| {
-                let fqdn = fqdn.clone();
-                let resolver = resolver.clone();
+            let job = Arc::new((resolver.clone(), node.fqdn().to_string(), node.address));
+            let check = PlannedCheck::keyed(keys::dns_node(node), move |ctx| {
+                let job = job.clone();
                 async move {
-                    // Within the check's time, so that a silent server is named as such.
-                    let budget = ctx.budget();
-                    match tokio::time::timeout(budget, check_node(&resolver, &fqdn, expected, workflow)).await {
-                        Ok(outcome) => outcome,
-                        Err(_) => Outcome::fail(
-                            format!(
-                                "{fqdn}: the DNS server did not answer within {} ms",
-                                budget.as_millis()
-                            ),
-                            format!("Check that the DNS servers named in the spec are reachable and answer for the deployment's zone ({})", tasks(workflow, "dns.node")),
-                        )
-                        .with("name", &fqdn)
-                        .with("resolver", resolver.servers()),
-                    }
+                    let (resolver, fqdn, expected) = &*job;
+                    ctx.enter(Stage::DnsQuery);
+                    let deadline = ctx.budget_deadline().into();
+                    let facts =
+                        observe_node(resolver, fqdn, *expected, deadline, ctx.budget()).await;
+                    judge_node(&facts, workflow)
                 }
-            }).on(server));
+            });
+            checks.push(check.on(resolver.servers()));
         }
-        checks.extend(srv::plan(spec, &resolver));
+        checks.extend(srv::plan(spec, resolver));
         checks
     }
 }
 
-async fn check_node(
-    resolver: &Resolver,
-    fqdn: &str,
-    expected: Option<IpAddr>,
-    workflow: Workflow,
-) -> Outcome {
-    let task = tasks(workflow, "dns.node");
-    let addrs = match resolver.lookup_ip(fqdn).await {
-        Ok(a) => a,
-        Err(e) => {
-            let fix = if e.is_absent() {
-                format!("Add an A (or AAAA) record for {fqdn} to the deployment's DNS zone; every node must be resolvable by its FQDN ({task})")
-            } else {
-                format!("Check that the DNS servers named in the spec are reachable and serve the deployment's zone ({task})")
-            };
-            return Outcome::fail(format!("{fqdn}: {e}"), fix)
-                .with("name", fqdn)
-                .with("resolver", resolver.servers())
-                .with(
-                    "expected",
-                    expected
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|| "an A or AAAA record".into()),
-                );
-        }
-    };
-    let shown = addrs
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if let Some(want) = expected {
-        if !addrs.contains(&want) {
-            return Outcome::fail(
-                format!("{fqdn} resolves to {shown}, not to {want} as the spec says"),
-                format!("Correct the A/AAAA record of {fqdn} (or the address in the spec) so that clients reach the node ({task})"),
-            )
-            .with("name", fqdn)
-            .with("addresses", &shown)
-            .with("expected", want)
-            .with("resolver", resolver.servers());
-        }
-    }
-    // Reverse: each address's PTR should name the node.
-    let mut ptr_problems = Vec::new();
-    let mut ptr_seen = Vec::new();
-    for ip in &addrs {
-        match resolver.reverse(*ip).await {
-            Ok(names) => {
-                ptr_seen.push(format!("{ip} -> {}", names.join(", ")));
-                if !names.iter().any(|n| n.eq_ignore_ascii_case(fqdn)) {
-                    ptr_problems.push(format!(
-                        "the PTR of {ip} names {} instead",
-                        names.join(", ")
-                    ));
-                }
-            }
-            Err(e) => {
-                ptr_seen.push(format!("{ip} -> ({e})"));
-                ptr_problems.push(format!("no PTR for {ip}: {e}"));
-            }
-        }
-    }
-    let base = format!("{fqdn} resolves to {shown}");
-    if ptr_problems.is_empty() {
-        Outcome::pass(format!("{base}; the PTR names it"))
-            .with("addresses", &shown)
-            .with("ptr", ptr_seen.join("; "))
-            .with("resolver", resolver.servers())
-    } else {
-        Outcome::warn(
-            format!("{base}, but {}", ptr_problems.join("; ")),
-            format!("Add or correct the PTR record of each address of {fqdn}: IM&P certificate and SIP peer checks, and some clients, look nodes up in reverse ({task})"),
-        )
-        .with("addresses", &shown)
-        .with("ptr", ptr_seen.join("; "))
-        .with("resolver", resolver.servers())
-    }
-}
-
-/// The tasks of `workflow` that check `id` verifies, as a fix names them: `task C.8`,
-/// `tasks C.1, C.10`.
-pub(crate) fn tasks(workflow: Workflow, id: &str) -> String {
-    catalog::check(id)
-        .map(|def| catalog::named(workflow, def.tasks))
-        .unwrap_or_default()
-}
-
-/// The workflow's task that configures presence redundancy groups (high availability).
-pub(crate) fn ha_task(workflow: Workflow) -> Option<&'static str> {
-    catalog::Task::HighAvailability.label(workflow)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use imp_verify_core::catalog;
 
     #[test]
-    fn fixes_name_the_tasks_of_the_spec_workflow() {
-        assert_eq!(tasks(Workflow::C, "dns.srv.sip-trunk"), "task C.8");
-        assert_eq!(tasks(Workflow::B, "dns.node"), "tasks B.1, B.10");
-        assert_eq!(tasks(Workflow::A, "dns.srv.federation"), "");
-        for id in [
-            "dns.node",
-            "dns.srv.xmpp-client",
-            "dns.srv.cisco-uds",
-            "dns.srv.sip-trunk",
-        ] {
-            assert!(catalog::check(id).is_some(), "{id}");
+    fn the_tasks_fixes_name_are_those_of_the_catalog() {
+        let rows = [
+            ("dns.node", crate::node::TASKS),
+            ("dns.srv.xmpp-client", crate::srv::tasks::XMPP_CLIENT),
+            ("dns.srv.xmpp-server", crate::srv::tasks::XMPP_SERVER),
+            ("dns.srv.cuplogin", crate::srv::tasks::DISCOVERY),
+            ("dns.srv.cisco-uds", crate::srv::tasks::DISCOVERY),
+            ("dns.srv.collab-edge", crate::srv::tasks::DISCOVERY),
+            ("dns.srv.sip-trunk", crate::srv::tasks::SIP_TRUNK),
+            ("dns.srv.federation", crate::srv::tasks::FEDERATION),
+            ("dns.srv.sipfederationtls", crate::srv::tasks::FEDERATION),
+            ("dns.srv.sip-federation", crate::srv::tasks::FEDERATION),
+        ];
+        for (id, tasks) in rows {
+            assert_eq!(catalog::check(id).unwrap().tasks, tasks, "{id}");
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Per-server checks: `ldap.connect` (LDAPS or StartTLS with a verified certificate)
 //! and `ldap.bind` (the service account), with the judgement of a refused bind.
 
+use crate::client::search::Item;
+use crate::client::{OpenError, Transport};
 use crate::codes::{AdReason, Refusal, ResultCode};
-use crate::session::{only_entries, parse_entry, tasks, Ctx, SessionError};
-use imp_verify_core::spec::LdapSecurity;
-use imp_verify_core::{CheckCtx, Outcome};
-use ldap3::Scope;
-use std::time::Instant;
+use crate::error::LdapError;
+use crate::session::{task_labels, LdapCtx, ServiceBind, Steps};
+use crate::wire::message::SearchRequest;
+use crate::wire::{Filter, Scope};
+use imp_verify_core::credentials;
+use imp_verify_core::spec::{LdapServer, Workflow};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome};
+use std::time::Duration;
 
 /// The service account's bind was refused: what the server said, named, with its fix.
 /// Active Directory's reason (locked, disabled, expired, must change password...) wins
@@ -73,115 +78,184 @@ pub fn user_bind_failure(uid: &str, r: &Refusal, task: &str) -> (String, String)
     }
 }
 
+/// A refusal met earlier in the run, named instead of sending the service account's
+/// password again.
+pub(crate) fn not_sent_again(dn: &str, r: &credentials::Refusal, task: &str) -> Outcome {
+    Outcome::fail(
+        format!("the bind as {dn} was not tried: the directory refused the account's password earlier in this run ({}: {}); a second refusal could lock the account", r.by_check, r.words),
+        format!("Correct the service account's password (or its state) in the directory and the spec, then run again (task {task})"),
+    )
+    .with("refused_by", &r.by_check)
+    .with("bind_dn", dn)
+}
+
 /// True when a refusal is about the account's state, not its password.
 pub fn is_account_state(r: &Refusal) -> bool {
     r.ad.is_some_and(|a| a != AdReason::WrongPassword && a != AdReason::NoSuchUser)
 }
 
-pub(crate) async fn check_connect(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
+/// What connecting to a server and reading its root DSE showed.
+#[derive(Debug)]
+pub(crate) enum ConnectFacts {
+    /// The server answered the root DSE search: its naming contexts.
+    Answered(Vec<String>),
+    /// It refused the search.
+    Refused(Refusal),
+    /// No session, or it broke.
+    Failed(LdapError),
+}
+
+/// Opens a session with server `i` and reads its root DSE.
+pub(crate) async fn observe_connect(c: &LdapCtx, i: usize, steps: &Steps) -> ConnectFacts {
     let server = &c.ldap().servers[i];
-    let (secure, integrate) = tasks(c.spec.workflow);
-    let mode = match server.security {
-        LdapSecurity::Ldaps => "LDAPS",
-        LdapSecurity::StartTls => "StartTLS",
-        LdapSecurity::Cleartext => "cleartext (allowed by the spec)",
+    let mut session = match c.open(server, steps).await {
+        Ok(s) => s,
+        Err(e) => return ConnectFacts::Failed(e),
     };
-    let budget = cx.budget();
-    let run = async {
-        let mut session = c.session(server, budget).await?;
-        let r = session
-            .ldap
-            .search(
-                "",
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["namingContexts", "supportedLDAPVersion"],
-            )
-            .await
-            .map_err(|e| session.error(&e))?;
-        if let Some(refusal) = Refusal::of(&r.1) {
-            return Err(SessionError::Refused(refusal));
+    let filter = Filter::everything();
+    let request = SearchRequest {
+        base: "",
+        scope: Scope::Base,
+        filter: &filter,
+        attrs: &["namingContexts", "supportedLDAPVersion"],
+        size_limit: 1,
+        time_limit: 0,
+    };
+    let read = async {
+        let mut search = session.search(request, &[], 1).await?;
+        let mut contexts = Vec::new();
+        loop {
+            match search.next().await.map_err(|e| steps.wire(e))? {
+                Item::Entry(e) => contexts = e.values("namingContexts").to_vec(),
+                Item::Reference(_) => {}
+                Item::Done(r, _) => {
+                    return Ok(Refusal::of(&r)
+                        .map_or(ConnectFacts::Answered(contexts), ConnectFacts::Refused))
+                }
+                Item::Stopped => return Ok(ConnectFacts::Answered(contexts)),
+            }
         }
-        let contexts = only_entries(r.0)
-            .next()
-            .and_then(parse_entry)
-            .and_then(|e| e.attrs.get("namingContexts").cloned())
-            .unwrap_or_default()
-            .join(", ");
-        session.close().await;
-        Ok::<_, SessionError>(contexts)
     };
-    let out = match tokio::time::timeout(budget, run).await {
-        Ok(r) => r,
-        Err(_) => Err(SessionError::NoAnswer),
-    };
-    let o = match out {
-        Ok(contexts) if server.security.is_tls() => Outcome::pass(format!(
+    let facts = read.await.unwrap_or_else(ConnectFacts::Failed);
+    session.close().await;
+    facts
+}
+
+/// `ldap.connect`'s verdict on `server`.
+pub(crate) fn judge_connect(
+    server: &LdapServer,
+    facts: ConnectFacts,
+    trust: &str,
+    w: Workflow,
+) -> Outcome {
+    let (secure, integrate) = task_labels(w);
+    let mode = Transport::of(server.security).name();
+    let o = match facts {
+        ConnectFacts::Answered(contexts) if server.security.is_tls() => Outcome::pass(format!(
             "{} answers over {mode} with a certificate that verifies for {}",
-            server.url,
-            server.host
+            server.url, server.host
         ))
-        .with("naming_contexts", contexts),
-        Ok(contexts) => Outcome::warn(
+        .with("naming_contexts", contexts.join(", ")),
+        ConnectFacts::Answered(contexts) => Outcome::warn(
             format!("{} answers in cleartext: credentials sent to it are readable on the network", server.url),
             format!("Enable LDAPS or StartTLS on the directory and in the spec: secure the CUCM-LDAP and IM&P-LDAP connections (task {secure})"),
         )
-        .with("naming_contexts", contexts),
-        Err(e) => {
+        .with("naming_contexts", contexts.join(", ")),
+        ConnectFacts::Refused(r) => r.evidence(Outcome::fail(
+            format!("{}: {}", server.url, r.describe()),
+            format!("Check that the directory server answers {mode} on {}:{} (task {secure})", server.host, server.port),
+        )),
+        ConnectFacts::Failed(e) => {
             let fix = if e.is_certificate() {
                 format!("Install on the directory server a certificate signed by the deployment's CA and naming {}, and upload that CA to CUCM and IM&P as a directory trust certificate (task {integrate})", server.host)
-            } else if matches!(e, SessionError::Handshake(_)) {
+            } else if matches!(e, LdapError::Open(OpenError::Handshake(_))) {
                 format!("Check the directory server's TLS settings: CUCM and IM&P need TLS 1.2 or 1.3 with AES-GCM or ChaCha20-Poly1305 suites; a server offering only CBC suites or older versions is refused (task {secure})")
-            } else if matches!(e, SessionError::Undecodable) {
+            } else if matches!(e, LdapError::Wire(_) | LdapError::Open(OpenError::Wire(_))) {
                 format!("Check that {}:{} is an LDAP server ({mode}) (task {secure})", server.host, server.port)
             } else {
                 format!("Check that the directory server answers {mode} on {}:{} (task {secure})", server.host, server.port)
             };
-            let o = Outcome::fail(format!("{}: {e}", server.url), fix);
+            let o = e.fail(&server.url, fix);
             match &e {
-                SessionError::Refused(r) => r.evidence(o),
+                LdapError::Open(OpenError::StartTlsRefused(r)) => match Refusal::of(r) {
+                    Some(r) => r.evidence(o),
+                    None => o,
+                },
                 _ => o,
             }
         }
     };
     o.with("server", &server.url)
         .with("transport", mode)
-        .with("trust_anchors", &c.trust)
+        .with("trust_anchors", trust)
 }
 
-pub(crate) async fn check_bind(c: &Ctx, i: usize, cx: CheckCtx) -> Outcome {
-    let s = c.ldap();
-    let server = &s.servers[i];
-    let budget = cx.budget();
-    let started = Instant::now();
-    match tokio::time::timeout(budget, c.bound(server, budget, &cx.auth)).await {
-        Ok(Ok(session)) => {
+pub(crate) async fn check_connect(c: &LdapCtx, i: usize, cx: CheckCtx, key: CheckKey) -> Outcome {
+    let facts = observe_connect(c, i, &Steps::of(&cx, &key)).await;
+    judge_connect(&c.ldap().servers[i], facts, &c.trust, c.spec.workflow)
+}
+
+/// What the service account's bind on one server showed.
+#[derive(Debug)]
+pub(crate) enum BindFacts {
+    /// It bound, in this time.
+    Bound(Duration),
+    /// The server refused it.
+    Refused(Refusal),
+    /// Not sent: refused earlier in the run.
+    NotSent(credentials::Refusal),
+    /// No answer to judge.
+    Failed(LdapError),
+}
+
+/// Binds as the service account on server `i`.
+pub(crate) async fn observe_bind(c: &LdapCtx, i: usize, steps: &Steps) -> BindFacts {
+    let server = &c.ldap().servers[i];
+    match c.bind_service(server, steps).await {
+        Ok(ServiceBind::Bound(session, took)) => {
             session.close().await;
-            Outcome::pass(format!("the service account {} binds", s.bind_dn))
-                .with("server", &server.url)
-                .with("bind_dn", &s.bind_dn)
-                .metric("bind_ms", imp_verify_core::ms(started.elapsed()))
+            BindFacts::Bound(took)
         }
-        Ok(Err(o)) => o.with("server", &server.url),
-        Err(_) => Outcome::fail(
-            format!("the bind got no answer within {} ms", budget.as_millis()),
-            "Check the directory server's load",
-        )
-        .with("server", &server.url),
+        Ok(ServiceBind::Refused(r)) => BindFacts::Refused(r),
+        Ok(ServiceBind::NotSent(r)) => BindFacts::NotSent(r),
+        Err(e) => BindFacts::Failed(e),
     }
+}
+
+/// `ldap.bind`'s verdict.
+pub(crate) fn judge_bind(server: &LdapServer, dn: &str, facts: BindFacts, w: Workflow) -> Outcome {
+    let (secure, _) = task_labels(w);
+    match facts {
+        BindFacts::Bound(took) => Outcome::pass(format!("the service account {dn} binds"))
+            .with("server", &server.url)
+            .with("bind_dn", dn)
+            .metric("bind_ms", imp_verify_core::ms(took)),
+        BindFacts::Refused(r) => service_bind_failure(dn, &r, secure).with("server", &server.url),
+        BindFacts::NotSent(r) => not_sent_again(dn, &r, secure).with("server", &server.url),
+        BindFacts::Failed(e) => e
+            .fail(
+                &format!("the bind as {dn} got no answer"),
+                format!("Check the directory server and its load (task {secure})"),
+            )
+            .with("server", &server.url),
+    }
+}
+
+pub(crate) async fn check_bind(c: &LdapCtx, i: usize, cx: CheckCtx, key: CheckKey) -> Outcome {
+    let facts = observe_bind(c, i, &Steps::of(&cx, &key)).await;
+    c.set_bound(i, matches!(facts, BindFacts::Bound(_)));
+    let s = c.ldap();
+    judge_bind(&s.servers[i], &s.bind_dn, facts, c.spec.workflow)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ev<'a>(o: &'a Outcome, key: &str) -> &'a str {
-        o.evidence
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("no {key} in {:?}", o.evidence))
-    }
+    use crate::client::open::HandshakeProblem;
+    use crate::client::WireError;
+    use crate::testing::{ev, spec};
+    use crate::wire::{DecodeError, FrameError};
+    use imp_verify_core::{Reason, Stage, Status};
 
     fn refusal(code: u32, text: &str) -> Refusal {
         Refusal {
@@ -241,5 +315,147 @@ mod tests {
         );
         assert!(!o.message.contains("unknown"));
         assert_eq!(ev(&o, "referral"), "ldap://dc1.other.test/DC=other,DC=test");
+    }
+
+    fn servers() -> Vec<LdapServer> {
+        spec("userid@domain", "mail").ldap.unwrap().servers
+    }
+
+    #[test]
+    fn a_verified_session_passes_cleartext_warns_and_each_failure_names_its_fix() {
+        let s = servers();
+        let o = judge_connect(
+            &s[0],
+            ConnectFacts::Answered(vec!["DC=corp,DC=test".into()]),
+            "ca.pem",
+            Workflow::A,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.message);
+        assert_eq!(o.message, "ldaps://dc1.corp.test answers over LDAPS with a certificate that verifies for dc1.corp.test");
+        assert_eq!(ev(&o, "naming_contexts"), "DC=corp,DC=test");
+        assert_eq!(ev(&o, "transport"), "LDAPS");
+        let mut clear = s[1].clone();
+        clear.security = imp_verify_core::spec::LdapSecurity::Cleartext;
+        let o = judge_connect(
+            &clear,
+            ConnectFacts::Answered(vec![]),
+            "ca.pem",
+            Workflow::A,
+        );
+        assert_eq!(o.status, Status::Warn);
+        assert!(o.message.contains("answers in cleartext"), "{}", o.message);
+        for (e, words, fix) in [
+            (
+                LdapError::Open(OpenError::Handshake(HandshakeProblem::UnknownIssuer)),
+                "not signed by the deployment's CA",
+                "Install on the directory server a certificate",
+            ),
+            (
+                LdapError::Open(OpenError::Handshake(HandshakeProblem::Alert(
+                    "handshake_failure (40)".into(),
+                ))),
+                "the TLS handshake",
+                "only CBC suites",
+            ),
+            (
+                LdapError::Wire(WireError::Frame(FrameError::NotLdap(0x48))),
+                "not an LDAP message",
+                "is an LDAP server",
+            ),
+            (
+                LdapError::Wire(WireError::Decode(DecodeError::UnexpectedOp(0x60))),
+                "no client expects",
+                "is an LDAP server",
+            ),
+            (
+                LdapError::Wire(WireError::Frame(FrameError::TooLarge {
+                    announced: 2147483647,
+                    limit: 4194304,
+                })),
+                "the server announced a message of 2147483647 bytes (limit 4194304)",
+                "is an LDAP server",
+            ),
+        ] {
+            let o = judge_connect(&s[0], ConnectFacts::Failed(e), "ca.pem", Workflow::A);
+            assert_eq!(o.status, Status::Fail);
+            assert!(o.message.contains(words), "{}", o.message);
+            assert!(
+                o.remediation.as_deref().unwrap().contains(fix),
+                "{:?}",
+                o.remediation
+            );
+            assert_eq!(o.reason, Reason::Verdict);
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_a_typed_reason_naming_its_stage() {
+        let s = servers();
+        let after = Duration::from_millis(2400);
+        let e = LdapError::TimedOut {
+            stage: Stage::TlsHandshake,
+            after,
+        };
+        let o = judge_connect(&s[0], ConnectFacts::Failed(e), "ca.pem", Workflow::A);
+        assert_eq!(
+            o.reason,
+            Reason::TimedOut {
+                after,
+                stage: Some(Stage::TlsHandshake)
+            }
+        );
+        assert!(
+            o.message
+                .ends_with("no answer within 2400 ms, in the TLS handshake"),
+            "{}",
+            o.message
+        );
+        let e = LdapError::TimedOut {
+            stage: Stage::LdapBind,
+            after,
+        };
+        let o = judge_bind(&s[0], "CN=svc", BindFacts::Failed(e), Workflow::A);
+        assert_eq!(
+            o.reason,
+            Reason::TimedOut {
+                after,
+                stage: Some(Stage::LdapBind)
+            }
+        );
+        assert_eq!(ev(&o, "stage"), "ldap_bind");
+    }
+
+    #[test]
+    fn a_bind_passes_is_refused_or_is_not_sent_again() {
+        let s = servers();
+        let o = judge_bind(
+            &s[0],
+            "CN=svc",
+            BindFacts::Bound(Duration::from_millis(4)),
+            Workflow::A,
+        );
+        assert_eq!(o.status, Status::Pass);
+        assert_eq!(o.message, "the service account CN=svc binds");
+        let o = judge_bind(
+            &s[0],
+            "CN=svc",
+            BindFacts::Refused(refusal(49, "")),
+            Workflow::A,
+        );
+        assert!(
+            o.message.contains("invalidCredentials (49)"),
+            "{}",
+            o.message
+        );
+        let earlier = credentials::Refusal {
+            by_check: "ldap.bind [ldaps://dc1.corp.test]".into(),
+            at: "CN=svc at ldaps://dc1.corp.test".into(),
+            words: "invalidCredentials (49)".into(),
+            locked: false,
+        };
+        let o = judge_bind(&s[1], "CN=svc", BindFacts::NotSent(earlier), Workflow::A);
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.message.contains("was not tried: the directory refused the account's password earlier in this run (ldap.bind [ldaps://dc1.corp.test]: invalidCredentials (49))"), "{}", o.message);
+        assert_eq!(ev(&o, "refused_by"), "ldap.bind [ldaps://dc1.corp.test]");
     }
 }

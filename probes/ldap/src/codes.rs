@@ -27,6 +27,12 @@ pub enum ResultCode {
     AdminLimitExceeded,
     /// 13
     ConfidentialityRequired,
+    /// 19: to a bind, 389 Directory Server's lockout ("Exceed password retry limit").
+    ConstraintViolation,
+    /// 20: the value is there already.
+    AttributeOrValueExists,
+    /// 21
+    InvalidAttributeSyntax,
     /// 32
     NoSuchObject,
     /// 34
@@ -43,6 +49,10 @@ pub enum ResultCode {
     Unavailable,
     /// 53
     UnwillingToPerform,
+    /// 65
+    ObjectClassViolation,
+    /// 67
+    NotAllowedOnRdn,
     /// 80
     Other,
     /// Any other value.
@@ -64,6 +74,9 @@ impl ResultCode {
             10 => Referral,
             11 => AdminLimitExceeded,
             13 => ConfidentialityRequired,
+            19 => ConstraintViolation,
+            20 => AttributeOrValueExists,
+            21 => InvalidAttributeSyntax,
             32 => NoSuchObject,
             34 => InvalidDnSyntax,
             48 => InappropriateAuthentication,
@@ -72,6 +85,8 @@ impl ResultCode {
             51 => Busy,
             52 => Unavailable,
             53 => UnwillingToPerform,
+            65 => ObjectClassViolation,
+            67 => NotAllowedOnRdn,
             80 => Other,
             n => Unknown(n),
         }
@@ -91,6 +106,9 @@ impl ResultCode {
             Referral => 10,
             AdminLimitExceeded => 11,
             ConfidentialityRequired => 13,
+            ConstraintViolation => 19,
+            AttributeOrValueExists => 20,
+            InvalidAttributeSyntax => 21,
             NoSuchObject => 32,
             InvalidDnSyntax => 34,
             InappropriateAuthentication => 48,
@@ -99,6 +117,8 @@ impl ResultCode {
             Busy => 51,
             Unavailable => 52,
             UnwillingToPerform => 53,
+            ObjectClassViolation => 65,
+            NotAllowedOnRdn => 67,
             Other => 80,
             Unknown(n) => n,
         }
@@ -118,6 +138,9 @@ impl ResultCode {
             Referral => "referral",
             AdminLimitExceeded => "adminLimitExceeded",
             ConfidentialityRequired => "confidentialityRequired",
+            ConstraintViolation => "constraintViolation",
+            AttributeOrValueExists => "attributeOrValueExists",
+            InvalidAttributeSyntax => "invalidAttributeSyntax",
             NoSuchObject => "noSuchObject",
             InvalidDnSyntax => "invalidDNSyntax",
             InappropriateAuthentication => "inappropriateAuthentication",
@@ -126,6 +149,8 @@ impl ResultCode {
             Busy => "busy",
             Unavailable => "unavailable",
             UnwillingToPerform => "unwillingToPerform",
+            ObjectClassViolation => "objectClassViolation",
+            NotAllowedOnRdn => "notAllowedOnRDN",
             Other => "other",
             Unknown(_) => "unknown",
         }
@@ -268,19 +293,40 @@ pub struct Refusal {
 
 impl Refusal {
     /// Whether the server refused the credential itself (invalidCredentials, 49: a
-    /// wrong password, or an AD account state): a bind refused so is never retried.
+    /// wrong password, or an AD account state; constraintViolation, 19, a lockout): a
+    /// bind refused so is never retried, and the credential is not sent again.
     pub fn refuses_credentials(&self) -> bool {
-        self.code == ResultCode::InvalidCredentials
+        matches!(
+            self.code,
+            ResultCode::InvalidCredentials | ResultCode::ConstraintViolation
+        )
     }
 
     /// The refusal of an LDAP result; `None` for success.
-    pub fn of(r: &ldap3::LdapResult) -> Option<Refusal> {
-        (r.rc != 0).then(|| Refusal {
-            code: ResultCode::from_u32(r.rc),
-            ad: AdReason::parse(&r.text),
-            diagnostic: r.text.clone(),
-            referrals: r.refs.clone(),
+    pub fn of(r: &crate::wire::LdapResult) -> Option<Refusal> {
+        (r.code != 0).then(|| Refusal {
+            code: ResultCode::from_u32(r.code),
+            ad: AdReason::parse(&r.diagnostic),
+            diagnostic: r.diagnostic.clone(),
+            referrals: r.referrals.clone(),
         })
+    }
+
+    /// The refusal as the run's credential ledger keeps it: which check met it, where,
+    /// and the server's words.
+    pub fn for_ledger(
+        &self,
+        by: &str,
+        account: &str,
+        server: &str,
+        locked: bool,
+    ) -> imp_verify_core::credentials::Refusal {
+        imp_verify_core::credentials::Refusal {
+            by_check: by.to_string(),
+            at: format!("{account} at {server}"),
+            words: self.describe(),
+            locked,
+        }
     }
 
     /// The result in words: "invalidCredentials (49): the account is locked out (Active

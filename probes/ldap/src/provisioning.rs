@@ -5,38 +5,77 @@
 
 use crate::codes::ResultCode;
 use crate::directory::Directory;
-use crate::session::tasks;
+use crate::session::task_labels;
+use crate::visibility::{self, Finding};
 use imp_verify_core::ms;
 use imp_verify_core::spec::{AddressScheme, Spec};
 use imp_verify_core::Outcome;
 
+/// The user search ended with a refusal (not the server's size limit): what every
+/// judge of the read says first.
+fn search_refused(spec: &Spec, d: &Directory) -> Option<Outcome> {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    let (_, integrate) = task_labels(spec.workflow);
+    let r = d.refused()?;
+    Some(
+        r.evidence(Outcome::fail(
+            format!(
+                "the user search ended with {} after {} entries",
+                r.describe(),
+                d.entries
+            ),
+            format!("Check the user filter and the service account's rights (task {integrate})"),
+        ))
+        .with("base", &s.base)
+        .with("filter", &s.user_filter),
+    )
+}
+
 pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");
-    let (_, integrate) = tasks(spec.workflow);
+    let (_, integrate) = task_labels(spec.workflow);
+    if let Some(o) = search_refused(spec, d) {
+        return o;
+    }
+    let seen = |o: Outcome| match &d.visibility {
+        Some(v) => o.with("visibility", v.words(&s.base, &s.user_filter)),
+        None => o,
+    };
     if let Some(r) = &d.base {
-        let o = match r.code {
-            ResultCode::NoSuchObject => Outcome::fail(
-                format!("the search base {} does not exist: noSuchObject (32)", s.base),
-                format!("Correct the search base of the LDAP directory synchronization agreement on CUCM (task {integrate})"),
+        let o = match (r.code, &d.visibility) {
+            (ResultCode::NoSuchObject, Some(v)) => Outcome::fail(
+                v.words(&s.base, &s.user_filter),
+                visibility::fix(v.finding(), &s.base, &s.bind_dn, integrate),
             ),
-            ResultCode::Referral => Outcome::fail(
+            (ResultCode::NoSuchObject, None) => Outcome::fail(
+                format!("the search base {} is missing or unreadable for the service account: {}", s.base, r.describe()),
+                visibility::fix(Finding::BaseMissingOrUnreadable, &s.base, &s.bind_dn, integrate),
+            ),
+            (ResultCode::Referral, _) => Outcome::fail(
                 format!("the server does not hold the search base {}: {}", s.base, r.describe()),
                 format!("Point the synchronization agreement at a directory server that holds the base (the referral names it), or correct the base (task {integrate})"),
             ),
             _ => Outcome::fail(
                 format!("the search base {} cannot be read: {}", s.base, r.describe()),
-                format!("Give the service account read access to the search base (task {integrate})"),
+                format!("Give the service account read access to the search base: {} (task {integrate})", visibility::read_rights(&s.base, &s.bind_dn)),
             ),
         };
-        return r.evidence(o).with("base", &s.base);
+        return seen(r.evidence(o).with("base", &s.base));
     }
     if d.entries == 0 {
-        return Outcome::fail(
-            format!("the user filter {} returns no entry under {}", s.user_filter, s.base),
-            format!("Correct the user filter of the synchronization agreement, or the base (task {integrate})"),
-        )
-        .with("base", &s.base)
-        .with("filter", &s.user_filter);
+        let (msg, fix) = match &d.visibility {
+            Some(v) => (
+                format!("the user filter {} returns no entry under {}: {}", s.user_filter, s.base, v.words(&s.base, &s.user_filter)),
+                visibility::fix(v.finding(), &s.base, &s.bind_dn, integrate),
+            ),
+            None => (
+                format!("the user filter {} returns no entry under {}", s.user_filter, s.base),
+                format!("Correct the user filter of the synchronization agreement, or the base (task {integrate})"),
+            ),
+        };
+        return seen(Outcome::fail(msg, fix))
+            .with("base", &s.base)
+            .with("filter", &s.user_filter);
     }
     Outcome::pass(format!(
         "{} exists; the user filter returns {} entries{}",
@@ -44,6 +83,8 @@ pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
         d.entries,
         if d.truncated() {
             " (the server's size limit stopped the search there)"
+        } else if d.capped {
+            " (the read stops there: the directory holds more)"
         } else {
             ""
         }
@@ -56,7 +97,10 @@ pub(crate) fn check_base(spec: &Spec, d: &Directory) -> Outcome {
 
 pub(crate) fn check_sync(spec: &Spec, d: &Directory) -> Outcome {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");
-    let (_, integrate) = tasks(spec.workflow);
+    let (_, integrate) = task_labels(spec.workflow);
+    if let Some(o) = search_refused(spec, d) {
+        return o;
+    }
     let uid_attr = &s.attributes.user_id;
     let missing: Vec<&str> = s
         .expected_users
@@ -72,10 +116,18 @@ pub(crate) fn check_sync(spec: &Spec, d: &Directory) -> Outcome {
             d.entries,
             if d.truncated() {
                 ", more than the server's size limit lets one search return"
+            } else if d.capped {
+                ", the most the read takes"
             } else {
                 ""
             }
         ))
+    } else if d.capped {
+        Outcome::fail(
+            format!("{} of the expected users {} not among the first {} entries under {} with {}, the most the read takes: {}", missing.len(), if missing.len() == 1 { "is" } else { "are" }, d.entries, s.base, s.user_filter, missing.join(", ")),
+            format!("Narrow the base or the filter of the synchronization agreement to the users IM&P serves (task {integrate})"),
+        )
+        .with("missing", missing.join(", "))
     } else if d.truncated() {
         Outcome::fail(
             format!("{} of the expected users {} not among the {} entries the server returned before its size limit stopped the search: {}", missing.len(), if missing.len() == 1 { "is" } else { "are" }, d.entries, missing.join(", ")),
@@ -84,8 +136,8 @@ pub(crate) fn check_sync(spec: &Spec, d: &Directory) -> Outcome {
         .with("missing", missing.join(", "))
     } else {
         Outcome::fail(
-            format!("{} of the expected users {} not found under {} with {}: {}", missing.len(), if missing.len() == 1 { "is" } else { "are" }, s.base, s.user_filter, missing.join(", ")),
-            format!("Add the users to the directory under the base, or widen the synchronization agreement's filter, then run a full sync on CUCM (task {integrate})"),
+            format!("{} of the expected users {} not visible to the service account under {} with {}: {}", missing.len(), if missing.len() == 1 { "is" } else { "are" }, s.base, s.user_filter, missing.join(", ")),
+            format!("Add the users to the directory under the base, or widen the synchronization agreement's filter, or {}; then run a full sync on CUCM (task {integrate})", visibility::read_rights(&s.base, &s.bind_dn)),
         )
         .with("missing", missing.join(", "))
     };
@@ -110,7 +162,17 @@ fn valid_im_address(addr: &str, domains: &[String]) -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
+/// What the mapped attributes of the expected users showed: failures, warnings, how
+/// many users were checked, and the attributes looked at (those that must be there,
+/// then those that should).
+struct MappingSeen {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    checked: usize,
+    attrs_checked: Vec<&'static str>,
+}
+
+fn mapping_seen(spec: &Spec, d: &Directory) -> MappingSeen {
     let s = spec.ldap.as_ref().expect("planned with [ldap]");
     let a = &s.attributes;
     let domains: Vec<String> = spec
@@ -173,27 +235,56 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
             }
         }
     }
+    MappingSeen {
+        problems,
+        warnings,
+        checked,
+        attrs_checked: needed
+            .iter()
+            .chain(wanted.iter())
+            .map(|(w, _)| *w)
+            .collect(),
+    }
+}
+
+pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
+    let s = spec.ldap.as_ref().expect("planned with [ldap]");
+    if let Some(o) = search_refused(spec, d) {
+        return o;
+    }
+    let a = &s.attributes;
+    let directory_uri = spec.im_address_scheme == AddressScheme::DirectoryUri;
+    let MappingSeen {
+        problems,
+        warnings,
+        checked,
+        attrs_checked,
+    } = mapping_seen(spec, d);
     let dupes: Vec<String> = d
         .duplicates
         .iter()
         .map(|x| {
+            let more = if x.more > 0 {
+                format!(" and {} more entries", x.more)
+            } else {
+                String::new()
+            };
             format!(
-                "duplicate {} {} on {}",
+                "duplicate {} {} on {}{more}",
                 x.what,
                 x.value,
                 x.dns.join(" and ")
             )
         })
+        .chain(
+            (d.more_duplicates > 0)
+                .then(|| format!("{} more duplicated values", d.more_duplicates)),
+        )
         .collect();
     let mapping = format!(
         "user id={}, display name={}, phone={}, mail={}, directory URI={}",
         a.user_id, a.display_name, a.phone, a.mail, a.directory_uri
     );
-    let attrs_checked: Vec<&str> = needed
-        .iter()
-        .chain(wanted.iter())
-        .map(|(w, _)| *w)
-        .collect();
     let unique = if a.directory_uri.eq_ignore_ascii_case(&a.mail) {
         "user id or directory URI (mail)"
     } else {
@@ -204,6 +295,8 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
         d.entries,
         if d.truncated() {
             " (all the server's size limit let through)"
+        } else if d.capped {
+            " (the most the read takes)"
         } else {
             ""
         }
@@ -250,41 +343,9 @@ pub(crate) fn check_mapping(spec: &Spec, d: &Directory) -> Outcome {
 mod tests {
     use super::*;
     use crate::directory::{Duplicate, ExpectedEntry};
+    use crate::testing::spec;
     use std::collections::{BTreeMap, HashMap};
-    use std::path::Path;
     use std::time::Duration;
-
-    fn spec(scheme: &str, directory_uri: &str) -> Spec {
-        let text = format!(
-            r#"workflow = "A"
-domains = ["corp.test"]
-im_address_scheme = "{scheme}"
-
-[[clusters]]
-name = "c1"
-domain = "corp.test"
-
-[[clusters.nodes]]
-fqdn = "imp1.corp.test"
-role = "imp"
-
-[ldap]
-bind_dn = "CN=svc,DC=corp,DC=test"
-password_env = "SVC"
-base = "OU=people,DC=corp,DC=test"
-expected_users = ["ann", "ben"]
-
-[ldap.attributes]
-user_id = "sAMAccountName"
-directory_uri = "{directory_uri}"
-
-[[ldap.servers]]
-url = "ldaps://dc1.corp.test"
-"#
-        );
-        let env: BTreeMap<String, String> = [("SVC".to_string(), "x".to_string())].into();
-        Spec::parse(&text, Path::new("t.toml"), &env).unwrap_or_else(|e| panic!("{e}"))
-    }
 
     fn user(uid: &str, attrs: &[(&str, &str)]) -> (String, ExpectedEntry) {
         let mut a: BTreeMap<String, String> = [
@@ -313,7 +374,10 @@ url = "ldaps://dc1.corp.test"
             entries: 1000,
             ended: None,
             expected: users.into_iter().collect::<HashMap<_, _>>(),
+            visibility: None,
             duplicates: Vec::new(),
+            more_duplicates: 0,
+            capped: false,
             took: Duration::ZERO,
         }
     }
@@ -402,6 +466,7 @@ url = "ldaps://dc1.corp.test"
             what: "directory URI",
             value: "ann@corp.test".into(),
             dns: vec!["CN=ann,OU=people".into(), "CN=ann2,OU=people".into()],
+            more: 0,
         });
         let o = check_mapping(&s, &d);
         assert_eq!(o.status, imp_verify_core::Status::Fail);

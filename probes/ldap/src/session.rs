@@ -1,198 +1,56 @@
-//! Opening an LDAP session: TCP, LDAPS or StartTLS verified against the spec's CA, and
-//! the service account's bind. What went wrong is a [`SessionError`], a type, told apart
-//! from the errors' structure (rustls' certificate errors, ldap3's variants), never from
-//! their text.
+//! The probe's context ([`LdapCtx`]: the spec, the resolver, the strict TLS
+//! configuration, the limits and the run's room for large messages) and a session with
+//! one directory server ([`Session`]): opened through the client, every step entering
+//! its stage, every wait before the check's deadline; and the service account's bind,
+//! asked of the run's credential ledger first (at most one refusal per run).
 
+use crate::client::{self, search::Search, Conn, Limits, Pool, WireError};
 use crate::codes::Refusal;
 use crate::directory::Directory;
-use imp_verify_core::spec::{LdapSecurity, LdapServer, LdapSpec, Spec, Workflow};
-use imp_verify_core::{AuthLog, Outcome, PerAttempt};
+use crate::error::LdapError;
+use crate::wire::message::{Control, Request, SearchRequest};
+use crate::wire::{Filter, FilterError, LdapResult, Op};
+use imp_verify_core::catalog::{first_label, Task};
+use imp_verify_core::credentials::{self, CredentialUse, Credentials, Principal};
+use imp_verify_core::spec::{LdapServer, LdapSpec, Spec, Workflow};
+use imp_verify_core::{AuthLog, CheckCtx, CheckKey, Outcome, PerAttempt, Stage, StageCell};
 use imp_verify_net::{Net, Resolver};
-use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, StdStream};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Once};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// The tasks of the LDAP integration in the spec's workflow: (secure the LDAP
-/// connection, integrate LDAP directory clients incl. LDAP user authentication).
-pub fn tasks(w: Workflow) -> (&'static str, &'static str) {
-    use imp_verify_core::catalog::{first_label, Task};
+/// The labels of the LDAP tasks in `w`: (secure the LDAP connection, integrate the
+/// directory clients incl. LDAP user authentication).
+pub(crate) fn task_labels(w: Workflow) -> (&'static str, &'static str) {
     (
         first_label(w, &[Task::SecureLdap, Task::LdapForJabber]),
         first_label(w, &[Task::LdapClients, Task::LdapForJabber]),
     )
 }
 
-/// Why a certificate was not accepted.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CertProblem {
-    /// Not signed by the spec's CA.
-    UnknownIssuer,
-    /// Does not name the server.
-    NotValidForName,
-    /// Expired.
-    Expired,
-    /// Any other rejection (rustls' words).
-    Other(String),
-}
+/// The largest message accepted by default: far above any entry the probe asks for (a
+/// few mapped attributes), and above whole entries with photos and certificates.
+pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 
-/// How a TLS handshake failed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Handshake {
-    /// The server sent this alert (e.g. HandshakeFailure: nothing in common).
-    Alert(String),
-    /// The server offers nothing this client accepts (versions, suites, groups).
-    Incompatible(String),
-    /// The server closed the connection during the TLS handshake.
-    Closed,
-}
+/// Why no certificate can be verified (the spec's CA bundle, in the net crate's words).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NoTrust(pub String);
 
-/// Why a session could not be opened or used.
-#[derive(Debug, Clone)]
-pub enum SessionError {
-    /// The server's name did not resolve.
-    Resolve(String, String),
-    /// No TCP connection within the budget.
-    ConnectTimeout(SocketAddr, Duration),
-    /// The TCP connection failed.
-    Connect(SocketAddr, String),
-    /// The server's certificate was refused.
-    Certificate(CertProblem, String),
-    /// The spec's CA bundle could not be used.
-    Trust(String),
-    /// No answer in time.
-    NoAnswer,
-    /// The server answered with a result other than success (e.g. to StartTLS).
-    Refused(Refusal),
-    /// The server sent bytes that are not an LDAP message (ldap3 gave up on them).
-    Undecodable,
-    /// The TLS handshake failed (other than on the certificate).
-    Handshake(Handshake),
-    /// The connection broke or another failure (in ldap3's or the OS's words).
-    Broken(String),
-}
-
-impl SessionError {
-    /// Classifies an ldap3 error; `panicked` says whether the connection's driver died
-    /// on undecodable bytes.
-    pub fn of(e: &LdapError, panicked: bool) -> SessionError {
-        if panicked && driver_gone(e) {
-            return SessionError::Undecodable;
-        }
-        match e {
-            LdapError::LdapResult { result } => match Refusal::of(result) {
-                Some(r) => SessionError::Refused(r),
-                None => SessionError::Broken("success reported as an error".into()),
-            },
-            LdapError::Timeout { .. } => SessionError::NoAnswer,
-            LdapError::Rustls { source } => cert_or_broken(source),
-            LdapError::Io { source } => match source
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                Some(t) => cert_or_broken(t),
-                None if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    SessionError::Handshake(Handshake::Closed)
-                }
-                None => SessionError::Broken(format!("connection: {source}")),
-            },
-            other => SessionError::Broken(other.to_string()),
-        }
-    }
-
-    /// True when the certificate (or the trust in it) is the problem.
-    pub fn is_certificate(&self) -> bool {
-        matches!(self, SessionError::Certificate(..) | SessionError::Trust(_))
-    }
-}
-
-/// Errors ldap3 gives when its connection task is gone (e.g. it panicked).
-fn driver_gone(e: &LdapError) -> bool {
-    matches!(
-        e,
-        LdapError::OpSend { .. }
-            | LdapError::ResultRecv { .. }
-            | LdapError::IdScrubSend { .. }
-            | LdapError::MiscSend { .. }
-            | LdapError::EndOfStream
-    )
-}
-
-fn cert_or_broken(e: &rustls::Error) -> SessionError {
-    use rustls::CertificateError as C;
-    match e {
-        rustls::Error::InvalidCertificate(c) => {
-            let p = match c {
-                C::UnknownIssuer => CertProblem::UnknownIssuer,
-                C::NotValidForName | C::NotValidForNameContext { .. } => {
-                    CertProblem::NotValidForName
-                }
-                C::Expired | C::ExpiredContext { .. } => CertProblem::Expired,
-                other => CertProblem::Other(format!("{other:?}")),
-            };
-            SessionError::Certificate(p, e.to_string())
-        }
-        rustls::Error::AlertReceived(a) => {
-            SessionError::Handshake(Handshake::Alert(format!("{a:?}")))
-        }
-        rustls::Error::PeerIncompatible(p) => {
-            SessionError::Handshake(Handshake::Incompatible(format!("{p:?}")))
-        }
-        other => SessionError::Broken(format!("TLS: {other}")),
-    }
-}
-
-impl std::fmt::Display for SessionError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SessionError::Resolve(h, e) => write!(f, "cannot resolve {h}: {e}"),
-            SessionError::ConnectTimeout(a, d) => {
-                write!(f, "no TCP connection to {a} within {} ms", d.as_millis())
-            }
-            SessionError::Connect(a, e) => write!(f, "cannot connect to {a}: {e}"),
-            SessionError::Certificate(p, t) => match p {
-                CertProblem::UnknownIssuer => write!(
-                    f,
-                    "the server's certificate is not signed by the deployment's CA ({t})"
-                ),
-                CertProblem::NotValidForName => {
-                    write!(
-                        f,
-                        "the server's certificate does not name this server ({t})"
-                    )
-                }
-                CertProblem::Expired => write!(f, "the server's certificate has expired ({t})"),
-                CertProblem::Other(_) => write!(f, "the server's certificate is refused ({t})"),
-            },
-            SessionError::Trust(e) => write!(f, "the spec's CA bundle cannot be used: {e}"),
-            SessionError::Handshake(Handshake::Alert(a)) => {
-                write!(f, "the server ended the TLS handshake with the alert {a}")
-            }
-            SessionError::Handshake(Handshake::Incompatible(p)) => write!(
-                f,
-                "the server's TLS offers nothing this client accepts ({p})"
-            ),
-            SessionError::Handshake(Handshake::Closed) => write!(
-                f,
-                "the server closed the connection during the TLS handshake"
-            ),
-            SessionError::NoAnswer => write!(f, "no answer in time"),
-            SessionError::Refused(r) => write!(f, "{}", r.describe()),
-            SessionError::Undecodable => write!(f, "the server sent an undecodable LDAP message"),
-            SessionError::Broken(e) => write!(f, "cannot connect: {e}"),
-        }
-    }
-}
-
-/// The probe's context: the spec, its resolver and strict TLS configuration, and the
-/// first server's directory, read once per attempt and shared by the checks using it.
-pub(crate) struct Ctx {
+/// The probe's context: what every check of one run shares.
+pub(crate) struct LdapCtx {
     pub spec: Arc<Spec>,
     resolver: Arc<Resolver>,
-    config: Result<Arc<rustls::ClientConfig>, String>,
+    tls: Result<Arc<rustls::ClientConfig>, NoTrust>,
     pub trust: String,
+    pub limits: Limits,
+    pub pool: Pool,
+    /// The spec's user filter, parsed once.
+    pub user_filter: Result<Filter, FilterError>,
+    /// The directory read, once per attempt, shared by base, sync and mapping.
     pub directory: PerAttempt<Result<Arc<Directory>, Outcome>>,
+    /// Whether each server's service account bound, as its `ldap.bind` last said: the
+    /// content checks read through the first that did (CUCM's failover).
+    bound: std::sync::Mutex<Vec<Option<bool>>>,
 }
 
 pub(crate) fn ldap_spec(spec: &Spec) -> &LdapSpec {
@@ -201,74 +59,194 @@ pub(crate) fn ldap_spec(spec: &Spec) -> &LdapSpec {
         .expect("the ldap probe plans only when the spec has [ldap]")
 }
 
-/// An open session and whether its driver died on undecodable bytes.
-pub(crate) struct Session {
-    pub ldap: ldap3::Ldap,
-    panicked: Arc<AtomicBool>,
+/// What a check's steps run with: where it says which step it is in, its deadline,
+/// where its authentications are recorded, the run's credential ledger, and the name
+/// the ledger gives a refusal it meets (the check's key).
+#[derive(Clone)]
+pub(crate) struct Steps {
+    cell: StageCell,
+    budget: Duration,
+    pub deadline: tokio::time::Instant,
+    pub auth: AuthLog,
+    pub credentials: Credentials,
+    pub by: String,
 }
 
-/// ldap3 panics seen (by the hook of [`quiet_ldap3_panics`]).
-static LDAP3_PANICS: AtomicUsize = AtomicUsize::new(0);
+impl Steps {
+    /// The steps of the check `cx`, keyed `key`.
+    pub fn of(cx: &CheckCtx, key: &CheckKey) -> Steps {
+        Steps {
+            cell: cx.stage.clone(),
+            budget: cx.budget(),
+            deadline: cx.budget_deadline().into(),
+            auth: cx.auth.clone(),
+            credentials: cx.credentials.clone(),
+            by: key.to_string(),
+        }
+    }
+
+    /// Steps that have `budget` from now, for a look-up another probe's check asks for
+    /// (`by` names it).
+    pub fn within(
+        budget: Duration,
+        auth: &AuthLog,
+        credentials: &Credentials,
+        by: String,
+    ) -> Steps {
+        Steps {
+            cell: StageCell::default(),
+            budget,
+            deadline: tokio::time::Instant::now() + budget,
+            auth: auth.clone(),
+            credentials: credentials.clone(),
+            by,
+        }
+    }
+
+    /// Records that the check enters `stage`.
+    pub fn enter(&self, stage: Stage) {
+        self.cell.set(stage);
+    }
+
+    /// The time a server may spend on a search, in whole seconds (at least 1).
+    pub fn budget_secs(&self) -> i32 {
+        i32::try_from(self.budget.as_secs().max(1)).unwrap_or(i32::MAX)
+    }
+
+    /// A session error, a timeout named with the stage under way.
+    pub fn wire(&self, e: WireError) -> LdapError {
+        match e {
+            WireError::TimedOut => LdapError::TimedOut {
+                stage: self.cell.get().unwrap_or(Stage::LdapOperation),
+                after: self.budget,
+            },
+            e => LdapError::Wire(e),
+        }
+    }
+
+    /// The time-out of a wait of the probe's own (the ledger) in `stage`.
+    pub fn timed_out(&self, stage: Stage) -> LdapError {
+        LdapError::TimedOut {
+            stage,
+            after: self.budget,
+        }
+    }
+}
+
+/// A session with one server.
+pub(crate) struct Session {
+    pub conn: Conn,
+    pub steps: Steps,
+}
+
+/// A bind's answer.
+#[derive(Debug)]
+pub(crate) struct BindAnswer {
+    pub result: LdapResult,
+    pub controls: Vec<Control>,
+    pub took: Duration,
+}
 
 impl Session {
-    /// Classifies an error of an operation on this session.
-    pub fn error(&self, e: &LdapError) -> SessionError {
-        SessionError::of(e, self.panicked.load(Ordering::SeqCst))
+    /// A simple bind as `dn` with `password`, with `controls`.
+    pub async fn bind(
+        &mut self,
+        dn: &str,
+        password: &str,
+        controls: &[Control],
+    ) -> Result<BindAnswer, LdapError> {
+        self.steps.enter(Stage::LdapBind);
+        let started = Instant::now();
+        let request = Request::SimpleBind {
+            dn,
+            password: password.as_bytes(),
+        };
+        let id = self
+            .conn
+            .send(&request, controls)
+            .await
+            .map_err(|e| self.steps.wire(e))?;
+        let m = self.conn.answer(id).await.map_err(|e| self.steps.wire(e))?;
+        match m.op {
+            Op::Bind(result) => Ok(BindAnswer {
+                result,
+                controls: m.controls,
+                took: started.elapsed(),
+            }),
+            _ => Err(LdapError::Wire(WireError::Unexpected)),
+        }
+    }
+
+    /// Starts a search taking at most `max` entries and references.
+    pub async fn search(
+        &mut self,
+        request: SearchRequest<'_>,
+        controls: &[Control],
+        max: u64,
+    ) -> Result<Search<'_>, LdapError> {
+        self.steps.enter(Stage::LdapSearch);
+        let steps = self.steps.clone();
+        self.conn
+            .search(request, controls, max)
+            .await
+            .map_err(|e| steps.wire(e))
+    }
+
+    /// A modify adding `value` to `attr` of `dn`, and the server's result.
+    pub async fn modify_add(
+        &mut self,
+        dn: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<LdapResult, LdapError> {
+        self.steps.enter(Stage::LdapOperation);
+        let id = self
+            .conn
+            .send(&Request::ModifyAdd { dn, attr, value }, &[])
+            .await
+            .map_err(|e| self.steps.wire(e))?;
+        let m = self.conn.answer(id).await.map_err(|e| self.steps.wire(e))?;
+        match m.op {
+            Op::Modify(r) => Ok(r),
+            _ => Err(LdapError::Wire(WireError::Unexpected)),
+        }
     }
 
     /// Ends the session politely.
-    pub async fn close(mut self) {
-        let _ = self.ldap.unbind().await;
+    pub async fn close(self) {
+        self.conn.close().await;
     }
 }
 
-/// ldap3 panics on some malformed server bytes (in its connection driver and entry
-/// parsing): a hostile server's fault, reported by the check as
-/// [`SessionError::Undecodable`]. Those panics print nothing; any other goes to the
-/// previous hook.
-fn quiet_ldap3_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let from_ldap3 = info
-                .location()
-                .map(|l| l.file().contains("/ldap3-") || l.file().contains("/lber-"))
-                .unwrap_or(false);
-            if from_ldap3 {
-                LDAP3_PANICS.fetch_add(1, Ordering::SeqCst);
-            } else {
-                previous(info);
-            }
-        }));
-    });
+/// What the service account's bind showed.
+pub(crate) enum ServiceBind {
+    /// Bound: the session, and the bind's time.
+    Bound(Session, Duration),
+    /// The server refused the bind.
+    Refused(Refusal),
+    /// Not sent: the server refused the account's password earlier in the run.
+    NotSent(credentials::Refusal),
 }
 
-/// The entries of a search's results, without its continuation references (Active
-/// Directory returns some for a search at the domain root) and intermediate responses.
-pub(crate) fn only_entries(v: Vec<ldap3::ResultEntry>) -> impl Iterator<Item = ldap3::ResultEntry> {
-    v.into_iter()
-        .filter(|e| !e.is_ref() && !e.is_intermediate())
-}
-
-/// Parses a search entry; `None` if ldap3 cannot (it panics on malformed entries).
-pub(crate) fn parse_entry(e: ldap3::ResultEntry) -> Option<ldap3::SearchEntry> {
-    quiet_ldap3_panics();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ldap3::SearchEntry::construct(e)
-    }))
-    .ok()
-}
-
-impl Ctx {
-    /// The spec's resolver and its CA's strict TLS configuration.
-    pub fn new(spec: &Arc<Spec>, net: &Net) -> Ctx {
-        Ctx {
+impl LdapCtx {
+    /// The context of `spec`'s run, with the run's network toolkit.
+    pub fn new(spec: &Arc<Spec>, net: &Net) -> LdapCtx {
+        let s = ldap_spec(spec);
+        let limits = Limits::new(s.max_message_bytes.unwrap_or(DEFAULT_MESSAGE_LIMIT));
+        LdapCtx {
             spec: spec.clone(),
             resolver: net.resolver.clone(),
-            config: net.tls.strict_client_config().map(Arc::new),
+            tls: net
+                .tls
+                .strict_client_config()
+                .map(Arc::new)
+                .map_err(NoTrust),
             trust: net.tls.trust_source.clone(),
+            limits,
+            pool: Pool::new(4 * limits.message, limits.message),
+            user_filter: Filter::parse(&s.user_filter),
             directory: Default::default(),
+            bound: std::sync::Mutex::new(vec![None; s.servers.len()]),
         }
     }
 
@@ -276,102 +254,135 @@ impl Ctx {
         ldap_spec(&self.spec)
     }
 
-    /// An LDAP session with `server`, over TLS (LDAPS or StartTLS) verified against the
-    /// spec's CA, unless the spec allows cleartext for it.
-    pub async fn session(
-        &self,
-        server: &LdapServer,
-        budget: Duration,
-    ) -> Result<Session, SessionError> {
-        quiet_ldap3_panics();
-        let ips = match server.host.parse() {
-            Ok(ip) => vec![ip],
-            Err(_) => self
-                .resolver
-                .lookup_ip(&server.host)
-                .await
-                .map_err(|e| SessionError::Resolve(server.host.clone(), e.to_string()))?,
-        };
-        let ip = *ips
-            .first()
-            .ok_or_else(|| SessionError::Resolve(server.host.clone(), "no address".into()))?;
-        let addr = SocketAddr::new(ip, server.port);
-        let tcp = tokio::time::timeout(budget, tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|_| SessionError::ConnectTimeout(addr, budget))?
-            .map_err(|e| SessionError::Connect(addr, e.to_string()))?;
-        let std = tcp
-            .into_std()
-            .map_err(|e| SessionError::Connect(addr, e.to_string()))?;
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(budget)
-            .set_std_stream(StdStream::Tcp(std));
-        if server.security.is_tls() {
-            let config = self.config.clone().map_err(SessionError::Trust)?;
-            settings = settings
-                .set_config(config)
-                .set_starttls(server.security == LdapSecurity::StartTls);
-        }
-        let url = server.connect_url();
-        let panicked = Arc::new(AtomicBool::new(false));
-        // StartTLS runs in a task of ldap3's own: a panic there is seen only by the hook.
-        let panics_before = LDAP3_PANICS.load(Ordering::SeqCst);
-        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &url)
-            .await
-            .map_err(|e| {
-                SessionError::of(&e, LDAP3_PANICS.load(Ordering::SeqCst) > panics_before)
-            })?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        let flag = panicked.clone();
-        tokio::spawn(async move {
-            if let Err(e) = driver.await {
-                if e.is_panic() {
-                    flag.store(true, Ordering::SeqCst);
-                }
-            }
-        });
-        ldap.with_timeout(budget);
-        Ok(Session { ldap, panicked })
+    /// The spec's resolver.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
     }
 
-    /// A session bound as the spec's service account; a refusal is judged as
-    /// [`crate::bind::service_bind_failure`] says.
-    /// A session bound as the service account; the bind is recorded in `auth` (a
-    /// refusal of the account's password is final for the run).
-    pub async fn bound(
+    /// Records what server `i`'s `ldap.bind` found.
+    pub fn set_bound(&self, i: usize, bound: bool) {
+        self.bound.lock().expect("not poisoned")[i] = Some(bound);
+    }
+
+    /// The server the content checks read through: the first, in the spec's order,
+    /// whose service account bound (the first server when no bind was checked).
+    pub fn serving_index(&self) -> usize {
+        let bound = self.bound.lock().expect("not poisoned");
+        bound.iter().position(|b| *b == Some(true)).unwrap_or(0)
+    }
+
+    /// [`LdapCtx::serving_index`]'s server.
+    pub fn serving(&self) -> &LdapServer {
+        &self.ldap().servers[self.serving_index()]
+    }
+
+    /// `o` saying which server served it, when it was not the spec's first (the first
+    /// did not bind).
+    pub fn served(&self, o: Outcome) -> Outcome {
+        let i = self.serving_index();
+        let url = &self.ldap().servers[i].url;
+        if i == 0 {
+            return o;
+        }
+        let message = format!(
+            "{} (through {url}, the first directory server whose service account binds)",
+            o.message
+        );
+        Outcome { message, ..o }.with("served_by", url)
+    }
+
+    /// A session with `server`, secured as the spec says.
+    pub async fn open(&self, server: &LdapServer, steps: &Steps) -> Result<Session, LdapError> {
+        let cell = steps.clone();
+        let stage = move |s: Stage| cell.enter(s);
+        let with = client::open::OpenWith {
+            resolver: &self.resolver,
+            tls: &self.tls,
+            limits: self.limits,
+            pool: &self.pool,
+            stage: &stage,
+        };
+        let conn = client::open(server, with, steps.deadline)
+            .await
+            .map_err(|e| LdapError::open(e, steps.budget))?;
+        Ok(Session {
+            conn,
+            steps: steps.clone(),
+        })
+    }
+
+    /// Binds as the service account on `server`, unless the run's ledger says its
+    /// password was refused already; the bind is recorded in the check's
+    /// authentications (a directory authentication of the account) and its verdict in
+    /// the ledger.
+    pub async fn bind_service(
         &self,
         server: &LdapServer,
-        budget: Duration,
-        auth: &AuthLog,
-    ) -> Result<Session, Outcome> {
-        let (secure, _) = tasks(self.spec.workflow);
+        steps: &Steps,
+    ) -> Result<ServiceBind, LdapError> {
         let s = self.ldap();
-        let mut session = self.session(server, budget).await.map_err(|e| {
-            Outcome::fail(e.to_string(), format!("See ldap.connect (task {secure})"))
-        })?;
-        let r = session
-            .ldap
-            .simple_bind(&s.bind_dn, s.password().expose())
-            .await;
-        if let Ok(r) = &r {
-            auth.record(
-                &s.bind_dn,
-                Refusal::of(r).is_some_and(|f| f.refuses_credentials()),
-            );
+        let mut session = self.open(server, steps).await?;
+        steps.enter(Stage::LdapBind);
+        let principal = Principal::service(&s.bind_dn);
+        let guard =
+            match tokio::time::timeout_at(steps.deadline, steps.credentials.acquire(&principal))
+                .await
+                .map_err(|_| steps.timed_out(Stage::LdapBind))?
+            {
+                CredentialUse::Send(g) => g,
+                CredentialUse::Refused(r) => {
+                    session.close().await;
+                    return Ok(ServiceBind::NotSent(r));
+                }
+            };
+        let answer = session.bind(&s.bind_dn, s.password().expose(), &[]).await?;
+        let refusal = Refusal::of(&answer.result);
+        let refused = refusal.as_ref().is_some_and(Refusal::refuses_credentials);
+        steps
+            .auth
+            .record_on_directory(&principal, &s.bind_dn, refused);
+        match refusal {
+            None => {
+                guard.accepted();
+                Ok(ServiceBind::Bound(session, answer.took))
+            }
+            Some(r) => {
+                if refused {
+                    let locked = crate::policy::is_lockout(&r, &Default::default());
+                    guard.refused(r.for_ledger(&steps.by, &s.bind_dn, &server.url, locked));
+                }
+                session.close().await;
+                Ok(ServiceBind::Refused(r))
+            }
         }
-        match r {
-            Ok(r) => match Refusal::of(&r) {
-                None => Ok(session),
-                Some(refusal) => Err(crate::bind::service_bind_failure(
-                    &s.bind_dn, &refusal, secure,
-                )),
-            },
-            Err(e) => Err(Outcome::fail(
-                format!("the bind was not answered: {}", session.error(&e)),
-                format!("Check the directory server (task {secure})"),
+    }
+
+    /// A session bound as the service account, or the failed outcome that says why
+    /// there is none (for the checks that read the directory through it).
+    pub async fn bound(&self, server: &LdapServer, steps: &Steps) -> Result<Session, Outcome> {
+        let (secure, _) = task_labels(self.spec.workflow);
+        let s = self.ldap();
+        match self.bind_service(server, steps).await {
+            Ok(ServiceBind::Bound(session, _)) => Ok(session),
+            Ok(ServiceBind::Refused(r)) => {
+                Err(crate::bind::service_bind_failure(&s.bind_dn, &r, secure))
+            }
+            Ok(ServiceBind::NotSent(r)) => Err(crate::bind::not_sent_again(&s.bind_dn, &r, secure)),
+            Err(e) => Err(e.fail(
+                &server.url,
+                format!("See ldap.connect and ldap.bind (task {secure})"),
             )),
         }
+    }
+
+    /// The parsed user filter, or the failed outcome naming what is wrong with it.
+    pub fn filter(&self) -> Result<&Filter, Box<Outcome>> {
+        let (_, integrate) = task_labels(self.spec.workflow);
+        self.user_filter.as_ref().map_err(|e| {
+            Box::new(Outcome::fail(
+                format!("the spec's user filter {} is {e}", self.ldap().user_filter),
+                format!("Correct the user filter in the spec and in the synchronization agreement on CUCM (task {integrate})"),
+            ))
+        })
     }
 }

@@ -5,15 +5,15 @@
 
 mod common;
 
-use common::{get, ldapmodify, run, spec_variant, Results};
-use imp_verify_core::Status;
+use common::{get, ldapmodify, refused_bind, run};
+use imp_verify_core::{CheckResult, Status};
+use imp_verify_testlab::harness::{spec_variant, ForeignCa};
 use imp_verify_testlab::Lab;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn no_secret(lab: &Lab, r: &Results) {
+fn no_secret(lab: &Lab, r: &[CheckResult]) {
     lab.assert_no_secret_in(&format!("{r:?}"));
 }
 
@@ -23,11 +23,17 @@ async fn every_ldap_check_passes_on_the_lab() {
     let r = run(&lab.spec(), Duration::from_secs(10)).await;
     assert_eq!(
         r.len(),
-        2 * 2 + 3 + 4 * 2,
-        "2 servers x (connect, bind), base/sync/mapping, 4 users x (auth, search)"
+        2 * 4 + 1 + 3 + 4 * 2,
+        "2 servers x (connect, bind, anonymous-read, read-only), 1 cleartext endpoint, base/sync/mapping, 4 users x (auth, search)"
     );
-    for (id, t, o) in &r {
-        assert_eq!(o.status, Status::Pass, "{id} [{t}]: {}", o.message);
+    for c in &r {
+        assert_eq!(
+            c.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            c.key,
+            c.outcome.message
+        );
     }
     let sync = get(&r, "ldap.sync", "ou=people,dc=lab,dc=test");
     assert_eq!(sync.metrics["entries"], 30.0);
@@ -49,7 +55,7 @@ async fn a_wrong_service_password_an_untrusted_ca_and_a_missing_base_fail_where_
         )
     });
     let r = run(&wrong_pw, Duration::from_secs(10)).await;
-    let bind = get(&r, "ldap.bind", "ldaps://ldap.lab.test:636");
+    let bind = refused_bind(&r);
     assert_eq!(bind.status, Status::Fail);
     assert!(
         bind.message.contains("invalidCredentials (49)"),
@@ -64,32 +70,12 @@ async fn a_wrong_service_password_an_untrusted_ca_and_a_missing_base_fail_where_
 
     // Another CA: the directory's certificate does not verify.
     let other = tempfile::tempdir().unwrap();
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Other CA",
-        ])
-        .arg("-keyout")
-        .arg(other.path().join("ca.key"))
-        .arg("-out")
-        .arg(other.path().join("ca.crt"))
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let foreign_ca = ForeignCa::new(other.path(), "Other CA");
     let dir2 = tempfile::tempdir().unwrap();
     let foreign = spec_variant(lab, dir2.path(), |t| {
         t.replace(
             &format!("{}/pki/ca.crt", lab.dir.display()),
-            &other.path().join("ca.crt").display().to_string(),
+            &foreign_ca.ca.cert.display().to_string(),
         )
     });
     let r = run(&foreign, Duration::from_secs(10)).await;
@@ -139,7 +125,7 @@ async fn a_wrong_service_password_an_untrusted_ca_and_a_missing_base_fail_where_
     let base = get(&r, "ldap.base", "ou=nobody,dc=lab,dc=test");
     assert_eq!(base.status, Status::Fail);
     assert!(
-        base.message.contains("does not exist: noSuchObject (32)"),
+        base.message.contains("is missing or unreadable for the service account (noSuchObject (32); the server matched dc=lab,dc=test)"),
         "{}",
         base.message
     );
@@ -172,7 +158,7 @@ async fn directory_faults_fail_sync_mapping_and_user_auth() {
     assert_eq!(sync.status, Status::Fail);
     assert!(
         sync.message
-            .contains("1 of the expected users is not found")
+            .contains("1 of the expected users is not visible to the service account")
             && sync.message.ends_with(": bob"),
         "{}",
         sync.message
@@ -202,7 +188,8 @@ async fn directory_faults_fail_sync_mapping_and_user_auth() {
     let bob = get(&r, "ldap.user-auth", "bob");
     assert_eq!(bob.status, Status::Fail);
     assert!(
-        bob.message.contains("bob is not in the directory"),
+        bob.message
+            .contains("bob is not visible to the service account"),
         "{}",
         bob.message
     );
@@ -257,12 +244,13 @@ async fn a_hostile_directory_fails_the_connection_within_the_timeout() {
             "{behaviour}: took {:?}",
             started.elapsed()
         );
-        for (id, t, o) in r.iter().filter(|(i, _, _)| i == "ldap.connect") {
+        for c in r.iter().filter(|c| c.key.id == "ldap.connect") {
             assert_eq!(
-                o.status,
+                c.outcome.status,
                 Status::Fail,
-                "{behaviour} {id} [{t}]: {}",
-                o.message
+                "{behaviour} {}: {}",
+                c.key,
+                c.outcome.message
             );
         }
     }

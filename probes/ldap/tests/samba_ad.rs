@@ -9,10 +9,11 @@
 
 mod common;
 
-use common::{ev, get, spec_variant};
-use imp_probe_ldap::{look_up_test_user, AdReason, DirectoryUser};
+use common::get;
+use imp_probe_ldap::look_up_test_user;
 use imp_verify_core::spec::Spec;
-use imp_verify_core::{Outcome, Status};
+use imp_verify_core::{Outcome, Status, UserVerdict};
+use imp_verify_testlab::harness::{ev, spec_variant};
 use imp_verify_testlab::Lab;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,7 +22,10 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-fn run(spec: &Path, t: Duration) -> impl std::future::Future<Output = common::Results> + '_ {
+fn run(
+    spec: &Path,
+    t: Duration,
+) -> impl std::future::Future<Output = Vec<imp_verify_core::CheckResult>> + '_ {
     common::run(spec, t)
 }
 
@@ -93,9 +97,15 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
     // Healthy: every check passes with the spec `lab up` wrote for AD; Prosody logs
     // the directory's users in.
     let r = run(&lab.spec(), T).await;
-    assert_eq!(r.len(), 2 * 2 + 3 + 4 * 2);
-    for (id, t, o) in &r {
-        assert_eq!(o.status, Status::Pass, "{id} [{t}]: {}", o.message);
+    assert_eq!(r.len(), 2 * 4 + 1 + 3 + 4 * 2);
+    for c in &r {
+        assert_eq!(
+            c.outcome.status,
+            Status::Pass,
+            "{}: {}",
+            c.key,
+            c.outcome.message
+        );
     }
     let sync = get(&r, "ldap.sync", "OU=people,DC=lab,DC=test");
     assert_eq!(sync.metrics["entries"], 30.0);
@@ -118,12 +128,13 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         )
     });
     let r = run(&spec, T).await;
-    for (id, t, o) in &r {
+    for c in &r {
         assert_eq!(
-            o.status,
+            c.outcome.status,
             Status::Pass,
-            "root base: {id} [{t}]: {}",
-            o.message
+            "root base: {}: {}",
+            c.key,
+            c.outcome.message
         );
     }
     assert!(get(&r, "ldap.sync", "DC=lab,DC=test").metrics["entries"] > 30.0);
@@ -137,7 +148,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         t.replace(&svc_file, &wrong.display().to_string())
     });
     let r = run(&spec, T).await;
-    let bind = get(&r, "ldap.bind", "ldaps://ldap.lab.test:636");
+    let bind = common::refused_bind(&r);
     fails_with(
         bind,
         "the password is wrong (Active Directory data 52e)",
@@ -188,34 +199,57 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         ("carol", "the password has expired (Active Directory data 532)", "set a new password"),
         ("dave", "the account is disabled (Active Directory data 533)", "enable the account"),
         ("eve", "the account has expired (Active Directory data 701)", "extend the account's expiry date"),
-        ("frank", "the account is locked out (Active Directory data 775)", "unlock the account"),
+        // A lockout names when it ends (lockoutTime and the domain's lockoutDuration).
+        ("frank", "frank's account is locked out (Active Directory data 775): locked since ", "Unlock frank"),
     ] {
         let o = get(&r, "ldap.user-auth", user);
         fails_with(o, message, fix);
         assert!(ev(o, "diagnostic_message").contains("AcceptSecurityContext"), "{user}");
     }
     let grace = get(&r, "ldap.user-auth", "grace");
-    fails_with(grace, "grace is not in the directory", "Add the test user");
+    fails_with(
+        grace,
+        "grace is not visible to the service account",
+        "Add the test user",
+    );
     lab.assert_no_secret_in(&format!("{r:?}"));
 
     // The directory's explanation of a refused XMPP login names the state too, and the
     // lab's Prosody (which asks the same directory) does refuse these users.
     let spec = Arc::new(Spec::load(&spec).unwrap());
     let net = imp_verify_net::Net::from_spec(&spec);
+    let ledger = imp_verify_core::credentials::Credentials::default();
     let frank = look_up_test_user(
         &spec,
         &net,
         "frank",
         Duration::from_secs(5),
         &Default::default(),
+        &ledger,
     )
     .await
     .unwrap();
-    assert_eq!(frank.ad_reason(), Some(AdReason::Locked));
-    let (msg, fix) = frank.refusal_explained("frank", "C.6").unwrap();
+    let UserVerdict::AccountState { why, fix, .. } = &frank else {
+        panic!("{frank:?}")
+    };
     assert!(
-        msg.contains("locked out") && fix.contains("unlock"),
-        "{msg} / {fix}"
+        why.contains("locked out (Active Directory data 775)") && fix.starts_with("Unlock frank"),
+        "{why} / {fix}"
+    );
+    // Refused (locked) once in this ledger: a second look-up only searches for frank.
+    let again = look_up_test_user(
+        &spec,
+        &net,
+        "frank",
+        Duration::from_secs(5),
+        &Default::default(),
+        &ledger,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(again, UserVerdict::NotTried { dn: Some(_), .. }),
+        "{again:?}"
     );
     assert!(matches!(
         look_up_test_user(
@@ -223,10 +257,11 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
             &net,
             "grace",
             Duration::from_secs(5),
-            &Default::default()
+            &Default::default(),
+            &ledger,
         )
         .await,
-        Ok(DirectoryUser::Missing { .. })
+        Ok(UserVerdict::Missing { .. })
     ));
     for u in ["bob", "carol", "dave"] {
         let f = lab.dir.join(format!("secrets/{u}.password"));
@@ -244,7 +279,7 @@ async fn active_directory_passes_healthy_and_names_each_account_fault() {
         assert!(!ldap_bind(&lab, "impverify-svc@lab.test", "mistyped"));
     }
     let r = run(&lab.spec(), T).await;
-    let bind = get(&r, "ldap.bind", "ldap://ldap.lab.test:389");
+    let bind = common::refused_bind(&r);
     fails_with(
         bind,
         "the account is locked out (Active Directory data 775)",

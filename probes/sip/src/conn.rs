@@ -5,7 +5,9 @@
 //! sends back (NOTIFYs of this run's subscriptions are answered 200 and kept; a stray
 //! NOTIFY from an older run gets 481, OPTIONS 200, anything else 501; ACK nothing).
 
+use crate::error::{ConnError, ReachError, WaitEnd};
 use crate::message::{next_message, Message, MAX_MESSAGE};
+use imp_verify_core::text::peer_text;
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,6 +17,42 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const T1: Duration = Duration::from_millis(500);
 /// RFC 3261 T2.
 const T2: Duration = Duration::from_secs(4);
+/// RFC 3261 timer F: a non-INVITE client transaction ends after 64*T1.
+const TIMER_F: Duration = Duration::from_secs(32);
+
+/// When a check's exchange must be done, and the time the check had in all (for the
+/// words of a wait that ran out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// The instant.
+    pub at: Instant,
+    /// The check's whole time.
+    pub budget: Duration,
+}
+
+impl Deadline {
+    /// The deadline of a check's own steps ([`imp_verify_core::CheckCtx::budget_deadline`]).
+    pub fn of(cx: &imp_verify_core::CheckCtx) -> Deadline {
+        Deadline {
+            at: cx.budget_deadline(),
+            budget: cx.budget(),
+        }
+    }
+
+    /// A deadline at `at`, the time left until it being all there is (an undo run by
+    /// whoever gives it its deadline, a test).
+    pub fn at(at: Instant) -> Deadline {
+        Deadline {
+            at,
+            budget: at.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// The instant for tokio's timers.
+    pub fn tokio(&self) -> tokio::time::Instant {
+        self.at.into()
+    }
+}
 
 /// A byte stream: TCP, or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -85,18 +123,18 @@ impl Request {
 }
 
 impl Conn {
-    /// A UDP "connection" to `peer` (a connected socket: only the peer's datagrams).
-    pub async fn udp(peer: SocketAddr) -> Result<Conn, String> {
+    /// A UDP "connection" to `peer` (a connected socket: only the peer's datagrams; its
+    /// local address is the one the peer sees).
+    pub async fn udp(peer: SocketAddr) -> Result<Conn, ReachError> {
         let bind: SocketAddr = if peer.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let sock = tokio::net::UdpSocket::bind(bind)
-            .await
-            .map_err(|e| e.to_string())?;
-        sock.connect(peer).await.map_err(|e| e.to_string())?;
-        let local = sock.local_addr().map_err(|e| e.to_string())?;
+        let udp = |error| ReachError::Udp { peer, error };
+        let sock = tokio::net::UdpSocket::bind(bind).await.map_err(udp)?;
+        sock.connect(peer).await.map_err(udp)?;
+        let local = sock.local_addr().map_err(udp)?;
         Ok(Conn::new(Wire::Udp(sock), "udp", local, peer))
     }
 
@@ -177,44 +215,41 @@ impl Conn {
         text.into_bytes()
     }
 
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
         match &mut self.wire {
-            Wire::Udp(s) => s.send(bytes).await.map(|_| ()).map_err(|e| e.to_string()),
+            Wire::Udp(s) => s.send(bytes).await.map(|_| ()).map_err(ConnError::Send),
             Wire::Stream(s) => {
-                s.write_all(bytes).await.map_err(|e| e.to_string())?;
-                s.flush().await.map_err(|e| e.to_string())
+                s.write_all(bytes).await.map_err(ConnError::Send)?;
+                s.flush().await.map_err(ConnError::Send)
             }
         }
     }
 
     /// The next message from the peer, or `None` at `until`.
-    async fn recv(&mut self, until: Instant) -> Result<Option<Message>, String> {
+    async fn recv(&mut self, until: Instant) -> Result<Option<Message>, ConnError> {
         let until: tokio::time::Instant = until.into();
         match &mut self.wire {
             Wire::Udp(s) => {
                 let mut buf = vec![0u8; MAX_MESSAGE];
                 match tokio::time::timeout_at(until, s.recv(&mut buf)).await {
                     Err(_) => Ok(None),
-                    Ok(Err(e)) => Err(format!("{e} (nothing listens on {}?)", self.peer)),
-                    Ok(Ok(n)) => Message::parse(&buf[..n])
-                        .map(Some)
-                        .map_err(|e| format!("a malformed message: {e}")),
+                    Ok(Err(error)) => Err(ConnError::UdpRecv {
+                        peer: self.peer,
+                        error,
+                    }),
+                    Ok(Ok(n)) => Ok(Some(Message::parse(&buf[..n])?)),
                 }
             }
             Wire::Stream(s) => {
                 let mut chunk = [0u8; 4096];
                 loop {
-                    if let Some(raw) = next_message(&mut self.buf)
-                        .map_err(|e| format!("a malformed message: {e}"))?
-                    {
-                        return Message::parse(&raw)
-                            .map(Some)
-                            .map_err(|e| format!("a malformed message: {e}"));
+                    if let Some(raw) = next_message(&mut self.buf)? {
+                        return Ok(Some(Message::parse(&raw)?));
                     }
                     match tokio::time::timeout_at(until, s.read(&mut chunk)).await {
                         Err(_) => return Ok(None),
-                        Ok(Err(e)) => return Err(e.to_string()),
-                        Ok(Ok(0)) => return Err("the connection closed".into()),
+                        Ok(Err(e)) => return Err(ConnError::Recv(e)),
+                        Ok(Ok(0)) => return Err(ConnError::Closed),
                         Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
                     }
                 }
@@ -223,7 +258,7 @@ impl Conn {
     }
 
     /// Answers a request of the peer; a NOTIFY of ours is kept for [`Conn::notify`].
-    async fn serve(&mut self, req: Message) -> Result<(), String> {
+    async fn serve(&mut self, req: Message) -> Result<(), ConnError> {
         let method = req.method().unwrap_or("").to_ascii_uppercase();
         let (code, reason) = match method.as_str() {
             "ACK" => return Ok(()),
@@ -235,7 +270,8 @@ impl Conn {
         if code != 200 || method != "NOTIFY" {
             if self.strays.len() < MAX_STRAYS {
                 let shown: String = method.chars().take(32).collect();
-                self.strays.push(format!("{shown} answered {code}"));
+                self.strays
+                    .push(format!("{} answered {code}", peer_text(&shown)));
             } else {
                 self.strays_more += 1;
             }
@@ -264,20 +300,25 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends `req` and waits for its final response until `until`; returns it with the
-    /// number of transmissions. Provisional responses, other transactions' responses
-    /// and the peer's own requests (answered) do not end the wait.
+    /// Sends `req` and waits for its final response until the deadline or timer F,
+    /// whichever comes first; returns it with the number of transmissions. Provisional
+    /// responses, other transactions' responses and the peer's own requests (answered)
+    /// do not end the wait.
     pub async fn transact(
         &mut self,
         req: &Request,
-        until: Instant,
-    ) -> Result<(Message, u32), String> {
+        deadline: Deadline,
+    ) -> Result<(Message, u32), ConnError> {
         let branch = format!("z9hG4bK-impv-{}", self.token());
         let bytes = self.render(req, &branch);
         let cseq = format!("{} {}", req.cseq, req.method);
         let udp = matches!(self.wire, Wire::Udp(_));
-        // Timer F: a non-INVITE transaction ends after 64*T1.
-        let until = until.min(Instant::now() + T1 * 64);
+        let timer_f = Instant::now() + TIMER_F;
+        let (until, ended) = if timer_f < deadline.at {
+            (timer_f, WaitEnd::TimerF)
+        } else {
+            (deadline.at, WaitEnd::Budget(deadline.budget))
+        };
         let mut interval = T1;
         let mut sent = 0u32;
         loop {
@@ -300,11 +341,11 @@ impl Conn {
                 }
             }
             if Instant::now() >= until {
-                return Err(format!(
-                    "no final response to {} after {sent} transmission(s){}",
-                    req.method,
-                    if udp { " (timer F)" } else { "" }
-                ));
+                return Err(ConnError::NoFinalResponse {
+                    method: req.method,
+                    sent,
+                    ended,
+                });
             }
             interval = (interval * 2).min(T2);
         }
@@ -317,14 +358,14 @@ impl Conn {
         call_id: &str,
         until: Instant,
         want: impl Fn(&Message) -> bool,
-    ) -> Result<Option<(Message, Instant)>, String> {
+    ) -> Result<Option<(Message, Instant)>, ConnError> {
         loop {
             while let Some((m, at)) = self.notifies.pop_front() {
                 if m.call_id() == call_id && want(&m) {
                     return Ok(Some((m, at)));
                 }
                 if self.passed_over.len() < 8 {
-                    let state = m.header("Subscription-State").unwrap_or("?").to_string();
+                    let state = peer_text(m.header("Subscription-State").unwrap_or("?"));
                     self.passed_over.push(format!(
                         "{state}: {}",
                         crate::message::read_pidf(&m.body).summary()

@@ -5,8 +5,75 @@
 //! bounded by [`MAX_MESSAGE`], and header access is tolerant text processing on a
 //! message rsip has accepted.
 
+pub use crate::error::MessageError;
+use imp_verify_core::text::peer_text;
+
 /// The most a message (headers and body) may be.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// A parsed SIP response: what the checks need of it. Its text fields are the peer's
+/// own bytes: shown through [`imp_verify_core::text`] (see [`SipResponse::status_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipResponse {
+    /// The status code (200).
+    pub code: u16,
+    /// The reason phrase (`OK`).
+    pub reason: String,
+    /// The Call-ID it answers.
+    pub call_id: String,
+    /// The CSeq it answers (`1 OPTIONS`).
+    pub cseq: String,
+    /// The branch of its top Via.
+    pub branch: String,
+    /// The Server (or User-Agent) header: what software answered.
+    pub server: String,
+}
+
+impl SipResponse {
+    /// The response of a message that is one.
+    pub fn of(m: &Message) -> Option<SipResponse> {
+        Some(SipResponse {
+            code: m.code()?,
+            reason: m.reason().to_string(),
+            call_id: m.call_id().to_string(),
+            cseq: m.cseq().to_string(),
+            branch: m.branch().to_string(),
+            server: m
+                .header("Server")
+                .or(m.header("User-Agent"))
+                .unwrap_or("")
+                .to_string(),
+        })
+    }
+
+    /// `SIP/2.0 200 OK`, the reason phrase escaped and cut.
+    pub fn status_line(&self) -> String {
+        format!("SIP/2.0 {} {}", self.code, peer_text(&self.reason))
+    }
+
+    /// `200 OK`, the reason phrase escaped and cut.
+    pub fn status(&self) -> String {
+        format!("{} {}", self.code, peer_text(&self.reason))
+    }
+
+    /// The Server header, escaped and cut (empty when there was none).
+    pub fn server_shown(&self) -> String {
+        peer_text(&self.server)
+    }
+
+    /// Whether the node refused the request's sender: 403 Forbidden (IM&P's SIP proxy
+    /// to a host outside its incoming ACL, or to a TLS peer outside the TLS peer
+    /// subjects).
+    pub fn forbidden(&self) -> bool {
+        self.code == 403
+    }
+}
+
+/// Parses one SIP response; `Err` says why it is not one (never panics).
+pub fn parse_response(bytes: &[u8]) -> Result<SipResponse, MessageError> {
+    let m = Message::parse(bytes)?;
+    SipResponse::of(&m).ok_or_else(|| MessageError::NotAResponse(peer_text(m.first_line())))
+}
 
 /// One SIP message, request or response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,16 +103,13 @@ fn long_name(name: &str) -> &str {
 
 impl Message {
     /// Parses one whole message; `Err` says why it is not one (never panics).
-    pub fn parse(bytes: &[u8]) -> Result<Message, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
         if bytes.len() > MAX_MESSAGE {
-            return Err(format!(
-                "a {}-byte message (more than {MAX_MESSAGE})",
-                bytes.len()
-            ));
+            return Err(MessageError::TooLarge(bytes.len()));
         }
         std::panic::catch_unwind(|| rsip::SipMessage::try_from(bytes))
-            .map_err(|_| "the message broke the SIP parser".to_string())?
-            .map_err(|e| format!("not a SIP message: {e}"))?;
+            .map_err(|_| MessageError::ParserPanic)?
+            .map_err(|e| MessageError::NotSip(peer_text(&e.to_string())))?;
         let end = find(bytes, b"\r\n\r\n").map(|i| (i, i + 4));
         let (head_end, body_start) = end.unwrap_or((bytes.len(), bytes.len()));
         let head = String::from_utf8_lossy(&bytes[..head_end]);
@@ -147,7 +211,7 @@ pub fn tag(v: &str) -> Option<&str> {
 
 /// Takes one whole message off the front of a stream buffer: `Ok(None)` if more bytes
 /// are needed, `Err` if the bytes can never make a message within the bounds.
-pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, MessageError> {
     // Keep-alive CRLFs between messages (RFC 5626) are not messages.
     let skip = buf
         .iter()
@@ -156,10 +220,7 @@ pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     buf.drain(..skip);
     let Some(end) = find(buf, b"\r\n\r\n") else {
         if buf.len() > MAX_MESSAGE {
-            return Err(format!(
-                "{} bytes without the end of a message's headers",
-                buf.len()
-            ));
+            return Err(MessageError::NoHeaderEnd(buf.len()));
         }
         return Ok(None);
     };
@@ -171,7 +232,7 @@ pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
                 len = Some(
                     v.trim()
                         .parse::<usize>()
-                        .map_err(|_| format!("a Content-Length of `{}`", v.trim()))?,
+                        .map_err(|_| MessageError::BadContentLength(peer_text(v.trim())))?,
                 );
             }
         }
@@ -179,9 +240,7 @@ pub fn next_message(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     // Over a stream, Content-Length is mandatory (RFC 3261 section 18.3); none means 0.
     let len = len.unwrap_or(0);
     if len > MAX_MESSAGE || end + 4 + len > MAX_MESSAGE {
-        return Err(format!(
-            "a message announcing {len} bytes of body (at most {MAX_MESSAGE} in all)"
-        ));
+        return Err(MessageError::BodyTooLarge(len));
     }
     if buf.len() < end + 4 + len {
         return Ok(None);
@@ -217,23 +276,22 @@ impl Pidf {
         self.tuples.iter().find(|t| t.note.as_deref() == Some(note))
     }
 
-    /// `basic (note); ...` of every tuple, for evidence.
+    /// `basic (note); ...` of every tuple, for evidence (the peer's text escaped and
+    /// cut, at most [`imp_verify_core::text::LIST_MAX`] tuples).
     pub fn summary(&self) -> String {
         if self.tuples.is_empty() {
             return "no PIDF tuple".into();
         }
-        let t: Vec<String> = self
-            .tuples
-            .iter()
-            .map(|t| {
+        imp_verify_core::text::cut_list(
+            self.tuples.iter().map(|t| {
                 format!(
                     "{} ({})",
-                    t.basic.as_deref().unwrap_or("?"),
-                    t.note.as_deref().unwrap_or("")
+                    peer_text(t.basic.as_deref().unwrap_or("?")),
+                    peer_text(t.note.as_deref().unwrap_or(""))
                 )
-            })
-            .collect();
-        t.join("; ")
+            }),
+            "; ",
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 //! never pass for this run's answer, and each is answered as RFC 3261 and 6665 say.
 
 use imp_probe_sip::message::{next_message, pidf};
-use imp_probe_sip::{Conn, Message, Request};
+use imp_probe_sip::{Conn, Deadline, Message, Request};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -104,7 +104,7 @@ async fn strays_are_answered_and_never_taken_for_the_response() {
         body: None,
     };
     let (resp, sent) = conn
-        .transact(&req, Instant::now() + Duration::from_secs(5))
+        .transact(&req, Deadline::at(Instant::now() + Duration::from_secs(5)))
         .await
         .unwrap();
     assert_eq!(
@@ -218,7 +218,7 @@ async fn a_flood_of_stray_requests_is_answered_and_counted_not_kept() {
         body: None,
     };
     let (resp, _) = conn
-        .transact(&req, Instant::now() + Duration::from_secs(10))
+        .transact(&req, Deadline::at(Instant::now() + Duration::from_secs(10)))
         .await
         .unwrap();
     assert_eq!(resp.code(), Some(200));

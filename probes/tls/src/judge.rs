@@ -1,6 +1,7 @@
 //! Judging what a handshake showed: pure functions of [`TlsFacts`] and the certificate
 //! read from it, unit-tested with synthetic facts.
 
+use crate::check::Verdicts;
 use imp_verify_core::Outcome;
 use imp_verify_net::tls::legacy::Version;
 use imp_verify_net::tls::rustls::pki_types::UnixTime;
@@ -33,61 +34,44 @@ fn with_cert(o: Outcome, v: &CertView) -> Outcome {
         .with("sha256", &v.sha256)
 }
 
-/// The five verdicts on a handshake's certificate: `tls.chain`, `tls.names`,
-/// `tls.validity`, `tls.usage`, `tls.strength`, in that order. `trust` is the run's
-/// inspector (its trust anchors, for the chain's evidence and the expiry margin).
-pub fn judge(
-    trust: &TlsInspector,
-    facts: &TlsFacts,
-    expect: &Expectation,
-) -> Vec<(&'static str, Outcome)> {
+/// The five verdicts on a handshake's certificate. `trust` is the run's inspector (its
+/// trust anchors, for the chain's evidence and the expiry margin).
+pub fn judge(trust: &TlsInspector, facts: &TlsFacts, expect: &Expectation) -> Verdicts {
     let task = expect.task;
     let Some(ee) = facts.chain.first() else {
-        let o = || {
-            Outcome::fail("the server sent no certificate", format!("Install a certificate signed by the deployment's CA on this service (task {task})"))
-        };
-        return [
-            "tls.chain",
-            "tls.names",
-            "tls.validity",
-            "tls.usage",
-            "tls.strength",
-        ]
-        .into_iter()
-        .map(|id| (id, o()))
-        .collect();
+        return Verdicts::all(Outcome::fail(
+            "the server sent no certificate",
+            format!(
+                "Install a certificate signed by the deployment's CA on this service (task {task})"
+            ),
+        ));
     };
     let v = match view(ee) {
         Ok(v) => v,
         Err(e) => {
-            let o = || {
-                Outcome::fail(
-                    e.clone(),
-                    format!("Replace the certificate with a well-formed one (task {task})"),
-                )
-            };
-            return [
-                "tls.chain",
-                "tls.names",
-                "tls.validity",
-                "tls.usage",
-                "tls.strength",
-            ]
-            .into_iter()
-            .map(|id| (id, o()))
-            .collect();
+            return Verdicts::all(Outcome::fail(
+                e,
+                format!("Replace the certificate with a well-formed one (task {task})"),
+            ))
         }
     };
-    vec![
-        ("tls.chain", judge_chain(trust, facts, &v, task)),
-        ("tls.names", judge_names(&v, expect)),
-        (
-            "tls.validity",
-            judge_validity(&v, trust.expiry_warning_days, task),
-        ),
-        ("tls.usage", judge_usage(&v, expect)),
-        ("tls.strength", judge_strength(facts, &v, task)),
-    ]
+    Verdicts {
+        chain: judge_chain(trust, facts, &v, task),
+        names: judge_names(&v, expect),
+        validity: judge_validity(&v, trust.expiry_warning_days, task),
+        usage: judge_usage(&v, expect),
+        strength: judge_strength(facts, &v, task),
+    }
+}
+
+/// The fix of a handshake that failed after the certificate was seen: a refusal of
+/// the client names the client certificate; a close after the handshake says it may.
+fn handshake_fix(facts: &TlsFacts, task: &str) -> String {
+    match facts.handshake_failure {
+        Some(HandshakeFailure::ClosedAfterHandshake) => format!("See the node's log for why it closed the session: if it refuses the client certificate, present one it trusts (for the SIP publish trunk, sip_trunk.client_cert must be CUCM's certificate, signed by a CA the IM&P node trusts, and its subject one of the node's TLS peer subjects) (task {task})"),
+        Some(k) if k.is_client_refusal() => format!("Present a client certificate the server trusts: for the SIP publish trunk, sip_trunk.client_cert must be CUCM's certificate, signed by a CA the IM&P node trusts, and its subject one of the node's TLS peer subjects (task {task})"),
+        _ => format!("See the other TLS checks of this endpoint for what is wrong with the certificate (task {task})"),
+    }
 }
 
 fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str) -> Outcome {
@@ -135,14 +119,7 @@ fn judge_chain(trust: &TlsInspector, facts: &TlsFacts, v: &CertView, task: &str)
                 facts.server_name,
                 facts.handshake_error.as_deref().unwrap_or_default()
             ),
-            if facts
-                .handshake_failure
-                .is_some_and(|k| k.is_client_refusal())
-            {
-                format!("Present a client certificate the server trusts: for the SIP publish trunk, sip_trunk.client_cert must be CUCM's certificate, signed by a CA the IM&P node trusts, and its subject one of the node's TLS peer subjects (task {task})")
-            } else {
-                format!("See the other TLS checks of this endpoint for what is wrong with the certificate (task {task})")
-            },
+            handshake_fix(facts, task),
         )),
         Ok(()) => base(Outcome::pass(format!(
             "the certificate of {} chains to the deployment's CA",

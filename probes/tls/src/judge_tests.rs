@@ -206,3 +206,18 @@ fn strength_weighs_the_lowest_version_and_cbc_only_suites() {
     };
     assert_eq!(judge_strength(&f, &v, "C.11").status, Pass);
 }
+
+#[test]
+fn a_close_after_the_handshake_is_told_as_a_possibility_not_a_refusal() {
+    let mut f = facts("TLSv1_3", vec![], SeenBy::Handshake);
+    f.handshake_failure = Some(HandshakeFailure::ClosedAfterHandshake);
+    let fix = handshake_fix(&f, "C.11");
+    assert!(fix.starts_with("See the node's log for why it closed the session: if it refuses the client certificate"), "{fix}");
+    // An alert refusing the certificate is the server's own word: the fix says so.
+    f.handshake_failure = Some(HandshakeFailure::ClientCertificateRefused);
+    assert!(handshake_fix(&f, "C.11").starts_with("Present a client certificate the server trusts"));
+    assert_eq!(
+        imp_verify_net::tls::CLOSED_AFTER_HANDSHAKE,
+        "the server closed the connection after the handshake, without answering the first request; the node may refuse the client certificate: see its log"
+    );
+}

@@ -3,7 +3,8 @@
 //! and legacy signature algorithms) and ClientHellos of TLS 1.0 and 1.1. All share the
 //! check's budget; nothing waits longer than the server takes to answer.
 
-use crate::{first_request, Endpoint, Start};
+use crate::endpoint::{Start, TlsEndpoint};
+use imp_verify_core::Stage;
 use imp_verify_net::tls::legacy::{self, Offer, Protection, Version};
 use imp_verify_net::tls::{
     confirm_client_accepted, starttls, HandshakeFailure, Refusal, SeenBy, TlsError, TlsFacts,
@@ -15,23 +16,63 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+/// What kept an endpoint's handshake from being observed, as a type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unobserved {
+    /// A step had no answer within the check's time.
+    TimedOut {
+        /// The step that stalled (resolution, TCP connection, STARTTLS, the handshake,
+        /// the first request after it).
+        stage: Stage,
+        /// The time the check had.
+        after: Duration,
+    },
+    /// The host could not be resolved, or its port refused the connection.
+    Unreachable {
+        /// Resolution or the TCP connection.
+        stage: Stage,
+    },
+    /// The STARTTLS prelude failed (the server refused it, or closed).
+    Prelude,
+    /// The handshake failed, and no certificate could be read.
+    Handshake(HandshakeFailure),
+}
+
 /// Why an endpoint's handshake could not be observed.
 #[derive(Debug, Clone)]
 pub struct EndpointError {
     /// What went wrong, in the administrator's words.
     pub message: String,
-    /// The kind of handshake failure, when the handshake itself failed.
-    pub failure: Option<HandshakeFailure>,
+    /// What it was, as a type.
+    pub kind: Unobserved,
     /// The versions the server accepts, when they could be told without a certificate.
     pub versions: Option<Versions>,
 }
 
 impl EndpointError {
-    fn new(message: String) -> Self {
+    fn new(kind: Unobserved, message: String) -> Self {
         EndpointError {
             message,
-            failure: None,
+            kind,
             versions: None,
+        }
+    }
+
+    fn timed_out(stage: Stage, budget: Duration, message: String) -> Self {
+        Self::new(
+            Unobserved::TimedOut {
+                stage,
+                after: budget,
+            },
+            message,
+        )
+    }
+
+    /// The kind of handshake failure, when the handshake itself failed.
+    pub fn failure(&self) -> Option<HandshakeFailure> {
+        match self.kind {
+            Unobserved::Handshake(k) => Some(k),
+            _ => None,
         }
     }
 }
@@ -42,40 +83,54 @@ impl std::fmt::Display for EndpointError {
     }
 }
 
-fn within(budget: Duration) -> String {
+/// "within 800 ms", as messages bound a step by the check's time.
+fn within_ms(budget: Duration) -> String {
     format!("within {} ms", budget.as_millis())
 }
 
 /// A TCP connection to `addr` with the endpoint's prelude done (XMPP STARTTLS, LDAP
 /// StartTLS), before `deadline`.
 async fn open(
-    ep: &Endpoint,
+    ep: &TlsEndpoint,
     addr: SocketAddr,
     deadline: Instant,
     budget: Duration,
 ) -> Result<TcpStream, EndpointError> {
-    let within = within(budget);
+    let within = within_ms(budget);
     let mut tcp = imp_verify_net::connect(addr, deadline)
         .await
-        .map_err(|e| EndpointError::new(connect_error(ep, e, &within)))?;
+        .map_err(|e| connect_error(ep, e, budget))?;
+    let (host, port) = (&ep.host, ep.port);
+    let stalled = |what: &str| {
+        EndpointError::timed_out(Stage::StartTls, budget, format!("{what} with {host}:{port} ({addr}) not done {within}: the server accepted the connection but did not answer {}", match ep.start {
+            Start::Ldap => "the StartTLS request",
+            _ => "the stream header or the <starttls/> request",
+        }))
+    };
+    let refused = |what: &str, e: &dyn std::fmt::Display| {
+        EndpointError::new(Unobserved::Prelude, format!("{what} with {addr}: {e}"))
+    };
     match &ep.start {
         Start::Direct => {}
         Start::Xmpp { domain, namespace } => {
             tokio::time::timeout_at(deadline, starttls::xmpp(&mut tcp, domain, namespace))
                 .await
-                .map_err(|_| EndpointError::new(format!("XMPP STARTTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the stream header or the <starttls/> request", ep.host, ep.port)))?
-                .map_err(|e| EndpointError::new(format!("XMPP STARTTLS with {addr}: {e}")))?;
+                .map_err(|_| stalled("XMPP STARTTLS"))?
+                .map_err(|e| refused("XMPP STARTTLS", &e))?;
         }
         Start::Ldap => tokio::time::timeout_at(deadline, starttls::ldap(&mut tcp))
             .await
-            .map_err(|_| EndpointError::new(format!("LDAP StartTLS with {}:{} ({addr}) not done {within}: the server accepted the connection but did not answer the StartTLS request", ep.host, ep.port)))?
-            .map_err(|e| EndpointError::new(format!("LDAP StartTLS with {addr}: {e}")))?,
+            .map_err(|_| stalled("LDAP StartTLS"))?
+            .map_err(|e| refused("LDAP StartTLS", &e))?,
     };
     Ok(tcp)
 }
 
-fn connect_error(ep: &Endpoint, e: ConnectError, within: &str) -> String {
-    match e {
+/// Resolution or the TCP connection failed: said as the step it was.
+fn connect_error(ep: &TlsEndpoint, e: ConnectError, budget: Duration) -> EndpointError {
+    let within = within_ms(budget);
+    let (stage, timed_out) = (e.stage(), e.timed_out());
+    let message = match e {
         ConnectError::ResolveTimeout { host, servers } => {
             format!("no DNS answer for {host} {within} (resolver {servers})")
         }
@@ -86,32 +141,38 @@ fn connect_error(ep: &Endpoint, e: ConnectError, within: &str) -> String {
             )
         }
         e => e.to_string(),
+    };
+    if timed_out {
+        EndpointError::timed_out(stage, budget, message)
+    } else {
+        EndpointError::new(Unobserved::Unreachable { stage }, message)
     }
 }
 
 /// The modern handshake: the facts, or why not (with what it showed).
 async fn modern(
     net: &Net,
-    ep: &Endpoint,
+    ep: &TlsEndpoint,
     addr: SocketAddr,
     deadline: Instant,
     budget: Duration,
 ) -> Result<Result<TlsFacts, TlsError>, EndpointError> {
-    let within = within(budget);
+    let within = within_ms(budget);
     let tcp = open(ep, addr, deadline, budget).await?;
     let handshake = net.tls.handshake(tcp, &ep.server_name, ep.client.as_ref());
     match tokio::time::timeout_at(deadline, handshake).await {
-        Err(_) => Err(EndpointError::new(format!(
+        Err(_) => Err(EndpointError::timed_out(Stage::TlsHandshake, budget, format!(
             "no TLS handshake with {}:{} ({addr}) {within}: the server accepted the connection but did not answer the handshake",
             ep.host, ep.port
         ))),
         Ok(Ok((mut stream, mut facts))) => {
             // A TLS 1.3 server refuses the client (certificate) only now: the first
             // request on the session tells (no fixed wait).
-            if let Some(request) = first_request(ep) {
+            if let Some(request) = ep.first_request() {
                 let confirm = confirm_client_accepted(&mut stream, &mut facts, &request);
                 if tokio::time::timeout_at(deadline, confirm).await.is_err() {
-                    return Err(EndpointError::new(format!(
+                    // The handshake was done; its answer to the first request stalled.
+                    return Err(EndpointError::timed_out(Stage::TlsHandshake, budget, format!(
                         "{}:{} ({addr}) completed the TLS handshake but did not answer the first request {within}",
                         ep.host, ep.port
                     )));
@@ -126,7 +187,7 @@ async fn modern(
 /// One ClientHello offering at most `version` on its own connection; with
 /// `want_certificate`, the certificate too.
 async fn look(
-    ep: &Endpoint,
+    ep: &TlsEndpoint,
     addr: SocketAddr,
     version: Version,
     offer: Offer,
@@ -141,7 +202,7 @@ async fn look(
     match tokio::time::timeout_at(deadline, hello).await {
         Err(_) => Err(VersionAnswer::Unknown(format!(
             "no answer to a {version} ClientHello {}",
-            within(budget)
+            within_ms(budget)
         ))),
         Ok(Err(e)) => Err(VersionAnswer::Refused(Refusal::Look(e))),
         Ok(Ok(answer)) => Ok(answer),
@@ -162,7 +223,7 @@ fn answer_for(version: Version, look: &Result<legacy::Answer, VersionAnswer>) ->
 /// look's legacy signature algorithms), tells whether the server has any. Only a
 /// refusal (an alert or a close) makes it CBC-only; no answer in time proves nothing.
 async fn only_cbc(
-    ep: &Endpoint,
+    ep: &TlsEndpoint,
     addr: SocketAddr,
     mut facts: TlsFacts,
     deadline: Instant,
@@ -201,13 +262,13 @@ async fn only_cbc(
 /// whether it has any.
 pub async fn inspect_endpoint(
     net: &Net,
-    ep: &Endpoint,
+    ep: &TlsEndpoint,
     budget: Duration,
 ) -> Result<TlsFacts, EndpointError> {
     let deadline = Instant::now() + budget;
     let ip = imp_verify_net::address(&net.resolver, &ep.host, ep.address, deadline)
         .await
-        .map_err(|e| EndpointError::new(connect_error(ep, e, &within(budget))))?;
+        .map_err(|e| connect_error(ep, e, budget))?;
     let addr = SocketAddr::new(ip, ep.port);
     let (modern, tolerant, tls1_0, tls1_1) = tokio::join!(
         modern(net, ep, addr, deadline, budget),
@@ -264,7 +325,7 @@ pub async fn inspect_endpoint(
             None => {
                 return Err(EndpointError {
                     message: format!("{addr}: {e}"),
-                    failure: Some(e.kind),
+                    kind: Unobserved::Handshake(e.kind),
                     versions: Some(versions),
                 })
             }

@@ -6,16 +6,14 @@
 use imp_probe_dns::DnsProbe;
 use imp_probe_services::ServicesProbe;
 use imp_probe_tls::TlsProbe;
-use imp_verify_core::spec::Spec;
-use imp_verify_core::{build_plan, run, Probe, RunOptions, Selection, Status};
-use imp_verify_testlab::Lab;
-use std::sync::Arc;
+use imp_verify_core::{build_plan, Probe, Selection, Status};
+use imp_verify_testlab::{harness, Lab};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks() {
     let lab = Lab::shared();
-    let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
+    let spec = harness::load(&lab.spec());
     let net = imp_verify_net::Net::from_spec(&spec);
     let probes: Vec<Box<dyn Probe>> = vec![
         Box::new(ServicesProbe::new(net.clone())),
@@ -34,24 +32,12 @@ async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks(
         assert_eq!(c.depends_on[0].id, "services.port");
         assert_eq!(c.depends_on[0].target, want, "{}", c.key);
     }
-    assert_eq!(tls, 40);
+    assert_eq!(tls, 45);
 
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
-    let report = run(
-        plan,
-        spec.path.clone(),
-        RunOptions {
-            check_timeout: Duration::from_secs(5),
-            ..RunOptions::default()
-        },
-        vec![],
-        Default::default(),
-        tx,
-    )
-    .await;
+    let results = harness::run_areas(&spec, &probes, &[], Duration::from_secs(5)).await;
     let wall = started.elapsed();
-    for r in &report.results {
+    for r in &results {
         assert_eq!(
             r.outcome.status,
             Status::Pass,
@@ -60,12 +46,11 @@ async fn dns_and_tls_pass_on_the_lab_through_the_runner_after_their_port_checks(
             r.outcome.message
         );
     }
-    let sum: Duration = report.results.iter().map(|r| r.duration).sum();
+    let sum: Duration = results.iter().map(|r| r.duration).sum();
     eprintln!(
         "{} checks (services, dns, tls) in {wall:?} wall, {sum:?} summed; slowest: {:?}",
-        report.results.len(),
-        report
-            .results
+        results.len(),
+        results
             .iter()
             .max_by_key(|r| r.duration)
             .map(|r| (r.key.to_string(), r.duration))

@@ -2,16 +2,32 @@
 //! `s_server` serving a certificate wrong in one way (each check fails for its own
 //! reason), a lab node given an expired certificate, and a server that never answers.
 
-use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start, TlsProbe};
-use imp_verify_core::spec::Spec;
-use imp_verify_core::{CheckCtx, Outcome, Probe, Status};
+use imp_probe_services::ServicesProbe;
+use imp_probe_tls::{
+    inspect_endpoint, Expectation, Start, TlsCheck, TlsEndpoint, TlsProbe, Verdicts,
+};
+use imp_verify_core::spec::Service;
+use imp_verify_core::{Area, CheckResult, Probe, Reason, Stage, Status};
 use imp_verify_net::Net;
+use imp_verify_testlab::harness::{self, ev};
 use imp_verify_testlab::{repo_root, Lab};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The TLS checks of the spec at `spec` through the runner (their port checks planned,
+/// not run), `timeout` each.
+async fn run_tls(spec: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let spec = harness::load(spec);
+    let net = Net::from_spec(&spec);
+    let probes: Vec<Box<dyn Probe>> = vec![
+        Box::new(ServicesProbe::new(net.clone())),
+        Box::new(TlsProbe::new(net)),
+    ];
+    harness::run_areas(&spec, &probes, &[Area::Tls], timeout).await
+}
 
 /// Certificates for imp1.lab.test, each wrong in one way, signed by the shared lab's CA.
 fn bad_certs(lab: &Lab) -> tempfile::TempDir {
@@ -71,17 +87,17 @@ fn serve_with(dir: &Path, kind: &str, extra: &[&str]) -> Server {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.9", port)).is_err() {
+    while !listening(port) {
         assert!(Instant::now() < deadline, "s_server did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
     Server { child, port }
 }
 
-fn endpoint(port: u16) -> Endpoint {
-    Endpoint {
+fn endpoint(port: u16) -> TlsEndpoint {
+    TlsEndpoint {
         // Not SIP: s_server answers no SIP request after the handshake.
-        service: "https",
+        service: Service::Https,
         host: "imp1.lab.test".into(),
         port,
         address: Some("127.0.0.9".parse().unwrap()),
@@ -97,9 +113,8 @@ fn endpoint(port: u16) -> Endpoint {
     }
 }
 
-async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Vec<(&'static str, Outcome)> {
-    let spec = Spec::load(&lab.spec()).unwrap();
-    let net = Net::from_spec(&spec);
+async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Verdicts {
+    let net = Net::from_spec(&harness::load(&lab.spec()));
     let server = serve(dir, kind);
     let ep = endpoint(server.port);
     let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
@@ -108,14 +123,11 @@ async fn judge(lab: &Lab, dir: &Path, kind: &str) -> Vec<(&'static str, Outcome)
     imp_probe_tls::judge(&net.tls, &facts, &ep.expect)
 }
 
-fn get<'a>(v: &'a [(&'static str, Outcome)], id: &str) -> &'a Outcome {
-    &v.iter().find(|(i, _)| *i == id).unwrap().1
-}
-
 /// Every check passes except `failing`, which has `status` and a message containing `text`.
-fn only(v: &[(&'static str, Outcome)], failing: &[(&str, Status, &str)]) {
-    for (id, o) in v {
-        match failing.iter().find(|(f, _, _)| f == id) {
+fn only(v: &Verdicts, failing: &[(TlsCheck, Status, &str)]) {
+    for (check, o) in v.iter() {
+        let id = check.id();
+        match failing.iter().find(|(f, _, _)| *f == check) {
             Some((_, status, text)) => {
                 assert_eq!(o.status, *status, "{id}: {}", o.message);
                 assert!(
@@ -142,24 +154,28 @@ async fn each_bad_certificate_fails_its_own_check() {
     only(&judge(lab, d, "good").await, &[]);
     only(
         &judge(lab, d, "expired").await,
-        &[("tls.validity", Status::Fail, "the certificate expired")],
+        &[(TlsCheck::Validity, Status::Fail, "the certificate expired")],
     );
     only(
         &judge(lab, d, "notyet").await,
-        &[("tls.validity", Status::Fail, "not valid yet")],
+        &[(TlsCheck::Validity, Status::Fail, "not valid yet")],
     );
     only(
         &judge(lab, d, "expiring").await,
-        &[("tls.validity", Status::Warn, "day(s) (warning margin 30)")],
+        &[(
+            TlsCheck::Validity,
+            Status::Warn,
+            "day(s) (warning margin 30)",
+        )],
     );
     only(
         &judge(lab, d, "selfsigned").await,
-        &[("tls.chain", Status::Fail, "self-signed")],
+        &[(TlsCheck::Chain, Status::Fail, "self-signed")],
     );
     only(
         &judge(lab, d, "foreign").await,
         &[(
-            "tls.chain",
+            TlsCheck::Chain,
             Status::Fail,
             "issuer (O=somebody else, CN=Foreign CA) is not the deployment's CA",
         )],
@@ -167,7 +183,7 @@ async fn each_bad_certificate_fails_its_own_check() {
     only(
         &judge(lab, d, "wrongname").await,
         &[(
-            "tls.names",
+            TlsCheck::Names,
             Status::Fail,
             "does not cover DNS name imp1.lab.test",
         )],
@@ -175,7 +191,7 @@ async fn each_bad_certificate_fails_its_own_check() {
     only(
         &judge(lab, d, "noclientauth").await,
         &[(
-            "tls.usage",
+            TlsCheck::Usage,
             Status::Fail,
             "lacks the extended key usage clientAuth",
         )],
@@ -185,55 +201,41 @@ async fn each_bad_certificate_fails_its_own_check() {
         &judge(lab, d, "sha1").await,
         &[
             (
-                "tls.strength",
+                TlsCheck::Strength,
                 Status::Fail,
                 "weak signature algorithm (sha1WithRSAEncryption)",
             ),
-            ("tls.chain", Status::Fail, "does not verify"),
+            (TlsCheck::Chain, Status::Fail, "does not verify"),
         ],
     );
     // A 1024-bit key cannot even sign the handshake for rustls: judged all the same.
     let v = judge(lab, d, "rsa1024").await;
-    let s = get(&v, "tls.strength");
+    let s = v.get(TlsCheck::Strength);
     assert_eq!(s.status, Status::Fail);
     assert!(
         s.message.contains("weak key (RSA 1024 bits"),
         "{}",
         s.message
     );
-    assert_eq!(get(&v, "tls.names").status, Status::Pass);
-    assert_eq!(get(&v, "tls.validity").status, Status::Pass);
+    assert_eq!(v.get(TlsCheck::Names).status, Status::Pass);
+    assert_eq!(v.get(TlsCheck::Validity).status, Status::Pass);
 }
 
 #[tokio::test]
 async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails() {
     let lab = Lab::isolated();
-    let spec = Arc::new(Spec::load(&lab.spec()).unwrap());
-    let run = |spec: Arc<Spec>| async move {
-        let runs = TlsProbe::new(Net::from_spec(&spec))
-            .plan(&spec)
-            .into_iter()
-            .map(|c| async move {
-                let o = (c.run)(CheckCtx::standalone(
-                    Duration::from_secs(5),
-                    imp_verify_core::spec::Workflow::C,
-                ))
-                .await;
-                (c.key.id, c.key.target.clone(), o)
-            });
-        futures::future::join_all(runs).await
-    };
-    let all = run(spec.clone()).await;
-    assert_eq!(all.len(), 40, "8 endpoints x 5 checks");
-    for (id, target, o) in &all {
-        assert_eq!(o.status, Status::Pass, "{id} [{target}]: {}", o.message);
-        if *id == "tls.strength" {
+    let all = run_tls(&lab.spec(), Duration::from_secs(5)).await;
+    assert_eq!(all.len(), 45, "9 endpoints x 5 checks");
+    for r in &all {
+        let o = &r.outcome;
+        assert_eq!(o.status, Status::Pass, "{}: {}", r.key, o.message);
+        if r.key.id == "tls.strength" {
             // Every lab server refuses TLS 1.0 and 1.1 and accepts 1.2.
-            let lowest = o.evidence.iter().find(|(k, _)| k == "lowest_version");
             assert_eq!(
-                lowest.map(|(_, v)| v.as_str()),
-                Some("TLSv1.2"),
-                "[{target}]: {:?}",
+                ev(o, "lowest_version"),
+                "TLSv1.2",
+                "{}: {:?}",
+                r.key,
                 o.evidence
             );
         }
@@ -264,9 +266,10 @@ async fn every_tls_check_passes_on_the_lab_and_an_expired_node_certificate_fails
     std::fs::write(&tls_cfg, cfg).unwrap();
     lab.stop("imp2-sip");
     lab.start("imp2-sip");
-    let all = run(spec).await;
-    for (id, target, o) in &all {
-        if *id == "tls.validity" && target == "sip-tls imp2.lab.test:5061" {
+    let all = run_tls(&lab.spec(), Duration::from_secs(5)).await;
+    for r in &all {
+        let (id, target, o) = (r.key.id, &r.key.target, &r.outcome);
+        if id == "tls.validity" && target == "sip-tls imp2.lab.test:5061" {
             assert_eq!(o.status, Status::Fail, "{}", o.message);
             assert!(o.message.contains("expired"), "{}", o.message);
         } else {
@@ -301,20 +304,8 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         ),
     )
     .unwrap();
-    let spec = Arc::new(Spec::load(&spec_path).unwrap());
     let started = Instant::now();
-    let mut outcomes = Vec::new();
-    for c in TlsProbe::new(Net::from_spec(&spec)).plan(&spec) {
-        outcomes.push((
-            c.key.id,
-            c.key.target.clone(),
-            (c.run)(CheckCtx::standalone(
-                Duration::from_secs(1),
-                imp_verify_core::spec::Workflow::C,
-            ))
-            .await,
-        ));
-    }
+    let outcomes = run_tls(&spec_path, Duration::from_secs(1)).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",
@@ -324,13 +315,7 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
     // tolerant look, the TLS 1.0 and 1.1 ClientHellos), all bounded by the one budget.
     assert_eq!(outcomes.len(), 10);
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 8);
-    let chain = |target: &str| {
-        &outcomes
-            .iter()
-            .find(|(i, t, _)| *i == "tls.chain" && t == target)
-            .unwrap()
-            .2
-    };
+    let chain = |target: &str| &harness::get(&outcomes, "tls.chain", target).outcome;
     let sip = chain(&format!("sip-tls imp1.lab.test:{port}"));
     assert_eq!(sip.status, Status::Fail);
     assert!(
@@ -343,6 +328,12 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         sip.message.contains("did not answer the handshake"),
         "{}",
         sip.message
+    );
+    // The probe's own time ran out, in the handshake: a timeout, named at its stage.
+    assert!(
+        matches!(sip.reason, Reason::TimedOut { after, stage: Some(Stage::TlsHandshake) } if after.as_millis() == 800),
+        "{:?}",
+        sip.reason
     );
     // The ClientHellos of the tolerant look and of old versions got no answer either.
     for version in ["TLSv1.0", "TLSv1.1", "TLSv1.2"] {
@@ -371,16 +362,33 @@ async fn a_server_that_never_answers_the_handshake_fails_within_the_timeout() {
         xmpp.message
     );
     assert!(
+        matches!(
+            xmpp.reason,
+            Reason::TimedOut {
+                stage: Some(Stage::StartTls),
+                ..
+            }
+        ),
+        "{:?}",
+        xmpp.reason
+    );
+    assert!(
         xmpp.remediation
             .as_deref()
             .unwrap()
             .contains("through STARTTLS"),
         "{xmpp:?}"
     );
-    for (id, target, o) in &outcomes {
-        if *id != "tls.chain" {
-            assert_eq!(o.status, Status::Skip, "{id} [{target}]: {}", o.message);
+    for r in &outcomes {
+        if r.key.id != "tls.chain" {
+            let o = &r.outcome;
+            assert_eq!(o.status, Status::Skip, "{}: {}", r.key, o.message);
             assert!(o.message.contains("see tls.chain"), "{}", o.message);
+            assert!(
+                matches!(o.reason, Reason::NotObservable { .. }),
+                "{:?}",
+                o.reason
+            );
         }
     }
 }
@@ -454,22 +462,12 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
         ),
     )
     .unwrap();
-    let spec = Arc::new(Spec::load(&spec_path).unwrap());
-    let mut outcomes = Vec::new();
-    for c in TlsProbe::new(Net::from_spec(&spec)).plan(&spec) {
-        outcomes.push((
-            c.key.id,
-            (c.run)(CheckCtx::standalone(
-                Duration::from_secs(5),
-                imp_verify_core::spec::Workflow::C,
-            ))
-            .await,
-        ));
-    }
+    let outcomes = run_tls(&spec_path, Duration::from_secs(5)).await;
     // The certificate is still read, through the tolerant look (the server answers a
     // TLS 1.2 ClientHello with a TLS 1.1 ServerHello): the other checks judge it.
-    for (id, o) in &outcomes {
-        match *id {
+    for r in &outcomes {
+        let (id, o) = (r.key.id, &r.outcome);
+        match id {
             "tls.chain" | "tls.strength" => {
                 assert_eq!(o.status, Status::Fail, "{id}: {}", o.message);
                 assert!(
@@ -485,11 +483,7 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
             _ => assert_eq!(o.status, Status::Pass, "{id}: {}", o.message),
         }
     }
-    let strength = &outcomes
-        .iter()
-        .find(|(i, _)| *i == "tls.strength")
-        .unwrap()
-        .1;
+    let strength = &harness::all(&outcomes, "tls.strength")[0].outcome;
     assert!(
         strength.message.contains("the server accepts TLSv1.1"),
         "{}",
@@ -502,4 +496,17 @@ async fn a_server_without_tls_1_2_fails_strength_and_chain_saying_so() {
         "{:?}",
         strength.evidence
     );
+}
+
+/// Whether something listens on 127.0.0.9:`port` (the kernel's socket table says so;
+/// asking by connecting would be a connection of the test's own).
+fn listening(port: u16) -> bool {
+    let want = format!("0900007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == want && f[3] == "0A"
+        })
 }

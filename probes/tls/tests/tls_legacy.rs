@@ -2,17 +2,19 @@
 //! slapd (Debian builds it with GnuTLS) with a 1024-bit key or only CBC suites, and
 //! OpenSSL's `s_server` still accepting TLS 1.0 or offering only CBC suites.
 
-use imp_probe_tls::{inspect_endpoint, Endpoint, Expectation, Start};
-use imp_verify_core::spec::Spec;
-use imp_verify_core::{Outcome, Status};
+use imp_probe_tls::{inspect_endpoint, Expectation, Start, TlsCheck, TlsEndpoint, Verdicts};
+use imp_verify_core::spec::{Service, Spec};
+use imp_verify_core::Status;
 use imp_verify_net::tls::rustls::AlertDescription;
 use imp_verify_net::tls::{Ended, HandshakeFailure, SeenBy};
 use imp_verify_net::Net;
+use imp_verify_testlab::harness::ev as evidence;
 use imp_verify_testlab::{repo_root, Lab};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
 /// Certificates for imp1.lab.test signed by the shared lab's CA (`good`, `rsa1024`...),
 /// made once in the lab's folder (they go with its CA).
@@ -61,9 +63,15 @@ impl Drop for Server {
     }
 }
 
+/// A TCP connection to 127.0.0.9:`port`, through the toolkit (within a second).
+async fn tcp(port: u16) -> Result<TcpStream, imp_verify_net::ConnectError> {
+    let addr = SocketAddr::from(([127, 0, 0, 9], port));
+    imp_verify_net::connect(addr, tokio::time::Instant::now() + Duration::from_secs(1)).await
+}
+
 fn wait_listening(port: u16, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.9", port)).is_err() {
+    while !listening(port) {
         assert!(child.try_wait().unwrap().is_none(), "the server exited");
         assert!(Instant::now() < deadline, "the server did not listen");
         std::thread::sleep(Duration::from_millis(20));
@@ -135,8 +143,8 @@ fn s_server(dir: &Path, kind: &str, options: &[&str]) -> Server {
     }
 }
 
-fn endpoint(service: &'static str, port: u16, start: Start) -> Endpoint {
-    Endpoint {
+fn endpoint(service: Service, port: u16, start: Start) -> TlsEndpoint {
+    TlsEndpoint {
         service,
         host: "imp1.lab.test".into(),
         port,
@@ -157,29 +165,17 @@ fn net(lab: &Lab) -> std::sync::Arc<Net> {
     Net::from_spec(&Spec::load(&lab.spec()).unwrap())
 }
 
-async fn judged(net: &Net, ep: &Endpoint) -> Vec<(&'static str, Outcome)> {
+async fn judged(net: &Net, ep: &TlsEndpoint) -> Verdicts {
     let facts = inspect_endpoint(net, ep, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", ep.target()));
     imp_probe_tls::judge(&net.tls, &facts, &ep.expect)
 }
 
-fn get<'a>(v: &'a [(&'static str, Outcome)], id: &str) -> &'a Outcome {
-    &v.iter().find(|(i, _)| *i == id).unwrap().1
-}
-
-fn evidence<'a>(o: &'a Outcome, key: &str) -> &'a str {
-    o.evidence
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key} in {:?}", o.evidence))
-}
-
-fn passes(v: &[(&'static str, Outcome)], ids: &[&str]) {
-    for id in ids {
-        let o = get(v, id);
-        assert_eq!(o.status, Status::Pass, "{id}: {}", o.message);
+fn passes(v: &Verdicts, checks: &[TlsCheck]) {
+    for c in checks {
+        let o = v.get(*c);
+        assert_eq!(o.status, Status::Pass, "{}: {}", c.id(), o.message);
     }
 }
 
@@ -195,9 +191,7 @@ async fn a_gnutls_directory_with_a_1024_bit_key_is_judged_through_the_tolerant_l
 
     // The modern handshake alone: the server ended it, without an alert, before the
     // certificate was kept.
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.9", server.port))
-        .await
-        .unwrap();
+    let tcp = tcp(server.port).await.unwrap();
     let e = net
         .tls
         .handshake(tcp, "imp1.lab.test", None)
@@ -209,8 +203,8 @@ async fn a_gnutls_directory_with_a_1024_bit_key_is_judged_through_the_tolerant_l
     assert!(e.facts.is_none());
 
     for ep in [
-        endpoint("ldaps", server.port, Start::Direct),
-        endpoint("ldap", server.ldap_port, Start::Ldap),
+        endpoint(Service::Ldaps, server.port, Start::Direct),
+        endpoint(Service::Ldap, server.ldap_port, Start::Ldap),
     ] {
         let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
             .await
@@ -221,7 +215,7 @@ async fn a_gnutls_directory_with_a_1024_bit_key_is_judged_through_the_tolerant_l
             facts.seen_by
         );
         let v = imp_probe_tls::judge(&net.tls, &facts, &ep.expect);
-        let strength = get(&v, "tls.strength");
+        let strength = v.get(TlsCheck::Strength);
         assert_eq!(strength.status, Status::Fail, "{}", strength.message);
         assert!(
             strength.message.contains("weak key (RSA 1024 bits"),
@@ -234,7 +228,7 @@ async fn a_gnutls_directory_with_a_1024_bit_key_is_judged_through_the_tolerant_l
             .unwrap()
             .contains("RSA 2048"));
         assert_eq!(evidence(strength, "lowest_version"), "TLSv1.2");
-        let chain = get(&v, "tls.chain");
+        let chain = v.get(TlsCheck::Chain);
         assert_eq!(chain.status, Status::Fail, "{}", chain.message);
         for text in [
             "could only be read through a tolerant look",
@@ -247,7 +241,7 @@ async fn a_gnutls_directory_with_a_1024_bit_key_is_judged_through_the_tolerant_l
                 chain.message
             );
         }
-        passes(&v, &["tls.names", "tls.validity", "tls.usage"]);
+        passes(&v, &[TlsCheck::Names, TlsCheck::Validity, TlsCheck::Usage]);
     }
 }
 
@@ -260,11 +254,11 @@ async fn servers_that_accept_tls_1_0_fail_strength_with_their_lowest_version() {
     let openssl = s_server(dir, "good", &["-cipher", "DEFAULT:@SECLEVEL=0"]);
     let gnutls = slapd(dir, "good", "NORMAL");
     for ep in [
-        endpoint("https", openssl.port, Start::Direct),
-        endpoint("ldap", gnutls.ldap_port, Start::Ldap),
+        endpoint(Service::Https, openssl.port, Start::Direct),
+        endpoint(Service::Ldap, gnutls.ldap_port, Start::Ldap),
     ] {
         let v = judged(&net, &ep).await;
-        let strength = get(&v, "tls.strength");
+        let strength = v.get(TlsCheck::Strength);
         assert_eq!(strength.status, Status::Fail, "{}", strength.message);
         assert!(
             strength
@@ -284,7 +278,15 @@ async fn servers_that_accept_tls_1_0_fail_strength_with_their_lowest_version() {
             "{strength:?}"
         );
         // The modern handshake succeeded: the certificate itself is fine.
-        passes(&v, &["tls.chain", "tls.names", "tls.validity", "tls.usage"]);
+        passes(
+            &v,
+            &[
+                TlsCheck::Chain,
+                TlsCheck::Names,
+                TlsCheck::Validity,
+                TlsCheck::Usage,
+            ],
+        );
     }
 }
 
@@ -296,7 +298,7 @@ async fn a_server_speaking_only_tls_1_0_is_judged_through_the_tolerant_look() {
     let dir = certs(lab);
     let net = net(lab);
     let server = s_server(dir, "good", &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
-    let ep = endpoint("https", server.port, Start::Direct);
+    let ep = endpoint(Service::Https, server.port, Start::Direct);
     let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
         .await
         .unwrap();
@@ -307,7 +309,7 @@ async fn a_server_speaking_only_tls_1_0_is_judged_through_the_tolerant_look() {
         facts.seen_by
     );
     let v = imp_probe_tls::judge(&net.tls, &facts, &ep.expect);
-    let strength = get(&v, "tls.strength");
+    let strength = v.get(TlsCheck::Strength);
     assert_eq!(strength.status, Status::Fail);
     for text in [
         "neither TLS 1.2 nor TLS 1.3",
@@ -320,7 +322,7 @@ async fn a_server_speaking_only_tls_1_0_is_judged_through_the_tolerant_look() {
         );
     }
     assert_eq!(evidence(strength, "lowest_version"), "TLSv1.0");
-    let chain = get(&v, "tls.chain");
+    let chain = v.get(TlsCheck::Chain);
     assert_eq!(chain.status, Status::Fail);
     assert!(
         chain
@@ -330,7 +332,7 @@ async fn a_server_speaking_only_tls_1_0_is_judged_through_the_tolerant_look() {
         "{}",
         chain.message
     );
-    passes(&v, &["tls.names", "tls.validity", "tls.usage"]);
+    passes(&v, &[TlsCheck::Names, TlsCheck::Validity, TlsCheck::Usage]);
 }
 
 /// A directory (GnuTLS) and an OpenSSL server offering only CBC suites: the modern
@@ -361,17 +363,17 @@ async fn servers_offering_only_cbc_suites_are_named_as_such() {
     // sends handshake_failure.
     for (ep, ended) in [
         (
-            endpoint("ldap", gnutls.ldap_port, Start::Ldap),
+            endpoint(Service::Ldap, gnutls.ldap_port, Start::Ldap),
             "the server closed the connection during the handshake, without an alert",
         ),
         (
-            endpoint("https", openssl.port, Start::Direct),
+            endpoint(Service::Https, openssl.port, Start::Direct),
             "the server ended the handshake with the alert handshake_failure (40)",
         ),
     ] {
         let tcp_ep = ep.target();
         let v = judged(&net, &ep).await;
-        let strength = get(&v, "tls.strength");
+        let strength = v.get(TlsCheck::Strength);
         assert_eq!(
             strength.status,
             Status::Fail,
@@ -390,16 +392,14 @@ async fn servers_offering_only_cbc_suites_are_named_as_such() {
         );
         assert!(strength.remediation.as_deref().unwrap().contains("AEAD"));
         assert_eq!(evidence(strength, "lowest_version"), "TLSv1.2");
-        let chain = get(&v, "tls.chain");
+        let chain = v.get(TlsCheck::Chain);
         assert_eq!(chain.status, Status::Fail, "{}", chain.message);
         assert!(chain.message.contains(ended), "{tcp_ep}: {}", chain.message);
-        passes(&v, &["tls.names", "tls.validity", "tls.usage"]);
+        passes(&v, &[TlsCheck::Names, TlsCheck::Validity, TlsCheck::Usage]);
     }
 
     // The alert is typed, not read from text.
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.9", openssl.port))
-        .await
-        .unwrap();
+    let tcp = tcp(openssl.port).await.unwrap();
     let e = net
         .tls
         .handshake(tcp, "imp1.lab.test", None)
@@ -424,7 +424,7 @@ async fn a_server_preferring_cbc_but_offering_aead_is_not_called_cbc_only() {
         "rsa1024",
         "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-AES-128-GCM:-AES-256-GCM:-CHACHA20-POLY1305:+AES-128-CBC:+AES-128-GCM:%SERVER_PRECEDENCE",
     );
-    let ep = endpoint("ldaps", server.port, Start::Direct);
+    let ep = endpoint(Service::Ldaps, server.port, Start::Direct);
     let facts = inspect_endpoint(&net, &ep, Duration::from_secs(5))
         .await
         .unwrap();
@@ -438,7 +438,7 @@ async fn a_server_preferring_cbc_but_offering_aead_is_not_called_cbc_only() {
         other => panic!("{other:?}"),
     }
     let v = imp_probe_tls::judge(&net.tls, &facts, &ep.expect);
-    let strength = get(&v, "tls.strength");
+    let strength = v.get(TlsCheck::Strength);
     assert_eq!(strength.status, Status::Fail);
     assert!(
         strength.message.contains("RSA 1024 bits"),
@@ -446,4 +446,17 @@ async fn a_server_preferring_cbc_but_offering_aead_is_not_called_cbc_only() {
         strength.message
     );
     assert!(!strength.message.contains("CBC"), "{}", strength.message);
+}
+
+/// Whether something listens on 127.0.0.9:`port` (the kernel's socket table says so;
+/// asking by connecting would be a connection of the test's own).
+fn listening(port: u16) -> bool {
+    let want = format!("0900007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == want && f[3] == "0A"
+        })
 }

@@ -1,125 +1,79 @@
-//! Opening a client connection to a node: the endpoint (the pinned address or a
-//! resolved one, or a federated domain's `_xmpp-client._tcp` record), TCP, STARTTLS and
-//! the TLS handshake with the spec's trust, through the run's network toolkit
-//! (`imp_verify_net`): the only module that touches the network below XMPP.
+//! Opening a connection to a node: its endpoint (the spec's pinned address or a
+//! resolved one, a federated domain's SRV record, the host a redirect names), TCP
+//! through the run's network toolkit (`imp_verify_net`) by the check's deadline, the
+//! plaintext stream, STARTTLS, and the TLS handshake with the spec's trust. The only
+//! module that touches the network below XMPP.
 
+use crate::wire::capped::{Capped, Received, Seen, MAX_PRELUDE_BYTES, MAX_STREAM_BYTES};
+use crate::wire::features::Features;
+use crate::wire::stream::{self, Opener, Steps, StreamFailure};
 use imp_verify_core::spec::{Service, Spec};
-use imp_verify_net::tls::starttls::{self, PreludeError};
+use imp_verify_core::Stage;
 use imp_verify_net::tls::TlsFacts;
-use std::net::SocketAddr;
-use std::pin::Pin;
+use imp_verify_net::ConnectError;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use tokio_xmpp::xmlstream::XmppStream;
 
-/// The most a server may send on one connection: far more than a check's stanzas (a
-/// login, a roster, a few messages and presences), and a bound on what an enormous or
-/// endless stanza can make the client buffer.
-pub const MAX_STREAM_BYTES: u64 = 8 * 1024 * 1024;
+/// A connection before TLS, bounded and recorded.
+pub type Plain = BufStream<Capped<TcpStream>>;
 
-/// A stream that refuses to read more than [`MAX_STREAM_BYTES`] in all: the XML parser
-/// keeps a stanza in memory until it ends, so an endless one would grow without bound.
-pub struct Capped<S> {
-    inner: S,
-    read: u64,
-}
+/// A verified connection after TLS, bounded and recorded, ready for the XML stream.
+pub type Io = BufStream<Capped<TlsStream<TcpStream>>>;
 
-impl<S> Capped<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S) -> Self {
-        Capped { inner, read: 0 }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.read >= MAX_STREAM_BYTES {
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "the server sent more than {} MiB on one connection (an enormous stanza?)",
-                    MAX_STREAM_BYTES >> 20
-                ),
-            )));
-        }
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = (buf.filled().len() - before) as u64;
-        self.read += n;
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A verified client connection, ready for the XML stream.
-pub type Io = tokio::io::BufStream<Capped<TlsStream<TcpStream>>>;
-
-/// Where a client connects: the address, and the XMPP domain it asks for.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// The c2s address.
+/// Where a connection goes: the address, the XMPP domain it asks for (stream `to`, SNI
+/// and the certificate's reference identity), and the host name it was found by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEndpoint {
+    /// The address.
     pub addr: SocketAddr,
-    /// The XMPP domain (stream `to`, SNI and certificate name).
+    /// The XMPP domain.
     pub domain: String,
+    /// The host the address is of (a node FQDN, an SRV target, a redirect's host).
+    pub host: String,
 }
 
 /// Why a connection could not be opened (or verified).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum ConnectFailure {
     /// The node is not in the spec.
     NotInSpec(String),
-    /// The name did not resolve: the resolver's words.
-    Resolve {
-        /// The name.
-        name: String,
-        /// The resolver's words.
-        error: String,
-    },
-    /// The name resolved to no address.
-    NoAddress(String),
-    /// A federated domain's `_xmpp-client._tcp` lookup failed (`None`: no record).
-    NoClientService {
-        /// The domain.
-        domain: String,
+    /// The endpoint could not be reached (DNS, TCP): the toolkit's typed error.
+    Reach(ConnectError),
+    /// A domain's SRV lookup failed (`None`: no record).
+    NoService {
+        /// The record asked for (`_xmpp-client._tcp.partner.test`).
+        record: String,
         /// The resolver's words, or `None` when the domain has no record.
         error: Option<String>,
     },
-    /// TCP failed.
-    Tcp {
+    /// The host a `see-other-host` names cannot be a connection's (its text, escaped).
+    BadRedirect(String),
+    /// A step of the plaintext stream, of TCP or of the TLS handshake failed.
+    Stream {
         /// The address.
         addr: SocketAddr,
-        /// The socket error.
-        error: String,
+        /// What the server did.
+        failure: StreamFailure,
     },
-    /// The plaintext prelude (stream, features, STARTTLS) failed.
-    Prelude {
+    /// The server offers no STARTTLS: its features.
+    NoStarttls {
         /// The address.
         addr: SocketAddr,
-        /// What went wrong.
-        error: PreludeError,
+        /// What it offered.
+        features: Features,
     },
-    /// The TLS handshake failed.
+    /// The server offers SASL before TLS while not offering STARTTLS.
+    SaslWithoutTls {
+        /// The address.
+        addr: SocketAddr,
+        /// What it offered.
+        features: Features,
+    },
+    /// The TLS handshake failed: the inspector's words.
     Tls {
         /// The address.
         addr: SocketAddr,
@@ -135,22 +89,45 @@ pub enum ConnectFailure {
     },
 }
 
+impl ConnectFailure {
+    /// The step that ran out of time, when one did.
+    pub fn timed_out(&self) -> Option<Stage> {
+        match self {
+            ConnectFailure::Stream {
+                failure: StreamFailure::Timeout { stage, .. },
+                ..
+            } => Some(*stage),
+            ConnectFailure::Reach(ConnectError::ResolveTimeout { .. }) => Some(Stage::Resolve),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for ConnectFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectFailure::NotInSpec(n) => write!(f, "{n} is not in the spec"),
-            ConnectFailure::Resolve { name, error } => write!(f, "cannot resolve {name}: {error}"),
-            ConnectFailure::NoAddress(n) => write!(f, "{n} has no address"),
-            ConnectFailure::NoClientService {
-                domain,
+            ConnectFailure::Reach(e) => write!(f, "{e}"),
+            ConnectFailure::NoService {
+                record,
                 error: Some(e),
-            } => write!(f, "cannot find the XMPP server of {domain}: {e}"),
-            ConnectFailure::NoClientService { domain, error: None } => {
-                write!(f, "{domain} publishes no XMPP client service")
+            } => write!(f, "cannot look up {record}: {e}"),
+            ConnectFailure::NoService { record, error: None } => {
+                write!(f, "there is no {record} record")
             }
-            ConnectFailure::Tcp { addr, error } => write!(f, "cannot connect to {addr}: {error}"),
-            ConnectFailure::Prelude { error, .. } => write!(f, "STARTTLS: {error}"),
-            ConnectFailure::Tls { error, .. } => write!(f, "TLS: {error}"),
+            ConnectFailure::BadRedirect(t) => {
+                write!(f, "the server redirects to `{t}`, which is not a host")
+            }
+            ConnectFailure::Stream { addr, failure } => write!(f, "{addr}: {failure}"),
+            ConnectFailure::NoStarttls { addr, features } => write!(
+                f,
+                "{addr}: the server offers no STARTTLS (stream features: {features})"
+            ),
+            ConnectFailure::SaslWithoutTls { addr, features } => write!(
+                f,
+                "{addr}: the server offers authentication without TLS (stream features: {features})"
+            ),
+            ConnectFailure::Tls { addr, error } => write!(f, "{addr}: TLS after STARTTLS: {error}"),
             ConnectFailure::Untrusted { domain, why } => write!(
                 f,
                 "the certificate of {domain} does not verify ({why}): no password is sent over this connection"
@@ -159,130 +136,275 @@ impl std::fmt::Display for ConnectFailure {
     }
 }
 
-/// What a connection showed before any stream: for `xmpp.connect`.
+/// What a connection showed up to its TLS handshake.
 pub struct Opened {
     /// The TLS stream.
     pub tls: TlsStream<TcpStream>,
     /// The handshake's facts (verified or not).
     pub facts: TlsFacts,
     /// The stream features offered before TLS.
-    pub features: String,
+    pub before_tls: Features,
 }
 
-/// Name resolution and TLS with the spec's trust: the run's toolkit, built once.
+/// Client and server connections through the run's network toolkit (resolver, TLS
+/// inspector with the spec's trust).
 #[derive(Clone)]
-pub struct Net {
-    shared: Arc<imp_verify_net::Net>,
+pub struct Connector {
+    net: Arc<imp_verify_net::Net>,
 }
 
-impl Net {
-    /// Client connections through the run's toolkit.
-    pub fn new(shared: Arc<imp_verify_net::Net>) -> Self {
-        Net { shared }
+impl Connector {
+    /// Connections through the run's toolkit.
+    pub fn new(net: Arc<imp_verify_net::Net>) -> Self {
+        Connector { net }
     }
 
     /// The run's toolkit itself.
-    pub fn shared(&self) -> &imp_verify_net::Net {
-        &self.shared
+    pub fn net(&self) -> &imp_verify_net::Net {
+        &self.net
     }
 
-    /// The resolver and TLS inspector of `spec` (a toolkit of its own: tests).
-    pub fn from_spec(spec: &Spec) -> Self {
-        Net::new(imp_verify_net::Net::from_spec(spec))
-    }
-
-    async fn first_ip(&self, name: &str) -> Result<std::net::IpAddr, ConnectFailure> {
-        self.shared
-            .resolver
-            .lookup_ip(name)
-            .await
-            .map_err(|e| ConnectFailure::Resolve {
-                name: name.to_string(),
-                error: e.to_string(),
-            })?
-            .first()
-            .copied()
-            .ok_or_else(|| ConnectFailure::NoAddress(name.to_string()))
-    }
-
-    /// The c2s endpoint of node `fqdn` of `spec`: its pinned address, or the first
-    /// resolved one.
-    pub async fn node(&self, spec: &Spec, fqdn: &str) -> Result<Endpoint, ConnectFailure> {
+    /// `service`'s endpoint of node `fqdn` of `spec`: its pinned address, or the first
+    /// resolved one (the resolve step).
+    pub async fn node(
+        &self,
+        spec: &Spec,
+        fqdn: &str,
+        service: Service,
+        steps: &Steps,
+    ) -> Result<ClientEndpoint, ConnectFailure> {
         let (cluster, node) = spec
             .node(fqdn)
             .ok_or_else(|| ConnectFailure::NotInSpec(fqdn.to_string()))?;
-        let ip = match node.address {
-            Some(ip) => ip,
-            None => self.first_ip(fqdn).await?,
-        };
-        Ok(Endpoint {
-            addr: SocketAddr::new(ip, node.port(Service::XmppC2s)),
+        let ip = self.address(fqdn, node.address, steps).await?;
+        Ok(ClientEndpoint {
+            addr: SocketAddr::new(ip, node.port(service)),
             domain: cluster.domain.clone(),
+            host: node.fqdn().to_string(),
         })
     }
 
-    /// The c2s endpoint of a federated domain, from its `_xmpp-client._tcp` records.
-    pub async fn peer(&self, domain: &str) -> Result<Endpoint, ConnectFailure> {
-        let srv = self
-            .shared
-            .resolver
-            .lookup_srv(&format!("_xmpp-client._tcp.{domain}"))
+    async fn address(
+        &self,
+        host: &str,
+        pinned: Option<IpAddr>,
+        steps: &Steps,
+    ) -> Result<IpAddr, ConnectFailure> {
+        steps.enter(Stage::Resolve);
+        imp_verify_net::address(&self.net.resolver, host, pinned, steps.deadline().into())
             .await
-            .map_err(|e| ConnectFailure::NoClientService {
-                domain: domain.to_string(),
+            .map_err(|e| reach_failure(e, steps))
+    }
+
+    /// The endpoint of `domain` from its `record` SRV set (`_xmpp-client._tcp` for
+    /// clients, `_xmpp-server._tcp` for servers): the first target.
+    pub async fn srv(
+        &self,
+        domain: &str,
+        prefix: &str,
+        steps: &Steps,
+    ) -> Result<ClientEndpoint, ConnectFailure> {
+        let record = format!("{prefix}.{domain}");
+        let srv = steps
+            .run(Stage::Resolve, self.net.resolver.lookup_srv(&record))
+            .await
+            .ok_or_else(|| ConnectFailure::NoService {
+                record: record.clone(),
+                error: Some("no answer in time".into()),
+            })?
+            .map_err(|e| ConnectFailure::NoService {
+                record: record.clone(),
                 error: Some(e.to_string()),
             })?;
-        let first = srv.first().ok_or_else(|| ConnectFailure::NoClientService {
-            domain: domain.to_string(),
+        let first = srv.first().ok_or(ConnectFailure::NoService {
+            record,
             error: None,
         })?;
-        Ok(Endpoint {
-            addr: SocketAddr::new(self.first_ip(&first.target).await?, first.port),
+        let ip = self.address(&first.target, None, steps).await?;
+        Ok(ClientEndpoint {
+            addr: SocketAddr::new(ip, first.port),
             domain: domain.to_string(),
+            host: first.target.clone(),
         })
     }
 
-    /// TCP, STARTTLS and the handshake to `at`, verified or not (the caller bounds the
-    /// time).
-    pub async fn open(&self, at: &Endpoint) -> Result<Opened, ConnectFailure> {
-        let mut tcp = TcpStream::connect(at.addr)
+    /// The endpoint a `see-other-host` names (`host`, `host:port`, `[v6]:port`; RFC 6120
+    /// §4.9.3.19): the same domain, the host's address (pinned when it is a node of the
+    /// spec), port 5222 unless it says otherwise.
+    pub async fn redirect(
+        &self,
+        spec: &Spec,
+        from: &ClientEndpoint,
+        named: &str,
+        steps: &Steps,
+    ) -> Result<ClientEndpoint, ConnectFailure> {
+        let (host, port) = split_host_port(named)
+            .ok_or_else(|| ConnectFailure::BadRedirect(imp_verify_core::text::peer_text(named)))?;
+        let port = port.unwrap_or(Service::XmppC2s.default_port());
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                let pinned = spec.node(&host).and_then(|(_, n)| n.address);
+                self.address(&host, pinned, steps).await?
+            }
+        };
+        Ok(ClientEndpoint {
+            addr: SocketAddr::new(ip, port),
+            domain: from.domain.clone(),
+            host,
+        })
+    }
+
+    /// TCP to `at` and the plaintext stream as `opener`: the features offered before
+    /// TLS, the stream, and the record of what the server sent.
+    pub async fn open_plain(
+        &self,
+        at: &ClientEndpoint,
+        opener: Opener<'_>,
+        steps: &Steps,
+    ) -> Result<(Features, XmppStream<Plain>, Received), ConnectFailure> {
+        let addr = at.addr;
+        steps.enter(Stage::TcpConnect);
+        let tcp = imp_verify_net::connect(addr, steps.deadline().into())
             .await
-            .map_err(|e| ConnectFailure::Tcp {
-                addr: at.addr,
-                error: e.to_string(),
-            })?;
-        let features = starttls::xmpp(&mut tcp, &at.domain, "jabber:client")
+            .map_err(|e| reach_failure(e, steps))?;
+        let received = Received::default();
+        let plain: Plain = BufStream::new(Capped::new(tcp, MAX_PRELUDE_BYTES, received.clone()));
+        let (features, xml) = Box::pin(stream::open(plain, opener, &at.domain, steps, &received))
             .await
-            .map_err(|error| ConnectFailure::Prelude {
-                addr: at.addr,
-                error,
-            })?;
-        let (tls, facts) = self
-            .shared
-            .tls
-            .handshake(tcp, &at.domain, None)
+            .map_err(|failure| ConnectFailure::Stream { addr, failure })?;
+        Ok((features, xml, received))
+    }
+
+    /// STARTTLS on a plaintext stream and the TLS handshake for `at`'s domain, verified
+    /// or not (the facts say).
+    pub async fn starttls(
+        &self,
+        at: &ClientEndpoint,
+        mut xml: XmppStream<Plain>,
+        received: &Received,
+        steps: &Steps,
+    ) -> Result<(TlsStream<TcpStream>, TlsFacts), ConnectFailure> {
+        let addr = at.addr;
+        let failed = |failure| ConnectFailure::Stream { addr, failure };
+        stream::starttls(&mut xml, steps, received)
             .await
-            .map_err(|e| ConnectFailure::Tls {
-                addr: at.addr,
-                error: e.to_string(),
+            .map_err(failed)?;
+        let tcp = xml.into_inner().into_inner().into_inner();
+        let handshake = steps
+            .run(
+                Stage::TlsHandshake,
+                Box::pin(self.net.tls.handshake(tcp, &at.domain, None)),
+            )
+            .await
+            .ok_or_else(|| {
+                failed(StreamFailure::Timeout {
+                    stage: Stage::TlsHandshake,
+                    after: steps.budget(),
+                    seen: Seen::default(),
+                })
             })?;
+        handshake.map_err(|e| ConnectFailure::Tls {
+            addr,
+            error: e.message,
+        })
+    }
+
+    /// TCP to `at`, the plaintext stream as `opener`, STARTTLS and the TLS handshake,
+    /// verified or not (the facts say), each step by the deadline.
+    pub async fn open(
+        &self,
+        at: &ClientEndpoint,
+        opener: Opener<'_>,
+        steps: &Steps,
+    ) -> Result<Opened, ConnectFailure> {
+        let (before_tls, xml, received) = Box::pin(self.open_plain(at, opener, steps)).await?;
+        if let Some(refusal) = without_tls(at, &before_tls) {
+            return Err(refusal);
+        }
+        let (tls, facts) = Box::pin(self.starttls(at, xml, &received, steps)).await?;
         Ok(Opened {
             tls,
             facts,
-            features,
+            before_tls,
         })
     }
 
-    /// A connection to `at` whose certificate verified, ready for the XML stream.
-    pub async fn open_verified(&self, at: &Endpoint) -> Result<Io, ConnectFailure> {
-        let opened = self.open(at).await?;
+    /// A client connection to `at` whose certificate verified, ready for the XML
+    /// stream, and the record of what the server sends on it.
+    pub async fn open_verified(
+        &self,
+        at: &ClientEndpoint,
+        steps: &Steps,
+    ) -> Result<(Io, Received), ConnectFailure> {
+        let opened = self.open(at, Opener::Client, steps).await?;
         if !opened.facts.verified() {
             return Err(ConnectFailure::Untrusted {
                 domain: at.domain.clone(),
                 why: untrusted_why(&opened.facts),
             });
         }
-        Ok(tokio::io::BufStream::new(Capped::new(opened.tls)))
+        let received = Received::default();
+        Ok((
+            BufStream::new(Capped::new(opened.tls, MAX_STREAM_BYTES, received.clone())),
+            received,
+        ))
+    }
+}
+
+/// Why features that offer no STARTTLS end the connection: no TLS, with or without
+/// SASL offered in the clear.
+pub fn without_tls(at: &ClientEndpoint, features: &Features) -> Option<ConnectFailure> {
+    if features.starttls.is_some() {
+        return None;
+    }
+    let (addr, features) = (at.addr, features.clone());
+    Some(if features.mechanisms.is_empty() {
+        ConnectFailure::NoStarttls { addr, features }
+    } else {
+        ConnectFailure::SaslWithoutTls { addr, features }
+    })
+}
+
+/// A toolkit's reach error; a TCP connection that ran out of time is the TCP step's
+/// timeout.
+fn reach_failure(e: ConnectError, steps: &Steps) -> ConnectFailure {
+    match e {
+        ConnectError::ConnectTimeout { addr } => ConnectFailure::Stream {
+            addr,
+            failure: StreamFailure::Timeout {
+                stage: Stage::TcpConnect,
+                after: steps.budget(),
+                seen: Seen::default(),
+            },
+        },
+        e => ConnectFailure::Reach(e),
+    }
+}
+
+/// `host`, `host:port` or `[v6]:port` as (host, port).
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    let s = s.trim();
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return None;
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        v6.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((v6.to_string(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some((h.to_string(), Some(p.parse().ok()?))),
+        Some(_) => None,
+        None => Some((s.to_string(), None)),
     }
 }
 
@@ -303,4 +425,36 @@ pub fn subject(facts: &TlsFacts) -> String {
         .and_then(|c| imp_verify_net::tls::view(c).ok())
         .map(|v| v.subject)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirects_host_is_read_as_rfc_6120_writes_it() {
+        assert_eq!(
+            split_host_port("imp2.lab.test"),
+            Some(("imp2.lab.test".into(), None))
+        );
+        assert_eq!(
+            split_host_port("imp2.lab.test:5223"),
+            Some(("imp2.lab.test".into(), Some(5223)))
+        );
+        assert_eq!(
+            split_host_port("[2001:db8::1]:5222"),
+            Some(("2001:db8::1".into(), Some(5222)))
+        );
+        for bad in [
+            "",
+            "a b",
+            "host:port",
+            "[zz]:1",
+            "2001:db8::1",
+            "h/x",
+            "h:99999",
+        ] {
+            assert_eq!(split_host_port(bad), None, "{bad}");
+        }
+    }
 }

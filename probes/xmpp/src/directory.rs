@@ -1,40 +1,54 @@
 //! The directory lookup that explains a refused login, through the run's
 //! [`imp_verify_core::UserDirectory`] (the LDAP probe implements it; the binary hands it
-//! over, so that this crate does not depend on that one).
+//! over, so that this crate does not depend on that one). The look-up goes through the
+//! run's ledger: the password the login just had refused is not sent to the directory
+//! again (on IM&P the login itself was a directory bind of the user, and a second
+//! refusal can lock the account); what is known then is the first refusal.
 
 use crate::login::SaslCondition;
-use crate::Ctx;
+use crate::XmppCtx;
 use imp_verify_core::catalog::{first_label, Task};
 use imp_verify_core::spec::TestUser;
-use imp_verify_core::{Outcome, UserVerdict};
-use std::time::Duration;
+use imp_verify_core::{CheckCtx, Outcome, UserVerdict};
 
 /// A login refused with not-authorized says nothing of why (servers do not tell a wrong
 /// password from a missing account). When the spec has the directory IM&P authenticates
 /// against, ask it: is the user there, and does it take the same password? Any other
 /// refusal, or no directory, leaves `o` as it is.
 pub async fn explain_refusal(
-    c: &Ctx,
+    c: &XmppCtx,
     user: &TestUser,
     node: &str,
     condition: SaslCondition,
+    accepted_before: bool,
     o: Outcome,
-    budget: Duration,
-    auth: &imp_verify_core::AuthLog,
+    cx: &CheckCtx,
 ) -> Outcome {
-    let Some(directory) = c.directory.as_ref() else {
-        return o;
-    };
-    if condition != SaslCondition::NotAuthorized || c.spec.ldap.is_none() {
+    if condition != SaslCondition::NotAuthorized {
         return o;
     }
     let uid = &user.user_id;
     let (login_task, _) = crate::tasks(c.spec.workflow);
     let w = c.spec.workflow;
+    let head = format!("{} is refused on {node}", c.spec.jid_of(user));
+    if accepted_before {
+        return Outcome {
+            message: format!("{head}: SASL not-authorized, though a server accepted the same password earlier in this run: IM and Presence refuses the user itself on {node}"),
+            remediation: Some(format!("On CUCM, check that the user is licensed and enabled for IM and Presence and assigned to this node ({})", crate::login_tasks(w, &[Task::EndUsers]))),
+            ..o
+        }
+        .with("directory", "not asked: the password was accepted earlier in this run");
+    }
+    let Some(directory) = c.directory.as_ref() else {
+        return o;
+    };
+    if c.spec.ldap.is_none() {
+        return o;
+    }
     let secure = first_label(w, &[Task::SecureLdap, Task::LdapForJabber]);
     let integrate = first_label(w, &[Task::LdapClients, Task::LdapForJabber]);
-    let head = format!("{} is refused on {node}", c.spec.jid_of(user));
-    let (msg, fix, seen) = match directory.look_up(&c.spec, uid, budget, auth).await {
+    let asked = directory.look_up(&c.spec, uid, cx.remaining(), &cx.auth, &cx.credentials);
+    let (msg, fix, seen) = match asked.await {
         Ok(UserVerdict::Missing { base, filter }) => (
             format!("{head}: SASL not-authorized: the account does not exist: the directory has no {uid} under {base} with {filter}"),
             format!("Add the user to the directory and let CUCM sync it (or correct the user id in the spec), then enable it for IM and Presence (tasks {integrate}, {login_task})"),
@@ -64,6 +78,14 @@ pub async fn explain_refusal(
             format!("Check the user's account in the directory (locked, expired, disabled) (tasks {integrate}, {login_task})"),
             format!("{dn} refuses the bind: {name} ({code})"),
         ),
+        Ok(UserVerdict::NotTried { dn, refusal }) => {
+            let entry = dn.map(|d| format!(" (the directory has {d})")).unwrap_or_default();
+            (
+                format!("{head}: SASL not-authorized: the password is wrong, or the account does not exist or is not enabled for IM and Presence{entry}; the directory was not asked with the password again, since {} refused it in this run ({}) and a second refusal can lock the account", refusal.by_check, refusal.words),
+                format!("Check the test user's password in the spec's password source and in the directory, and that the user is synced, licensed for IM and Presence and assigned to this node ({})", crate::login_tasks(w, &[Task::LdapClients, Task::LdapForJabber, Task::EndUsers])),
+                format!("not asked again: {} refused the password first", refusal.by_check),
+            )
+        }
         Err(e) => (
             format!("{head}: SASL not-authorized, and the directory could not be asked ({e}): if IM and Presence authenticates users against it, that is why"),
             format!("See ldap.connect and ldap.bind: LDAP user authentication needs the directory reachable over TLS with a working service account (tasks {secure}, {integrate}, {login_task})"),
@@ -76,4 +98,61 @@ pub async fn explain_refusal(
         ..o
     }
     .with("directory", seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imp_verify_core::spec::{Spec, Workflow};
+    use std::sync::Arc;
+
+    /// Every variable set, to a test password.
+    struct AnyPassword;
+
+    impl imp_verify_core::spec::Env for AnyPassword {
+        fn var(&self, _: &str) -> Option<String> {
+            Some("a test password".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_password_accepted_earlier_in_the_run_makes_the_refusal_the_nodes_own() {
+        let spec = Spec::parse(
+            "workflow = \"C\"\ndomains = [\"d.test\"]\n[[clusters]]\nname = \"c\"\ndomain = \"d.test\"\n[[clusters.nodes]]\nfqdn = \"n.d.test\"\nrole = \"imp\"\n[[test_users]]\nuser_id = \"alice\"\nhome_node = \"n.d.test\"\npassword_env = \"IMPV_TEST_DIRECTORY_PW\"\n",
+            std::path::Path::new("x.toml"),
+            &AnyPassword,
+        )
+        .unwrap();
+        let c = XmppCtx::new(&Arc::new(spec));
+        let cx = CheckCtx::standalone(std::time::Duration::from_secs(1), Workflow::C);
+        let o = Outcome::fail("refused", "fix");
+        let user = c.user("alice");
+        let o = explain_refusal(
+            &c,
+            user,
+            "n.d.test",
+            SaslCondition::NotAuthorized,
+            true,
+            o,
+            &cx,
+        )
+        .await;
+        assert!(o.message.contains("SASL not-authorized, though a server accepted the same password earlier in this run: IM and Presence refuses the user itself on n.d.test"), "{}", o.message);
+        assert!(o
+            .remediation
+            .unwrap()
+            .contains("licensed and enabled for IM and Presence"));
+        // Any other condition is left as the login's verdict said it.
+        let o = explain_refusal(
+            &c,
+            user,
+            "n.d.test",
+            SaslCondition::TemporaryAuthFailure,
+            true,
+            Outcome::fail("m", "f"),
+            &cx,
+        )
+        .await;
+        assert_eq!(o.message, "m");
+    }
 }

@@ -1,26 +1,36 @@
 //! imp-verify probe `xmpp`: what Jabber and third-party XMPP clients do against the
 //! IM&P nodes, over the project's own TLS (the spec's CA, names verified; no credential
-//! is sent over a connection whose certificate did not verify).
+//! is sent over a connection whose certificate did not verify), and what the nodes
+//! must refuse.
 //!
 //! Checks: `xmpp.connect` (each node's c2s opens a stream for the domain, offers
 //! STARTTLS and presents a certificate that verifies), `xmpp.login` (each test user on
-//! its home node; a SASL `not-authorized` is explained by the spec's directory),
+//! its home node; a SASL `not-authorized` is explained by the spec's directory; a
+//! `see-other-host` redirect is followed once and the serving node named),
 //! `xmpp.im` (a message between two test users of a node arrives, with its round-trip
 //! time), `xmpp.ha` (each test user also logs in on the redundancy-group peer of its
 //! home node: the failover target), `xmpp.presence` (a watcher sees a test user's
-//! availability change), `xmpp.muc` (an ad hoc room: created as XEP-0045 says, joined,
-//! a message to both, destroyed), `xmpp.intercluster` (with several clusters, a user of
-//! each exchanges messages with one of every other, both ways, and each sees the other's
-//! availability change), `xmpp.federation` (the same with each federated domain's
-//! contact, over s2s).
+//! availability change, whether the user or the server approves the subscription),
+//! `xmpp.muc` (an ad hoc room: created as XEP-0045 says, joined, a message to both,
+//! destroyed), `xmpp.intercluster` (with several clusters, a user of each exchanges
+//! messages with one of every other, both ways, and each sees the other's availability
+//! change), `xmpp.federation` (the same with each federated domain's contact, over
+//! s2s). The refusals, read from what the server offers and never by sending a
+//! credential: `xmpp.c2s-tls` (STARTTLS required, no SASL before TLS, no reversible
+//! mechanism after it unless the spec allows it), `xmpp.c2s-registration` (in-band
+//! registration not open to anyone), `xmpp.c2s-domain` (a stream for a domain the node
+//! does not serve refused), `xmpp.s2s-security` (a node's or a federated peer's s2s
+//! port requires TLS and authenticates servers by certificate, not by dialback alone).
 //!
-//! The shape: [`connector`] opens verified streams (the only user of the DNS and TLS
-//! probes), [`login`] authenticates once and binds, [`session`] is one logged-in client
-//! (it never reconnects), [`scene`] owns a check's sessions, its stage and its undo
-//! list; each check in [`checks`] observes into typed facts and judges them with pure
-//! functions. Test users shared by concurrent checks never satisfy each other's waits:
-//! every awaited stanza is matched to the full JID of the session it concerns, and
-//! messages go to full JIDs.
+//! The shape: [`connector`] opens verified streams through the run's network toolkit,
+//! [`wire`] negotiates the stream step by step (each step a [`imp_verify_core::Stage`],
+//! every failure what the server did), [`login`] authenticates once through the run's
+//! ledger of credentials and binds, [`session`] is one logged-in client (it never
+//! reconnects), [`scene`] owns a check's sessions, its step and what it created; each
+//! check in [`checks`] observes into typed facts and judges them with pure functions.
+//! Test users shared by concurrent checks never satisfy each other's waits: every
+//! awaited stanza is matched to the full JID of the session it concerns, and messages
+//! go to full JIDs.
 
 #![warn(missing_docs)]
 
@@ -32,10 +42,12 @@ mod plan;
 pub mod scene;
 pub mod session;
 pub mod stanzas;
+pub mod wire;
 
-pub use connector::{Capped, Endpoint, Net, MAX_STREAM_BYTES};
+pub use connector::{ClientEndpoint, ConnectFailure, Connector};
 pub use login::{LoginFailure, LoginResult, SaslCondition};
 pub use session::Session;
+pub use wire::capped::{Capped, MAX_STREAM_BYTES};
 
 use imp_verify_core::catalog::{first_label, Task};
 use imp_verify_core::spec::{Spec, TestUser, Workflow};
@@ -74,20 +86,21 @@ pub(crate) fn label(w: Workflow, task: Task) -> &'static str {
     first_label(w, &[task, Task::LicenseUsers])
 }
 
-/// What every check of this probe shares: the spec and the network (resolver, TLS).
-pub struct Ctx {
+/// What every check of this probe shares: the spec, the connections (the run's
+/// resolver and TLS) and the directory that explains a refused login.
+pub struct XmppCtx {
     /// The run's spec.
     pub spec: Arc<Spec>,
-    /// Name resolution and TLS, built once for all checks of the probe.
-    pub net: Net,
+    /// Connections through the run's network toolkit.
+    pub connector: Connector,
     /// The deployment's directory, to explain a refused login (the LDAP probe's).
     pub directory: Option<Arc<dyn UserDirectory>>,
 }
 
-impl Ctx {
+impl XmppCtx {
     /// The context of `spec`'s checks, with a toolkit of its own (tests).
     pub fn new(spec: &Arc<Spec>) -> Self {
-        Ctx::with(spec, imp_verify_net::Net::from_spec(spec), None)
+        XmppCtx::with(spec, imp_verify_net::Net::from_spec(spec), None)
     }
 
     /// The context of `spec`'s checks, through the run's toolkit and directory.
@@ -96,9 +109,9 @@ impl Ctx {
         net: Arc<imp_verify_net::Net>,
         directory: Option<Arc<dyn UserDirectory>>,
     ) -> Self {
-        Ctx {
+        XmppCtx {
             spec: spec.clone(),
-            net: Net::new(net),
+            connector: Connector::new(net),
             directory,
         }
     }
@@ -135,7 +148,95 @@ impl Probe for XmppProbe {
     fn plan(&self, spec: &Arc<Spec>) -> Vec<PlannedCheck> {
         plan::plan(
             spec,
-            Arc::new(Ctx::with(spec, self.net.clone(), self.directory.clone())),
+            &Arc::new(XmppCtx::with(
+                spec,
+                self.net.clone(),
+                self.directory.clone(),
+            )),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imp_verify_core::{CheckCtx, CheckKey};
+    use std::time::Duration;
+
+    /// The check futures are polled on the runtime's worker threads (2 MiB stacks); a
+    /// debug build copies a future on the stack as it nests, and the login's TLS and
+    /// stream state once overflowed it: the large steps are boxed, and the futures stay
+    /// small.
+    #[test]
+    fn the_check_futures_stay_small() {
+        let spec = Arc::new(
+            Spec::parse(
+                "workflow = \"C\"\ndomains = [\"d.test\"]\n[[clusters]]\nname = \"c\"\ndomain = \"d.test\"\n[[clusters.nodes]]\nfqdn = \"n.d.test\"\nrole = \"imp\"\n",
+                std::path::Path::new("x.toml"),
+                &imp_verify_core::spec::ProcessEnv,
+            )
+            .unwrap(),
+        );
+        let c = XmppCtx::new(&spec);
+        let cx = CheckCtx::standalone(Duration::from_secs(1), Workflow::C);
+        let key = CheckKey::new("xmpp.login", "x");
+        let shared = checks::c2s::Shared::default();
+        let target = checks::s2s::S2sTarget::Node("n.d.test".into());
+        let sizes = [
+            (
+                "connect",
+                std::mem::size_of_val(&checks::connect::check(&c, "n", cx.clone())),
+            ),
+            (
+                "login",
+                std::mem::size_of_val(&checks::login::check(
+                    &c,
+                    &key,
+                    "a",
+                    "n",
+                    checks::login::Role::Home,
+                    cx.clone(),
+                )),
+            ),
+            (
+                "presence",
+                std::mem::size_of_val(&checks::presence::check(
+                    &c,
+                    &key,
+                    "a",
+                    "b",
+                    "n",
+                    cx.clone(),
+                )),
+            ),
+            (
+                "muc",
+                std::mem::size_of_val(&checks::muc::check(&c, &key, "a", "b", "n", cx.clone())),
+            ),
+            (
+                "federation",
+                std::mem::size_of_val(&checks::federation::check(&c, &key, "p", cx.clone())),
+            ),
+            (
+                "c2s",
+                std::mem::size_of_val(&checks::c2s::check(
+                    &c,
+                    checks::c2s::C2sCheck::Tls,
+                    "n",
+                    &shared,
+                    cx.clone(),
+                )),
+            ),
+            (
+                "s2s",
+                std::mem::size_of_val(&checks::s2s::check(&c, &target, cx.clone())),
+            ),
+        ];
+        for (name, size) in sizes {
+            assert!(
+                size < 16 * 1024,
+                "the {name} check's future is {size} bytes"
+            );
+        }
     }
 }

@@ -1,45 +1,47 @@
-//! A check's scene: the sessions it logged in, the stage it is at, what it must undo on
-//! the server, and its deadlines. The body of a check runs within [`Scene::deadline`];
-//! whatever became of it (done, failed, out of time), [`Scene::end`] then undoes what
-//! the check created (roster items, rooms) and ends every session, within the rest of
-//! the check's time.
+//! A check's scene: the sessions it logged in, the step it is at, what it created on
+//! the server, and its deadline (the check's budget). The body of a check runs until
+//! [`Scene::deadline`]; whatever became of it (done, failed, out of time),
+//! [`Scene::end`] then removes what the check created (roster items, rooms) and ends
+//! every session, with what is left of that time. What it cannot remove in time stays
+//! registered with the run's cleanup, which logs in anew to remove it, by the deadline
+//! the runner gives it.
 
 use crate::checks::login::failure_outcome;
-use crate::connector::Endpoint;
-use crate::login::{self, LoginFailure, LoginResult, Online};
+use crate::connector::ClientEndpoint;
+use crate::login::{self, Accounting, Credential, LoginFailure, LoginResult, Online};
 use crate::session::{IqFailure, IqKind, Session};
-use crate::{stanzas, Ctx};
-use imp_verify_core::spec::TestUser;
-use imp_verify_core::{CheckCtx, Cleanup, Outcome, Secret};
+use crate::wire::stream::Steps;
+use crate::{stanzas, XmppCtx};
+use imp_verify_core::spec::{Spec, TestUser};
+use imp_verify_core::{
+    CheckCtx, CheckKey, Cleanup, Outcome, Principal, Reason, Secret, Stage, StageCell,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::stanza_error::DefinedCondition;
 
-/// The part of a check's timeout its own work may use: the rest is for the teardown
-/// and for the runner to hear the verdict before it stops waiting.
-pub fn budget(cx: &CheckCtx) -> Duration {
-    cx.budget()
-}
-
 /// Runs `fut` until `deadline`: `None` if it was not done by then.
-pub async fn within<T>(deadline: Instant, fut: impl std::future::Future<Output = T>) -> Option<T> {
+pub async fn by_deadline<T>(
+    deadline: Instant,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
     tokio::time::timeout_at(deadline.into(), fut).await.ok()
 }
 
-/// Something a check created on the server, to be undone at its end.
+/// Something a check created on the server, to be removed at its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undo {
-    /// Session `by` removes `contact` from its roster (the subscriptions go with it).
-    Unroster {
+pub enum Created {
+    /// Session `by` has `contact` on its roster (the subscriptions go with it).
+    RosterItem {
         /// The session (index in the scene).
         by: usize,
-        /// The contact to remove.
+        /// The contact.
         contact: BareJid,
     },
-    /// Session `by` (the owner) destroys `room`.
-    DestroyRoom {
+    /// Session `by` (the owner) made `room`.
+    Room {
         /// The owner's session (index in the scene).
         by: usize,
         /// The room.
@@ -47,11 +49,12 @@ pub enum Undo {
     },
 }
 
-impl Undo {
-    fn request(&self) -> (usize, Option<Jid>, Element) {
+impl Created {
+    /// The session that removes it, the IQ's addressee and its payload.
+    fn removal(&self) -> (usize, Option<Jid>, Element) {
         match self {
-            Undo::Unroster { by, contact } => (*by, None, stanzas::roster_remove(contact)),
-            Undo::DestroyRoom { by, room } => (
+            Created::RosterItem { by, contact } => (*by, None, stanzas::roster_remove(contact)),
+            Created::Room { by, room } => (
                 *by,
                 Some(room.clone()),
                 Element::builder("query", stanzas::NS_MUC_OWNER)
@@ -62,11 +65,11 @@ impl Undo {
     }
 }
 
-impl std::fmt::Display for Undo {
+impl std::fmt::Display for Created {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Undo::Unroster { contact, .. } => write!(f, "the roster item {contact}"),
-            Undo::DestroyRoom { room, .. } => write!(f, "the room {room}"),
+            Created::RosterItem { contact, .. } => write!(f, "the roster item {contact}"),
+            Created::Room { room, .. } => write!(f, "the room {room}"),
         }
     }
 }
@@ -80,7 +83,7 @@ pub enum Ended<T, S> {
     Failed(Outcome),
     /// It ran out of time at `stage`.
     TimedOut {
-        /// The step under way.
+        /// The check's step under way.
         stage: S,
         /// The body's time.
         budget: Duration,
@@ -89,18 +92,30 @@ pub enum Ended<T, S> {
     },
 }
 
-/// The end of a scene: the body's fate, and what could not be undone.
+/// The end of a scene: the body's fate, what could not be removed, and the exchange's
+/// step when the time ran out.
 pub struct Ending<T, S> {
     /// The body's fate.
     pub ended: Ended<T, S>,
-    /// What the teardown could not undo on the server.
+    /// What the teardown could not remove from the server.
     pub not_undone: Vec<String>,
+    /// The step of the exchange (TCP, SASL, a stanza...) when the time ran out.
+    timed_out: Option<(Duration, Option<Stage>)>,
+    /// Evidence the body noted.
+    notes: Vec<(String, String)>,
 }
 
 impl<T, S> Ending<T, S> {
-    /// The check's verdict from `judge`, naming what was left on the server.
+    /// The check's verdict from `judge`, naming what was left on the server; a body
+    /// that ran out of time gives a timed-out reason with the step it was in.
     pub fn judge(self, judge: impl FnOnce(Ended<T, S>) -> Outcome) -> Outcome {
-        let o = judge(self.ended);
+        let mut o = judge(self.ended);
+        if let Some((after, stage)) = self.timed_out {
+            o = o.because(Reason::TimedOut { after, stage });
+        }
+        for (k, v) in self.notes {
+            o = o.with(k, v);
+        }
         if self.not_undone.is_empty() {
             o
         } else {
@@ -122,102 +137,129 @@ pub fn seen_evidence(seen: &[String]) -> String {
 /// when the check was cut off (an interrupt, the deadline) before its own teardown.
 #[derive(Clone)]
 struct Relogin {
-    net: crate::connector::Net,
-    at: Endpoint,
+    ctx: Arc<Relog>,
+    at: ClientEndpoint,
     jid: BareJid,
     password: Secret,
+    principal: Principal,
+}
+
+/// What every relogin of a scene shares.
+struct Relog {
+    connector: crate::connector::Connector,
+    spec: Arc<Spec>,
+    acct: Accounting,
 }
 
 impl Relogin {
-    /// Logs in anew and sends `undo`'s request; nothing there to undo is fine.
-    async fn undo(&self, undo: &Undo, deadline: Instant) -> Result<(), String> {
-        let (_, to, payload) = undo.request();
-        let mut session = match login::login(
-            &self.net,
+    /// Logs in anew and removes `what`; nothing there to remove is fine.
+    async fn remove(&self, what: &Created, deadline: Instant) -> Result<(), String> {
+        let (_, to, payload) = what.removal();
+        let steps = Steps::new(deadline, StageCell::default());
+        let who = Credential {
+            jid: self.jid.clone(),
+            password: &self.password,
+            principal: self.principal.clone(),
+        };
+        let c = &self.ctx;
+        let mut session = match Box::pin(login::login(
+            &c.connector,
+            &c.spec,
             &self.at,
-            &self.jid,
-            self.password.expose(),
-            deadline,
-        )
+            &who,
+            &c.acct,
+            &steps,
+        ))
         .await
         {
             LoginResult::Online(o) => o.session,
-            LoginResult::Failed(e) => return Err(format!("{undo}: cannot log in to undo it: {e}")),
+            LoginResult::Failed(e) => {
+                return Err(format!("{what}: cannot log in to remove it: {e}"))
+            }
         };
-        let r = match tokio::time::timeout_at(deadline.into(), session.iq(to, IqKind::Set, payload))
-            .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(IqFailure::Error(e)))
+        let r = match by_deadline(deadline, session.iq(to, IqKind::Set, payload)).await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(IqFailure::Error(e)))
                 if e.defined_condition == DefinedCondition::ItemNotFound =>
             {
                 Ok(())
             }
-            Ok(Err(e)) => Err(format!("{undo}: {e}")),
-            Err(_) => Err(format!("{undo}: no answer in time")),
+            Some(Err(e)) => Err(format!("{what}: {e}")),
+            None => Err(format!("{what}: no answer in time")),
         };
-        session.close(Duration::from_millis(300)).await;
+        session.close(deadline).await;
         r
     }
 }
 
-/// What the scene has yet to undo, shared with the run's cleanup.
-type Pending = Arc<Mutex<Vec<(Undo, Relogin)>>>;
+/// What the scene has yet to remove, shared with the run's cleanup.
+type Pending = Arc<Mutex<Vec<(Created, Relogin)>>>;
 
-/// A check's sessions, stage, undo list and deadlines.
+/// A check's sessions, step, what it created and its deadline.
 pub struct Scene<S> {
-    budget: Duration,
-    deadline: Instant,
-    teardown_by: Instant,
+    steps: Steps,
     stage: S,
     sessions: Vec<Session>,
     /// How each session can log in again (same index as `sessions`).
     relogins: Vec<Relogin>,
-    undo: Vec<Undo>,
-    /// The undo list as the run's cleanup sees it, and its registration there.
+    created: Vec<Created>,
+    /// What is created as the run's cleanup sees it, and its registration there.
     pending: Pending,
     cleanup: Cleanup,
     registered: Option<imp_verify_core::Undo>,
-    /// Where the check records its logins (a refused one is never retried).
-    auth: imp_verify_core::AuthLog,
+    relog: Arc<Relog>,
     /// How the session being logged in can log in again, until [`Scene::keep`].
     next_relogin: Option<Relogin>,
+    notes: Vec<(String, String)>,
 }
 
 impl<S: Copy> Scene<S> {
-    /// A scene for a check called with `cx`, at stage `first`.
-    pub fn new(cx: &CheckCtx, first: S) -> Self {
-        let now = Instant::now();
-        let budget = budget(cx);
+    /// A scene for check `key` of `c`, called with `cx`, at step `first`.
+    pub fn new(c: &XmppCtx, cx: &CheckCtx, key: &CheckKey, first: S) -> Self {
         Scene {
-            budget,
-            deadline: now + budget,
-            teardown_by: now + cx.timeout.mul_f32(0.95),
+            steps: Steps::of_check(cx),
             stage: first,
             sessions: Vec::new(),
             relogins: Vec::new(),
-            undo: Vec::new(),
+            created: Vec::new(),
             pending: Arc::default(),
             cleanup: cx.cleanup.clone(),
-            auth: cx.auth.clone(),
             registered: None,
+            relog: Arc::new(Relog {
+                connector: c.connector.clone(),
+                spec: c.spec.clone(),
+                acct: Accounting::of(cx, key),
+            }),
             next_relogin: None,
+            notes: Vec::new(),
         }
     }
 
     /// When the body must be done.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        self.steps.deadline()
     }
 
     /// The body's whole time.
     pub fn budget(&self) -> Duration {
-        self.budget
+        self.steps.budget()
     }
 
-    /// Names the step under way (for the verdict of a timeout).
+    /// The steps of the scene's exchanges.
+    pub fn steps(&self) -> &Steps {
+        &self.steps
+    }
+
+    /// Names the check's step under way (for the verdict of a timeout): from here the
+    /// exchange waits for stanzas.
     pub fn at(&mut self, stage: S) {
         self.stage = stage;
+        self.steps.enter(Stage::Stanza);
+    }
+
+    /// Adds evidence to the verdict, whatever it is.
+    pub fn note(&mut self, key: &str, value: impl Into<String>) {
+        self.notes.push((key.to_string(), value.into()));
     }
 
     /// Session `i` (in login order).
@@ -238,26 +280,30 @@ impl<S: Copy> Scene<S> {
         }
     }
 
-    /// Logs `jid` in at `at`, within `step` and the scene's deadline (the session is
-    /// the scene's once [`Scene::keep`] has it).
+    /// Logs `who` in at `at`, by the scene's deadline (the session is the scene's once
+    /// [`Scene::keep`] has it).
     pub async fn login_at(
         &mut self,
-        c: &Ctx,
-        at: &Endpoint,
-        jid: &BareJid,
-        password: &str,
-        step: Duration,
+        at: &ClientEndpoint,
+        who: &Credential<'_>,
     ) -> Result<Online, LoginFailure> {
-        let deadline = self.deadline.min(Instant::now() + step);
-        let result = login::login(&c.net, at, jid, password, deadline).await;
-        result.record(&self.auth, &jid.to_string());
-        match result {
+        let r = &self.relog;
+        let login = Box::pin(login::login(
+            &r.connector,
+            &r.spec,
+            at,
+            who,
+            &r.acct,
+            &self.steps,
+        ));
+        match login.await {
             LoginResult::Online(o) => {
                 self.next_relogin = Some(Relogin {
-                    net: c.net.clone(),
+                    ctx: self.relog.clone(),
                     at: at.clone(),
-                    jid: jid.clone(),
-                    password: Secret::new(password),
+                    jid: who.jid.clone(),
+                    password: who.password.clone(),
+                    principal: who.principal.clone(),
                 });
                 Ok(o)
             }
@@ -276,151 +322,130 @@ impl<S: Copy> Scene<S> {
         self.sessions.len() - 1
     }
 
-    /// Logs test user `user` in on its node `node`, within `step`: its index, or the
-    /// login's verdict.
+    /// Logs test user `user` in on node `node`: its index, or the login's verdict.
     pub async fn login(
         &mut self,
-        c: &Ctx,
+        c: &XmppCtx,
         user: &TestUser,
         node: &str,
-        step: Duration,
     ) -> Result<usize, Outcome> {
-        let deadline = self.deadline.min(Instant::now() + step);
-        let result = login::login_test_user(c, user, node, deadline).await;
-        result.record(&self.auth, &c.spec.jid_of(user));
-        match result {
-            LoginResult::Online(online) => {
-                let jid = online.session.bare();
-                let at = c.net.node(&c.spec, node).await;
-                self.next_relogin = at.ok().map(|at| Relogin {
-                    net: c.net.clone(),
-                    at,
-                    jid,
-                    password: user.password().clone(),
-                });
-                if self.next_relogin.is_none() {
-                    // The endpoint resolved a moment ago; without it the session can
-                    // still be used, its undos then only by the check itself.
-                    self.next_relogin = Some(Relogin {
-                        net: c.net.clone(),
-                        at: Endpoint {
-                            addr: ([0, 0, 0, 0], 0).into(),
-                            domain: String::new(),
-                        },
-                        jid: online.session.bare(),
-                        password: user.password().clone(),
-                    });
-                }
-                Ok(self.keep(online))
-            }
-            LoginResult::Failed(e) => Err(failure_outcome(
-                &c.spec.jid_of(user),
+        let fail =
+            |e: &LoginFailure| failure_outcome(&c.spec.jid_of(user), node, e, c.spec.workflow);
+        let who = login::test_user_credential(&c.spec, user).map_err(|e| fail(&e))?;
+        let at = c
+            .connector
+            .node(
+                &c.spec,
                 node,
-                &e,
-                c.spec.workflow,
-            )),
+                imp_verify_core::spec::Service::XmppC2s,
+                &self.steps,
+            )
+            .await
+            .map_err(|e| fail(&LoginFailure::Connect(e)))?;
+        match self.login_at(&at, &who).await {
+            Ok(online) => Ok(self.keep(online)),
+            Err(e) => Err(fail(&e)),
         }
     }
 
-    /// Clears what `undo` would undo, left by an earlier (interrupted) run, before the
-    /// check creates it again: nothing to clear (item-not-found) is fine.
-    pub async fn clear(&mut self, undo: &Undo) -> Result<(), String> {
-        let (by, to, payload) = undo.request();
+    /// Removes what `what` names, left by an earlier (interrupted) run, before the
+    /// check creates it again: nothing there (item-not-found) is fine.
+    pub async fn clear(&mut self, what: &Created) -> Result<(), String> {
+        let (by, to, payload) = what.removal();
         match self.sessions[by].iq(to, IqKind::Set, payload).await {
             Ok(_) => Ok(()),
             Err(IqFailure::Error(e)) if e.defined_condition == DefinedCondition::ItemNotFound => {
                 Ok(())
             }
-            Err(e) => Err(format!("{undo}: {e}")),
+            Err(e) => Err(format!("{what}: {e}")),
         }
     }
 
-    /// Registers `undo`, to be done at the end whatever happens: by the scene's own
+    /// Registers `what` for removal at the end whatever happens: by the scene's own
     /// teardown, or, if the check is cut off before it, by the run's cleanup (which
     /// logs in anew).
-    pub fn will_undo(&mut self, undo: Undo) {
-        if !self.undo.contains(&undo) {
-            let by = match &undo {
-                Undo::Unroster { by, .. } | Undo::DestroyRoom { by, .. } => *by,
-            };
-            if let Some(relogin) = self.relogins.get(by) {
-                self.pending
-                    .lock()
-                    .expect("not poisoned")
-                    .push((undo.clone(), relogin.clone()));
-            }
-            self.undo.push(undo);
-            if self.registered.is_none() {
-                let pending = self.pending.clone();
-                self.registered = Some(self.cleanup.register(
-                    "the roster items and rooms of this check",
-                    move |deadline| async move {
-                        let items = std::mem::take(&mut *pending.lock().expect("not poisoned"));
-                        let deadline = deadline
-                            .into_std()
-                            .min(Instant::now() + Duration::from_secs(4));
-                        let mut failed = Vec::new();
-                        for (undo, relogin) in items.iter().rev() {
-                            if let Err(e) = relogin.undo(undo, deadline).await {
-                                failed.push(e);
-                            }
+    pub fn will_remove(&mut self, what: Created) {
+        if self.created.contains(&what) {
+            return;
+        }
+        let by = match &what {
+            Created::RosterItem { by, .. } | Created::Room { by, .. } => *by,
+        };
+        if let Some(relogin) = self.relogins.get(by) {
+            self.pending
+                .lock()
+                .expect("not poisoned")
+                .push((what.clone(), relogin.clone()));
+        }
+        self.created.push(what);
+        if self.registered.is_none() {
+            let pending = self.pending.clone();
+            self.registered = Some(self.cleanup.register(
+                "the roster items and rooms of this check",
+                move |deadline| async move {
+                    let items = std::mem::take(&mut *pending.lock().expect("not poisoned"));
+                    let deadline = deadline.into_std();
+                    let mut failed = Vec::new();
+                    for (what, relogin) in items.iter().rev() {
+                        if let Err(e) = relogin.remove(what, deadline).await {
+                            failed.push(e);
                         }
-                        if failed.is_empty() {
-                            Ok(())
-                        } else {
-                            Err(failed.join("; "))
-                        }
-                    },
-                ));
-            }
+                    }
+                    if failed.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(failed.join("; "))
+                    }
+                },
+            ));
         }
     }
 
-    /// Takes `undo` off the list the run's cleanup would do.
-    fn done(&mut self, undo: &Undo) {
+    /// Takes `what` off the list the run's cleanup would remove.
+    fn done(&mut self, what: &Created) {
         self.pending
             .lock()
             .expect("not poisoned")
-            .retain(|(u, _)| u != undo);
+            .retain(|(u, _)| u != what);
     }
 
-    /// Does `undo` now (the check's own last step), waiting for the server's answer; it
-    /// leaves the list only when done.
-    pub async fn undo_now(&mut self, undo: &Undo) -> Result<(), String> {
-        let (by, to, payload) = undo.request();
+    /// Removes `what` now (the check's own last step), waiting for the server's
+    /// answer; it leaves the list only when removed.
+    pub async fn remove_now(&mut self, what: &Created) -> Result<(), String> {
+        let (by, to, payload) = what.removal();
         self.sessions[by]
             .iq(to, IqKind::Set, payload)
             .await
             .map_err(|e| e.to_string())?;
-        self.undo.retain(|u| u != undo);
-        self.done(undo);
+        self.created.retain(|u| u != what);
+        self.done(what);
         Ok(())
     }
 
-    /// Undoes what is registered (last first), ends every session, and tells what
+    /// Removes what is registered (last first), ends every session, and tells what
     /// became of the body (`r`: `None` when it ran out of time).
     pub async fn end<T>(mut self, r: Option<Result<T, Outcome>>) -> Ending<T, S> {
+        let stalled = self.steps.stage();
+        let deadline = self.steps.deadline();
         let mut not_undone = Vec::new();
-        while let Some(undo) = self.undo.last().cloned() {
-            let left = self.teardown_by.saturating_duration_since(Instant::now());
+        while let Some(what) = self.created.last().cloned() {
             // Nothing there (item-not-found: the request never reached the contact, or
-            // the room went) is undone as well.
-            let done =
-                tokio::time::timeout(left.max(Duration::from_millis(200)), self.clear(&undo)).await;
-            self.undo.pop();
+            // the room went) is removed as well.
+            let removed = by_deadline(deadline, self.clear(&what)).await;
+            self.created.pop();
             // What fails here and the run's cleanup can redo (it logs in anew) is left
-            // to it: it reports what it could not undo either.
+            // to it: it reports what it could not remove either.
             let redo = self
                 .pending
                 .lock()
                 .expect("not poisoned")
                 .iter()
-                .any(|(u, _)| *u == undo);
-            match done {
-                Ok(Ok(())) => self.done(&undo),
-                Ok(Err(_)) | Err(_) if redo => {}
-                Ok(Err(e)) => not_undone.push(e),
-                Err(_) => not_undone.push(format!("{undo}: no answer in time")),
+                .any(|(u, _)| *u == what);
+            match removed {
+                Some(Ok(())) => self.done(&what),
+                Some(Err(_)) | None if redo => {}
+                Some(Err(e)) => not_undone.push(e),
+                None => not_undone.push(format!("{what}: no answer in time")),
             }
         }
         let seen: Vec<String> = self
@@ -428,27 +453,33 @@ impl<S: Copy> Scene<S> {
             .iter()
             .flat_map(|s| s.passed_over().iter().cloned())
             .collect();
-        let wait = self
-            .teardown_by
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_millis(100), Duration::from_secs(1));
-        futures::future::join_all(self.sessions.into_iter().map(|s| s.close(wait))).await;
-        // Everything undone here need not be undone by the run's cleanup; what is left
-        // (the check's own teardown failed) the runner tries again with fresh logins.
+        futures::future::join_all(self.sessions.into_iter().map(|s| s.close(deadline))).await;
+        // Everything removed here need not be removed by the run's cleanup; what is
+        // left (the check's own teardown failed) the runner tries again with fresh
+        // logins.
         if let Some(handle) = self.registered.take() {
             if self.pending.lock().expect("not poisoned").is_empty() {
                 handle.forget();
             }
         }
-        let ended = match r {
-            Some(Ok(t)) => Ended::Done(t),
-            Some(Err(o)) => Ended::Failed(o),
-            None => Ended::TimedOut {
-                stage: self.stage,
-                budget: self.budget,
-                seen,
-            },
+        let budget = self.steps.budget();
+        let (ended, timed_out) = match r {
+            Some(Ok(t)) => (Ended::Done(t), None),
+            Some(Err(o)) => (Ended::Failed(o), None),
+            None => (
+                Ended::TimedOut {
+                    stage: self.stage,
+                    budget,
+                    seen,
+                },
+                Some((budget, stalled)),
+            ),
         };
-        Ending { ended, not_undone }
+        Ending {
+            ended,
+            not_undone,
+            timed_out,
+            notes: self.notes,
+        }
     }
 }

@@ -5,9 +5,12 @@
 
 use crate::connector::Io;
 use crate::stanzas;
+use crate::wire::capped::Received;
+use crate::wire::stream::{condition_name, StreamFailure};
 use futures::{SinkExt, StreamExt};
+use imp_verify_core::Stage;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::Instant;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::jid::{BareJid, FullJid, Jid};
@@ -25,7 +28,7 @@ const PASSED: usize = 12;
 
 /// Why a session cannot go on.
 #[derive(Debug)]
-pub enum SessionError {
+pub enum SessionLost {
     /// The server ended the stream (footer or end of file).
     Ended,
     /// The server sent a stream error.
@@ -34,12 +37,36 @@ pub enum SessionError {
     Broken(String),
 }
 
-impl std::fmt::Display for SessionError {
+impl SessionLost {
+    /// The loss as a failure of the stream's step `stage`.
+    pub fn into_failure(self, stage: Stage, received: &Received) -> StreamFailure {
+        match self {
+            SessionLost::Ended => StreamFailure::Closed {
+                stage,
+                seen: received.seen(),
+            },
+            SessionLost::StreamError(condition) => StreamFailure::StreamError {
+                stage,
+                condition,
+                text: None,
+            },
+            SessionLost::Broken(error) => StreamFailure::Io { stage, error },
+        }
+    }
+}
+
+impl std::fmt::Display for SessionLost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SessionError::Ended => f.write_str("the stream ended"),
-            SessionError::StreamError(c) => write!(f, "the server ended the stream with {c:?}"),
-            SessionError::Broken(e) => write!(f, "the stream broke: {e}"),
+            SessionLost::Ended => f.write_str("the stream ended"),
+            SessionLost::StreamError(c) => {
+                write!(
+                    f,
+                    "the server ended the stream with <{}/>",
+                    condition_name(c)
+                )
+            }
+            SessionLost::Broken(e) => write!(f, "the stream broke: {e}"),
         }
     }
 }
@@ -52,7 +79,7 @@ pub enum IqFailure {
     /// The answer was a result without payload where one was needed.
     Empty,
     /// The session failed meanwhile.
-    Session(SessionError),
+    Session(SessionLost),
 }
 
 impl std::fmt::Display for IqFailure {
@@ -78,15 +105,17 @@ pub enum IqKind {
 pub struct Session {
     stream: Box<XmppStream<Io>>,
     jid: FullJid,
+    received: Received,
     backlog: VecDeque<Stanza>,
     passed: Vec<String>,
 }
 
 impl Session {
-    pub(crate) fn new(stream: XmppStream<Io>, jid: FullJid) -> Self {
+    pub(crate) fn new(stream: XmppStream<Io>, jid: FullJid, received: Received) -> Self {
         Session {
             stream: Box::new(stream),
             jid,
+            received,
             backlog: VecDeque::new(),
             passed: Vec::new(),
         }
@@ -95,6 +124,11 @@ impl Session {
     /// The session's bound (full) JID.
     pub fn jid(&self) -> &FullJid {
         &self.jid
+    }
+
+    /// What the server sent on the session's connection so far.
+    pub fn received(&self) -> &Received {
+        &self.received
     }
 
     /// The user's bare JID.
@@ -109,28 +143,28 @@ impl Session {
     }
 
     /// Sends a stanza.
-    pub async fn send(&mut self, stanza: impl Into<Stanza>) -> Result<(), SessionError> {
+    pub async fn send(&mut self, stanza: impl Into<Stanza>) -> Result<(), SessionLost> {
         let stanza: Stanza = stanza.into();
         self.stream
             .send(&XmppStreamElement::Stanza(stanza))
             .await
-            .map_err(|e| SessionError::Broken(e.to_string()))
+            .map_err(|e| SessionLost::Broken(e.to_string()))
     }
 
     /// The next stanza from the wire. Requests addressed to the client are answered as
     /// RFC 6120 §8.2.3 and RFC 6121 §2.1.6 say (a roster push with a result, anything
     /// else with service-unavailable) and not returned.
-    async fn read(&mut self) -> Result<Stanza, SessionError> {
+    async fn read(&mut self) -> Result<Stanza, SessionLost> {
         loop {
             let element = match self.stream.next().await {
-                None => return Err(SessionError::Ended),
+                None => return Err(SessionLost::Ended),
                 Some(Err(ReadError::SoftTimeout)) | Some(Err(ReadError::ParseError(_))) => continue,
-                Some(Err(ReadError::StreamFooterReceived)) => return Err(SessionError::Ended),
+                Some(Err(ReadError::StreamFooterReceived)) => return Err(SessionLost::Ended),
                 Some(Err(ReadError::HardError(e))) => {
                     return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        SessionError::Ended
+                        SessionLost::Ended
                     } else {
-                        SessionError::Broken(e.to_string())
+                        SessionLost::Broken(e.to_string())
                     })
                 }
                 // A stanza the parsers cannot read (a server's extension, a peer's
@@ -171,7 +205,7 @@ impl Session {
                 }
                 XmppStreamElement::Stanza(s) => return Ok(s),
                 XmppStreamElement::StreamError(e) => {
-                    return Err(SessionError::StreamError(e.0.condition))
+                    return Err(SessionLost::StreamError(e.0.condition))
                 }
                 _ => continue,
             }
@@ -185,7 +219,7 @@ impl Session {
         &mut self,
         mut pick: impl FnMut(&Stanza) -> Option<T>,
         mut passed: impl FnMut(&mut Vec<String>, &Stanza),
-    ) -> Result<T, SessionError> {
+    ) -> Result<T, SessionLost> {
         if let Some((i, t)) = self
             .backlog
             .iter()
@@ -208,6 +242,24 @@ impl Session {
         }
     }
 
+    /// [`Session::wait_for`] for a stanza that arrives from now on: what the backlog
+    /// holds (read before, while waiting for something else) is not taken.
+    pub async fn wait_for_new<T>(
+        &mut self,
+        mut pick: impl FnMut(&Stanza) -> Option<T>,
+    ) -> Result<T, SessionLost> {
+        loop {
+            let s = self.read().await?;
+            if let Some(t) = pick(&s) {
+                return Ok(t);
+            }
+            if self.backlog.len() == BACKLOG {
+                self.backlog.pop_front();
+            }
+            self.backlog.push_back(s);
+        }
+    }
+
     /// Waits for a presence from exactly `from` (a full JID: this session of the
     /// contact, not another of the same user) that `accept` takes. Presences of the same
     /// user or about subscriptions that it passes over are kept as evidence.
@@ -215,7 +267,7 @@ impl Session {
         &mut self,
         from: &Jid,
         accept: impl Fn(&Presence) -> bool,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SessionLost> {
         let me = self.bare();
         let bare = from.to_bare();
         self.wait_for(
@@ -244,7 +296,7 @@ impl Session {
     pub async fn message_with_id(
         &mut self,
         id: &str,
-    ) -> Result<tokio_xmpp::parsers::message::Message, SessionError> {
+    ) -> Result<tokio_xmpp::parsers::message::Message, SessionLost> {
         self.wait_for(
             |s| match s {
                 Stanza::Message(m) if m.id.as_ref().map(|i| i.0.as_str()) == Some(id) => {
@@ -300,10 +352,11 @@ impl Session {
         }
     }
 
-    /// Ends the stream (waiting at most `wait` for the server) and drops the connection.
-    pub async fn close(mut self, wait: Duration) {
+    /// Ends the stream (waiting for the server until `by` at most) and drops the
+    /// connection.
+    pub async fn close(mut self, by: Instant) {
         let closing = <XmppStream<Io> as SinkExt<&XmppStreamElement>>::close(&mut *self.stream);
-        let _ = tokio::time::timeout(wait, closing).await;
+        let _ = tokio::time::timeout_at(by.into(), closing).await;
     }
 }
 

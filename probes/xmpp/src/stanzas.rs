@@ -49,7 +49,7 @@ pub fn has_body(m: &Message, token: &str) -> bool {
 }
 
 /// The defined condition of a stanza's `<error/>` payload as the wire names it
-/// (`item-not-found`), or `unknown`.
+/// (`item-not-found`; a name the server made up is escaped and cut), or `unknown`.
 pub fn payload_condition(payloads: &[Element]) -> String {
     payloads
         .iter()
@@ -58,7 +58,7 @@ pub fn payload_condition(payloads: &[Element]) -> String {
             e.children()
                 .find(|c| c.name() != "text" && c.ns() == NS_STANZAS)
                 .or_else(|| e.children().find(|c| c.name() != "text"))
-                .map(|c| c.name().to_string())
+                .map(|c| imp_verify_core::text::peer_text(c.name()))
         })
         .unwrap_or_else(|| "unknown".into())
 }

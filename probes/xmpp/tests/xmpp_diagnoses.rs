@@ -2,12 +2,13 @@
 //! chat service that refuses a join (its condition, and a fix that fits it), and a
 //! federated domain that cannot reach back (the direction as seen from the local user).
 
-mod common;
+mod support;
 
-use common::{get, xmpp};
 use imp_verify_core::Status;
+use imp_verify_testlab::harness::get;
 use imp_verify_testlab::Lab;
 use std::time::Duration;
+use support::xmpp;
 
 #[tokio::test]
 async fn a_group_chat_service_that_refuses_the_room_is_named_with_its_condition() {

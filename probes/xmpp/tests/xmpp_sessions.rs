@@ -3,53 +3,58 @@
 //! left by an interrupted run does not stall the next one; a check's roster items and
 //! rooms are gone after it, passed or failed.
 
-mod common;
+mod support;
 
-use common::{get, xmpp, xmpp_until};
 use imp_probe_xmpp::checks::presence::{prepare_pair, watch};
-use imp_probe_xmpp::login::{login_test_user, LoginResult};
+use imp_probe_xmpp::login::{login_test_user, Accounting, LoginResult};
 use imp_probe_xmpp::scene::Scene;
 use imp_probe_xmpp::session::IqKind;
-use imp_probe_xmpp::{Ctx, Session};
+use imp_probe_xmpp::wire::stream::Steps;
+use imp_probe_xmpp::{Session, XmppCtx};
 use imp_verify_core::spec::Spec;
-use imp_verify_core::{CheckCtx, Status};
+use imp_verify_core::{CheckCtx, CheckKey, StageCell, Status};
+use imp_verify_testlab::harness::get;
 use imp_verify_testlab::Lab;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{xmpp, xmpp_until};
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::jid::Jid;
 use tokio_xmpp::parsers::message::MessageType;
 use tokio_xmpp::parsers::presence::{Presence, Show, Type as PresenceType};
 use tokio_xmpp::Stanza;
 
-fn ctx(lab: &Lab) -> Ctx {
-    Ctx::new(&Arc::new(Spec::load(&lab.spec()).unwrap()))
+fn ctx(lab: &Lab) -> XmppCtx {
+    XmppCtx::new(&Arc::new(Spec::load(&lab.spec()).unwrap()))
+}
+
+/// The key the tests' own scenes and logins go by.
+fn key() -> CheckKey {
+    CheckKey::new("xmpp.presence", "a test's own scene")
 }
 
 fn cx() -> CheckCtx {
     CheckCtx::standalone(Duration::from_secs(20), imp_verify_core::spec::Workflow::C)
 }
 
-async fn online(c: &Ctx, uid: &str, node: &str) -> Session {
-    match login_test_user(
-        c,
-        c.user(uid),
-        node,
+async fn online(c: &XmppCtx, uid: &str, node: &str) -> Session {
+    let steps = Steps::new(
         Instant::now() + Duration::from_secs(5),
-    )
-    .await
-    {
+        StageCell::default(),
+    );
+    let acct = Accounting::of(&cx(), &key());
+    match login_test_user(c, c.user(uid), node, &acct, &steps).await {
         LoginResult::Online(o) => o.session,
         LoginResult::Failed(e) => panic!("{uid} on {node}: {e}"),
     }
 }
 
 /// The items of the user's roster: (JID, subscription).
-async fn roster(c: &Ctx, uid: &str) -> Vec<(String, String)> {
+async fn roster(c: &XmppCtx, uid: &str) -> Vec<(String, String)> {
     let mut s = online(c, uid, "imp1.lab.test").await;
     let q = Element::builder("query", "jabber:iq:roster").build();
     let items = s.iq(None, IqKind::Get, q).await.unwrap().unwrap();
-    s.close(Duration::from_secs(1)).await;
+    s.close(Instant::now() + Duration::from_secs(1)).await;
     items
         .children()
         .map(|i| {
@@ -62,7 +67,7 @@ async fn roster(c: &Ctx, uid: &str) -> Vec<(String, String)> {
 }
 
 /// alice blocks bob (`block`) or unblocks him (XEP-0191), from a session of her own.
-async fn alice_blocks_bob(c: &Ctx, block: bool) {
+async fn alice_blocks_bob(c: &XmppCtx, block: bool) {
     let verb = if block { "block" } else { "unblock" };
     let mut s = online(c, "alice", "imp1.lab.test").await;
     let el: Element =
@@ -70,11 +75,11 @@ async fn alice_blocks_bob(c: &Ctx, block: bool) {
             .parse()
             .unwrap();
     s.iq(None, IqKind::Set, el).await.unwrap();
-    s.close(Duration::from_secs(1)).await;
+    s.close(Instant::now() + Duration::from_secs(1)).await;
 }
 
 /// Neither alice's nor bob's roster holds the other: nothing of a check is left.
-async fn assert_no_pair_left(c: &Ctx) {
+async fn assert_no_pair_left(c: &XmppCtx) {
     assert!(!roster(c, "bob")
         .await
         .iter()
@@ -99,14 +104,13 @@ async fn another_session_of_the_same_user_neither_satisfies_nor_disturbs_a_check
     let lab = Lab::isolated();
     let c = ctx(&lab);
     let node = "imp1.lab.test";
-    let step = Duration::from_secs(5);
 
     // The wait itself: bob watches one of alice's two sessions; the other going away
     // arrives at bob, and does not count.
-    let mut scene = Scene::new(&cx(), ());
-    let a1 = scene.login(&c, c.user("alice"), node, step).await.unwrap();
-    let a2 = scene.login(&c, c.user("alice"), node, step).await.unwrap();
-    let b = scene.login(&c, c.user("bob"), node, step).await.unwrap();
+    let mut scene = Scene::new(&c, &cx(), &key(), ());
+    let a1 = scene.login(&c, c.user("alice"), node).await.unwrap();
+    let a2 = scene.login(&c, c.user("alice"), node).await.unwrap();
+    let b = scene.login(&c, c.user("bob"), node).await.unwrap();
     prepare_pair(&mut scene, a1, b, ()).await;
     watch(&mut scene, a1, b, |_| ()).await.unwrap();
     let a1_jid = Jid::from(scene.session(a1).jid().clone());
@@ -172,7 +176,7 @@ async fn another_session_of_the_same_user_neither_satisfies_nor_disturbs_a_check
     .await;
     assert!(chat.is_err(), "bob's other session got {chat:?}");
     for s in others {
-        s.close(Duration::from_secs(1)).await;
+        s.close(Instant::now() + Duration::from_secs(1)).await;
     }
     // The group chat checks destroyed their rooms.
     let mut s = online(&c, "alice", node).await;
@@ -191,7 +195,7 @@ async fn another_session_of_the_same_user_neither_satisfies_nor_disturbs_a_check
             .is_some_and(|j| j.starts_with("imp-verify-room"))),
         "{rooms:?}"
     );
-    s.close(Duration::from_secs(1)).await;
+    s.close(Instant::now() + Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
@@ -200,11 +204,10 @@ async fn a_subscription_left_by_an_interrupted_run_does_not_stall_the_next_and_c
     let lab = Lab::isolated();
     let c = ctx(&lab);
     let node = "imp1.lab.test";
-    let step = Duration::from_secs(5);
     // An interrupted run: bob subscribed to alice, then the sessions vanish (no teardown).
-    let mut scene = Scene::new(&cx(), ());
-    let a = scene.login(&c, c.user("alice"), node, step).await.unwrap();
-    let b = scene.login(&c, c.user("bob"), node, step).await.unwrap();
+    let mut scene = Scene::new(&c, &cx(), &key(), ());
+    let a = scene.login(&c, c.user("alice"), node).await.unwrap();
+    let b = scene.login(&c, c.user("bob"), node).await.unwrap();
     prepare_pair(&mut scene, a, b, ()).await;
     watch(&mut scene, a, b, |_| ()).await.unwrap();
     drop(scene);
@@ -361,7 +364,7 @@ async fn the_roster_check_names_a_missing_contact_and_never_changes_the_roster()
             .parse()
             .unwrap();
     s.iq(None, IqKind::Set, remove).await.unwrap();
-    s.close(Duration::from_secs(1)).await;
+    s.close(Instant::now() + Duration::from_secs(1)).await;
     let r = xmpp(&lab.spec(), Duration::from_secs(10)).await;
     let check = get(&r, "xmpp.roster", "alice on imp1.lab.test");
     assert_eq!(

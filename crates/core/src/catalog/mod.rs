@@ -246,12 +246,108 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
     CheckDef {
+        id: "ldap.cleartext-bind",
+        area: Area::Ldap,
+        tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
+        description: "Each directory server's plain LDAP port refuses a simple bind in cleartext before judging its credentials (tried with a DN that does not exist and a made-up password, never a credential of the spec)",
+        requires: &[],
+        refusal: true,
+    },
+    CheckDef {
+        id: "ldap.anonymous-read",
+        area: Area::Ldap,
+        tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
+        description: "An anonymous client reads nothing under the search base",
+        requires: &["ldap.connect"],
+        refusal: true,
+    },
+    CheckDef {
+        id: "ldap.read-only",
+        area: Area::Ldap,
+        tasks: &[Task::SecureLdap, Task::LdapClients, Task::LdapForJabber],
+        description: "The service account may not write: a modify of its own entry that cannot succeed is refused for its rights (insufficientAccessRights), not for what it asks",
+        requires: &["ldap.bind"],
+        refusal: true,
+    },
+    CheckDef {
+        id: "uds.https",
+        area: Area::Uds,
+        tasks: &[Task::VerifyServices, Task::SecureCommunication, Task::LicenseUsers],
+        description: "Each _cisco-uds._tcp target of each IM domain answers HTTPS on its port with a certificate that chains to the CA bundle and names the target, as Jabber verifies it",
+        requires: &["dns.srv.cisco-uds"],
+        refusal: false,
+    },
+    CheckDef {
+        id: "uds.version",
+        area: Area::Uds,
+        tasks: &[Task::VerifyServices, Task::LicenseUsers],
+        description: "Each _cisco-uds._tcp target answers GET /cucm-uds/version with a versionInformation document (the UDS version and the CUCM release)",
+        requires: &["uds.https"],
+        refusal: false,
+    },
+    CheckDef {
+        id: "uds.cluster-user",
+        area: Area::Uds,
+        tasks: &[Task::VerifyServices, Task::EndUsers, Task::LicenseUsers],
+        description: "For each test user, UDS clusterUser (no authentication) finds the user and names as home cluster a CUCM cluster of the spec: the user's own",
+        requires: &["uds.version"],
+        refusal: false,
+    },
+    CheckDef {
+        id: "uds.user",
+        area: Area::Uds,
+        tasks: &[Task::VerifyServices, Task::LicenseUsers],
+        description: "Each test user's own UDS resource (/cucm-uds/user/{id}) on the home cluster answers the user's credentials over verified TLS; a 401 is final, never retried",
+        requires: &["uds.cluster-user"],
+        refusal: false,
+    },
+    CheckDef {
+        id: "uds.cuplogin",
+        area: Area::Uds,
+        tasks: &[Task::VerifyServices, Task::LicenseUsers],
+        description: "Jabber's other discovery path: without _cisco-uds._tcp, the domain's _cuplogin._tcp records lead to the test user's IM&P node",
+        requires: &[],
+        refusal: false,
+    },
+    CheckDef {
         id: "xmpp.connect",
         area: Area::Xmpp,
         tasks: &[Task::VerifyServices, Task::VerifyCertificates, Task::XmppClients, Task::LicenseUsers],
         description: "Each IM&P node's c2s port opens a stream for the domain, offers STARTTLS before authentication, and presents a certificate that verifies",
         requires: &["services.port"],
         refusal: false,
+    },
+    CheckDef {
+        id: "xmpp.c2s-tls",
+        area: Area::Xmpp,
+        tasks: &[Task::SecureCommunication, Task::LicenseUsers],
+        description: "Each IM&P node's client port requires STARTTLS before authentication, offers no SASL mechanism before TLS, and after TLS none that sends the password in a reversible form (PLAIN) unless the spec allows it; read from the offered features, no credential sent",
+        requires: &["services.port"],
+        refusal: true,
+    },
+    CheckDef {
+        id: "xmpp.c2s-registration",
+        area: Area::Xmpp,
+        tasks: &[Task::SecureCommunication, Task::LicenseUsers],
+        description: "Each IM&P node refuses in-band registration (XEP-0077) to anyone: the registration form is asked for after TLS, before authentication, never filled in",
+        requires: &["services.port"],
+        refusal: true,
+    },
+    CheckDef {
+        id: "xmpp.c2s-domain",
+        area: Area::Xmpp,
+        tasks: &[Task::SecureCommunication, Task::LicenseUsers],
+        description: "Each IM&P node's client port refuses a stream for a domain it does not serve",
+        requires: &["services.port"],
+        refusal: true,
+    },
+    CheckDef {
+        id: "xmpp.s2s-security",
+        area: Area::Xmpp,
+        tasks: &[Task::Federation],
+        description: "The server-to-server port of each IM&P node and of each federated domain's server requires TLS and authenticates servers by certificate (SASL EXTERNAL): a server without one is refused, not let in by dialback alone; read as such a server, no dialback key sent",
+        requires: &["services.port", "dns.srv.federation"],
+        refusal: true,
     },
     CheckDef {
         id: "xmpp.login",
@@ -334,6 +430,14 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
     CheckDef {
+        id: "sip.tls-refusal",
+        area: Area::Sip,
+        tasks: &[Task::SecureCommunication],
+        description: "The SIP TLS port of each IM&P node behind the trunk refuses a client without a certificate, and a client whose certificate the deployment's CA issued for a subject that is not among the TLS peer subjects (a 403 to its OPTIONS counts as refused)",
+        requires: &["sip.tls-peer"],
+        refusal: true,
+    },
+    CheckDef {
         id: "sip.publish",
         area: Area::Sip,
         tasks: &[Task::IpPhonePresence],
@@ -366,6 +470,14 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
     CheckDef {
+        id: "sip.federation-refusal",
+        area: Area::Sip,
+        tasks: &[Task::Federation],
+        description: "Each federation port of the local domain (its IM&P nodes' SIP TLS port) refuses a client without a certificate, and a client whose certificate the deployment's CA issued for a subject that is not among the TLS peer subjects",
+        requires: &["services.port"],
+        refusal: true,
+    },
+    CheckDef {
         id: "sip.federation-out",
         area: Area::Sip,
         tasks: &[Task::Federation, Task::VerifyEndToEnd],
@@ -382,6 +494,22 @@ pub const CHECKS: &[CheckDef] = &[
         refusal: false,
     },
 ];
+
+/// The prerequisites a check waits for as alternatives in order, the first that passes
+/// serving (check id, prerequisite id): the directory's content checks read through the
+/// first directory server whose service account binds, as CUCM and IM&P fail over.
+pub const FIRST_OF: &[(&str, &str)] = &[
+    ("ldap.base", "ldap.bind"),
+    ("ldap.sync", "ldap.bind"),
+    ("ldap.mapping", "ldap.bind"),
+    ("ldap.user-auth", "ldap.bind"),
+];
+
+/// Whether check `id` may wait for checks `prerequisite` as alternatives (see
+/// [`FIRST_OF`]).
+pub fn waits_for_first_of(id: &str, prerequisite: &str) -> bool {
+    FIRST_OF.iter().any(|(c, p)| *c == id && *p == prerequisite)
+}
 
 /// Looks a check up by id.
 pub fn check(id: &str) -> Option<&'static CheckDef> {

@@ -8,13 +8,13 @@ mod heights;
 mod task;
 mod undo;
 
-use crate::event::{AuthCount, CheckInfo, Event, RunInfo, RunSummary, StopReason};
+use crate::event::{AuthCounts, CheckInfo, Event, RunInfo, RunSummary, StopReason};
 use crate::gate::Gate;
 use crate::model::{CheckResult, Counts, Status};
 use crate::plan::Plan;
 use crate::probe::PlannedCheck;
 use crate::secret::Secret;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -99,7 +99,7 @@ pub async fn run(
         per_server: options.per_server,
     }));
     let stops = Stops::watch(&interrupt, options.deadline);
-    let auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>> = Default::default();
+    let auth: Arc<std::sync::Mutex<AuthCounts>> = Default::default();
     let shared = Shared {
         stops: stops.clone(),
         interrupt: interrupt.clone(),
@@ -128,7 +128,14 @@ pub async fn run(
         } else {
             stops.deadline_hit.get().copied()
         },
-        auth: std::mem::take(&mut *auth.lock().expect("not poisoned")),
+        auth: Default::default(),
+        directory_auth: Default::default(),
+    };
+    let counted = std::mem::take(&mut *auth.lock().expect("not poisoned"));
+    let summary = RunSummary {
+        auth: counted.per_account,
+        directory_auth: counted.on_directory,
+        ..summary
     };
     let _ = events.send(Event::RunFinished(summary.clone()));
     RunReport { results, summary }
@@ -183,7 +190,7 @@ struct Shared {
     run_start: Instant,
     secrets: Arc<Vec<Secret>>,
     workflow: crate::spec::Workflow,
-    auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>>,
+    auth: Arc<std::sync::Mutex<AuthCounts>>,
     credentials: crate::credentials::Credentials,
 }
 
@@ -243,7 +250,7 @@ async fn run_checks(
         let ctx = shared.task(check.server.as_ref(), priority);
         handles.push(tokio::spawn(async move {
             let (mut outcome, attempts, ran_for) =
-                task::run_one(&ctx, &check.key, check.run, deps).await;
+                task::run_one(&ctx, &check.key, check.run, deps, &check.first_of).await;
             outcome.redact(&ctx.secrets);
             let result = CheckResult {
                 key: check.key.redacted(&ctx.secrets),

@@ -6,14 +6,13 @@ use super::attempt::{attempt_once, with_stage};
 use super::undo::undo_what_is_left;
 use super::RunOptions;
 use crate::catalog;
-use crate::event::{AuthCount, Event, StopReason};
+use crate::event::{AuthCounts, Event, StopReason};
 use crate::gate::{Gate, Permit};
 use crate::model::{CheckKey, Outcome, Status};
 use crate::probe::{CheckCtx, CheckFn};
 use crate::reason::{Reason, StageCell};
 use crate::secret::Secret;
 use crate::spec::Workflow;
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -37,7 +36,7 @@ pub(super) struct TaskCtx {
     pub run_start: Instant,
     pub secrets: Arc<Vec<Secret>>,
     pub workflow: Workflow,
-    pub auth: Arc<std::sync::Mutex<BTreeMap<String, AuthCount>>>,
+    pub auth: Arc<std::sync::Mutex<AuthCounts>>,
 }
 
 /// A prerequisite's key and where its status will appear.
@@ -46,11 +45,17 @@ pub(super) type Prerequisite = (CheckKey, watch::Receiver<Option<Status>>);
 impl TaskCtx {
     /// Adds an attempt's authentications to the run's count per account.
     fn count(&self, log: &crate::model::AuthLog) {
-        let mut auth = self.auth.lock().expect("not poisoned");
+        let mut guard = self.auth.lock().expect("not poisoned");
+        let auth = &mut *guard;
         for a in log.attempts() {
-            let c = auth.entry(a.account).or_default();
-            c.attempts += 1;
-            c.refused += u32::from(a.refused);
+            let mut counts = vec![auth.per_account.entry(a.account).or_default()];
+            if let Some(p) = &a.directory {
+                counts.push(auth.on_directory.entry(p.as_str().to_string()).or_default());
+            }
+            for c in counts {
+                c.attempts += 1;
+                c.refused += u32::from(a.refused);
+            }
         }
     }
 
@@ -107,8 +112,9 @@ pub(super) async fn run_one(
     key: &CheckKey,
     body: CheckFn,
     deps: Vec<Prerequisite>,
+    first_of: &[CheckKey],
 ) -> (Outcome, u32, Option<Duration>) {
-    if let Err(o) = prerequisites(ctx, deps).await {
+    if let Err(o) = prerequisites(ctx, deps, first_of).await {
         return (o, 0, None);
     }
     let Some(_permits) = permits(ctx).await else {
@@ -126,11 +132,15 @@ pub(super) async fn run_one(
         if stopped {
             return (outcome, attempt, Some(began.elapsed()));
         }
-        let pause = ctx.pause_after(attempt);
-        let retry_window_left = ctx
+        // The window is used whole: the last pause ends at its end, where one more
+        // attempt is made (a doubling pause that would overshoot it is cut short).
+        let left = ctx
             .options
             .retry_for
-            .is_some_and(|w| ctx.run_start.elapsed() + pause < w);
+            .map(|w| w.saturating_sub(ctx.run_start.elapsed()))
+            .unwrap_or_default();
+        let retry_window_left = !left.is_zero();
+        let pause = ctx.pause_after(attempt).min(left);
         // A refused credential is final: retrying it can lock the account.
         if outcome.status != Status::Fail || refused || !retry_window_left {
             let outcome = if attempt > 1 {
@@ -155,25 +165,76 @@ pub(super) async fn run_one(
 }
 
 /// Waits for every prerequisite; the first that did not pass or warn blocks the check.
-async fn prerequisites(ctx: &TaskCtx, deps: Vec<Prerequisite>) -> Result<(), Outcome> {
-    for (dep, mut rx) in deps {
-        let status = tokio::select! {
-            biased;
-            _ = ctx.stop.cancelled() => return Err(ctx.not_run()),
-            s = rx.wait_for(|s| s.is_some()) => s.map(|s| s.expect("waited for Some")).unwrap_or(Status::Skip),
-        };
+async fn prerequisites(
+    ctx: &TaskCtx,
+    deps: Vec<Prerequisite>,
+    first_of: &[CheckKey],
+) -> Result<(), Outcome> {
+    let (alternatives, all): (Vec<_>, Vec<_>) =
+        deps.into_iter().partition(|(d, _)| first_of.contains(d));
+    for (dep, rx) in all {
+        let status = status_of(ctx, rx).await?;
         if !status.unblocks_dependents() {
-            let title = catalog::check(dep.id).map(|d| d.description).unwrap_or("");
-            return Err(
-                Outcome::skip(format!("blocked by {dep}, which {}", verb(status)))
-                    .with("blocked_by", &dep)
-                    .with("blocked_by_status", status)
-                    .with("prerequisite", title)
-                    .because(Reason::Blocked { by: dep, status }),
-            );
+            return Err(blocked(&dep, status));
         }
     }
-    Ok(())
+    // Alternatives in order: the first that passes or warns serves.
+    let mut failed = Vec::new();
+    for (dep, rx) in alternatives {
+        let status = status_of(ctx, rx).await?;
+        if status.unblocks_dependents() {
+            return Ok(());
+        }
+        failed.push((dep, status));
+    }
+    match failed.first() {
+        None => Ok(()),
+        Some((first, status)) if failed.len() == 1 => Err(blocked(first, *status)),
+        Some((first, status)) => {
+            let each: Vec<String> = failed
+                .iter()
+                .map(|(d, s)| format!("{d}, which {}", verb(*s)))
+                .collect();
+            let o = Outcome::skip(format!(
+                "blocked: none of its alternatives passed: {}",
+                each.join("; ")
+            ));
+            Err(failed
+                .iter()
+                .fold(o, |o, (d, s)| {
+                    o.with("blocked_by", d).with("blocked_by_status", s)
+                })
+                .because(Reason::Blocked {
+                    by: first.clone(),
+                    status: *status,
+                }))
+        }
+    }
+}
+
+/// How a prerequisite ended (waited for), or the outcome of a run stopped first.
+async fn status_of(
+    ctx: &TaskCtx,
+    mut rx: watch::Receiver<Option<Status>>,
+) -> Result<Status, Outcome> {
+    tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => Err(ctx.not_run()),
+        s = rx.wait_for(|s| s.is_some()) => Ok(s.map(|s| s.expect("waited for Some")).unwrap_or(Status::Skip)),
+    }
+}
+
+/// A check blocked by `dep`, which ended with `status`.
+fn blocked(dep: &CheckKey, status: Status) -> Outcome {
+    let title = catalog::check(dep.id).map(|d| d.description).unwrap_or("");
+    Outcome::skip(format!("blocked by {dep}, which {}", verb(status)))
+        .with("blocked_by", dep)
+        .with("blocked_by_status", status)
+        .with("prerequisite", title)
+        .because(Reason::Blocked {
+            by: dep.clone(),
+            status,
+        })
 }
 
 /// The server's permit first (a check waiting for its server holds no run-wide one),

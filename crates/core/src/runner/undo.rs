@@ -19,11 +19,15 @@ pub(super) async fn undo_what_is_left(
     }
     let grace = ctx.options.stop_grace;
     let normal = Instant::now() + ctx.options.cleanup_timeout;
-    let deadline = match ctx.stopped_at.get() {
-        Some(at) => normal.min(*at + grace),
-        None if ctx.stop.is_cancelled() => normal.min(Instant::now() + grace),
-        None => normal,
-    };
+    let cut_late = format!("cut off {} ms after the run stopped", grace.as_millis());
+    if ctx.stop.is_cancelled() {
+        // Stopped already: the undos have what is left of the grace.
+        let at = ctx.stopped_at.get().copied().unwrap_or_else(Instant::now);
+        let failed =
+            crate::cleanup::run_pending_as(cleanup, normal.min(at + grace).into(), cut_late).await;
+        return not_undone(outcome, failed);
+    }
+    // A stop that comes while they run cuts them at its grace.
     let stop = ctx.stop.clone();
     let stopped_at = ctx.stopped_at.clone();
     let cut = async move {
@@ -32,12 +36,14 @@ pub(super) async fn undo_what_is_left(
         tokio::time::sleep_until((at + grace).into()).await;
     };
     let failed = tokio::select! {
-        f = crate::cleanup::run_pending(cleanup, deadline.into()) => f,
-        _ = cut => names
-            .into_iter()
-            .map(|n| (n, format!("cut off {} ms after the run stopped", grace.as_millis())))
-            .collect(),
+        biased;
+        _ = cut => names.into_iter().map(|n| (n, cut_late.clone())).collect(),
+        f = crate::cleanup::run_pending(cleanup, normal.into()) => f,
     };
+    not_undone(outcome, failed)
+}
+
+fn not_undone(outcome: Outcome, failed: Vec<(String, String)>) -> Outcome {
     failed.into_iter().fold(outcome, |o, (what, why)| {
         o.with("not_undone", format!("{what}: {why}"))
     })

@@ -7,6 +7,7 @@ use super::raw::{RawCluster, RawGroup, RawNode};
 use super::trunk::{self, SipTrunk};
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use toml::Spanned;
 
 /// A cluster: its nodes, presence redundancy groups and SIP publish trunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,27 @@ pub struct Cluster {
     pub redundancy_groups: Vec<RedundancyGroup>,
     /// The SIP publish trunk from CUCM to this cluster, if the deployment has one.
     pub sip_trunk: Option<SipTrunk>,
+    /// The CUCM publisher of the cluster as UDS names a user's home cluster
+    /// (`clusterUser`'s `homeCluster`), lower case, when the spec gives it; else any
+    /// CUCM node of the cluster stands for it.
+    pub cucm_publisher: Option<String>,
+}
+
+impl Cluster {
+    /// Whether `host` (a name or an address, as UDS gives a home cluster) is this
+    /// cluster's CUCM: its `cucm_publisher`, or one of its CUCM nodes by name or by
+    /// pinned address.
+    pub fn is_cucm_host(&self, host: &str) -> bool {
+        let host = host.trim().trim_end_matches('.');
+        let ip = host.parse::<IpAddr>().ok();
+        self.cucm_publisher
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case(host))
+            || self.nodes.iter().filter(|n| n.role == Role::Cucm).any(|n| {
+                n.fqdn.trim_end_matches('.').eq_ignore_ascii_case(host)
+                    || (ip.is_some() && n.address == ip)
+            })
+    }
 }
 
 /// A node of a cluster.
@@ -99,6 +121,7 @@ pub(crate) fn validate(
     let mut names = HashSet::new();
     let mut fqdns = HashSet::new();
     let mut grouped = HashSet::new();
+    let mut publishers: BTreeMap<String, String> = BTreeMap::new();
     let mut clusters = Vec::new();
     for c in raw {
         if !names.insert(c.name.get_ref().clone()) {
@@ -135,6 +158,10 @@ pub(crate) fn validate(
             .map(|g| validate_group(ctx, g, c, &mut grouped))
             .collect();
         let sip_trunk = c.sip_trunk.as_ref().map(|t| trunk::validate(ctx, t, nodes));
+        let cucm_publisher = c
+            .cucm_publisher
+            .as_ref()
+            .map(|p| validate_publisher(ctx, p, c, raw, &mut publishers));
         clusters.push(Cluster {
             name: c.name.get_ref().clone(),
             // As `domains` spells it, so that probes compare the two exactly.
@@ -142,9 +169,77 @@ pub(crate) fn validate(
             nodes: cluster_nodes,
             redundancy_groups,
             sip_trunk,
+            cucm_publisher,
         });
     }
     clusters
+}
+
+/// Checks a cluster's `cucm_publisher`: a host name or an address; when it names a
+/// node of the spec, a CUCM node of this cluster; no two clusters with the same one.
+fn validate_publisher(
+    ctx: &mut Ctx,
+    p: &Spanned<String>,
+    cluster: &RawCluster,
+    raw: &[RawCluster],
+    publishers: &mut BTreeMap<String, String>,
+) -> String {
+    let name = p
+        .get_ref()
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let cname = cluster.name.get_ref();
+    if !is_hostname(&name) && name.parse::<IpAddr>().is_err() {
+        ctx.error(
+            p.span(),
+            format!(
+                "`cucm_publisher` of cluster `{cname}` (`{}`) is neither a host name nor an address",
+                p.get_ref()
+            ),
+        );
+    }
+    let owner = raw.iter().find_map(|c| {
+        c.nodes
+            .iter()
+            .find(|n| {
+                n.fqdn
+                    .get_ref()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(&name)
+            })
+            .map(|n| (c, n))
+    });
+    match owner {
+        Some((_, n)) if n.role != Role::Cucm => ctx.error(
+            p.span(),
+            format!(
+                "`cucm_publisher` of cluster `{cname}` names `{}`, an IM&P node; UDS names a CUCM node (the publisher) as home cluster",
+                p.get_ref()
+            ),
+        ),
+        Some((c, _)) if c.name.get_ref() != cname => ctx.error(
+            p.span(),
+            format!(
+                "`cucm_publisher` of cluster `{cname}` names `{}`, a node of cluster `{}`",
+                p.get_ref(),
+                c.name.get_ref()
+            ),
+        ),
+        _ => {}
+    }
+    if let Some(first) = publishers.get(&name) {
+        ctx.error(
+            p.span(),
+            format!(
+                "`cucm_publisher` `{}` of cluster `{cname}` is cluster `{first}`'s too: each CUCM cluster has its own publisher",
+                p.get_ref()
+            ),
+        );
+    } else {
+        publishers.insert(name.clone(), cname.clone());
+    }
+    name
 }
 
 fn validate_node(ctx: &mut Ctx, n: &RawNode, fqdns: &mut HashSet<String>) -> Node {

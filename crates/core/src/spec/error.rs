@@ -288,6 +288,14 @@ pub(crate) fn mask_password_values(line: &str) -> (String, Vec<String>) {
                 (&line[i..j], j)
             }
         };
+        // A variable's name and a file's path are not secrets: shown, unless they might
+        // be a password written in the wrong field.
+        let key = &lower[key_start..search];
+        let shown = (key == "password_env" && super::password::shows_var(inner))
+            || (key == "password_file" && super::password::shows_file(inner));
+        if shown {
+            continue;
+        }
         if !inner.is_empty() {
             hidden.push(inner.to_string());
         }

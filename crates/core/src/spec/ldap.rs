@@ -26,7 +26,15 @@ pub struct LdapSpec {
     pub attributes: AttributeMap,
     /// User ids that must be in the directory under the base with the filter.
     pub expected_users: Vec<String>,
+    /// The largest LDAP message the probe accepts from a server, in bytes (`None`: the
+    /// probe's default, 4 MiB): a message announced larger ends the session at its
+    /// header, before anything of it is buffered.
+    pub max_message_bytes: Option<usize>,
 }
+
+/// The range `max_message_bytes` may take: from 4 KiB (a search entry of a few
+/// attributes) to 1 GiB.
+pub const MESSAGE_LIMIT_RANGE: std::ops::RangeInclusive<u64> = 4096..=(1 << 30);
 
 impl LdapSpec {
     /// The service account's password.
@@ -196,6 +204,22 @@ pub(crate) fn validate(
         env: &raw.password_env,
         file: &raw.password_file,
     };
+    let max_message_bytes = raw.max_message_bytes.as_ref().and_then(|m| {
+        let n = *m.get_ref();
+        if MESSAGE_LIMIT_RANGE.contains(&n) {
+            usize::try_from(n).ok()
+        } else {
+            ctx.error(
+                m.span(),
+                format!(
+                    "`max_message_bytes = {n}` is out of range: from {} (4 KiB) to {} (1 GiB)",
+                    MESSAGE_LIMIT_RANGE.start(),
+                    MESSAGE_LIMIT_RANGE.end()
+                ),
+            );
+            None
+        }
+    });
     let password = passwords.resolve(ctx, "[ldap]", section, fields)?;
     Some(LdapSpec {
         servers,
@@ -205,6 +229,7 @@ pub(crate) fn validate(
         user_filter: raw.user_filter.clone(),
         attributes: AttributeMap::from(&raw.attributes),
         expected_users: raw.expected_users.clone(),
+        max_message_bytes,
     })
 }
 

@@ -23,10 +23,12 @@ mod kinds;
 mod ldap;
 mod password;
 mod raw;
+pub mod reference;
 mod sip_federation;
 mod tls;
 mod trunk;
 mod users;
+mod xmpp;
 
 pub use clusters::{Cluster, Node, RedundancyGroup};
 pub use dns::DnsSpec;
@@ -39,6 +41,7 @@ pub use sip_federation::SipFederationPeer;
 pub use tls::TlsSpec;
 pub use trunk::SipTrunk;
 pub use users::TestUser;
+pub use xmpp::{PlainAfterTls, XmppSpec};
 
 use crate::secret::Secret;
 use error::Ctx;
@@ -86,6 +89,8 @@ pub struct Spec {
     pub federation: Vec<FederationPeer>,
     /// The federated SIP domains.
     pub sip_federation: Vec<SipFederationPeer>,
+    /// What the XMPP service may offer clients (`[xmpp]`).
+    pub xmpp: XmppSpec,
     /// What loading found worth telling (never a secret): to print before running.
     pub warnings: Vec<SpecWarning>,
     /// How the spec was loaded.
@@ -207,6 +212,7 @@ fn validate(ctx: &mut Ctx, raw: &RawSpec, passwords: &mut Passwords) -> Spec {
         .collect();
     let federation = federation::validate(ctx, &raw.federation, &domains, &user_ids, passwords);
     let sip_federation = sip_federation::validate(ctx, &raw.sip_federation, &domains, &clusters);
+    let xmpp = xmpp::validate(raw.xmpp.as_ref(), ldap.is_some());
     Spec {
         path: PathBuf::new(),
         workflow: raw.workflow,
@@ -220,6 +226,7 @@ fn validate(ctx: &mut Ctx, raw: &RawSpec, passwords: &mut Passwords) -> Spec {
         test_users,
         federation,
         sip_federation,
+        xmpp,
         warnings: Vec::new(),
         mode: ctx.mode,
     }

@@ -133,7 +133,10 @@ impl<'e> Passwords<'e> {
             Some(_) => {
                 ctx.error(
                     var.span(),
-                    format!("{what}: the environment variable that `password_env` names is empty"),
+                    format!(
+                        "{what}: the environment variable {} is empty",
+                        shown_var(name)
+                    ),
                 );
                 None
             }
@@ -141,12 +144,50 @@ impl<'e> Passwords<'e> {
                 ctx.error(
                     var.span(),
                     format!(
-                        "{what}: the environment variable that `password_env` names is not set"
+                        "{what}: the environment variable {} is not set",
+                        shown_var(name)
                     ),
                 );
                 None
             }
         }
+    }
+}
+
+/// Whether `password_env`'s value is shown in errors: a variable name as they are
+/// conventionally written (`IMPV_LDAP_PASSWORD`: upper case, digits, `_`), not a word
+/// that could be the password itself, written there by mistake.
+pub(crate) fn shows_var(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether `password_file`'s value is shown in errors: a path (with a `/` or a `.`),
+/// not a word that could be the password itself.
+pub(crate) fn shows_file(path: &str) -> bool {
+    path.contains('/') || path.contains('.')
+}
+
+/// The variable as an error names it: `` `IMPV_X` (password_env) ``, or only the
+/// field when its value might be a password.
+fn shown_var(name: &str) -> String {
+    if shows_var(name) {
+        format!("`{name}` (password_env)")
+    } else {
+        "that `password_env` names (not shown: it could be a password)".to_string()
+    }
+}
+
+/// The file as an error names it.
+fn shown_file(path: &str) -> String {
+    if shows_file(path) {
+        format!("`{path}` (password_file)")
+    } else {
+        "(password_file; its value is not shown: it could be a password)".to_string()
     }
 }
 
@@ -179,7 +220,10 @@ fn read_file(ctx: &mut Ctx, what: &str, file: &Spanned<String>) -> Option<Secret
             };
             ctx.error(
                 file.span(),
-                format!("{what}: the password file (password_file) {why}{relative}"),
+                format!(
+                    "{what}: the password file {} {why}{relative}",
+                    shown_file(file.get_ref())
+                ),
             );
             None
         }

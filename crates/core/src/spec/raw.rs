@@ -30,6 +30,14 @@ pub(crate) struct RawSpec {
     pub federation: Vec<Spanned<RawFederationPeer>>,
     #[serde(default)]
     pub sip_federation: Vec<Spanned<RawSipFederationPeer>>,
+    pub xmpp: Option<RawXmpp>,
+}
+
+/// `[xmpp]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawXmpp {
+    pub allow_plain: Option<bool>,
 }
 
 /// `[dns]`
@@ -50,6 +58,8 @@ pub(crate) struct RawTls {
     pub use_system_roots: bool,
     #[serde(default = "default_expiry_days")]
     pub expiry_warning_days: u32,
+    pub unlisted_client_cert: Option<Spanned<String>>,
+    pub unlisted_client_key: Option<Spanned<String>>,
 }
 
 fn default_expiry_days() -> u32 {
@@ -62,6 +72,8 @@ impl Default for RawTls {
             ca_bundle: None,
             use_system_roots: false,
             expiry_warning_days: default_expiry_days(),
+            unlisted_client_cert: None,
+            unlisted_client_key: None,
         }
     }
 }
@@ -76,6 +88,7 @@ pub(crate) struct RawCluster {
     #[serde(default)]
     pub redundancy_groups: Vec<RawGroup>,
     pub sip_trunk: Option<RawTrunk>,
+    pub cucm_publisher: Option<Spanned<String>>,
 }
 
 /// `[[clusters.nodes]]`
@@ -127,6 +140,7 @@ pub(crate) struct RawLdap {
     pub attributes: RawAttributes,
     #[serde(default)]
     pub expected_users: Vec<String>,
+    pub max_message_bytes: Option<Spanned<u64>>,
 }
 
 fn default_user_filter() -> String {

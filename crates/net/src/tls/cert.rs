@@ -1,5 +1,6 @@
 //! What a certificate says: names, validity, key usage, key and signature.
 
+use imp_verify_core::text::{cut_list, peer_text};
 use rustls::pki_types::CertificateDer;
 use std::time::{Duration, UNIX_EPOCH};
 use x509_parser::prelude::*;
@@ -21,13 +22,14 @@ pub struct Names {
 }
 
 impl Names {
-    /// The names as a report shows them: `DNS:a, IP:b, xmppAddr:c, SRVName:d`.
+    /// The names as a report shows them: `DNS:a, IP:b, xmppAddr:c, SRVName:d` (each
+    /// escaped and cut, as the peer wrote them; a long list cut with a count).
     pub fn show(&self) -> String {
         let mut v: Vec<String> = self.dns.iter().map(|d| format!("DNS:{d}")).collect();
         v.extend(self.ip.iter().map(|d| format!("IP:{d}")));
         v.extend(self.xmpp_addr.iter().map(|d| format!("xmppAddr:{d}")));
         v.extend(self.srv_name.iter().map(|d| format!("SRVName:{d}")));
-        v.join(", ")
+        cut_list(v.iter().map(|n| peer_text(n)), ", ")
     }
 }
 
@@ -96,53 +98,95 @@ pub fn rfc3339(unix: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Parses the server's own certificate.
+/// Parses the server's own certificate. What the peer wrote in it is kept as written
+/// for matching (names, the common name); the subject and issuer, which reports show
+/// as they are, are escaped and cut ([`imp_verify_core::text::peer_text`]).
 pub fn view(der: &CertificateDer<'_>) -> Result<CertView, String> {
     let (_, cert) = X509Certificate::from_der(der.as_ref())
         .map_err(|e| format!("the certificate does not parse: {e}"))?;
     let mut names = Names::default();
-    let mut server_auth = false;
-    let mut client_auth = false;
-    let mut has_eku = false;
+    let mut usage = Usage::default();
     for ext in cert.extensions() {
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
-                for gn in &san.general_names {
-                    match gn {
-                        GeneralName::DNSName(d) => names.dns.push(d.to_ascii_lowercase()),
-                        GeneralName::IPAddress(b) => names.ip.push(match b.len() {
-                            4 => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
-                            16 => {
-                                let mut a = [0u8; 16];
-                                a.copy_from_slice(b);
-                                std::net::Ipv6Addr::from(a).to_string()
-                            }
-                            _ => format!("{b:02x?}"),
-                        }),
-                        GeneralName::OtherName(oid, value) => {
-                            let oid = oid.to_id_string();
-                            if let Some(text) = other_name_text(value) {
-                                if oid == OID_XMPP_ADDR {
-                                    names.xmpp_addr.push(text.to_ascii_lowercase());
-                                } else if oid == OID_SRV_NAME {
-                                    names.srv_name.push(text.to_ascii_lowercase());
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+                san.general_names.iter().for_each(|gn| names.add(gn));
             }
             ParsedExtension::ExtendedKeyUsage(eku) => {
-                has_eku = true;
-                server_auth |= eku.server_auth || eku.any;
-                client_auth |= eku.client_auth || eku.any;
+                usage.has_eku = true;
+                usage.server_auth |= eku.server_auth || eku.any;
+                usage.client_auth |= eku.client_auth || eku.any;
             }
             _ => {}
         }
     }
-    let spki = cert.public_key();
-    let (key, key_ok) = match spki.parsed() {
+    let (key, key_ok) = key_strength(cert.public_key());
+    let (signature, signature_ok) =
+        signature_name(&cert.signature_algorithm.algorithm.to_id_string());
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok().map(str::to_string));
+    Ok(CertView {
+        subject: peer_text(&cert.subject().to_string()),
+        cn,
+        issuer: peer_text(&cert.issuer().to_string()),
+        serial: cert.raw_serial_as_string(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        names,
+        sha256: fingerprint(der),
+        server_auth: usage.server_auth,
+        client_auth: usage.client_auth,
+        has_eku: usage.has_eku,
+        key,
+        key_ok,
+        signature,
+        signature_ok,
+        self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
+    })
+}
+
+/// What the extended key usage extension allows.
+#[derive(Default)]
+struct Usage {
+    server_auth: bool,
+    client_auth: bool,
+    has_eku: bool,
+}
+
+impl Names {
+    /// Adds one Subject Alternative Name.
+    fn add(&mut self, gn: &GeneralName<'_>) {
+        match gn {
+            GeneralName::DNSName(d) => self.dns.push(d.to_ascii_lowercase()),
+            GeneralName::IPAddress(b) => self.ip.push(match b.len() {
+                4 => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
+                16 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(b);
+                    std::net::Ipv6Addr::from(a).to_string()
+                }
+                _ => format!("{b:02x?}"),
+            }),
+            GeneralName::OtherName(oid, value) => {
+                let oid = oid.to_id_string();
+                if let Some(text) = other_name_text(value) {
+                    if oid == OID_XMPP_ADDR {
+                        self.xmpp_addr.push(text.to_ascii_lowercase());
+                    } else if oid == OID_SRV_NAME {
+                        self.srv_name.push(text.to_ascii_lowercase());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The public key in words (`RSA 2048 bits`) and whether it is strong enough.
+fn key_strength(spki: &SubjectPublicKeyInfo<'_>) -> (String, bool) {
+    match spki.parsed() {
         Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
             let bits = rsa.key_size();
             (format!("RSA {bits} bits"), bits >= 2048)
@@ -153,52 +197,37 @@ pub fn view(der: &CertificateDer<'_>) -> Result<CertView, String> {
         }
         Ok(other) => (format!("{:?}", std::mem::discriminant(&other)), true),
         Err(e) => (format!("unparsed public key: {e}"), false),
+    }
+}
+
+/// The signature algorithm's name, by its OID, and whether it is acceptable.
+fn signature_name(oid: &str) -> (String, bool) {
+    let (name, ok) = match oid {
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", true),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", true),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", true),
+        "1.2.840.113549.1.1.10" => ("RSASSA-PSS", true),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", true),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", true),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", true),
+        "1.3.101.112" => ("Ed25519", true),
+        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", false),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", false),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", false),
+        other => (other, true),
     };
-    let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
-    let (signature, signature_ok) = match sig_oid.as_str() {
-        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption".to_string(), true),
-        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption".to_string(), true),
-        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption".to_string(), true),
-        "1.2.840.113549.1.1.10" => ("RSASSA-PSS".to_string(), true),
-        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256".to_string(), true),
-        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384".to_string(), true),
-        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512".to_string(), true),
-        "1.3.101.112" => ("Ed25519".to_string(), true),
-        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption".to_string(), false),
-        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption".to_string(), false),
-        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1".to_string(), false),
-        other => (other.to_string(), true),
-    };
+    (name.to_string(), ok)
+}
+
+/// The SHA-256 fingerprint of a DER certificate, `AA:BB:...`.
+fn fingerprint(der: &CertificateDer<'_>) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
-    let sha256 = digest
+    digest
         .as_ref()
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
-        .join(":");
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok().map(str::to_string));
-    Ok(CertView {
-        subject: cert.subject().to_string(),
-        cn,
-        issuer: cert.issuer().to_string(),
-        serial: cert.raw_serial_as_string(),
-        not_before: cert.validity().not_before.timestamp(),
-        not_after: cert.validity().not_after.timestamp(),
-        names,
-        sha256,
-        server_auth,
-        client_auth,
-        has_eku,
-        key,
-        key_ok,
-        signature,
-        signature_ok,
-        self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
-    })
+        .join(":")
 }
 
 /// DNS name matching with a single left-most wildcard label (RFC 6125).
@@ -224,6 +253,29 @@ mod tests {
         assert!(!dns_covers("*.lab.test", "a.imp1.lab.test"));
         assert!(!dns_covers("*.lab.test", "lab.test"));
         assert!(dns_covers("IMP1.lab.test.", "imp1.lab.test"));
+    }
+
+    #[test]
+    fn names_are_shown_escaped_and_cut() {
+        let names = Names {
+            dns: (0..30).map(|i| format!("n{i}.lab.test")).collect(),
+            ip: vec![],
+            xmpp_addr: vec!["evil\u{1b}[2J".into()],
+            srv_name: vec![],
+        };
+        let shown = names.show();
+        assert!(
+            shown.starts_with("DNS:n0.lab.test, DNS:n1.lab.test"),
+            "{shown}"
+        );
+        assert!(shown.ends_with(", and 21 more"), "{shown}");
+        let few = Names {
+            dns: vec![],
+            ip: vec![],
+            xmpp_addr: vec!["evil\u{1b}[2J".into()],
+            srv_name: vec![],
+        };
+        assert_eq!(few.show(), "xmppAddr:evil\\u{1b}[2J");
     }
 
     #[test]

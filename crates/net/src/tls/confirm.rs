@@ -11,7 +11,9 @@ use tokio_rustls::client::TlsStream;
 /// e.g. a SIP OPTIONS) and reads until the first answer; an answer (any bytes) means
 /// the server accepted the client, an alert or a close that it refused it, recorded in
 /// `facts` (then [`TlsFacts::verified`] is false). No fixed wait: it returns as soon as
-/// the server answers, and the caller bounds it with the check's deadline. Under TLS 1.2,
+/// the server answers, and the caller bounds it with the check's deadline. A close
+/// without an alert is recorded as what it is ([`CLOSED_AFTER_HANDSHAKE`]), not as a
+/// refusal the server did not state. Under TLS 1.2,
 /// where a refusal fails the handshake itself, it returns at once.
 pub async fn confirm_client_accepted<S>(
     stream: &mut TlsStream<S>,
@@ -35,7 +37,7 @@ pub async fn confirm_client_accepted<S>(
     let mut buf = [0u8; 512];
     match stream.read(&mut buf).await {
         Ok(0) => refused(
-            "the server closed the connection right after the handshake, without answering the first request (it does not accept the client certificate)".into(),
+            CLOSED_AFTER_HANDSHAKE.into(),
             HandshakeFailure::ClosedAfterHandshake,
         ),
         Ok(_) => {}
@@ -45,6 +47,11 @@ pub async fn confirm_client_accepted<S>(
         }
     }
 }
+
+/// What a close right after the handshake tells, and no more: under TLS 1.3 it is how
+/// a server refuses a client certificate, but a server that fails or drops the session
+/// for any other reason closes alike.
+pub const CLOSED_AFTER_HANDSHAKE: &str = "the server closed the connection after the handshake, without answering the first request; the node may refuse the client certificate: see its log";
 
 /// After a completed handshake, a close or an unexplained error is the server
 /// refusing the client.

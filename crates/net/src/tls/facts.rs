@@ -290,14 +290,16 @@ pub enum HandshakeFailure {
     /// The server closed the connection during the handshake, saying nothing.
     ClosedDuringHandshake,
     /// The server ended the session right after the handshake, before answering the
-    /// first request (under TLS 1.3, how it refuses a client certificate).
+    /// first request, with no alert saying why: under TLS 1.3 how a server refuses a
+    /// client certificate, but not a proof of it (its log tells).
     ClosedAfterHandshake,
     /// Anything else (the text says what).
     Other,
 }
 
 impl HandshakeFailure {
-    /// Whether the server refused the client (its certificate, or its absence).
+    /// Whether the server refused the client (its certificate, or its absence), or may
+    /// have ([`HandshakeFailure::ClosedAfterHandshake`], a close without a word).
     pub fn is_client_refusal(self) -> bool {
         matches!(
             self,

@@ -21,19 +21,59 @@ pub struct ClientIdentity {
     pub key: PrivateKeyDer<'static>,
 }
 
+/// Why a client certificate or its key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PemError {
+    /// The file cannot be read, or holds no valid PEM of its kind.
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The certificate file holds no certificate.
+    NoCertificate {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+}
+
+impl std::fmt::Display for PemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemError::Unreadable { path, detail } => write!(f, "{}: {detail}", path.display()),
+            PemError::NoCertificate { path } => {
+                write!(f, "{}: no certificate in it", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PemError {}
+
 impl ClientIdentity {
     /// Reads a PEM certificate (chain) and a PEM private key.
-    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, String> {
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, PemError> {
+        let unreadable = |path: &Path, e: &dyn std::fmt::Display| PemError::Unreadable {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
         let chain: Vec<_> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| format!("{}: {e}", cert.display()))?
+            .map_err(|e| unreadable(cert, &e))?
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: {e}", cert.display()))?;
+            .map_err(|e| unreadable(cert, &e))?;
         if chain.is_empty() {
-            return Err(format!("{}: no certificate in it", cert.display()));
+            return Err(PemError::NoCertificate {
+                path: cert.to_path_buf(),
+            });
         }
-        let key =
-            PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| unreadable(key, &e))?;
         Ok(ClientIdentity { chain, key })
+    }
+
+    /// [`ClientIdentity::load`], its error as text (for callers that keep it so).
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, String> {
+        Self::load(cert, key).map_err(|e| e.to_string())
     }
 }
 

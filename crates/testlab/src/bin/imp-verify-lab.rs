@@ -6,6 +6,7 @@
 //! imp-verify-lab certs   [PROFILE]   certificates: name<TAB>cn<TAB>eku<TAB>subjectAltName
 //! imp-verify-lab secrets [PROFILE]   the secrets' names
 //! imp-verify-lab people  [PROFILE]   test users besides people.tsv: uid<TAB>domain<TAB>phone
+//! imp-verify-lab users   [PROFILE]   the spec's test users: uid<TAB>FQDN of its home node
 //! imp-verify-lab render  [PROFILE] --dir DIR [--relative]   configs, zones, lab.toml
 //! imp-verify-lab compose             docker-compose.yml
 //! PROFILE: --base N --directory openldap|samba-ad --xmpp prosody|ejabberd [--scale CxN]
@@ -78,6 +79,12 @@ fn run(cmd: &str, args: &[String]) -> Result<String, String> {
             .iter()
             .map(|p| format!("{}\t{}\t{}\n", p.uid, p.domain, p.phone))
             .collect(),
+        "users" => t
+            .deployment
+            .users
+            .iter()
+            .map(|u| format!("{}\t{}\n", u.id, u.home))
+            .collect(),
         "render" => {
             let dir = a.dir.ok_or("render needs --dir")?;
             // The lab script names its templates; the repository's otherwise (a binary
@@ -104,7 +111,7 @@ fn run(cmd: &str, args: &[String]) -> Result<String, String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = args.split_first() else {
-        eprintln!("usage: imp-verify-lab table|env|certs|secrets|people|render|compose [--base N --directory D --xmpp X --scale CxN --dir DIR --relative]");
+        eprintln!("usage: imp-verify-lab table|env|certs|secrets|people|users|render|compose [--base N --directory D --xmpp X --scale CxN --dir DIR --relative]");
         return ExitCode::from(2);
     };
     match run(cmd, rest) {

@@ -167,6 +167,8 @@ pub enum Kind {
     Ejabberd,
     /// Kamailio.
     Kamailio,
+    /// Apache httpd (CUCM's User Data Services' stand-in, `exec_uds` of `uds.sh`).
+    Apache,
 }
 
 impl Kind {
@@ -179,6 +181,7 @@ impl Kind {
             Kind::Prosody => "prosody",
             Kind::Ejabberd => "ejabberd",
             Kind::Kamailio => "kamailio",
+            Kind::Apache => "apache",
         }
     }
 }
@@ -194,6 +197,9 @@ pub enum Ready {
     Xmpp(String),
     /// SIP OPTIONS over UDP.
     Sip,
+    /// `GET /cucm-uds/version` over TLS to port 8443 gets 200 (any certificate), the
+    /// TLS server name this one.
+    Https(String),
 }
 
 impl fmt::Display for Ready {
@@ -203,6 +209,7 @@ impl fmt::Display for Ready {
             Ready::Ldaps => f.write_str("ldaps"),
             Ready::Xmpp(d) => write!(f, "xmpp:{d}"),
             Ready::Sip => f.write_str("sip"),
+            Ready::Https(name) => write!(f, "https:{name}"),
         }
     }
 }

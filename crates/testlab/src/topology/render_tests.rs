@@ -83,6 +83,87 @@ fn a_config_with_a_password_is_the_owners_only() {
 }
 
 #[test]
+fn the_uds_stand_in_serves_on_cucms_address_and_binds_to_the_profiles_directory() {
+    for (p, url) in [
+        (
+            Profile::default(),
+            "AuthLDAPURL \"ldaps://127.0.0.41:636/ou=people,dc=lab,dc=test?uid?one\"",
+        ),
+        (
+            Profile {
+                directory: Directory::SambaAd,
+                ..Profile::default()
+            },
+            "AuthLDAPURL \"ldaps://127.0.0.41:636/OU=people,DC=lab,DC=test?sAMAccountName?one\"",
+        ),
+    ] {
+        let (dir, t) = rendered(p, 40);
+        let s = t.server("cucm-uds").expect("a server cucm-uds");
+        assert_eq!((s.kind, s.hosts.as_slice()), (Kind::Apache, [4].as_slice()));
+        assert_eq!(
+            t.table().lines().find(|l| l.starts_with("cucm-uds ")),
+            Some("cucm-uds 127.0.0.44 apache https:cucm.lab.test tcp/8443")
+        );
+        let conf = read(dir.path(), "conf/cucm-uds/apache2.conf");
+        assert!(conf.contains("Listen 127.0.0.44:8443 https\n"), "{conf}");
+        assert!(conf.contains(url), "{p:?}: {conf}");
+        assert!(conf.contains("AuthLDAPBindPassword \"svc-secret\""));
+        let mode = dir
+            .path()
+            .join("conf/cucm-uds/apache2.conf")
+            .metadata()
+            .unwrap();
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+        assert!(dir.path().join("run/cucm-uds").is_dir());
+    }
+    // The scale profile has no stand-in (its spec lists no https on CUCM).
+    let scale = Topology::new(100, profiles()[3]).unwrap();
+    assert!(scale.server("cucm-uds").is_none());
+}
+
+#[test]
+fn the_lines_the_tests_variants_replace_are_in_the_rendered_configs() {
+    let (dir, _) = rendered(Profile::default(), 40);
+    let d = dir.path();
+    // probes/ldap/tests/common: openldap_variant (fixtures/lab/variants/openldap).
+    let slapd = read(d, "conf/slapd.conf");
+    for line in [
+        "\nsecurity        simple_bind=128\n",
+        "\nmoduleload      back_mdb\n",
+        "\n# The directory: the service account",
+    ] {
+        assert!(slapd.contains(line), "{line:?} in {slapd}");
+    }
+    // probes/xmpp/tests/support: prosody_variant (fixtures/lab/variants/prosody-*).
+    for node in ["imp1", "imp2"] {
+        let prosody = read(d, &format!("conf/{node}-xmpp/prosody.cfg.lua"));
+        assert!(
+            prosody.contains("\nVirtualHost \"lab.test\"\n"),
+            "{prosody}"
+        );
+    }
+    // IM&P's TLS peer subjects: Kamailio answers any other subject 403.
+    let sip = read(d, "conf/imp1-sip/kamailio.cfg");
+    assert!(
+        sip.contains(
+            "$tls_peer_subject_cn =~ \"^(cucm[.]([a-z0-9-]+[.])?lab[.]test|sip[.]sipfed[.]test)$\""
+        ),
+        "{sip}"
+    );
+    assert!(sip.contains("sl_send_reply(\"403\", \"Forbidden\");"));
+    // ejabberd without Server Dialback.
+    let (dir, _) = rendered(
+        Profile {
+            xmpp: Xmpp::Ejabberd,
+            ..Profile::default()
+        },
+        40,
+    );
+    let ejabberd = read(dir.path(), "conf/imp1-ejabberd/ejabberd.yml");
+    assert!(!ejabberd.contains("mod_s2s_dialback:"), "{ejabberd}");
+}
+
+#[test]
 fn the_small_labs_configs_name_its_hosts() {
     let (dir, _) = rendered(Profile::default(), 40);
     let d = dir.path();

@@ -220,6 +220,21 @@ fn servers(t: &Topology) -> Vec<Server> {
             ],
         )],
     });
+    // CUCM's User Data Services' stand-in: Apache httpd on HTTPS 8443 of the CUCM
+    // address (uds.sh: its documents, the CA copy its LDAPS connections trust, exec_uds).
+    // Its config holds the service account's password.
+    v.push(Server {
+        name: "cucm-uds".into(),
+        kind: Kind::Apache,
+        hosts: vec![n("cucm")],
+        sockets: vec![tcp(8443)],
+        ready: Ready::Https("cucm.lab.test".into()),
+        outputs: vec![
+            Output::Dir("conf/cucm-uds/root".into()),
+            Output::Dir("run/cucm-uds".into()),
+            private("apache-uds.conf", "conf/cucm-uds/apache2.conf", &[]),
+        ],
+    });
     // ejabberd 23.01 crashes on an inbound s2s peer certificate with an id-on-xmppAddr
     // name: with ejabberd, partner.test presents one with its DNS names only.
     let partner_cert = partner_cert(p);
@@ -315,6 +330,13 @@ fn certs(t: &Topology) -> Vec<Cert> {
         "cucm.lab.test",
         format!("DNS:cucm.lab.test, IP:{}", ip("cucm")),
         "clientAuth, serverAuth",
+    ));
+    // A client of the lab CA that is no TLS peer subject: the SIP TLS ports must refuse
+    // it (the spec's [tls] unlisted_client_cert).
+    v.push(cert(
+        "outsider.lab.test",
+        "DNS:outsider.lab.test".into(),
+        "clientAuth",
     ));
     v.push(cert(
         "sip.sipfed.test",

@@ -1,7 +1,7 @@
 //! The lab's spec (`lab.toml`), serialised from typed data: the sections of the spec
 //! format as this lab fills them, built from the topology's deployment.
 
-use super::{Directory, Topology};
+use super::{Directory, Kind, Topology};
 use serde::Serialize;
 
 /// Where the spec's files are: under a folder (`<dir>/pki/ca.crt`, the native lab's
@@ -53,7 +53,14 @@ struct DnsSection {
 struct TlsSection {
     ca_bundle: String,
     expiry_warning_days: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unlisted_client_cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unlisted_client_key: Option<String>,
 }
+
+/// The name of the lab's certificate of its CA whose subject is no TLS peer subject.
+const OUTSIDER: &str = "outsider.lab.test";
 
 #[derive(Debug, Serialize)]
 struct ClusterSection {
@@ -159,12 +166,22 @@ fn clusters(t: &Topology, paths: &SpecPaths) -> Vec<ClusterSection> {
                 })
                 .collect();
             // The lab's CUCM is a Kamailio answering OPTIONS on SIP 5060 (the presence
-            // gateway); its name and certificate also identify the trunk's client side.
+            // gateway), and, where the topology has its User Data Services' stand-in,
+            // Apache on HTTPS 8443; its name and certificate also identify the trunk's
+            // client side.
+            let uds = t
+                .servers
+                .iter()
+                .any(|s| s.kind == Kind::Apache && s.hosts.contains(&c.cucm.n));
+            let mut services = vec!["sip-tcp"];
+            if uds {
+                services.push("https");
+            }
             nodes.push(NodeSection {
                 fqdn: c.cucm.fqdn.clone(),
                 address: t.ip(c.cucm.n).to_string(),
                 role: "cucm",
-                services: vec!["sip-tcp"],
+                services,
             });
             ClusterSection {
                 name: c.name.clone(),
@@ -240,6 +257,9 @@ pub fn spec_file(t: &Topology, paths: &SpecPaths) -> SpecFile {
         .host("ns")
         .map(|n| t.ip(n))
         .expect("every lab has its DNS");
+    // The IM&P nodes' SIP TLS ports must refuse a client of the lab CA that is no TLS
+    // peer subject: the spec gives it where the topology makes it.
+    let outsider = t.certs.iter().any(|c| c.name == OUTSIDER);
     SpecFile {
         workflow: "C",
         domains: d.clusters.iter().map(|c| c.domain.clone()).collect(),
@@ -251,6 +271,8 @@ pub fn spec_file(t: &Topology, paths: &SpecPaths) -> SpecFile {
         tls: TlsSection {
             ca_bundle: paths.file("pki/ca.crt"),
             expiry_warning_days: 30,
+            unlisted_client_cert: outsider.then(|| paths.file(&format!("pki/{OUTSIDER}.crt"))),
+            unlisted_client_key: outsider.then(|| paths.file(&format!("pki/{OUTSIDER}.key"))),
         },
         clusters: clusters(t, paths),
         ldap: ldap(t, paths),

@@ -5,11 +5,14 @@
 //! peer subject. Observed into [`EndpointFacts`], judged by [`judge`].
 
 use super::Peer;
-use crate::Ctx;
+use crate::admission::{look, Admission, Refusal};
+use crate::conn::Deadline;
+use crate::ctx::SipCtx;
+use crate::error::{ReachError, SipError};
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome, Status};
-use imp_verify_net::tls::{confirm_client_accepted, view, ClientIdentity, HandshakeFailure};
+use imp_verify_core::{CheckCtx, Outcome, Reason, Stage, Status};
+use imp_verify_net::tls::{view, HandshakeFailure};
 use std::net::SocketAddr;
 
 /// Whether the federation port took a client (with or without a certificate).
@@ -53,85 +56,74 @@ pub(crate) struct EndpointFacts {
     pub tls: String,
 }
 
-/// One handshake and, under TLS 1.3, a first OPTIONS to learn whether the client was
-/// accepted. `Err`: nothing to judge (no connection, or no certificate seen).
-async fn look(
-    c: &Ctx,
-    host: &str,
-    addr: SocketAddr,
-    client: Option<&ClientIdentity>,
-    domain: &str,
-) -> Result<(imp_verify_net::tls::TlsFacts, Access), String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("cannot connect to {host}:{} ({addr}): {e}", addr.port()))?;
-    let local = tcp.local_addr().map_err(|e| e.to_string())?;
-    match c.net.tls.handshake(tcp, host, client).await {
-        Ok((mut stream, mut facts)) => {
-            let port = addr.port();
-            let request = format!(
-                "OPTIONS sip:{host}:{port};transport=tls SIP/2.0\r\n\
-                 Via: SIP/2.0/TLS {local};branch=z9hG4bK-impv-fed-{port}\r\n\
-                 Max-Forwards: 70\r\n\
-                 From: <sip:imp-verify@{domain}>;tag=impv-fed\r\n\
-                 To: <sip:{host}:{port}>\r\n\
-                 Call-ID: impv-fed-{port}@{}\r\n\
-                 CSeq: 1 OPTIONS\r\n\
-                 Content-Length: 0\r\n\r\n",
-                local.ip()
-            );
-            confirm_client_accepted(&mut stream, &mut facts, request.as_bytes()).await;
-            let access = match (&facts.handshake_failure, &facts.handshake_error) {
-                (Some(k), Some(m)) if k.is_client_refusal() => Access::Refused(*k, m.clone()),
-                (_, Some(m)) => return Err(format!("{host}:{port}: {m}")),
-                _ => Access::Accepted,
-            };
-            Ok((facts, access))
+impl From<&Admission> for Access {
+    fn from(a: &Admission) -> Access {
+        match a {
+            Admission::Served(_) => Access::Accepted,
+            Admission::Refused(Refusal::Tls { kind, message }) => {
+                Access::Refused(*kind, message.clone())
+            }
+            Admission::Refused(r @ Refusal::Closed) => {
+                Access::Refused(HandshakeFailure::ClosedAfterHandshake, r.to_string())
+            }
+            Admission::Refused(r @ Refusal::Sip(_)) => {
+                Access::Refused(HandshakeFailure::Other, r.to_string())
+            }
+            Admission::Unknown(why) => Access::Unknown(why.clone()),
         }
-        Err(e) => match e.facts {
-            Some(f) if e.kind.is_client_refusal() => Ok((f, Access::Refused(e.kind, e.message))),
-            // A refusal before the certificate was kept (TLS 1.2 sends it first, so
-            // rarely): the other look judges the certificate.
-            _ => Err(format!("{host}:{}: {}", addr.port(), e.message)),
-        },
     }
 }
 
-async fn observe(c: &Ctx, peer: &Peer, host: &str, port: u16) -> Result<EndpointFacts, String> {
-    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-    let ip = imp_verify_net::address(&c.net.resolver, host, None, far)
+/// Both looks at one endpoint: without a client certificate, and with the spec's.
+/// `Err`: nothing to judge (no connection, or no certificate seen).
+async fn observe(
+    c: &SipCtx,
+    peer: &Peer,
+    host: &str,
+    port: u16,
+    deadline: Deadline,
+    cx: &CheckCtx,
+) -> Result<EndpointFacts, SipError> {
+    cx.enter(Stage::Resolve);
+    let ip = imp_verify_net::address(&c.net.resolver, host, None, deadline.tokio())
         .await
-        .map_err(|e| format!("{host}: {e}"))?;
+        .map_err(ReachError::from)?;
     let addr = SocketAddr::new(ip, port);
     let local = &peer.spec.local_domain;
-    let bare = look(c, host, addr, None, local).await;
-    let with_cert = match peer.identity()? {
-        Some(id) => Some(look(c, host, addr, Some(id), local).await),
+    let bare = look(c, host, addr, None, local, deadline, cx).await;
+    let with_cert = match peer.client.identity().map_err(ReachError::from)? {
+        Some(id) => Some(look(c, host, addr, Some(id), local, deadline, cx).await),
         None => None,
     };
     // The certificate from whichever look saw it.
     let facts = match (&bare, &with_cert) {
-        (Ok((f, _)), _) | (_, Some(Ok((f, _)))) => f.clone(),
-        (Err(e), _) => return Err(e.clone()),
+        (Ok(l), _) if l.facts.is_some() => l.facts.clone(),
+        (_, Some(Ok(l))) if l.facts.is_some() => l.facts.clone(),
+        _ => None,
+    };
+    let Some(facts) = facts else {
+        return Err(match (bare, with_cert) {
+            (Err(e), _) | (_, Some(Err(e))) => e.into(),
+            _ => ReachError::NoCertificate(format!("{host}:{port}")).into(),
+        });
     };
     let cert = facts
         .chain
         .first()
         .and_then(|d| view(d).ok())
-        .ok_or_else(|| format!("{host}:{port} sent no certificate that parses"))?;
-    let cn = cert
-        .cn
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let access = |r: &Result<(_, Access), String>| match r {
-        Ok((_, a)) => a.clone(),
-        Err(e) => Access::Unknown(e.clone()),
+        .ok_or_else(|| ReachError::NoCertificate(format!("{host}:{port}")))?;
+    let access = |r: &Result<crate::admission::Look, ReachError>| match r {
+        Ok(l) => Access::from(&l.admission),
+        Err(e) => Access::Unknown(e.to_string()),
     };
     Ok(EndpointFacts {
         endpoint: format!("{host}:{port} ({ip})"),
         subject: cert.subject.clone(),
-        cn,
+        cn: cert
+            .cn
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default(),
         names: cert
             .names
             .dns
@@ -224,39 +216,46 @@ pub(crate) fn judge(
     .with("tls", &f.tls)
 }
 
-pub(crate) async fn check(c: &Ctx, peer: &Peer, cx: CheckCtx) -> Outcome {
+pub(crate) async fn check(c: &SipCtx, peer: &Peer, cx: CheckCtx) -> Outcome {
     let domain = &peer.spec.domain;
-    let task = cite(c.spec.workflow, &[Task::Federation]);
-    let budget = cx.budget();
-    let client = match peer.identity() {
-        Ok(id) => id.and_then(|id| view(&id.chain[0]).ok()).map(|v| v.subject),
+    let task = cite(c.workflow(), &[Task::Federation]);
+    let deadline = Deadline::of(&cx);
+    let client = match peer.client.identity() {
+        Ok(_) => peer.client.name().map(|n| n.subject.clone()),
         Err(e) => {
-            return Outcome::fail(e, format!("Give a readable PEM certificate and key as `client_cert` and `client_key` of [[sip_federation]] `{domain}`{task}"));
+            return Outcome::fail(e.to_string(), format!("Give a readable PEM certificate and key as `client_cert` and `client_key` of [[sip_federation]] `{domain}`{task}"));
         }
     };
-    let run = async {
-        let mut outcomes = Vec::new();
-        for (host, port) in peer.endpoints(c).await? {
-            outcomes.push(match observe(c, peer, &host, port).await {
-                Ok(f) => judge(&f, domain, &peer.spec.tls_peer_subjects, client.as_deref(), c.spec.workflow),
-                Err(e) => Outcome::fail(
-                    format!("{domain}: no TLS session with its federation port: {e}"),
+    cx.enter(Stage::DnsQuery);
+    let endpoints = match peer.endpoints(c, deadline).await {
+        Ok(e) => e,
+        Err(e) => {
+            let o = Outcome::fail(format!("{domain}: {e}"), format!("Publish {domain}'s _sipfederationtls._tcp records, or check the DNS servers of the spec{task}"));
+            return match e.stalled() {
+                Some(stage) => o.because(Reason::TimedOut {
+                    after: deadline.budget,
+                    stage: Some(stage),
+                }),
+                None => o,
+            };
+        }
+    };
+    let mut outcomes = Vec::new();
+    for (host, port) in endpoints {
+        outcomes.push(match observe(c, peer, &host, port, deadline, &cx).await {
+            Ok(f) => judge(&f, domain, &peer.spec.tls_peer_subjects, client.as_deref(), c.workflow()),
+            Err(e) => {
+                let o = Outcome::fail(
+                    format!("{domain}: no TLS session with its federation port {host}:{port}: {e}"),
                     format!("Check that {domain}'s SIP federation edge is up and listens for TLS on {host}:{port}, and that no firewall blocks it{task}"),
-                ),
-            });
-        }
-        Ok::<_, String>(outcomes)
-    };
-    let outcomes = match tokio::time::timeout(budget, run).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return Outcome::fail(format!("{domain}: {e}"), format!("Publish {domain}'s _sipfederationtls._tcp records, or check the DNS servers of the spec{task}")),
-        Err(_) => {
-            return Outcome::fail(
-                format!("{domain}: no TLS session with its federation port within {} ms", budget.as_millis()),
-                format!("Check that {domain}'s SIP federation edge is up and answers TLS{task}"),
-            )
-        }
-    };
+                );
+                match e.stalled() {
+                    Some(stage) => o.because(Reason::TimedOut { after: deadline.budget, stage: Some(stage) }),
+                    None => o,
+                }
+            }
+        });
+    }
     // The worst endpoint speaks for the domain; every endpoint's verdict is evidence.
     let mut worst: Option<Outcome> = None;
     let mut seen = Vec::new();

@@ -2,9 +2,9 @@
 //! very session (full JID), then each watches the other's availability. Shared by
 //! `xmpp.intercluster` and `xmpp.federation`.
 
-use super::presence::{prepare_pair, watch, PresenceStage};
+use super::presence::{prepare_pair, watch, PresenceStage, Watched};
 use crate::scene::Scene;
-use crate::session::{Session, SessionError};
+use crate::session::{Session, SessionLost};
 use crate::stanzas::{ms, payload_condition, token_message, unique_token};
 use imp_verify_core::Outcome;
 use std::time::{Duration, Instant};
@@ -76,11 +76,11 @@ pub enum Trouble {
     /// A server bounced the message: the condition (`remote-server-not-found`).
     Bounced(String),
     /// The sender's session failed.
-    Sending(SessionError),
+    Sending(SessionLost),
     /// The receiver's session failed.
-    Receiving(SessionError),
+    Receiving(SessionLost),
     /// A presence exchange's session failed.
-    Presence(SessionError),
+    Presence(SessionLost),
 }
 
 impl std::fmt::Display for Trouble {
@@ -118,7 +118,7 @@ pub async fn deliver(sender: &mut Session, receiver: &mut Session) -> Result<Dur
 }
 
 /// The error message with id `token` that comes back to `sender`.
-async fn bounced(sender: &mut Session, token: &str) -> Result<Message, SessionError> {
+async fn bounced(sender: &mut Session, token: &str) -> Result<Message, SessionLost> {
     sender
         .wait_for(
             |s| match s {
@@ -139,19 +139,18 @@ fn condition(m: &Message) -> String {
     payload_condition(&m.payloads)
 }
 
-/// What the local server said when asked to reach a contact over s2s.
+/// What the local server said when asked to reach a contact over s2s (its silence is
+/// the end of the check's time: the caller's deadline).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum S2sProbe {
     /// It bounced the message: the condition.
     Bounced(String),
-    /// Nothing came back in time.
-    Silent(Duration),
     /// The local session failed: its words.
     NotAsked(String),
 }
 
-/// Sends `to` a message from `sender` and waits up to `wait` for the server to bounce it.
-pub async fn probe_s2s(sender: &mut Session, to: Jid, wait: Duration) -> S2sProbe {
+/// Sends `to` a message from `sender` and waits for the server to bounce it.
+pub async fn probe_s2s(sender: &mut Session, to: Jid) -> S2sProbe {
     let token = unique_token("fed-probe");
     if let Err(e) = sender
         .send(token_message(to, MessageType::Chat, &token))
@@ -159,10 +158,9 @@ pub async fn probe_s2s(sender: &mut Session, to: Jid, wait: Duration) -> S2sProb
     {
         return S2sProbe::NotAsked(e.to_string());
     }
-    match tokio::time::timeout(wait, bounced(sender, &token)).await {
-        Ok(Ok(m)) => S2sProbe::Bounced(condition(&m)),
-        Ok(Err(e)) => S2sProbe::NotAsked(e.to_string()),
-        Err(_) => S2sProbe::Silent(wait),
+    match bounced(sender, &token).await {
+        Ok(m) => S2sProbe::Bounced(condition(&m)),
+        Err(e) => S2sProbe::NotAsked(e.to_string()),
     }
 }
 
@@ -173,26 +171,38 @@ pub struct Conversation {
     pub out: Duration,
     /// The message back.
     pub back: Duration,
-    /// (away, back) as seen by the second user, then by the first.
-    pub b_sees_a: (Duration, Duration),
-    /// (away, back) as seen by the first user.
-    pub a_sees_b: (Duration, Duration),
+    /// The second user watching the first.
+    pub b_sees_a: Watched,
+    /// The first user watching the second.
+    pub a_sees_b: Watched,
 }
 
 impl Conversation {
-    /// `o` with the conversation's metrics, named `prefix_*`.
+    /// Who approved each subscription: `outbound: approved by ...; inbound: ...`
+    /// (outbound: the other user watching the local one).
+    pub fn approvals(&self) -> String {
+        format!(
+            "outbound: {}; inbound: {}",
+            self.b_sees_a.approval.describe(),
+            self.a_sees_b.approval.describe()
+        )
+    }
+
+    /// `o` with the conversation's metrics, named `prefix_*`, and who approved the
+    /// subscriptions.
     pub fn metrics(&self, o: Outcome, prefix: &str) -> Outcome {
-        o.metric(format!("{prefix}_out_ms"), ms(self.out))
+        o.with("subscription_approval", self.approvals())
+            .metric(format!("{prefix}_out_ms"), ms(self.out))
             .metric(format!("{prefix}_back_ms"), ms(self.back))
-            .metric(format!("{prefix}_presence_away_ms"), ms(self.b_sees_a.0))
-            .metric(format!("{prefix}_presence_back_ms"), ms(self.b_sees_a.1))
+            .metric(format!("{prefix}_presence_away_ms"), ms(self.b_sees_a.away))
+            .metric(format!("{prefix}_presence_back_ms"), ms(self.b_sees_a.back))
             .metric(
                 format!("{prefix}_presence_away_reverse_ms"),
-                ms(self.a_sees_b.0),
+                ms(self.a_sees_b.away),
             )
             .metric(
                 format!("{prefix}_presence_back_reverse_ms"),
-                ms(self.a_sees_b.1),
+                ms(self.a_sees_b.back),
             )
     }
 }

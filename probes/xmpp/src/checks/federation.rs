@@ -8,12 +8,12 @@ use super::converse::{
 };
 use super::login::failure_outcome;
 use super::presence::hint;
-use crate::login::LoginFailure;
-use crate::scene::{seen_evidence, within, Ended, Scene};
-use crate::Ctx;
+use crate::login::{Credential, LoginFailure};
+use crate::scene::{by_deadline, seen_evidence, Ended, Scene};
+use crate::XmppCtx;
 use imp_verify_core::catalog::{cite, first_label, Task};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome, Principal};
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
 
 /// Who takes part.
@@ -26,10 +26,12 @@ pub struct Parties {
     pub local_domain: String,
     /// The contact's JID.
     pub contact: String,
+    /// The local user's home node.
+    pub home: String,
 }
 
 /// The check.
-pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
+pub async fn check(c: &XmppCtx, key: &CheckKey, domain: &str, cx: CheckCtx) -> Outcome {
     let peer = c
         .spec
         .federation
@@ -44,7 +46,6 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
         return Outcome::skip("no local test user to exchange messages with the federated contact");
     };
     let contact = peer.test_contact.clone();
-    let contact_pw = &peer.password;
     let home = local.home_node.clone();
     let local_jid = c.spec.jid_of(local);
     let parties = Parties {
@@ -55,20 +56,29 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
             .unwrap_or_default(),
         local: local_jid,
         contact: contact.clone(),
+        home: home.clone(),
     };
-    let mut scene = Scene::new(&cx, ConverseStage::LoggingIn);
-    let step = scene.budget() / 4;
-    let r = within(scene.deadline(), async {
-        let a = scene.login(c, local, &home, step).await?;
-        let at = c.net.peer(domain).await.map_err(|e| {
-            Outcome::fail(e.to_string(), format!("Check the federated domain's DNS records{}", cite(Workflow::C, &[Task::Federation])))
-        })?;
+    let mut scene = Scene::new(c, &cx, key, ConverseStage::LoggingIn);
+    let r = by_deadline(scene.deadline(), async {
+        let a = scene.login(c, local, &home).await?;
+        let at = c
+            .connector
+            .srv(domain, "_xmpp-client._tcp", scene.steps())
+            .await
+            .map_err(|e| {
+                Outcome::fail(e.to_string(), format!("Check the federated domain's DNS records{}", cite(Workflow::C, &[Task::Federation])))
+            })?;
         let contact_jid: BareJid = contact.parse().map_err(|e| {
             Outcome::fail(format!("`{contact}` is not a JID: {e}"), "Correct the contact in the spec")
         })?;
-        let b = match scene.login_at(c, &at, &contact_jid, contact_pw.expose(), step).await {
+        let who = Credential {
+            jid: contact_jid.clone(),
+            password: peer.password(),
+            principal: Principal::user(&contact),
+        };
+        let b = match scene.login_at(&at, &who).await {
             Ok(online) => scene.keep(online),
-            Err(e @ LoginFailure::Refused { .. }) => {
+            Err(e @ (LoginFailure::Refused { .. } | LoginFailure::NotSent(_))) => {
                 let o = failure_outcome(&contact, domain, &e, c.spec.workflow);
                 return Err(Outcome::fail(
                     format!("cannot log in as the federated contact: {}", o.message),
@@ -79,9 +89,10 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
                 // The peer's server does not take clients: ask the local server whether it
                 // can reach that domain over s2s, by a message it must deliver or bounce.
                 let o = failure_outcome(&contact, domain, &e, c.spec.workflow);
+                scene.note("contact_login", o.message.clone());
                 scene.at(ConverseStage::ProbingS2s);
-                let probe = probe_s2s(scene.session(a), Jid::from(contact_jid), step).await;
-                return Err(unreachable_peer(&parties, &home, &o.message, &probe));
+                let probe = probe_s2s(scene.session(a), Jid::from(contact_jid)).await;
+                return Err(unreachable_peer(&parties, &o.message, &probe));
             }
         };
         converse(&mut scene, a, b)
@@ -105,16 +116,12 @@ fn fed() -> String {
 
 /// The verdict when the contact cannot log in at all (`login`: why), with what the
 /// local server said of s2s.
-pub fn unreachable_peer(p: &Parties, home: &str, login: &str, probe: &S2sProbe) -> Outcome {
-    let (domain, contact) = (&p.domain, &p.contact);
+pub fn unreachable_peer(p: &Parties, login: &str, probe: &S2sProbe) -> Outcome {
+    let (domain, contact, home) = (&p.domain, &p.contact, &p.home);
     let (s2s, seen) = match probe {
         S2sProbe::Bounced(condition) => (
             format!("{home}'s server cannot reach it over s2s either: a message to {contact} bounced with {condition}"),
             format!("bounced: {condition}"),
-        ),
-        S2sProbe::Silent(wait) => (
-            format!("a message from {home}'s server to {contact} was not bounced within {} ms (s2s may be up: only client access to the peer fails)", wait.as_millis()),
-            format!("no bounce within {} ms", wait.as_millis()),
         ),
         S2sProbe::NotAsked(e) => (
             format!("the local server could not be asked about s2s ({e})"),
@@ -135,6 +142,7 @@ pub fn leg_failure(p: &Parties, leg: Leg, why: &Trouble) -> Outcome {
         local,
         local_domain,
         contact,
+        ..
     } = p;
     match leg {
         Leg::Message(Direction::Outbound) => Outcome::fail(
@@ -163,15 +171,30 @@ pub fn judge(p: &Parties, e: Ended<Conversation, ConverseStage>) -> Outcome {
     match e {
         Ended::Done(conv) => conv.metrics(
             Outcome::pass(format!(
-                "messages cross both ways between {} and {} over s2s ({:.1} ms out, {:.1} ms back), and each sees the other's availability change",
+                "messages cross both ways between {} and {} over s2s ({:.1} ms out, {:.1} ms back), and each sees the other's availability change (subscriptions {})",
                 p.local,
                 p.contact,
                 conv.out.as_secs_f64() * 1000.0,
-                conv.back.as_secs_f64() * 1000.0
+                conv.back.as_secs_f64() * 1000.0,
+                conv.approvals()
             )),
             "federation",
         ),
         Ended::Failed(o) => o,
+        // The contact could not log in (its words are in the evidence), and the local
+        // server neither delivered nor bounced a message to it.
+        Ended::TimedOut {
+            stage: ConverseStage::ProbingS2s,
+            budget,
+            ..
+        } => Outcome::fail(
+            format!(
+                "{}'s XMPP server does not take the federated contact's login (see contact_login), and a message from {}'s server to {} was not bounced within {} ms (s2s may be up: only client access to the peer fails)",
+                p.domain, p.home, p.contact, budget.as_millis()
+            ),
+            format!("The federated server is down or unreachable for clients: check with {}'s administrator that it runs and that its _xmpp-client._tcp record points at it{}", p.domain, fed()),
+        )
+        .with("s2s_probe", format!("no bounce within {} ms", budget.as_millis())),
         Ended::TimedOut { stage, budget, seen } => {
             let fix = match stage {
                 ConverseStage::Presence(_, s) if s.in_exchange() => format!(
@@ -206,6 +229,7 @@ mod tests {
             local: "alice@lab.test".into(),
             local_domain: "lab.test".into(),
             contact: "erin@partner.test".into(),
+            home: "imp1.lab.test".into(),
         }
     }
 
@@ -239,7 +263,10 @@ mod tests {
             Direction::Outbound,
             super::super::presence::PresenceStage::Approved,
         ));
-        assert!(p.remediation.unwrap().contains("The watched user approved"));
+        assert!(p
+            .remediation
+            .unwrap()
+            .contains("The subscription was approved, but the watcher never got"));
         let m = stalled(ConverseStage::Message(Direction::Inbound));
         assert!(m
             .message

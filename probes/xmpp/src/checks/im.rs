@@ -2,13 +2,13 @@
 //! session it was sent to (a full JID: another session of the same user neither takes
 //! it nor counts), with its round-trip time.
 
-use crate::scene::{within, Ended, Scene};
-use crate::session::SessionError;
+use crate::scene::{by_deadline, Ended, Scene};
+use crate::session::SessionLost;
 use crate::stanzas::{has_body, ms, token_message, unique_token};
-use crate::Ctx;
+use crate::XmppCtx;
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome};
 use std::time::{Duration, Instant};
 use tokio_xmpp::parsers::jid::Jid;
 use tokio_xmpp::parsers::message::MessageType;
@@ -23,13 +23,18 @@ pub struct ImFacts {
 }
 
 /// The check: `from` sends `to` a message on `node`.
-pub async fn check(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> Outcome {
-    let mut scene = Scene::new(&cx, ());
-    // Each login has a third of the time, so that a slow one ends on its own terms.
-    let step = scene.budget() / 3;
-    let r = within(scene.deadline(), async {
-        let s = scene.login(c, c.user(from), node, step).await?;
-        let r = scene.login(c, c.user(to), node, step).await?;
+pub async fn check(
+    c: &XmppCtx,
+    key: &CheckKey,
+    from: &str,
+    to: &str,
+    node: &str,
+    cx: CheckCtx,
+) -> Outcome {
+    let mut scene = Scene::new(c, &cx, key, ());
+    let r = by_deadline(scene.deadline(), async {
+        let s = scene.login(c, c.user(from), node).await?;
+        let r = scene.login(c, c.user(to), node).await?;
         let (sender, receiver) = scene.two(s, r);
         let token = unique_token("im");
         let sent = Instant::now();
@@ -57,7 +62,7 @@ pub async fn check(c: &Ctx, from: &str, to: &str, node: &str, cx: CheckCtx) -> O
         .judge(|e| judge(from, to, node, e, c.spec.workflow))
 }
 
-fn lost(to: &str, e: SessionError) -> Outcome {
+fn lost(to: &str, e: SessionLost) -> Outcome {
     Outcome::fail(
         format!("{to}'s stream ended before the message arrived ({e})"),
         "Check the node's XMPP router",

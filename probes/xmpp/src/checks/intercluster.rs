@@ -2,10 +2,10 @@
 //! both ways and see each other's availability change (task B.13/C.13).
 
 use super::converse::{converse, Conversation, ConverseStage, Direction, Leg, Trouble};
-use crate::scene::{seen_evidence, within, Ended, Scene};
-use crate::Ctx;
+use crate::scene::{by_deadline, seen_evidence, Ended, Scene};
+use crate::XmppCtx;
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome};
 
 /// Who takes part: user ids, JIDs, clusters.
 pub struct Pair<'a> {
@@ -24,7 +24,7 @@ pub struct Pair<'a> {
 }
 
 /// The check.
-pub async fn check(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Outcome {
+pub async fn check(c: &XmppCtx, key: &CheckKey, a_id: &str, b_id: &str, cx: CheckCtx) -> Outcome {
     let (a, b) = (c.user(a_id), c.user(b_id));
     let (a_node, b_node) = (a.home_node.clone(), b.home_node.clone());
     let cluster_of = |node: &str| {
@@ -41,11 +41,10 @@ pub async fn check(c: &Ctx, a_id: &str, b_id: &str, cx: CheckCtx) -> Outcome {
         a_cluster: cluster_of(&a_node),
         b_cluster: cluster_of(&b_node),
     };
-    let mut scene = Scene::new(&cx, ConverseStage::LoggingIn);
-    let step = scene.budget() / 4;
-    let r = within(scene.deadline(), async {
-        let x = scene.login(c, a, &a_node, step).await?;
-        let y = scene.login(c, b, &b_node, step).await?;
+    let mut scene = Scene::new(c, &cx, key, ConverseStage::LoggingIn);
+    let r = by_deadline(scene.deadline(), async {
+        let x = scene.login(c, a, &a_node).await?;
+        let y = scene.login(c, b, &b_node).await?;
         converse(&mut scene, x, y)
             .await
             .map_err(|(leg, why)| leg_failure(&pair, leg, &why, task(c.spec.workflow)))
@@ -91,13 +90,14 @@ pub fn judge(p: &Pair, task: &str, e: Ended<Conversation, ConverseStage>) -> Out
     match e {
         Ended::Done(conv) => conv.metrics(
             Outcome::pass(format!(
-                "{} ({}) and {} ({}) exchange messages ({:.1} ms, {:.1} ms) and see each other's availability change",
+                "{} ({}) and {} ({}) exchange messages ({:.1} ms, {:.1} ms) and see each other's availability change (subscriptions {})",
                 p.a_jid,
                 p.a_cluster,
                 p.b_jid,
                 p.b_cluster,
                 conv.out.as_secs_f64() * 1000.0,
-                conv.back.as_secs_f64() * 1000.0
+                conv.back.as_secs_f64() * 1000.0,
+                conv.approvals()
             )),
             "intercluster",
         ),
@@ -121,7 +121,7 @@ pub fn judge(p: &Pair, task: &str, e: Ended<Conversation, ConverseStage>) -> Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionError;
+    use crate::session::SessionLost;
     use std::time::Duration;
 
     fn pair() -> Pair<'static> {
@@ -148,7 +148,7 @@ mod tests {
         let o = leg_failure(
             &pair(),
             Leg::Presence(Direction::Inbound),
-            &Trouble::Presence(SessionError::Ended),
+            &Trouble::Presence(SessionLost::Ended),
             "B.13",
         );
         assert!(

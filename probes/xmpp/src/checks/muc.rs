@@ -3,13 +3,13 @@
 //! accepts the default configuration with the instant-room form, §10.1.2), joined by a
 //! second user, a message to both, then destroyed (also when the check fails).
 
-use crate::scene::{within, Ended, Scene, Undo};
-use crate::session::{IqFailure, IqKind, Session, SessionError};
+use crate::scene::{by_deadline, Created, Ended, Scene};
+use crate::session::{IqFailure, IqKind, Session, SessionLost};
 use crate::stanzas::{self, has_body, ms, token_message, unique_token};
-use crate::Ctx;
+use crate::XmppCtx;
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome};
 use std::time::{Duration, Instant};
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::jid::Jid;
@@ -73,11 +73,11 @@ pub enum MucFailure {
     /// The room could not be destroyed.
     DestroyRefused(String),
     /// A session failed.
-    Session(SessionError),
+    Session(SessionLost),
 }
 
-impl From<SessionError> for MucFailure {
-    fn from(e: SessionError) -> Self {
+impl From<SessionLost> for MucFailure {
+    fn from(e: SessionLost) -> Self {
         MucFailure::Session(e)
     }
 }
@@ -199,17 +199,23 @@ async fn make_instant(s: &mut Session, room: &Jid) -> Result<(), MucFailure> {
 }
 
 /// The check: `a_id` creates a room, `b_id` joins, both get a message.
-pub async fn check(c: &Ctx, a_id: &str, b_id: &str, node: &str, cx: CheckCtx) -> Outcome {
+pub async fn check(
+    c: &XmppCtx,
+    key: &CheckKey,
+    a_id: &str,
+    b_id: &str,
+    node: &str,
+    cx: CheckCtx,
+) -> Outcome {
     let domain = c
         .spec
         .node(node)
         .map(|(cl, _)| cl.domain.clone())
         .unwrap_or_default();
-    let mut scene = Scene::new(&cx, MucStage::LoggingIn);
-    let step = scene.budget() / 4;
-    let r = within(scene.deadline(), async {
-        let a = scene.login(c, c.user(a_id), node, step).await?;
-        let b = scene.login(c, c.user(b_id), node, step).await?;
+    let mut scene = Scene::new(c, &cx, key, MucStage::LoggingIn);
+    let r = by_deadline(scene.deadline(), async {
+        let a = scene.login(c, c.user(a_id), node).await?;
+        let b = scene.login(c, c.user(b_id), node).await?;
         play(&mut scene, a, b, a_id, b_id, &domain)
             .await
             .map_err(|f| judge_failure(&f, c.spec.workflow))
@@ -244,11 +250,11 @@ async fn play(
     );
     scene.at(MucStage::Creating);
     let created = join(scene.session(a), &a_nick, true).await?;
-    let destroy = Undo::DestroyRoom {
+    let destroy = Created::Room {
         by: a,
         room: room.clone(),
     };
-    scene.will_undo(destroy.clone());
+    scene.will_remove(destroy.clone());
     if created {
         scene.at(MucStage::Configuring);
         make_instant(scene.session(a), &room).await?;
@@ -276,7 +282,7 @@ async fn play(
     let rtt = sent.elapsed();
     scene.at(MucStage::Destroying);
     scene
-        .undo_now(&destroy)
+        .remove_now(&destroy)
         .await
         .map_err(MucFailure::DestroyRefused)?;
     Ok(MucFacts {

@@ -2,12 +2,12 @@
 //! migrated or imported when the users were set up). The roster is read (RFC 6121
 //! §2.2), never changed.
 
-use crate::scene::{within, Ended, Scene};
+use crate::scene::{by_deadline, Ended, Scene};
 use crate::session::IqKind;
-use crate::Ctx;
+use crate::XmppCtx;
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome};
+use imp_verify_core::{CheckCtx, CheckKey, Outcome};
 use tokio_xmpp::minidom::Element;
 
 /// What the roster showed.
@@ -18,12 +18,11 @@ pub struct RosterFacts {
 }
 
 /// The check: `uid`'s roster on its home node `node`.
-pub async fn check(c: &Ctx, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
+pub async fn check(c: &XmppCtx, key: &CheckKey, uid: &str, node: &str, cx: CheckCtx) -> Outcome {
     let user = c.user(uid);
-    let mut scene = Scene::new(&cx, ());
-    let step = scene.budget() / 2;
-    let r = within(scene.deadline(), async {
-        let s = scene.login(c, user, node, step).await?;
+    let mut scene = Scene::new(c, &cx, key, ());
+    let r = by_deadline(scene.deadline(), async {
+        let s = scene.login(c, user, node).await?;
         let query = Element::builder("query", "jabber:iq:roster").build();
         let answer = scene
             .session(s)
