@@ -43,11 +43,14 @@ fn schema_valid(path: &Path, schema: &str) {
 /// The `--flags` an example passes to imp-verify are all options of `imp-verify all`,
 /// and it keeps the JSON, writes JUnit and compares with the previous JSON.
 fn runs_imp_verify_nightly(text: &str) {
+    runs_nightly_from(text, "imp-verify all");
+}
+
+/// As [`runs_imp_verify_nightly`], for the command that starts at `start`.
+fn runs_nightly_from(text: &str, start: &str) {
     let help = imp_verify(&["all", "--help"]);
     let (help, _) = common::text(&help);
-    let start = text
-        .find("imp-verify all")
-        .expect("the example runs imp-verify all");
+    let start = text.find(start).expect("the example runs imp-verify all");
     let end = start
         + text[start..]
             .find("--fail-on-regression")
@@ -132,4 +135,44 @@ fn the_systemd_units_verify() {
     assert!(!out.contains("rror"), "{out}");
     let service = std::fs::read_to_string(example("imp-verify-nightly.service")).unwrap();
     runs_imp_verify_nightly(&service);
+}
+
+/// The jobs of the examples that use imp-verify's container image run the image of the
+/// repository's Dockerfile (whose default target's entry point is the binary) as the
+/// other jobs run the binary: GitHub's with `docker run` on the host's network, GitLab's
+/// inside the image with its entry point set aside.
+#[test]
+fn the_image_jobs_run_the_tools_image() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let tool = &dockerfile[dockerfile.rfind("\nFROM ").expect("stages")..];
+    assert!(
+        tool.contains(" AS tool\n") && tool.contains("ENTRYPOINT [\"imp-verify\"]"),
+        "{tool}"
+    );
+
+    let gh = std::fs::read_to_string(example("github-actions.yml")).unwrap();
+    let job = &gh[gh
+        .find("\n  verify-from-image:")
+        .expect("the GitHub image job")..];
+    assert!(job.contains("imp-verify:bookworm"), "{job}");
+    let run = &job[job
+        .find("docker run --rm --network host -v \"$PWD:/work\"")
+        .expect("docker run")..];
+    assert!(
+        run.contains("\"$IMAGE\" \\\n            all --spec"),
+        "{run}"
+    );
+    runs_nightly_from(job, "all --spec");
+    assert!(job.contains("report_paths: junit.xml"));
+
+    let gl = std::fs::read_to_string(example("gitlab-ci.yml")).unwrap();
+    let job = &gl[gl
+        .find("\nimp-verify-nightly-image:")
+        .expect("the GitLab image job")..];
+    assert!(
+        job.contains("name: registry.example.com/uc/imp-verify:bookworm\n    entrypoint: [\"\"]"),
+        "{job}"
+    );
+    runs_imp_verify_nightly(job);
+    assert!(job.contains("junit: junit.xml"));
 }

@@ -7,10 +7,14 @@
 //! - [`Lab::isolated`]: a lab of its own on a free block of loopback addresses, with its
 //!   own state folder, for tests that inject faults (stop a server, edit a zone, swap a
 //!   certificate). It goes down when dropped.
+//! - [`topology`]: the lab's topology, one table for every profile, from which the lab's
+//!   configs, zones, spec and `docker-compose.yml` are written (the `imp-verify-lab`
+//!   binary serves it to `fixtures/lab/lab`).
 
 #![warn(missing_docs)]
 
 pub mod harness;
+pub mod topology;
 
 use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr};
@@ -295,9 +299,39 @@ impl Lab {
     }
 
     /// The address of host `n` of the lab (0 dns, 1 ldap, 2 imp1, 3 imp2, 4 cucm, 5 partner,
-    /// 6 partner-sip).
+    /// 6 partner-sip: [`topology`]'s numbering; [`Lab::address`] names them).
     pub fn ip(&self, n: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, self.base + n))
+    }
+
+    /// The lab's topology (its profile's servers, hosts, certificates, zones, spec).
+    pub fn topology(&self) -> topology::Topology {
+        let var = |k: &str| {
+            self.env
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let profile = topology::Profile {
+            directory: var("IMPV_LAB_DIRECTORY")
+                .and_then(|d| topology::Directory::parse(d).ok())
+                .unwrap_or(topology::Directory::OpenLdap),
+            xmpp: var("IMPV_LAB_XMPP")
+                .and_then(|x| topology::Xmpp::parse(x).ok())
+                .unwrap_or(topology::Xmpp::Prosody),
+            scale: var("IMPV_LAB_SCALE").and_then(|s| topology::Scale::parse(s).ok()),
+        };
+        topology::Topology::new(self.base, profile).expect("a lab that is up has a valid topology")
+    }
+
+    /// The address of the topology's host `name` (`ns`, `ldap`, `imp1`, `imp2`, `cucm`,
+    /// `partner`, `sipfed`).
+    pub fn address(&self, name: &str) -> IpAddr {
+        let t = self.topology();
+        let n = t
+            .host(name)
+            .unwrap_or_else(|| panic!("the lab has no host {name}"));
+        IpAddr::V4(t.ip(n))
     }
 
     /// A password the lab generated (`alice`, `ldap-service`, ...).
