@@ -25,6 +25,7 @@ use records::{Kind, Lookup, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The most hosts discovery resolves (a hostile DNS answer cannot make it open more).
@@ -190,30 +191,7 @@ pub async fn discover(
         net.resolver.servers()
     ));
     let records = records::read_all(&net.resolver, &domain, step).await;
-    // Nothing found and some question unanswered: the DNS is the news, not the domain.
-    if records.iter().all(|r| r.lookup.records().is_empty())
-        && records
-            .iter()
-            .any(|r| matches!(r.lookup, Lookup::Failed(_)))
-    {
-        let detail = records
-            .iter()
-            .find_map(|r| match &r.lookup {
-                Lookup::Failed(d) => Some(d.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        return Err(DiscoverError::NoDns {
-            servers: net.resolver.servers().to_string(),
-            detail,
-        });
-    }
-    if records.iter().all(|r| r.lookup.records().is_empty()) {
-        return Err(DiscoverError::NoRecords {
-            domain: domain.clone(),
-            asked: records.iter().map(|r| r.name.clone()).collect(),
-        });
-    }
+    something_found(&records, &net, &domain)?;
     let mut d = Discovery {
         domain: domain.clone(),
         dns_server: opts.dns_server,
@@ -231,12 +209,41 @@ pub async fn discover(
         .collect();
     progress(&format!("resolving {} host(s)", hosts.len()));
     resolve(&net, &mut d, hosts, step).await;
+    open_ports(&net, &mut d, step, progress).await;
+    find_trunks(&net, &mut d, step, progress).await;
+    Ok(d)
+}
 
-    let ports = layout::ports_to_open(&d);
+/// An error when no record was found: the DNS is the news when some question went
+/// unanswered, else the domain has none of the records.
+fn something_found(records: &[Record], net: &Net, domain: &str) -> Result<(), DiscoverError> {
+    if records.iter().any(|r| !r.lookup.records().is_empty()) {
+        return Ok(());
+    }
+    if let Some(detail) = records.iter().find_map(|r| match &r.lookup {
+        Lookup::Failed(d) => Some(d.clone()),
+        _ => None,
+    }) {
+        return Err(DiscoverError::NoDns {
+            servers: net.resolver.servers().to_string(),
+            detail,
+        });
+    }
+    Err(DiscoverError::NoRecords {
+        domain: domain.to_string(),
+        asked: records.iter().map(|r| r.name.clone()).collect(),
+    })
+}
+
+/// Opens the ports the records name, and the other TLS endpoints of the layout, reading
+/// their certificates.
+async fn open_ports(net: &Arc<Net>, d: &mut Discovery, step: Duration, progress: &(dyn Fn(&str) + Sync)) {
+    let ports = layout::ports_to_open(d);
     progress(&format!(
         "opening {} port(s) and reading their certificates",
         ports.len()
     ));
+    let domain = d.domain.clone();
     let opened: Vec<(Port, Seen)> = futures::stream::iter(ports.into_iter().map(|p| {
         let ip = d.address(&p.host);
         let net = net.clone();
@@ -253,7 +260,7 @@ pub async fn discover(
     .collect()
     .await;
     d.ports.extend(opened);
-    let others = layout::other_tls_endpoints(&d);
+    let others = layout::other_tls_endpoints(d);
     let opened: Vec<_> = futures::stream::iter(others.into_iter().map(|(kind, host, port)| {
         let ip = d.address(&host);
         let net = net.clone();
@@ -269,8 +276,12 @@ pub async fn discover(
     .collect()
     .await;
     d.others.extend(opened);
+}
 
-    d.trunk_candidates = layout::trunk_candidates(&d);
+/// Looks for the SIP publish trunk's SRV name among the layout's candidates, keeps the
+/// ones that lead to an IM&P node, and resolves the nodes only the trunk names.
+async fn find_trunks(net: &Arc<Net>, d: &mut Discovery, step: Duration, progress: &(dyn Fn(&str) + Sync)) {
+    d.trunk_candidates = layout::trunk_candidates(d);
     if !d.trunk_candidates.is_empty() {
         progress(&format!(
             "looking for the SIP publish trunk's SRV name among {}",
@@ -294,7 +305,7 @@ pub async fn discover(
         }
     }))
     .await;
-    let imp = layout::imp_nodes(&d);
+    let imp = layout::imp_nodes(d);
     d.trunks = found
         .into_iter()
         .filter(|t| t.targets().iter().any(|h| imp.contains(h)))
@@ -306,8 +317,7 @@ pub async fn discover(
         .flat_map(|t| t.targets())
         .filter(|h| !d.addresses.contains_key(h))
         .collect();
-    resolve(&net, &mut d, missing, step).await;
-    Ok(d)
+    resolve(net, d, missing, step).await;
 }
 
 async fn resolve(net: &Net, d: &mut Discovery, hosts: BTreeSet<String>, step: Duration) {

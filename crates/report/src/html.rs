@@ -263,6 +263,26 @@ fn changes_section(s: &mut String, ch: &Changes) {
             .unwrap_or_default(),
         ch.regressions
     );
+    verdict_changes(s, ch);
+    new_and_removed(s, ch);
+    metric_regressions(s, ch);
+    if ch.newly_failing.is_empty()
+        && ch.newly_warning.is_empty()
+        && ch.fixed.is_empty()
+        && ch.still_failing.is_empty()
+        && ch.newly_skipped.is_empty()
+        && ch.other.is_empty()
+        && ch.new.is_empty()
+        && ch.removed.is_empty()
+        && ch.metric_regressions.is_empty()
+    {
+        s.push_str("<li>no check changed its verdict; no metric regressed</li>\n");
+    }
+    s.push_str("</ul>\n");
+}
+
+/// The checks whose verdict changed, one list a kind of change.
+fn verdict_changes(s: &mut String, ch: &Changes) {
     let lists = [
         ("newly-failing", "newly failing", &ch.newly_failing),
         ("newly-warning", "newly warning", &ch.newly_warning),
@@ -295,6 +315,10 @@ fn changes_section(s: &mut String, ch: &Changes) {
         }
         s.push_str("</ul></li>\n");
     }
+}
+
+/// The checks new in this run, and those the baseline had and this run has not.
+fn new_and_removed(s: &mut String, ch: &Changes) {
     for (id, title, list) in [
         ("new", "new checks", &ch.new),
         ("removed", "removed checks", &ch.removed),
@@ -318,6 +342,10 @@ fn changes_section(s: &mut String, ch: &Changes) {
         }
         s.push_str("</ul></li>\n");
     }
+}
+
+/// The metrics that regressed against the baseline.
+fn metric_regressions(s: &mut String, ch: &Changes) {
     if !ch.metric_regressions.is_empty() {
         let n = ch.metric_regressions.len();
         let _ = write!(
@@ -339,19 +367,6 @@ fn changes_section(s: &mut String, ch: &Changes) {
         }
         s.push_str("</ul></li>\n");
     }
-    if ch.newly_failing.is_empty()
-        && ch.newly_warning.is_empty()
-        && ch.fixed.is_empty()
-        && ch.still_failing.is_empty()
-        && ch.newly_skipped.is_empty()
-        && ch.other.is_empty()
-        && ch.new.is_empty()
-        && ch.removed.is_empty()
-        && ch.metric_regressions.is_empty()
-    {
-        s.push_str("<li>no check changed its verdict; no metric regressed</li>\n");
-    }
-    s.push_str("</ul>\n");
 }
 
 fn check_detail(c: &JsonCheck) -> String {
