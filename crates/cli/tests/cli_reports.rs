@@ -230,7 +230,12 @@ fn a_healthy_night_then_a_stopped_server_compared_with_it() {
             );
         }
         if !first_of.is_empty() {
-            assert!(first_of.iter().all(|r| c["requires"].as_array().unwrap().contains(r)), "{c}");
+            assert!(
+                first_of
+                    .iter()
+                    .all(|r| c["requires"].as_array().unwrap().contains(r)),
+                "{c}"
+            );
             // The first alternative in order passes on a healthy night: it is the one
             // waited for.
             assert!(

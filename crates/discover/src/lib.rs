@@ -237,7 +237,12 @@ fn something_found(records: &[Record], net: &Net, domain: &str) -> Result<(), Di
 
 /// Opens the ports the records name, and the other TLS endpoints of the layout, reading
 /// their certificates.
-async fn open_ports(net: &Arc<Net>, d: &mut Discovery, step: Duration, progress: &(dyn Fn(&str) + Sync)) {
+async fn open_ports(
+    net: &Arc<Net>,
+    d: &mut Discovery,
+    step: Duration,
+    progress: &(dyn Fn(&str) + Sync),
+) {
     let ports = layout::ports_to_open(d);
     progress(&format!(
         "opening {} port(s) and reading their certificates",
@@ -280,7 +285,12 @@ async fn open_ports(net: &Arc<Net>, d: &mut Discovery, step: Duration, progress:
 
 /// Looks for the SIP publish trunk's SRV name among the layout's candidates, keeps the
 /// ones that lead to an IM&P node, and resolves the nodes only the trunk names.
-async fn find_trunks(net: &Arc<Net>, d: &mut Discovery, step: Duration, progress: &(dyn Fn(&str) + Sync)) {
+async fn find_trunks(
+    net: &Arc<Net>,
+    d: &mut Discovery,
+    step: Duration,
+    progress: &(dyn Fn(&str) + Sync),
+) {
     d.trunk_candidates = layout::trunk_candidates(d);
     if !d.trunk_candidates.is_empty() {
         progress(&format!(

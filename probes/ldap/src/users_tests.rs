@@ -78,9 +78,8 @@ fn another_users_entry_is_named_and_never_bound_as() {
     };
     let o = judge_user_auth(&s, "ann", UserFacts::NotVisible(v));
     assert!(
-        o.message.ends_with(
-            ": the service account may read nothing under OU=people,DC=corp,DC=test"
-        ),
+        o.message
+            .ends_with(": the service account may read nothing under OU=people,DC=corp,DC=test"),
         "{}",
         o.message
     );

@@ -286,11 +286,7 @@ fn redacted_info(info: &CheckInfo, secrets: &[Secret]) -> CheckInfo {
             .iter()
             .map(|k| k.redacted(secrets))
             .collect(),
-        first_of: info
-            .first_of
-            .iter()
-            .map(|k| k.redacted(secrets))
-            .collect(),
+        first_of: info.first_of.iter().map(|k| k.redacted(secrets)).collect(),
         ..info.clone()
     }
 }
