@@ -12,6 +12,7 @@
 //! password) leaves the credential unjudged and lets the next check try.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -66,11 +67,15 @@ enum State {
     Refused(Refusal),
 }
 
-/// The ledger of one run (cheap to clone; every clone is the same ledger).
+/// The ledger of one run (cheap to clone; every clone is the same ledger). A handle
+/// also remembers whether it handed out an earlier refusal: the runner gives each
+/// attempt its own handle ([`Credentials::for_attempt`]), and an attempt that met one is
+/// final, as one that was refused itself (retrying cannot change the ledger).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     states: Arc<Mutex<HashMap<Principal, State>>>,
     changed: Arc<Notify>,
+    met_refusal: Arc<AtomicBool>,
 }
 
 /// What the ledger says about sending a credential.
@@ -109,7 +114,10 @@ impl Credentials {
                     .or_insert(State::Unjudged { busy: false });
                 match state {
                     State::Accepted => return CredentialUse::Send(self.guard(principal, false)),
-                    State::Refused(r) => return CredentialUse::Refused(r.clone()),
+                    State::Refused(r) => {
+                        self.met_refusal.store(true, Ordering::Relaxed);
+                        return CredentialUse::Refused(r.clone());
+                    }
                     State::Unjudged { busy } if !*busy => {
                         *busy = true;
                         return CredentialUse::Send(self.guard(principal, true));
@@ -124,9 +132,29 @@ impl Credentials {
     /// The refusal `principal`'s credential met in this run, if any (without waiting).
     pub fn refusal(&self, principal: &Principal) -> Option<Refusal> {
         match self.states.lock().expect("not poisoned").get(principal) {
-            Some(State::Refused(r)) => Some(r.clone()),
+            Some(State::Refused(r)) => {
+                self.met_refusal.store(true, Ordering::Relaxed);
+                Some(r.clone())
+            }
             _ => None,
         }
+    }
+
+    /// The same ledger, through a handle of one attempt's own (see
+    /// [`Credentials::met_refusal`]).
+    pub fn for_attempt(&self) -> Credentials {
+        Credentials {
+            states: self.states.clone(),
+            changed: self.changed.clone(),
+            met_refusal: Arc::default(),
+        }
+    }
+
+    /// Whether this handle (or a clone of it) met a refusal: one its guard was given
+    /// ([`CredentialGuard::refused`]), or one of earlier in the run that
+    /// [`Credentials::acquire`] or [`Credentials::refusal`] handed out.
+    pub fn met_refusal(&self) -> bool {
+        self.met_refusal.load(Ordering::Relaxed)
     }
 
     /// Every refusal of the run, by principal.
@@ -186,6 +214,7 @@ impl CredentialGuard {
     /// The server refused the credential: no other check of the run sends it.
     pub fn refused(mut self, refusal: Refusal) {
         self.done = true;
+        self.ledger.met_refusal.store(true, Ordering::Relaxed);
         self.ledger
             .settle(&self.principal, Some(State::Refused(refusal)));
     }

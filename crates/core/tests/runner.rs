@@ -324,3 +324,58 @@ async fn secrets_never_reach_the_events() {
     assert!(!all.contains("Tr0ub4dor&3"));
     assert!(all.contains("***"));
 }
+
+#[tokio::test]
+async fn a_credential_refused_earlier_in_the_run_is_final_for_a_later_check_too() {
+    use imp_verify_core::credentials::{CredentialUse, Principal, Refusal};
+    let refused = Arc::new(tokio::sync::Notify::new());
+    let tries = Arc::new(AtomicU32::new(0));
+    let (r1, r2, t) = (refused.clone(), refused.clone(), tries.clone());
+    let p = plan(vec![
+        PlannedCheck::new("dns.node", "first", move |ctx| {
+            let r1 = r1.clone();
+            async move {
+                let CredentialUse::Send(guard) =
+                    ctx.credentials.acquire(&Principal::user("alice")).await
+                else {
+                    return Outcome::pass("the ledger had a refusal already");
+                };
+                guard.refused(Refusal {
+                    by_check: "dns.node [first]".into(),
+                    at: "the server".into(),
+                    words: "invalidCredentials".into(),
+                    locked: false,
+                });
+                r1.notify_one();
+                Outcome::fail("alice's password is refused", "correct it")
+            }
+        }),
+        PlannedCheck::new("dns.node", "second", move |ctx| {
+            let (r2, t) = (r2.clone(), t.clone());
+            async move {
+                t.fetch_add(1, Ordering::SeqCst);
+                if ctx.attempt == 1 {
+                    r2.notified().await;
+                }
+                match ctx.credentials.acquire(&Principal::user("alice")).await {
+                    CredentialUse::Refused(r) => {
+                        Outcome::fail(format!("not sent: {} refused it", r.by_check), "correct it")
+                    }
+                    CredentialUse::Send(_) => Outcome::pass("sent"),
+                }
+            }
+        }),
+    ]);
+    let options = RunOptions {
+        retry_for: Some(Duration::from_secs(2)),
+        retry_interval: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let (r, _) = go(p, options).await;
+    let (s, msg) = status_of(&r, "second");
+    assert_eq!(s, Status::Fail);
+    assert_eq!(msg, "not sent: dns.node [first] refused it");
+    // Neither is retried: the first was refused, the second met that refusal.
+    assert_eq!(tries.load(Ordering::SeqCst), 1);
+    assert!(r.results.iter().all(|c| c.attempts == 1), "{:?}", r.results);
+}

@@ -256,7 +256,8 @@ async fn permits(ctx: &TaskCtx) -> Option<(Option<Permit>, Permit)> {
     Some((server, run))
 }
 
-/// One attempt and its undos: the outcome, whether a credential was refused, and
+/// One attempt and its undos: the outcome, whether a credential was refused (in this
+/// attempt, or earlier in the run and handed to it by the ledger), and
 /// whether the run's stop cut it off.
 async fn one_attempt(ctx: &TaskCtx, body: &CheckFn, attempt: u32) -> (Outcome, bool, bool) {
     let cx = CheckCtx {
@@ -266,17 +267,23 @@ async fn one_attempt(ctx: &TaskCtx, body: &CheckFn, attempt: u32) -> (Outcome, b
         started: Instant::now(),
         cleanup: Default::default(),
         auth: Default::default(),
-        credentials: ctx.credentials.clone(),
+        credentials: ctx.credentials.for_attempt(),
         stage: StageCell::default(),
     };
     let (cleanup, auth, stage) = (cx.cleanup.clone(), cx.auth.clone(), cx.stage.clone());
+    let credentials = cx.credentials.clone();
     let (outcome, stopped) = tokio::select! {
         o = attempt_once(body, cx) => (o, false),
         _ = ctx.stop.cancelled() => (ctx.cut_off(&stage), true),
     };
     let outcome = undo_what_is_left(ctx, &cleanup, outcome).await;
     ctx.count(&auth);
-    (outcome, auth.any_refused(), stopped)
+    // A credential refused here or earlier in the run: final either way.
+    (
+        outcome,
+        auth.any_refused() || credentials.met_refusal(),
+        stopped,
+    )
 }
 
 fn verb(status: Status) -> &'static str {
