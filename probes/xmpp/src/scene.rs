@@ -74,6 +74,29 @@ impl std::fmt::Display for Created {
     }
 }
 
+/// Why something a check created could not be removed (its words: "the room x: ...").
+#[derive(Debug)]
+pub enum RemovalError {
+    /// The new login, to remove it after the check, failed.
+    Login(Created, LoginFailure),
+    /// The server refused the removal.
+    Refused(Created, IqFailure),
+    /// The server did not answer in time.
+    NoAnswer(Created),
+}
+
+impl std::fmt::Display for RemovalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemovalError::Login(what, e) => write!(f, "{what}: cannot log in to remove it: {e}"),
+            RemovalError::Refused(what, e) => write!(f, "{what}: {e}"),
+            RemovalError::NoAnswer(what) => write!(f, "{what}: no answer in time"),
+        }
+    }
+}
+
+impl std::error::Error for RemovalError {}
+
 /// What became of a check's body.
 #[derive(Debug)]
 pub enum Ended<T, S> {
@@ -153,7 +176,7 @@ struct Relog {
 
 impl Relogin {
     /// Logs in anew and removes `what`; nothing there to remove is fine.
-    async fn remove(&self, what: &Created, deadline: Instant) -> Result<(), String> {
+    async fn remove(&self, what: &Created, deadline: Instant) -> Result<(), RemovalError> {
         let (_, to, payload) = what.removal();
         let steps = Steps::new(deadline, StageCell::default());
         let who = Credential {
@@ -173,9 +196,7 @@ impl Relogin {
         .await
         {
             LoginResult::Online(o) => o.session,
-            LoginResult::Failed(e) => {
-                return Err(format!("{what}: cannot log in to remove it: {e}"))
-            }
+            LoginResult::Failed(e) => return Err(RemovalError::Login(what.clone(), e)),
         };
         let r = match by_deadline(deadline, session.iq(to, IqKind::Set, payload)).await {
             Some(Ok(_)) => Ok(()),
@@ -184,8 +205,8 @@ impl Relogin {
             {
                 Ok(())
             }
-            Some(Err(e)) => Err(format!("{what}: {e}")),
-            None => Err(format!("{what}: no answer in time")),
+            Some(Err(e)) => Err(RemovalError::Refused(what.clone(), e)),
+            None => Err(RemovalError::NoAnswer(what.clone())),
         };
         session.close(deadline).await;
         r
@@ -350,14 +371,14 @@ impl<S: Copy> Scene<S> {
 
     /// Removes what `what` names, left by an earlier (interrupted) run, before the
     /// check creates it again: nothing there (item-not-found) is fine.
-    pub async fn clear(&mut self, what: &Created) -> Result<(), String> {
+    pub async fn clear(&mut self, what: &Created) -> Result<(), RemovalError> {
         let (by, to, payload) = what.removal();
         match self.sessions[by].iq(to, IqKind::Set, payload).await {
             Ok(_) => Ok(()),
             Err(IqFailure::Error(e)) if e.defined_condition == DefinedCondition::ItemNotFound => {
                 Ok(())
             }
-            Err(e) => Err(format!("{what}: {e}")),
+            Err(e) => Err(RemovalError::Refused(what.clone(), e)),
         }
     }
 
@@ -388,7 +409,7 @@ impl<S: Copy> Scene<S> {
                     let mut failed = Vec::new();
                     for (what, relogin) in items.iter().rev() {
                         if let Err(e) = relogin.remove(what, deadline).await {
-                            failed.push(e);
+                            failed.push(e.to_string());
                         }
                     }
                     if failed.is_empty() {
@@ -411,12 +432,9 @@ impl<S: Copy> Scene<S> {
 
     /// Removes `what` now (the check's own last step), waiting for the server's
     /// answer; it leaves the list only when removed.
-    pub async fn remove_now(&mut self, what: &Created) -> Result<(), String> {
+    pub async fn remove_now(&mut self, what: &Created) -> Result<(), IqFailure> {
         let (by, to, payload) = what.removal();
-        self.sessions[by]
-            .iq(to, IqKind::Set, payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.sessions[by].iq(to, IqKind::Set, payload).await?;
         self.created.retain(|u| u != what);
         self.done(what);
         Ok(())
@@ -444,8 +462,8 @@ impl<S: Copy> Scene<S> {
             match removed {
                 Some(Ok(())) => self.done(&what),
                 Some(Err(_)) | None if redo => {}
-                Some(Err(e)) => not_undone.push(e),
-                None => not_undone.push(format!("{what}: no answer in time")),
+                Some(Err(e)) => not_undone.push(e.to_string()),
+                None => not_undone.push(RemovalError::NoAnswer(what).to_string()),
             }
         }
         let seen: Vec<String> = self

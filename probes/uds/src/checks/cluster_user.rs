@@ -79,12 +79,12 @@ pub async fn check(c: &Ctx, user: &str, domain: &str, cx: CheckCtx) -> Outcome {
 }
 
 /// What a clusterUser answer says.
-pub fn read(r: &Response) -> Result<ClusterUser, String> {
+pub fn read(r: &Response) -> Result<ClusterUser, super::NotUds> {
     if r.status != 200 {
-        return Err(format!("answers {}", r.status_line()));
+        return Err(super::NotUds::Status(r.status_line()));
     }
-    let root = xml::parse(&r.body).map_err(|e| format!("answers 200, but {e}"))?;
-    resources::cluster_user(&root).map_err(|e| format!("answers 200, but {e}"))
+    let root = xml::parse(&r.body)?;
+    Ok(resources::cluster_user(&root)?)
 }
 
 /// The user's cluster in the spec (that of its home node).

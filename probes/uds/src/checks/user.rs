@@ -165,9 +165,9 @@ pub async fn check(c: &Ctx, user: &str, domain: &str, cx: CheckCtx) -> Outcome {
 }
 
 /// What a 200 answer says, or why it is not the user's resource.
-pub fn read(r: &Response) -> Result<UserInfo, String> {
-    let root = xml::parse(&r.body).map_err(|e| format!("answers 200, but {e}"))?;
-    resources::user(&root).map_err(|e| format!("answers 200, but {e}"))
+pub fn read(r: &Response) -> Result<UserInfo, super::NotUds> {
+    let root = xml::parse(&r.body)?;
+    Ok(resources::user(&root)?)
 }
 
 /// What a readable user resource leaves to look at: each a line, empty when nothing.

@@ -63,12 +63,12 @@ pub async fn check(c: &Ctx, domain: &str, cx: CheckCtx) -> Outcome {
 }
 
 /// What one answer says: the version, or why it is not UDS's.
-pub fn read(r: &Response) -> Result<VersionInfo, String> {
+pub fn read(r: &Response) -> Result<VersionInfo, super::NotUds> {
     if r.status != 200 {
-        return Err(format!("answers {}", r.status_line()));
+        return Err(super::NotUds::Status(r.status_line()));
     }
-    let root = xml::parse(&r.body).map_err(|e| format!("answers 200, but {e}"))?;
-    resources::version(&root).map_err(|e| format!("answers 200, but {e}"))
+    let root = xml::parse(&r.body)?;
+    Ok(resources::version(&root)?)
 }
 
 fn fix(ep: &Endpoint, r: &Response, w: Workflow) -> String {

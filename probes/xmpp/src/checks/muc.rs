@@ -71,7 +71,7 @@ pub enum MucFailure {
     /// The service refused the instant-room form.
     ConfigRefused(IqFailure),
     /// The room could not be destroyed.
-    DestroyRefused(String),
+    DestroyRefused(IqFailure),
     /// A session failed.
     Session(SessionLost),
 }
