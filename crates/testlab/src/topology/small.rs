@@ -124,7 +124,6 @@ fn ejabberd_node(t: &Topology, node: &str, ip: String) -> Vec<Output> {
 }
 
 fn servers(t: &Topology) -> Vec<Server> {
-    let ip = |h: &str| t.ip(n(h)).to_string();
     let p = t.profile;
     let mut v = vec![Server {
         name: "dns".into(),
@@ -151,6 +150,17 @@ fn servers(t: &Topology) -> Vec<Server> {
             Directory::SambaAd => vec![render("smb.conf", "conf/samba/smb.conf", &[])],
         },
     });
+    v.extend(imp_servers(t));
+    v.extend(cucm_servers(t));
+    v.extend(partner_servers(t));
+    v
+}
+
+/// Each IM&P node's XMPP server (of the profile) and SIP proxy (Kamailio).
+fn imp_servers(t: &Topology) -> Vec<Server> {
+    let p = t.profile;
+    let ip = |h: &str| t.ip(n(h)).to_string();
+    let mut v = Vec::new();
     for node in ["imp1", "imp2"] {
         let fqdn = format!("{node}.lab.test");
         v.push(Server {
@@ -202,7 +212,13 @@ fn servers(t: &Topology) -> Vec<Server> {
             ],
         });
     }
-    v.push(Server {
+    v
+}
+
+/// CUCM's SIP side (Kamailio) and its User Data Services' stand-in (Apache).
+fn cucm_servers(t: &Topology) -> Vec<Server> {
+    let ip = |h: &str| t.ip(n(h)).to_string();
+    let mut v = vec![Server {
         name: "cucm-sip".into(),
         kind: Kind::Kamailio,
         hosts: vec![n("cucm")],
@@ -219,7 +235,7 @@ fn servers(t: &Topology) -> Vec<Server> {
                 ),
             ],
         )],
-    });
+    }];
     // CUCM's User Data Services' stand-in: Apache httpd on HTTPS 8443 of the CUCM
     // address (uds.sh: its documents, the CA copy its LDAPS connections trust, exec_uds).
     // Its config holds the service account's password.
@@ -235,6 +251,13 @@ fn servers(t: &Topology) -> Vec<Server> {
             private("apache-uds.conf", "conf/cucm-uds/apache2.conf", &[]),
         ],
     });
+    v
+}
+
+/// The federated XMPP domain (Prosody) and SIP domain (Kamailio).
+fn partner_servers(t: &Topology) -> Vec<Server> {
+    let p = t.profile;
+    let mut v = Vec::new();
     // ejabberd 23.01 crashes on an inbound s2s peer certificate with an id-on-xmppAddr
     // name: with ejabberd, partner.test presents one with its DNS names only.
     let partner_cert = partner_cert(p);
