@@ -7,57 +7,14 @@
 
 mod common;
 use common::*;
+use imp_verify_testlab::harness::{failed_binds, spec_with_wrong_password};
 use imp_verify_testlab::Lab;
-use std::collections::HashSet;
-use std::path::Path;
-
-/// The failed binds of `dn` in slapd's log (loglevel stats): each `BIND dn="..."`
-/// whose `RESULT tag=97` on the same connection and operation is `err=49`.
-fn failed_binds(log: &Path, dn: &str) -> usize {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut binds = HashSet::new();
-    let mut failed = 0;
-    for line in text.lines() {
-        let Some(at) = line.find("conn=") else {
-            continue;
-        };
-        let rest = &line[at..];
-        let mut words = rest.split_whitespace();
-        let (Some(conn), Some(op)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let key = format!("{conn} {op}");
-        if rest.contains(&format!("BIND dn=\"{dn}\"")) {
-            binds.insert(key);
-        } else if rest.contains("RESULT tag=97 err=49") && binds.contains(&key) {
-            failed += 1;
-        }
-    }
-    failed
-}
 
 #[test]
 fn a_wrong_password_is_refused_once_per_check_even_with_retry_for() {
     let lab = Lab::isolated();
     let dir = tempfile::tempdir().unwrap();
-    let wrong = dir.path().join("alice.password");
-    std::fs::write(&wrong, "not-alices-password\n").unwrap();
-    let mut perms = std::fs::metadata(&wrong).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-    std::fs::set_permissions(&wrong, perms).unwrap();
-    let spec_text = std::fs::read_to_string(lab.spec()).unwrap();
-    let right = lab.dir.join("secrets/alice.password");
-    assert!(
-        spec_text.contains(&*right.to_string_lossy()),
-        "the lab spec reads alice's password file"
-    );
-    let spec = dir.path().join("spec.toml");
-    std::fs::write(
-        &spec,
-        spec_text.replace(&*right.to_string_lossy(), &wrong.to_string_lossy()),
-    )
-    .unwrap();
-    let log = lab.dir.join("logs/ldap.log");
+    let spec = spec_with_wrong_password(&lab, dir.path(), "alice");
     let alice = "uid=alice,ou=people,dc=lab,dc=test";
 
     let run = |extra: &[&str]| {
@@ -75,12 +32,12 @@ fn a_wrong_password_is_refused_once_per_check_even_with_retry_for() {
             json_path.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let before = failed_binds(&log, alice);
+        let before = failed_binds(&lab, alice);
         let out = imp_verify(&args);
         let (o, e) = text(&out);
         assert_eq!(code(&out), 1, "{o}{e}");
         lab.assert_no_secret_in(&format!("{o}{e}"));
-        (failed_binds(&log, alice) - before, json(&json_path), o)
+        (failed_binds(&lab, alice) - before, json(&json_path), o)
     };
     let (once, report, _) = run(&[]);
     assert_eq!(once, 1, "the directory saw {once} failed binds of alice");

@@ -6,8 +6,9 @@
 
 mod common;
 use common::*;
+use imp_verify_testlab::harness::spec_with_wrong_password;
 use imp_verify_testlab::Lab;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Brings the tests' labs up one at a time: on a machine without ejabberd, each `lab up`
@@ -44,19 +45,6 @@ fn check<'a>(report: &'a serde_json::Value, id: &str, target: &str) -> &'a serde
         .iter()
         .find(|c| c["target"] == target)
         .unwrap_or_else(|| panic!("no {id} [{target}] in {found:?}"))
-}
-
-/// The spec with `user`'s password read from a file holding a wrong one.
-fn spec_with_wrong_password(lab: &Lab, dir: &Path, user: &str) -> PathBuf {
-    let wrong = dir.join(format!("{user}.wrong"));
-    std::fs::write(&wrong, "not-the-password-1").unwrap();
-    let right = lab.dir.join(format!("secrets/{user}.password"));
-    let spec = std::fs::read_to_string(lab.spec()).unwrap();
-    let edited = spec.replace(right.to_str().unwrap(), wrong.to_str().unwrap());
-    assert_ne!(edited, spec, "the lab spec names {}", right.display());
-    let path = dir.join("wrong-password.toml");
-    std::fs::write(&path, edited).unwrap();
-    path
 }
 
 /// The process that holds TCP `addr` in listening state, as `ss` names it.
@@ -144,9 +132,13 @@ fn ejabberd_profile_passes_healthy_and_names_each_fault() {
         let not_sent = m.contains("the password was refused earlier in this run by");
         assert!(refused || not_sent, "{m}");
         assert!(
-            ["not-authorized", "invalidCredentials", "HTTP 401 Unauthorized"]
-                .iter()
-                .any(|words| m.contains(words)),
+            [
+                "not-authorized",
+                "invalidCredentials",
+                "HTTP 401 Unauthorized"
+            ]
+            .iter()
+            .any(|words| m.contains(words)),
             "{m}"
         );
     }

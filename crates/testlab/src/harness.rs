@@ -1,6 +1,7 @@
 //! The one harness the probe and end-to-end tests share: run probes' checks through
 //! the real runner (prerequisites, skips, timeouts, cleanup), find a result, read its
-//! evidence, write a variant of a spec, make certificates of a CA the lab does not
+//! evidence, write a variant of a spec (one with a wrong password), count the
+//! directory's failed binds, make certificates of a CA the lab does not
 //! trust.
 //!
 //! It knows no probe: a test hands it the probes it needs (those whose checks the
@@ -92,6 +93,49 @@ pub fn spec_variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> P
     let text = std::fs::read_to_string(lab.spec()).expect("read the lab's spec");
     let p = dir.join("spec.toml");
     std::fs::write(&p, edit(text)).expect("write the spec variant");
+    p
+}
+
+/// The failed binds of `dn` in the lab's slapd log (loglevel stats): each
+/// `BIND dn="..."` whose `RESULT tag=97` on the same connection and operation is
+/// `err=49`. What the directory itself saw, whichever check sent the password.
+pub fn failed_binds(lab: &Lab, dn: &str) -> usize {
+    let text = std::fs::read_to_string(lab.dir.join("logs/ldap.log")).unwrap_or_default();
+    let mut binds = std::collections::HashSet::new();
+    let mut failed = 0;
+    for line in text.lines() {
+        let Some(at) = line.find("conn=") else {
+            continue;
+        };
+        let rest = &line[at..];
+        let mut words = rest.split_whitespace();
+        let (Some(conn), Some(op)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let key = format!("{conn} {op}");
+        if rest.contains(&format!("BIND dn=\"{dn}\"")) {
+            binds.insert(key);
+        } else if rest.contains("RESULT tag=97 err=49") && binds.contains(&key) {
+            failed += 1;
+        }
+    }
+    failed
+}
+
+/// A copy of the lab's spec in `dir` in which `user`'s password file is one of `dir`
+/// holding a wrong password (mode 0600, so the spec raises no warning about it).
+pub fn spec_with_wrong_password(lab: &Lab, dir: &Path, user: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let wrong = dir.join(format!("{user}.wrong-password"));
+    std::fs::write(&wrong, format!("not-{user}s-password\n")).expect("write the wrong password");
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600))
+        .expect("make the wrong password file private");
+    let right = lab.dir.join(format!("secrets/{user}.password"));
+    let text = std::fs::read_to_string(lab.spec()).expect("read the lab's spec");
+    let edited = text.replace(&*right.to_string_lossy(), &wrong.to_string_lossy());
+    assert_ne!(edited, text, "the lab spec names {}", right.display());
+    let p = dir.join("wrong-password.toml");
+    std::fs::write(&p, edited).expect("write the spec variant");
     p
 }
 

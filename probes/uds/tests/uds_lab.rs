@@ -6,7 +6,9 @@
 use imp_probe_dns::DnsProbe;
 use imp_probe_uds::UdsProbe;
 use imp_verify_core::{Area, CheckResult, Probe, Reason, RunOptions, Status};
-use imp_verify_testlab::harness::{ev, get, load, run_areas, run_with, spec_variant};
+use imp_verify_testlab::harness::{
+    ev, failed_binds, get, load, run_areas, run_with, spec_variant, spec_with_wrong_password,
+};
 use imp_verify_testlab::Lab;
 use std::path::Path;
 use std::time::Duration;
@@ -34,31 +36,6 @@ fn status(r: &[CheckResult], id: &str, target: &str) -> Status {
 
 fn uds_of(r: &[CheckResult]) -> Vec<&CheckResult> {
     r.iter().filter(|c| c.key.id.starts_with("uds.")).collect()
-}
-
-/// The failed binds of `dn` in slapd's log (loglevel stats): each `BIND dn="..."` whose
-/// `RESULT tag=97` on the same connection and operation is `err=49`.
-fn failed_binds(lab: &Lab, dn: &str) -> usize {
-    let text = std::fs::read_to_string(lab.dir.join("logs/ldap.log")).unwrap_or_default();
-    let mut binds = std::collections::HashSet::new();
-    let mut failed = 0;
-    for line in text.lines() {
-        let Some(at) = line.find("conn=") else {
-            continue;
-        };
-        let rest = &line[at..];
-        let mut w = rest.split_whitespace();
-        let (Some(conn), Some(op)) = (w.next(), w.next()) else {
-            continue;
-        };
-        let key = format!("{conn} {op}");
-        if rest.contains(&format!("BIND dn=\"{dn}\"")) {
-            binds.insert(key);
-        } else if rest.contains("RESULT tag=97 err=49") && binds.contains(&key) {
-            failed += 1;
-        }
-    }
-    failed
 }
 
 /// The requests of the user's own resource the stand-in saw (its access log).
@@ -148,15 +125,7 @@ async fn users_uds_does_not_know_or_homes_elsewhere_and_a_wrong_password_fail_ea
 
     // alice's password is wrong in the spec: UDS answers 401, the directory sees one
     // failed bind of alice, and a run that retries does not send it again.
-    let wrong = dir.path().join("alice.password");
-    std::fs::write(&wrong, "not-alices-password\n").unwrap();
-    let mut perms = std::fs::metadata(&wrong).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-    std::fs::set_permissions(&wrong, perms).unwrap();
-    let right = lab.dir.join("secrets/alice.password").display().to_string();
-    let bad = spec_variant(&lab, dir.path(), |s| {
-        s.replace(&right, &wrong.display().to_string())
-    });
+    let bad = spec_with_wrong_password(&lab, dir.path(), "alice");
     let alice = "uid=alice,ou=people,dc=lab,dc=test";
     let before = failed_binds(&lab, alice);
     let spec = load(&bad);

@@ -6,7 +6,7 @@
 mod support;
 
 use imp_verify_core::{CheckResult, Status};
-use imp_verify_testlab::harness::{get, spec_variant as variant};
+use imp_verify_testlab::harness::{failed_binds, get, spec_variant as variant};
 use imp_verify_testlab::Lab;
 use std::time::Duration;
 use support::{no_secret, xmpp, xmpp_shared};
@@ -32,31 +32,6 @@ fn first_refusal<'a>(
             a.outcome.message, b.outcome.message
         ),
     }
-}
-
-/// The failed binds of `dn` in the lab's slapd log (loglevel stats): each
-/// `BIND dn="..."` whose `RESULT tag=97` on the same connection and operation is `err=49`.
-fn failed_binds(lab: &Lab, dn: &str) -> usize {
-    let text = std::fs::read_to_string(lab.dir.join("logs/ldap.log")).unwrap_or_default();
-    let mut binds = std::collections::HashSet::new();
-    let mut failed = 0;
-    for line in text.lines() {
-        let Some(at) = line.find("conn=") else {
-            continue;
-        };
-        let rest = &line[at..];
-        let mut words = rest.split_whitespace();
-        let (Some(conn), Some(op)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let key = format!("{conn} {op}");
-        if rest.contains(&format!("BIND dn=\"{dn}\"")) {
-            binds.insert(key);
-        } else if rest.contains("RESULT tag=97 err=49") && binds.contains(&key) {
-            failed += 1;
-        }
-    }
-    failed
 }
 
 #[tokio::test]
