@@ -10,6 +10,10 @@
 # BuildKit (DOCKER_BUILDKIT=1, the default of newer engines) keeps cargo's registry and
 # build folder between builds.
 ARG DEBIAN=debian:bookworm-slim
+# Where the binaries come from: `build` compiles them here (the default); `prebuilt`
+# takes the ones in target/image-bin of the build context (scripts/containers puts the
+# host's build of the same sources there, so that CI does not compile twice).
+ARG BINARIES=build
 
 # Rust from Debian's own packages (rustc-web, cargo-web: 1.85 and later in bookworm).
 FROM ${DEBIAN} AS build
@@ -29,6 +33,13 @@ RUN --mount=type=cache,target=/root/.cargo/registry \
         -p imp-verify-testlab --bin imp-verify-lab \
  && mkdir -p /out && cp target/release/imp-verify target/release/imp-verify-lab /out/
 
+# The host's build: imp-verify and imp-verify-lab, copied into target/image-bin.
+FROM ${DEBIAN} AS prebuilt
+COPY target/image-bin/imp-verify target/image-bin/imp-verify-lab /out/
+
+# The binaries of the images, from the stage BINARIES names (BuildKit builds only it).
+FROM ${BINARIES} AS binaries
+
 # The lab's servers: the Debian packages the native lab installs (fixtures/lab/packages,
 # default profile), and the lab's topology (imp-verify-lab). The lab script, templates
 # and state are mounted from the repository (docker-compose.yml).
@@ -40,7 +51,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin
       $(awk -F: '$1 == "all" || $1 == "openldap" || $1 == "prosody" { print $2 }' \
         /usr/local/share/imp-verify-lab/packages) ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/imp-verify-lab /usr/local/bin/imp-verify-lab
+COPY --from=binaries /out/imp-verify-lab /usr/local/bin/imp-verify-lab
 ENV IMPV_LAB_TOOL=/usr/local/bin/imp-verify-lab
 WORKDIR /lab
 
@@ -49,7 +60,7 @@ FROM ${DEBIAN} AS tool
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/imp-verify /usr/local/bin/imp-verify
+COPY --from=binaries /out/imp-verify /usr/local/bin/imp-verify
 WORKDIR /work
 ENTRYPOINT ["imp-verify"]
 CMD ["--help"]
