@@ -163,7 +163,8 @@ fn write_file(path: &Path, text: &str, private: bool) -> Result<(), RenderError>
 }
 
 /// Whether `path` exists and was written after the renderer was built (a zone a test
-/// may have edited: kept, as the lab always kept its zones).
+/// may have edited: kept, as the lab always kept its zones, while the topology it was
+/// rendered for is the same).
 fn keep(path: &Path) -> bool {
     let Ok(written) = path.metadata().and_then(|m| m.modified()) else {
         return false;
@@ -248,8 +249,16 @@ pub fn write_all(
     }
     for z in &t.zones {
         let p = dir.join("conf/zones").join(format!("{}.zone", z.origin));
-        if !keep(&p) {
+        // What this topology renders, but for the serial: a zone rendered for another
+        // (a lab moved to other addresses) is written again, edits or not.
+        let fresh = z.text(0);
+        let stamp = dir
+            .join("conf/zones")
+            .join(format!(".{}.rendered", z.origin));
+        let same_topology = std::fs::read_to_string(&stamp).is_ok_and(|s| s == fresh);
+        if !(same_topology && keep(&p)) {
             write_file(&p, &z.text(serial), false)?;
+            write_file(&stamp, &fresh, false)?;
             written.push(p);
         }
     }
@@ -272,6 +281,39 @@ mod tests {
         assert_eq!(
             out,
             "ERLANG_NODE=ejabberd@<NODE_IP> x@STRENGTH\" <DIR>/run mail@lab.test <A1_B>"
+        );
+    }
+
+    #[test]
+    fn a_zone_is_kept_with_its_edits_until_the_topology_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = dir.path().join("conf/zones");
+        let templates = crate::repo_root().join("fixtures/lab/templates");
+        std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+        for (_, file) in SECRETS {
+            std::fs::write(dir.path().join("secrets").join(file), "x").unwrap();
+        }
+        let render = |base: u8| {
+            let t = Topology::new(base, super::super::Profile::default()).unwrap();
+            write_all(&t, dir.path(), &templates, &SpecPaths::under(dir.path()), 1).unwrap();
+            std::fs::read_to_string(zones.join("lab.test.zone")).unwrap()
+        };
+        assert!(render(20).contains("127.0.0.21\n"));
+        // A test's edit survives the next `up` of the same lab...
+        let edited = zones.join("lab.test.zone");
+        let mut text = std::fs::read_to_string(&edited).unwrap();
+        text.push_str("edited          A     127.0.0.99\n");
+        std::fs::write(&edited, text).unwrap();
+        assert!(render(20).contains("edited "));
+        // ...but not a move to other addresses: the zone names the new ones.
+        let moved = render(140);
+        assert!(
+            moved.contains("ldap            A     127.0.0.141"),
+            "{moved}"
+        );
+        assert!(
+            !moved.contains("edited ") && !moved.contains("127.0.0.21\n"),
+            "{moved}"
         );
     }
 
