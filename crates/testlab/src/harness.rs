@@ -96,6 +96,19 @@ pub fn spec_variant(lab: &Lab, dir: &Path, edit: impl Fn(String) -> String) -> P
     p
 }
 
+/// Waits until something listens on TCP `addr` (a server a test started itself),
+/// panicking after `within`.
+pub fn wait_listening(addr: std::net::SocketAddr, within: Duration) {
+    let until = std::time::Instant::now() + within;
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            std::time::Instant::now() < until,
+            "nothing listens on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The failed binds of `dn` in the lab's slapd log (loglevel stats): each
 /// `BIND dn="..."` whose `RESULT tag=97` on the same connection and operation is
 /// `err=49`. What the directory itself saw, whichever check sent the password.

@@ -8,10 +8,10 @@ mod common;
 
 use common::{get, run};
 use imp_verify_core::{Reason, Status};
-use imp_verify_testlab::harness::ev;
+use imp_verify_testlab::harness::{ev, wait_listening};
 use imp_verify_testlab::Lab;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 const LDAPS: &str = "ldaps://ldap.lab.test:636";
@@ -32,11 +32,7 @@ impl StartTlsOnly {
             .stderr(Stdio::null())
             .spawn()
             .expect("start slapd");
-        let until = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect((lab.ip(1), 389)).is_err() {
-            assert!(Instant::now() < until, "slapd did not listen on 389");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_listening((lab.ip(1), 389).into(), Duration::from_secs(20));
         StartTlsOnly(child)
     }
 }

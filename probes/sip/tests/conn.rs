@@ -34,7 +34,8 @@ fn request(method: &str, call_id: &str, cseq: u32, body: &str) -> String {
 async fn pair() -> (Conn, TcpStream) {
     let listener = TcpListener::bind("127.0.0.9:0").await.unwrap();
     let peer_addr = listener.local_addr().unwrap();
-    let client = TcpStream::connect(peer_addr).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let client = imp_verify_net::connect(peer_addr, deadline).await.unwrap();
     let local = client.local_addr().unwrap();
     let (server, _) = listener.accept().await.unwrap();
     (
