@@ -2,14 +2,13 @@
 //! state, sees a changed state (the propagation time measured), unsubscribes.
 
 use super::session::{Failure, Session};
-use super::{failed, share, unreached, SessionView, EXPIRES};
+use super::{failed, in_session, SessionView, EXPIRES};
 use crate::conn::Deadline;
-use crate::connect::connect;
 use crate::ctx::{SipCtx, Trunk, TrunkTarget};
 use crate::message::{pidf, read_pidf, Message};
 use imp_verify_core::spec::Workflow;
 use imp_verify_core::text::peer_text;
-use imp_verify_core::{ms, CheckCtx, Outcome, Stage};
+use imp_verify_core::{ms, CheckCtx, Outcome};
 use std::time::{Duration, Instant};
 
 /// How long the watcher waits for the final NOTIFY of its ended subscription (evidence,
@@ -115,20 +114,16 @@ pub(crate) async fn check_presence_e2e(
     presentity: &str,
     cx: CheckCtx,
 ) -> Outcome {
-    let deadline = Deadline::of(&cx);
-    let conn = match connect(c, trunk, t, deadline, &cx).await {
-        Ok(conn) => conn,
-        Err(e) => return unreached(t, &e.into(), deadline.budget, c.workflow()),
-    };
-    let (shared, undo) = share(Session::new(conn, presentity, &trunk.domain), &cx, &t.host);
-    let mut s = shared.lock().await;
-    cx.enter(Stage::SipTransaction);
-    let result = steps(&mut s, deadline).await;
-    if s.holds_nothing() {
-        undo.forget();
-    }
-    let view = SessionView::of(&s, t, trunk, deadline.budget);
-    judge(&result, &view, c.workflow())
+    in_session(
+        c,
+        trunk,
+        t,
+        presentity,
+        cx,
+        |s, d| Box::pin(steps(s, d)),
+        judge,
+    )
+    .await
 }
 
 /// The verdict: the watcher saw the state and its change.

@@ -19,10 +19,11 @@ pub(crate) use publish::check_publish;
 
 use crate::access::Sender;
 use crate::conn::Deadline;
-use crate::ctx::{Tasks, Trunk, TrunkTarget};
+use crate::connect::connect;
+use crate::ctx::{SipCtx, Tasks, Trunk, TrunkTarget};
 use crate::error::SipError;
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{CheckCtx, Outcome, Reason, Undo};
+use imp_verify_core::{CheckCtx, Outcome, Reason, Stage, Undo};
 use session::{Failure, Session};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,45 @@ fn share(session: Session, cx: &CheckCtx, host: &str) -> (Arc<tokio::sync::Mutex
         left.map_err(|e| e.to_string())
     });
     (shared, undo)
+}
+
+/// The steps of a check in its session: the time they measured, or where they failed.
+type Steps = for<'s> fn(
+    &'s mut Session,
+    Deadline,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<f64, Failure>> + Send + 's>,
+>;
+
+/// The judge of a check's steps.
+type Judge = fn(&Result<f64, Failure>, &SessionView, Workflow) -> Outcome;
+
+/// A presence check: connect over the target's transport, run `steps` in a session the
+/// run's cleanup removes what it holds from if the check is cut short, and `judge` what
+/// they did.
+async fn in_session(
+    c: &SipCtx,
+    trunk: &Trunk,
+    t: &TrunkTarget,
+    presentity: &str,
+    cx: CheckCtx,
+    steps: Steps,
+    judge: Judge,
+) -> Outcome {
+    let deadline = Deadline::of(&cx);
+    let conn = match connect(c, trunk, t, deadline, &cx).await {
+        Ok(conn) => conn,
+        Err(e) => return unreached(t, &e.into(), deadline.budget, c.workflow()),
+    };
+    let (shared, undo) = share(Session::new(conn, presentity, &trunk.domain), &cx, &t.host);
+    let mut s = shared.lock().await;
+    cx.enter(Stage::SipTransaction);
+    let result = steps(&mut s, deadline).await;
+    if s.holds_nothing() {
+        undo.forget();
+    }
+    let view = SessionView::of(&s, t, trunk, deadline.budget);
+    judge(&result, &view, c.workflow())
 }
 
 /// What a check's fix points at.

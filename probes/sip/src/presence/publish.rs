@@ -1,13 +1,12 @@
 //! `sip.publish`: PUBLISH a state, refresh it with SIP-If-Match, remove it (Expires 0).
 
 use super::session::{Failure, Session};
-use super::{failed, share, unreached, SessionView, EXPIRES};
+use super::{failed, in_session, SessionView, EXPIRES};
 use crate::conn::Deadline;
-use crate::connect::connect;
 use crate::ctx::{SipCtx, Trunk, TrunkTarget};
 use crate::message::pidf;
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{ms, CheckCtx, Outcome, Stage};
+use imp_verify_core::{ms, CheckCtx, Outcome};
 use std::time::Instant;
 
 /// The three steps, each within the check's deadline; the time of the first PUBLISH.
@@ -35,20 +34,16 @@ pub(crate) async fn check_publish(
     presentity: &str,
     cx: CheckCtx,
 ) -> Outcome {
-    let deadline = Deadline::of(&cx);
-    let conn = match connect(c, trunk, t, deadline, &cx).await {
-        Ok(conn) => conn,
-        Err(e) => return unreached(t, &e.into(), deadline.budget, c.workflow()),
-    };
-    let (shared, undo) = share(Session::new(conn, presentity, &trunk.domain), &cx, &t.host);
-    let mut s = shared.lock().await;
-    cx.enter(Stage::SipTransaction);
-    let result = steps(&mut s, deadline).await;
-    if s.holds_nothing() {
-        undo.forget();
-    }
-    let view = SessionView::of(&s, t, trunk, deadline.budget);
-    judge(&result, &view, c.workflow())
+    in_session(
+        c,
+        trunk,
+        t,
+        presentity,
+        cx,
+        |s, d| Box::pin(steps(s, d)),
+        judge,
+    )
+    .await
 }
 
 /// The verdict: every step answered 2xx (with a SIP-ETag where one is due).
