@@ -2,12 +2,12 @@
 //! with a certificate that chains to the spec's CA bundle and names the target, the
 //! host name Jabber asks for and verifies.
 
-use super::words;
+use super::words::{self, Miss};
 use crate::discovery::{self, Lookup};
 use crate::fetch::{self, Endpoint, FetchError, TlsSeen};
 use crate::Ctx;
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{keys, CheckCtx, CheckKey, Outcome, Reason};
+use imp_verify_core::{keys, CheckCtx, CheckKey, Outcome};
 use imp_verify_net::Srv;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -72,45 +72,22 @@ pub fn judge(f: &Facts, budget: Duration, w: Workflow, dns: CheckKey) -> Outcome
         return words::no_records(&f.record, &f.lookup, budget, dns, w);
     }
     let mut good = Vec::new();
-    let mut bad = Vec::new();
-    let mut all_timeouts = true;
+    let mut misses = Vec::new();
     for (_, ep, r) in &f.targets {
         match r {
             Ok(s) if s.trusted() => good.push(format!("{ep} ({})", s.protocol)),
-            Ok(s) => {
-                all_timeouts = false;
-                bad.push(words::failure(ep, &FetchError::Untrusted(s.clone()), w));
-            }
-            Err(e) => {
-                all_timeouts &= words::timed_out(e).is_some();
-                bad.push(words::failure(ep, e, w));
-            }
+            Ok(s) => misses.push(Miss::of(ep, &FetchError::Untrusted(s.clone()), w)),
+            Err(e) => misses.push(Miss::of(ep, e, w)),
         }
     }
-    let mut o = if bad.is_empty() {
-        Outcome::pass(format!(
+    let pass = || {
+        format!(
             "{}: {} answer(s) HTTPS with a certificate that chains to the CA bundle and names the host",
             f.record,
             good.join(", ")
-        ))
-    } else {
-        let lines: Vec<&str> = bad.iter().map(|(m, _)| m.as_str()).collect();
-        let o = Outcome::fail(
-            format!("{}: {}", f.record, lines.join("; ")),
-            bad[0].1.clone(),
-        );
-        match f
-            .targets
-            .iter()
-            .find_map(|(_, _, r)| r.as_ref().err().and_then(words::timed_out))
-        {
-            Some(stage) if all_timeouts => o.because(Reason::TimedOut {
-                after: budget,
-                stage: Some(stage),
-            }),
-            _ => o,
-        }
+        )
     };
+    let mut o = words::over_targets(misses, pass, &f.record, budget);
     for (srv, _, r) in &f.targets {
         o = o.with("record", srv);
         o = match r {
@@ -126,7 +103,7 @@ pub fn judge(f: &Facts, budget: Duration, w: Workflow, dns: CheckKey) -> Outcome
 pub(crate) mod tests {
     use super::*;
     use crate::fetch::ConnectFailure;
-    use imp_verify_core::{Stage, Status};
+    use imp_verify_core::{Reason, Stage, Status};
     use imp_verify_net::tls::ChainError;
 
     pub(crate) fn srv(target: &str) -> Srv {

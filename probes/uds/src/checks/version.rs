@@ -3,7 +3,7 @@
 //! it discovered.
 
 use super::https::endpoint;
-use super::words;
+use super::words::{self, Miss};
 use crate::discovery::{self, Lookup};
 use crate::fetch::{self, Endpoint, FetchError, TlsSeen};
 use crate::http::Response;
@@ -11,7 +11,7 @@ use crate::resources::{self, VersionInfo};
 use crate::{xml, Ctx};
 use imp_verify_core::catalog::{cite, Task};
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{keys, CheckCtx, CheckKey, Outcome, Reason};
+use imp_verify_core::{keys, CheckCtx, CheckKey, Outcome};
 use imp_verify_net::Srv;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -92,37 +92,26 @@ pub fn judge(f: &Facts, budget: Duration, w: Workflow, https: CheckKey) -> Outco
         return words::no_records(&f.record, &f.lookup, budget, https, w);
     }
     let mut good = Vec::new();
-    let mut bad: Vec<(String, String)> = Vec::new();
-    let mut stage = None;
+    let mut misses = Vec::new();
     for (_, ep, a) in &f.targets {
         match a {
-            Err(e) => {
-                stage = stage.or(words::timed_out(e));
-                bad.push(words::failure(ep, e, w));
-            }
+            Err(e) => misses.push(Miss::of(ep, e, w)),
             Ok((_, r)) => match read(r) {
                 Ok(v) => good.push(format!(
                     "{ep}: UDS {}, CUCM {}",
                     v.schema.as_deref().unwrap_or("(no version attribute)"),
                     v.release.as_deref().unwrap_or("(no <version>)")
                 )),
-                Err(why) => bad.push((format!("{ep} {why}"), fix(ep, r, w))),
+                Err(why) => misses.push(Miss {
+                    line: format!("{ep} {why}"),
+                    fix: fix(ep, r, w),
+                    stalled: None,
+                }),
             },
         }
     }
-    let mut o = if bad.is_empty() {
-        Outcome::pass(format!("{} {PATH}: {}", f.record, good.join("; ")))
-    } else {
-        let lines: Vec<&str> = bad.iter().map(|(m, _)| m.as_str()).collect();
-        let o = Outcome::fail(format!("{PATH}: {}", lines.join("; ")), bad[0].1.clone());
-        match stage {
-            Some(stage) if bad.len() == 1 => o.because(Reason::TimedOut {
-                after: budget,
-                stage: Some(stage),
-            }),
-            _ => o,
-        }
-    };
+    let pass = || format!("{} {PATH}: {}", f.record, good.join("; "));
+    let mut o = words::over_targets(misses, pass, PATH, budget);
     for (srv, _, a) in &f.targets {
         o = o.with("record", srv);
         if let Ok((s, r)) = a {
@@ -145,7 +134,7 @@ mod tests {
     use super::*;
     use crate::checks::https::tests::{ep, srv, tls};
     use crate::resources::tests::lab_fixture;
-    use imp_verify_core::{Stage, Status};
+    use imp_verify_core::{Reason, Stage, Status};
 
     fn response(status: u16, reason: &str, body: &str) -> Response {
         Response {
@@ -244,6 +233,24 @@ mod tests {
             slow.message.contains("no answer in time (an HTTP request)"),
             "{}",
             slow.message
+        );
+
+        // Two nodes: a timeout beside a wrong answer is a verdict (the answer is the
+        // finding); both timing out is a timeout.
+        let two = |second: Answer| {
+            run(&facts(vec![
+                Err(FetchError::TimedOut(Stage::HttpRequest)),
+                second,
+            ]))
+        };
+        let mixed = two(Ok((tls(Ok(()), true), response(404, "Not Found", ""))));
+        assert_eq!(mixed.reason, Reason::Verdict, "{mixed:?}");
+        assert!(mixed.message.contains("; "), "{}", mixed.message);
+        let both = two(Err(FetchError::TimedOut(Stage::HttpRequest)));
+        assert!(
+            matches!(both.reason, Reason::TimedOut { .. }),
+            "{:?}",
+            both.reason
         );
     }
 }

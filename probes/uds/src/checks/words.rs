@@ -83,6 +83,52 @@ pub fn timed_out(e: &FetchError) -> Option<Stage> {
     }
 }
 
+/// One target's failure in a per-target check: its line, its fix, and the stage it
+/// stalled in if it timed out.
+pub struct Miss {
+    /// What went wrong there, naming the target.
+    pub line: String,
+    /// What to change.
+    pub fix: String,
+    /// Where it stalled, when the failure is a timeout.
+    pub stalled: Option<Stage>,
+}
+
+impl Miss {
+    /// A fetch that failed at `at`.
+    pub fn of(at: &Endpoint, e: &FetchError, w: Workflow) -> Miss {
+        let (line, fix) = failure(at, e, w);
+        Miss {
+            line,
+            fix,
+            stalled: timed_out(e),
+        }
+    }
+}
+
+/// The verdict of a check over every target of a record: a pass (`pass`) when no target
+/// missed; else a failure that lists each miss after `prefix`, with the first one's fix,
+/// and is a timeout when every miss was one.
+pub fn over_targets(
+    misses: Vec<Miss>,
+    pass: impl FnOnce() -> String,
+    prefix: &str,
+    budget: Duration,
+) -> Outcome {
+    let Some(first) = misses.first() else {
+        return Outcome::pass(pass());
+    };
+    let lines: Vec<&str> = misses.iter().map(|m| m.line.as_str()).collect();
+    let o = Outcome::fail(format!("{prefix}: {}", lines.join("; ")), first.fix.clone());
+    match (first.stalled, misses.iter().all(|m| m.stalled.is_some())) {
+        (Some(stage), true) => o.because(Reason::TimedOut {
+            after: budget,
+            stage: Some(stage),
+        }),
+        _ => o,
+    }
+}
+
 /// Adds what the handshake showed.
 pub fn with_tls(o: Outcome, s: &TlsSeen) -> Outcome {
     o.with("address", s.addr)
