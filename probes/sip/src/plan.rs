@@ -3,8 +3,9 @@
 //! key constructors of `imp_verify_core::keys`.
 
 use crate::ctx::{ClientCert, SipCtx, Trunk, TrunkTarget};
+use crate::presence::{self, PresenceCheck};
 use crate::refusal::{self, Outsider, Port, RefusalTarget};
-use crate::{options, peer, presence};
+use crate::{options, peer};
 use imp_verify_core::spec::{Node, Role, Service, SipTrunk, Spec, Transport};
 use imp_verify_core::{keys, CheckCtx, CheckKey, Outcome, PlannedCheck};
 use std::collections::BTreeMap;
@@ -209,7 +210,9 @@ fn publish(
     planned(
         keys::sip_publish(&target.to_string()),
         state,
-        |(c, tr, t, p), cx| async move { presence::check_publish(&c, &tr, &t, &p, cx).await },
+        |(c, tr, t, p), cx| async move {
+            presence::check(PresenceCheck::Publish, &c, &tr, &t, &p, cx).await
+        },
     )
     .after(keys::sip_options(&target.to_string()))
     .on(target.host.clone())
@@ -231,7 +234,9 @@ fn presence_e2e(
     planned(
         CheckKey::new("sip.presence-e2e", target.to_string()),
         state,
-        |(c, tr, t, p), cx| async move { presence::check_presence_e2e(&c, &tr, &t, &p, cx).await },
+        |(c, tr, t, p), cx| async move {
+            presence::check(PresenceCheck::EndToEnd, &c, &tr, &t, &p, cx).await
+        },
     )
     .after(keys::sip_publish(&target.to_string()))
     .on(target.host.clone())

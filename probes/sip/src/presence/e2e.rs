@@ -2,13 +2,12 @@
 //! state, sees a changed state (the propagation time measured), unsubscribes.
 
 use super::session::{Failure, Session};
-use super::{failed, in_session, SessionView, EXPIRES};
+use super::{failed, SessionView, EXPIRES};
 use crate::conn::Deadline;
-use crate::ctx::{SipCtx, Trunk, TrunkTarget};
 use crate::message::{pidf, read_pidf, Message};
 use imp_verify_core::spec::Workflow;
 use imp_verify_core::text::peer_text;
-use imp_verify_core::{ms, CheckCtx, Outcome};
+use imp_verify_core::{ms, Outcome};
 use std::time::{Duration, Instant};
 
 /// How long the watcher waits for the final NOTIFY of its ended subscription (evidence,
@@ -58,7 +57,7 @@ async fn seen(
 
 /// The exchange: publish, subscribe, see it, change it, see the change, unsubscribe,
 /// remove; the propagation time of the change.
-async fn steps(s: &mut Session, deadline: Deadline) -> Result<f64, Failure> {
+pub(super) async fn steps(s: &mut Session, deadline: Deadline) -> Result<f64, Failure> {
     let token = s.conn.token();
     let (first, second) = (
         format!("imp-verify {token} available"),
@@ -104,26 +103,6 @@ async fn steps(s: &mut Session, deadline: Deadline) -> Result<f64, Failure> {
     s.note("final_notify", final_notify);
     s.publish("remove", None, 0, deadline).await?;
     Ok(propagation)
-}
-
-/// The check.
-pub(crate) async fn check_presence_e2e(
-    c: &SipCtx,
-    trunk: &Trunk,
-    t: &TrunkTarget,
-    presentity: &str,
-    cx: CheckCtx,
-) -> Outcome {
-    in_session(
-        c,
-        trunk,
-        t,
-        presentity,
-        cx,
-        |s, d| Box::pin(steps(s, d)),
-        judge,
-    )
-    .await
 }
 
 /// The verdict: the watcher saw the state and its change.

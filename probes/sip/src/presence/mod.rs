@@ -14,9 +14,6 @@ mod e2e;
 mod publish;
 mod session;
 
-pub(crate) use e2e::check_presence_e2e;
-pub(crate) use publish::check_publish;
-
 use crate::access::Sender;
 use crate::conn::Deadline;
 use crate::connect::connect;
@@ -60,18 +57,36 @@ type Steps = for<'s> fn(
 /// The judge of a check's steps.
 type Judge = fn(&Result<f64, Failure>, &SessionView, Workflow) -> Outcome;
 
-/// A presence check: connect over the target's transport, run `steps` in a session the
-/// run's cleanup removes what it holds from if the check is cut short, and `judge` what
-/// they did.
-async fn in_session(
+/// Which presence check: each is its steps and its judge, run by [`check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PresenceCheck {
+    /// `sip.publish`: PUBLISH, refresh, remove.
+    Publish,
+    /// `sip.presence-e2e`: a watcher sees the published state and its change.
+    EndToEnd,
+}
+
+impl PresenceCheck {
+    fn parts(self) -> (Steps, Judge) {
+        match self {
+            PresenceCheck::Publish => (|s, d| Box::pin(publish::steps(s, d)), publish::judge),
+            PresenceCheck::EndToEnd => (|s, d| Box::pin(e2e::steps(s, d)), e2e::judge),
+        }
+    }
+}
+
+/// A presence check: connect over the target's transport, run its steps in a session
+/// the run's cleanup removes what it holds from if the check is cut short, and judge
+/// what they did.
+pub(crate) async fn check(
+    which: PresenceCheck,
     c: &SipCtx,
     trunk: &Trunk,
     t: &TrunkTarget,
     presentity: &str,
     cx: CheckCtx,
-    steps: Steps,
-    judge: Judge,
 ) -> Outcome {
+    let (steps, judge) = which.parts();
     let deadline = Deadline::of(&cx);
     let conn = match connect(c, trunk, t, deadline, &cx).await {
         Ok(conn) => conn,

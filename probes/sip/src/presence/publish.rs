@@ -1,16 +1,15 @@
 //! `sip.publish`: PUBLISH a state, refresh it with SIP-If-Match, remove it (Expires 0).
 
 use super::session::{Failure, Session};
-use super::{failed, in_session, SessionView, EXPIRES};
+use super::{failed, SessionView, EXPIRES};
 use crate::conn::Deadline;
-use crate::ctx::{SipCtx, Trunk, TrunkTarget};
 use crate::message::pidf;
 use imp_verify_core::spec::Workflow;
-use imp_verify_core::{ms, CheckCtx, Outcome};
+use imp_verify_core::{ms, Outcome};
 use std::time::Instant;
 
 /// The three steps, each within the check's deadline; the time of the first PUBLISH.
-async fn steps(s: &mut Session, deadline: Deadline) -> Result<f64, Failure> {
+pub(super) async fn steps(s: &mut Session, deadline: Deadline) -> Result<f64, Failure> {
     let token = s.conn.token();
     let body = pidf(
         &s.presentity,
@@ -24,26 +23,6 @@ async fn steps(s: &mut Session, deadline: Deadline) -> Result<f64, Failure> {
     s.publish("refresh", None, EXPIRES, deadline).await?;
     s.publish("remove", None, 0, deadline).await?;
     Ok(publish_ms)
-}
-
-/// The check.
-pub(crate) async fn check_publish(
-    c: &SipCtx,
-    trunk: &Trunk,
-    t: &TrunkTarget,
-    presentity: &str,
-    cx: CheckCtx,
-) -> Outcome {
-    in_session(
-        c,
-        trunk,
-        t,
-        presentity,
-        cx,
-        |s, d| Box::pin(steps(s, d)),
-        judge,
-    )
-    .await
 }
 
 /// The verdict: every step answered 2xx (with a SIP-ETag where one is due).
